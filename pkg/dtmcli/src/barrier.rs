@@ -1,0 +1,230 @@
+//! The sub-transaction barrier (DTM spec §7): one table, one unique key, and a few inserts that
+//! run in the *same local transaction* as the branch's business write, so that the three network
+//! anomalies of distributed transactions become harmless:
+//!
+//! - **duplicate request** — the branch's row is already there: skip the business;
+//! - **null compensation** — a compensation (cancel) arrives for an action (try) that never ran:
+//!   it inserts the action's row first, finds it absent, and does nothing;
+//! - **hanging** — the action arrives after its compensation: the compensation inserted the
+//!   action's row, so the action finds its row present and does nothing.
+//!
+//! ```text
+//! call(tx, busi):
+//!   origin op  = try for cancel, action for compensate/rollback
+//!   origin     = insert-ignore (gid, branch_id, origin op, barrier_id)   -- compensations only
+//!   current    = insert-ignore (gid, branch_id, op,        barrier_id)
+//!   op == msg and current == 0          -> DUPLICATED (the check-back already decided)
+//!   compensation and origin == 1        -> skip (null compensation), commit
+//!   current == 0                        -> skip (duplicate or hanging), commit
+//!   otherwise                           -> busi(tx); commit if Ok, roll back if Err
+//! ```
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use futures_util::future::BoxFuture;
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+
+use crate::BranchInfo;
+use crate::dialect::Dialect;
+
+/// The barrier of one branch call. A handler that makes several barrier calls in one branch
+/// gets `barrier_id` `01`, `02`, … in call order, as DTM's SDKs do.
+#[derive(Debug)]
+pub struct BranchBarrier {
+    info: BranchInfo,
+    calls: AtomicU32,
+}
+
+/// What [`BranchBarrier::call`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<T> {
+    /// The business ran and committed with the barrier rows.
+    Applied(T),
+    /// A compensation whose action never ran: nothing to undo.
+    NullCompensation,
+    /// This branch already ran, or its compensation already came: nothing to do.
+    Skipped,
+}
+
+/// What can go wrong inside the barrier itself.
+#[derive(Debug, thiserror::Error)]
+pub enum BarrierError {
+    /// The database failed; the local transaction was rolled back.
+    #[error("barrier database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A msg local transaction whose check-back already ran (and so decided "rollback").
+    #[error("DUPLICATED: the msg check-back already ran for this global transaction")]
+    Duplicated,
+    /// QueryPrepared: the msg's local transaction never committed, and now never will.
+    #[error("the local transaction of this msg did not commit; it is rolled back")]
+    RolledBack,
+    /// The connection is not SQLite, PostgreSQL or MySQL.
+    #[error("unsupported database {0}")]
+    Unsupported(String),
+}
+
+impl From<BarrierError> for kit::Error {
+    fn from(e: BarrierError) -> Self {
+        match e {
+            BarrierError::RolledBack => crate::BranchError::Failure {
+                message: e.to_string(),
+                cause: "ROLLED_BACK".into(),
+            }
+            .into(),
+            BarrierError::Duplicated => kit::Error::new(409, "DUPLICATED", e.to_string()),
+            BarrierError::Db(_) | BarrierError::Unsupported(_) => kit::Error::internal(&e),
+        }
+    }
+}
+
+/// The column list of every barrier insert.
+const COLUMNS: &str = "trans_type, gid, branch_id, op, barrier_id, reason";
+
+impl BranchBarrier {
+    /// The barrier for the branch call described by `info`.
+    pub fn new(info: BranchInfo) -> Self {
+        BranchBarrier {
+            info,
+            calls: AtomicU32::new(0),
+        }
+    }
+
+    /// The branch this barrier guards.
+    pub fn info(&self) -> &BranchInfo {
+        &self.info
+    }
+
+    /// Runs `busi` behind the barrier, in `tx`, and ends `tx` (commit or roll back).
+    ///
+    /// `busi` gets the transaction's connection; an `Err` from it rolls everything back (the
+    /// barrier rows too, so a later retry or compensation sees a clean slate).
+    pub async fn call<T, E, F>(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        busi: F,
+    ) -> Result<Outcome<T>, E>
+    where
+        E: From<BarrierError>,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, E>>,
+    {
+        let barrier_id = format!("{:02}", self.calls.fetch_add(1, Ordering::Relaxed) + 1);
+        let op = self.info.op.as_str();
+        let dialect = dialect_of(&tx)?;
+
+        let origin_inserted = match origin_op(op) {
+            Some(origin) => insert(&mut tx, dialect, &self.info, origin, &barrier_id, op).await?,
+            None => false,
+        };
+        let current_inserted = insert(&mut tx, dialect, &self.info, op, &barrier_id, op).await?;
+
+        if op == "msg" && !current_inserted {
+            tx.rollback().await.map_err(BarrierError::from)?;
+            return Err(BarrierError::Duplicated.into());
+        }
+        let skip = if origin_op(op).is_some() && origin_inserted {
+            Some((Outcome::NullCompensation, "null compensation"))
+        } else if !current_inserted {
+            Some((Outcome::Skipped, "duplicate or after its compensation"))
+        } else {
+            None
+        };
+        if let Some((outcome, why)) = skip {
+            tracing::info!(gid = %self.info.gid, branch_id = %self.info.branch_id, op, why, "barrier skips the business");
+            tx.commit().await.map_err(BarrierError::from)?;
+            return Ok(outcome);
+        }
+
+        match busi(&mut tx).await {
+            Ok(v) => {
+                tx.commit().await.map_err(BarrierError::from)?;
+                Ok(Outcome::Applied(v))
+            }
+            Err(e) => {
+                tx.rollback().await.map_err(BarrierError::from)?;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The msg check-back (spec §7.3): `Ok` if the msg's local transaction committed, `RolledBack`
+/// if it did not — and, by inserting the `rollback` row first, makes sure it never will.
+pub async fn query_prepared(pool: &AnyPool, info: &BranchInfo) -> Result<(), BarrierError> {
+    let mut conn = pool.acquire().await?;
+    let dialect = dialect_of(&conn)?;
+    let msg = BranchInfo {
+        branch_id: "00".into(),
+        ..info.clone()
+    };
+    insert(&mut conn, dialect, &msg, "msg", "01", "rollback").await?;
+    let sql = format!(
+        "SELECT reason FROM {} WHERE gid = ? AND branch_id = ? AND op = ? AND barrier_id = ?",
+        dialect.barrier_table()
+    );
+    let reason: String = sqlx::query_scalar(&dialect.sql(&sql))
+        .bind(&info.gid)
+        .bind("00")
+        .bind("msg")
+        .bind("01")
+        .fetch_one(&mut *conn)
+        .await?;
+    if reason == "rollback" {
+        return Err(BarrierError::RolledBack);
+    }
+    Ok(())
+}
+
+/// Creates the barrier table (a migration of its own, run beside the app's migrations).
+pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let conn = pool.acquire().await?;
+    let dialect = Dialect::from_backend(conn.backend_name());
+    drop(conn);
+    let mut migrator = match dialect {
+        Some(Dialect::Sqlite) => sqlx::migrate!("./migrations/sqlite"),
+        Some(Dialect::Postgres) => sqlx::migrate!("./migrations/postgres"),
+        Some(Dialect::MySql) => sqlx::migrate!("./migrations/mysql"),
+        None => {
+            return Err(sqlx::migrate::MigrateError::Source(
+                "unsupported database".into(),
+            ));
+        }
+    };
+    // The app's own migrations share the `_sqlx_migrations` table.
+    migrator.set_ignore_missing(true).run(pool).await
+}
+
+/// The op whose row a compensation inserts first (spec §7.2 step 3).
+fn origin_op(op: &str) -> Option<&'static str> {
+    match op {
+        "cancel" => Some("try"),
+        "compensate" | "rollback" => Some("action"),
+        _ => None,
+    }
+}
+
+fn dialect_of(conn: &AnyConnection) -> Result<Dialect, BarrierError> {
+    Dialect::from_backend(conn.backend_name())
+        .ok_or_else(|| BarrierError::Unsupported(conn.backend_name().to_owned()))
+}
+
+/// Insert-ignore one barrier row; `true` if it was inserted (it was not there yet).
+async fn insert(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    info: &BranchInfo,
+    op: &str,
+    barrier_id: &str,
+    reason: &str,
+) -> Result<bool, BarrierError> {
+    let sql = dialect.insert_ignore(dialect.barrier_table(), COLUMNS, "uniq_barrier");
+    let done = sqlx::query(&sql)
+        .bind(&info.trans_type)
+        .bind(&info.gid)
+        .bind(&info.branch_id)
+        .bind(op)
+        .bind(barrier_id)
+        .bind(reason)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -1,0 +1,121 @@
+//! The transaction context a branch is called with.
+
+use tonic::metadata::MetadataMap;
+
+/// Who is calling this branch: DTM's `gid, trans_type, branch_id, op` (and, from SDKs, `dtm`,
+/// `phase2_url`). Over gRPC they arrive as metadata `dtm-gid, dtm-trans_type, …`; over HTTP as
+/// query parameters, which the transcoder copies into the same metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BranchInfo {
+    /// Global transaction id.
+    pub gid: String,
+    /// `saga`, `msg`, `tcc`, `xa` or `workflow`.
+    pub trans_type: String,
+    /// The branch within the global transaction (`01`, `02`, nested `0201`; `00` for msg check-back).
+    pub branch_id: String,
+    /// `action`, `compensate`, `try`, `confirm`, `cancel`, `msg`, …
+    pub op: String,
+    /// The coordinator's address, when an SDK made the call (TCC try); empty from the coordinator.
+    pub dtm: String,
+    /// XA phase-2 URL, when an SDK made an XA action call.
+    pub phase2_url: String,
+}
+
+impl BranchInfo {
+    /// Reads the context from gRPC metadata; `gid, trans_type, branch_id, op` are required.
+    pub fn from_metadata(md: &MetadataMap) -> Result<BranchInfo, kit::Error> {
+        let get = |key: &str| {
+            md.get(key)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let info = BranchInfo {
+            gid: get("dtm-gid"),
+            trans_type: get("dtm-trans_type"),
+            branch_id: get("dtm-branch_id"),
+            op: get("dtm-op"),
+            dtm: get("dtm-dtm"),
+            phase2_url: get("dtm-phase2_url"),
+        };
+        let missing: Vec<&str> = [
+            ("gid", &info.gid),
+            ("trans_type", &info.trans_type),
+            ("branch_id", &info.branch_id),
+            ("op", &info.op),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.is_empty())
+        .map(|(k, _)| k)
+        .collect();
+        if !missing.is_empty() {
+            return Err(kit::Error::bad_request(
+                "DTM_CONTEXT",
+                format!(
+                    "missing DTM branch context: {} (query parameters over HTTP, dtm-* metadata over gRPC)",
+                    missing.join(", ")
+                ),
+            ));
+        }
+        Ok(info)
+    }
+
+    /// Writes the context as gRPC metadata, the way the coordinator sends it.
+    pub fn to_metadata(&self, md: &mut MetadataMap) -> Result<(), kit::Error> {
+        for (key, value) in [
+            ("dtm-gid", &self.gid),
+            ("dtm-trans_type", &self.trans_type),
+            ("dtm-branch_id", &self.branch_id),
+            ("dtm-op", &self.op),
+            ("dtm-dtm", &self.dtm),
+        ] {
+            let value = value.parse().map_err(|_| {
+                kit::Error::bad_request("DTM_CONTEXT", format!("{key} must be ASCII"))
+            })?;
+            md.insert(key, value);
+        }
+        Ok(())
+    }
+
+    /// The query string DTM appends to an HTTP branch URL: `gid=…&trans_type=…&branch_id=…&op=…`.
+    pub fn to_query(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("gid", self.gid.as_str()),
+            ("trans_type", self.trans_type.as_str()),
+            ("branch_id", self.branch_id.as_str()),
+            ("op", self.op.as_str()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_round_trip() {
+        let info = BranchInfo {
+            gid: "g1".into(),
+            trans_type: "saga".into(),
+            branch_id: "01".into(),
+            op: "action".into(),
+            ..Default::default()
+        };
+        let mut md = MetadataMap::new();
+        info.to_metadata(&mut md).unwrap();
+        assert_eq!(BranchInfo::from_metadata(&md).unwrap(), info);
+    }
+
+    #[test]
+    fn missing_fields_are_a_bad_request_naming_them() {
+        let mut md = MetadataMap::new();
+        md.insert("dtm-gid", "g1".parse().unwrap());
+        let err = BranchInfo::from_metadata(&md).unwrap_err();
+        assert_eq!(err.code, 400);
+        assert!(
+            err.message.contains("trans_type, branch_id, op"),
+            "{}",
+            err.message
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! SQLite, PostgreSQL and MySQL differ in the few places this workspace cares about: parameter
+//! placeholders, "insert unless present", and where the barrier table lives.
+
+use std::borrow::Cow;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
+
+/// The database behind an `sqlx::Any` connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (the embedded default).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    MySql,
+}
+
+impl Dialect {
+    /// The dialect of a connection, from sqlx's backend name.
+    pub fn from_backend(name: &str) -> Option<Dialect> {
+        match name {
+            "SQLite" => Some(Dialect::Sqlite),
+            "PostgreSQL" => Some(Dialect::Postgres),
+            "MySQL" => Some(Dialect::MySql),
+            _ => None,
+        }
+    }
+
+    /// The dialect of a connection URL (`sqlite:`, `postgres:`/`postgresql:`, `mysql:`/`mariadb:`).
+    pub fn from_url(url: &str) -> Option<Dialect> {
+        let scheme = url.split(':').next()?;
+        match scheme {
+            "sqlite" => Some(Dialect::Sqlite),
+            "postgres" | "postgresql" => Some(Dialect::Postgres),
+            "mysql" | "mariadb" => Some(Dialect::MySql),
+            _ => None,
+        }
+    }
+
+    /// Rewrites `?` placeholders as `$1, $2, …` for PostgreSQL; the others take `?` as written.
+    /// (Our statements have no `?` inside string literals.)
+    pub fn sql(self, sql: &str) -> Cow<'_, str> {
+        if self != Dialect::Postgres || !sql.contains('?') {
+            return Cow::Borrowed(sql);
+        }
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut n = 0;
+        for c in sql.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    /// `INSERT … ` that does nothing when a unique key already holds the row; `rows_affected`
+    /// then tells whether it inserted. `conflict` names the unique constraint (PostgreSQL needs it).
+    pub fn insert_ignore(self, table: &str, columns: &str, conflict: &str) -> String {
+        let marks = vec!["?"; columns.split(',').count()].join(", ");
+        let sql = match self {
+            Dialect::Sqlite => {
+                format!("INSERT OR IGNORE INTO {table} ({columns}) VALUES ({marks})")
+            }
+            Dialect::MySql => format!("INSERT IGNORE INTO {table} ({columns}) VALUES ({marks})"),
+            Dialect::Postgres => format!(
+                "INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT ON CONSTRAINT {conflict} DO NOTHING"
+            ),
+        };
+        self.sql(&sql).into_owned()
+    }
+
+    /// Where the barrier table is: DTM's `dtm_barrier.barrier` on PostgreSQL (schema) and MySQL
+    /// (database); SQLite has no schemas, so a `dtm_barrier` table in the business database.
+    pub fn barrier_table(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "dtm_barrier",
+            Dialect::Postgres | Dialect::MySql => "dtm_barrier.barrier",
+        }
+    }
+}
+
+/// Opens a pool on any of the three databases. For SQLite the file (and its directory) is
+/// created if missing and put in WAL mode, so readers do not wait for the writer.
+pub async fn connect(url: &str, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let dialect = Dialect::from_url(url).ok_or_else(|| {
+        sqlx::Error::Configuration(format!("unsupported database URL {url:?}").into())
+    })?;
+    let mut url = url.to_owned();
+    if dialect == Dialect::Sqlite {
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or_default();
+        if let Some(dir) = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+        }
+        if !url.contains("mode=") && path != ":memory:" {
+            url.push_str(if url.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
+        }
+    }
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if dialect == Dialect::Sqlite {
+                    // Durable at each checkpoint, not each commit: WAL's usual trade.
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await?;
+    if dialect == Dialect::Sqlite {
+        pool.execute("PRAGMA journal_mode = WAL").await?;
+    }
+    Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres_only() {
+        let q = "UPDATE t SET a = ? WHERE b = ?";
+        assert_eq!(Dialect::Postgres.sql(q), "UPDATE t SET a = $1 WHERE b = $2");
+        assert_eq!(Dialect::MySql.sql(q), q);
+        assert_eq!(Dialect::Sqlite.sql(q), q);
+    }
+
+    #[test]
+    fn insert_ignore_per_dialect() {
+        assert_eq!(
+            Dialect::Postgres.insert_ignore("t", "a, b", "uniq"),
+            "INSERT INTO t (a, b) VALUES ($1, $2) ON CONFLICT ON CONSTRAINT uniq DO NOTHING"
+        );
+        assert_eq!(
+            Dialect::MySql.insert_ignore("t", "a", "u"),
+            "INSERT IGNORE INTO t (a) VALUES (?)"
+        );
+        assert_eq!(Dialect::from_url("mariadb://x"), Some(Dialect::MySql));
+        assert_eq!(Dialect::from_url("redis://x"), None);
+    }
+}

@@ -1,0 +1,23 @@
+//! `dtmcli`: the Rust DTM SDK, branch side.
+//!
+//! A branch (a saga action, a TCC try, a msg action…) is an ordinary HTTP or gRPC method that the
+//! DTM coordinator calls with the transaction context. This crate gives it:
+//!
+//! - [`BranchInfo`]: that context, read from gRPC metadata `dtm-*` (HTTP query parameters are
+//!   copied there by the transcoder, so one reader serves both transports);
+//! - [`result`]: SUCCESS / FAILURE / ONGOING and their HTTP and gRPC codes — the one table;
+//! - [`barrier`]: the sub-transaction barrier that makes a branch idempotent and safe against
+//!   null compensation and hanging, inside the caller's local transaction (SQLite, PostgreSQL, MySQL);
+//! - [`dialect`]: the three SQL dialects the barrier and the apps' repositories speak.
+
+pub mod barrier;
+pub mod branch;
+pub mod dialect;
+pub mod result;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use barrier::{BarrierError, BranchBarrier, Outcome};
+pub use branch::BranchInfo;
+pub use dialect::Dialect;
+pub use result::{BranchError, DtmResult};

@@ -1,0 +1,161 @@
+//! SUCCESS, FAILURE, ONGOING: what a branch answers, and how each travels. This is the one
+//! place that says which HTTP status a result is; the gRPC code then comes from kit's one
+//! HTTP ↔ gRPC table (409 ↔ Aborted, 425 ↔ FailedPrecondition).
+//!
+//! | result  | HTTP | gRPC               | meaning for the coordinator                  |
+//! |---------|------|--------------------|----------------------------------------------|
+//! | SUCCESS | 200  | OK                 | done                                         |
+//! | FAILURE | 409  | Aborted            | business refusal: roll back (saga action, TCC try, check-back) |
+//! | ONGOING | 425  | FailedPrecondition | not yet: ask again later, no back-off        |
+//! | other   | any  | any other          | error: retry with back-off                   |
+
+use tonic::Code;
+
+/// The three results of a branch (spec §0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtmResult {
+    /// Done.
+    Success,
+    /// Business refusal; the global transaction rolls back.
+    Failure,
+    /// In progress; the coordinator asks again.
+    Ongoing,
+}
+
+impl DtmResult {
+    /// `SUCCESS`, `FAILURE` or `ONGOING`: the word DTM puts in `dtm_result` and error reasons.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DtmResult::Success => "SUCCESS",
+            DtmResult::Failure => "FAILURE",
+            DtmResult::Ongoing => "ONGOING",
+        }
+    }
+
+    /// The HTTP status of this result.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            DtmResult::Success => 200,
+            DtmResult::Failure => 409,
+            DtmResult::Ongoing => 425,
+        }
+    }
+
+    /// The gRPC code of this result.
+    pub fn grpc_code(self) -> Code {
+        kit::errors::grpc_code(self.http_status())
+    }
+
+    /// How the coordinator reads an HTTP branch answer (spec §4.1, in this order): ONGOING if
+    /// 425 or the body says so, FAILURE if 409 or the body says so, SUCCESS on 200, else `None`
+    /// (an error: retry). Body sniffing keeps pre-1.10 branches (`200 {"dtm_result":"FAILURE"}`) working.
+    pub fn from_http(status: u16, body: &str) -> Option<DtmResult> {
+        [DtmResult::Ongoing, DtmResult::Failure, DtmResult::Success]
+            .into_iter()
+            .find(|r| {
+                status == r.http_status() || (*r != DtmResult::Success && body.contains(r.as_str()))
+            })
+    }
+
+    /// How the coordinator reads a gRPC branch answer (spec §4.2); `None` is an error (retry).
+    /// `Aborted` with the message exactly `ONGOING` is the pre-1.10 spelling of ONGOING.
+    pub fn from_grpc(code: Code, message: &str) -> Option<DtmResult> {
+        if code == Code::Aborted && message == DtmResult::Ongoing.as_str() {
+            return Some(DtmResult::Ongoing);
+        }
+        [DtmResult::Success, DtmResult::Failure, DtmResult::Ongoing]
+            .into_iter()
+            .find(|r| r.grpc_code() == code)
+    }
+}
+
+/// A branch's answer other than SUCCESS. Compensations, confirms and cancels never answer
+/// FAILURE: the coordinator would retry them forever (spec §4.4); they return errors instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BranchError {
+    /// Business refusal: roll the global transaction back. `cause` is a domain reason
+    /// (e.g. `INSUFFICIENT_STOCK`), carried in the error's metadata.
+    #[error("{message}")]
+    Failure {
+        /// Why, for people.
+        message: String,
+        /// Why, for machines.
+        cause: String,
+    },
+    /// Not decided yet: ask again later.
+    #[error("{0}")]
+    Ongoing(String),
+}
+
+impl From<BranchError> for kit::Error {
+    fn from(e: BranchError) -> Self {
+        match e {
+            BranchError::Failure { message, cause } => {
+                let r = DtmResult::Failure;
+                kit::Error::new(r.http_status(), r.as_str(), message).with_metadata("cause", cause)
+            }
+            BranchError::Ongoing(message) => {
+                let r = DtmResult::Ongoing;
+                kit::Error::new(r.http_status(), r.as_str(), message)
+            }
+        }
+    }
+}
+
+impl From<BranchError> for tonic::Status {
+    fn from(e: BranchError) -> Self {
+        kit::Error::from(e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_answers_read_in_dtm_order() {
+        assert_eq!(DtmResult::from_http(200, "{}"), Some(DtmResult::Success));
+        assert_eq!(DtmResult::from_http(409, "{}"), Some(DtmResult::Failure));
+        assert_eq!(DtmResult::from_http(425, "{}"), Some(DtmResult::Ongoing));
+        assert_eq!(
+            DtmResult::from_http(200, r#"{"dtm_result":"FAILURE"}"#),
+            Some(DtmResult::Failure)
+        );
+        assert_eq!(
+            DtmResult::from_http(409, r#"{"reason":"ONGOING"}"#),
+            Some(DtmResult::Ongoing)
+        );
+        assert_eq!(DtmResult::from_http(500, "boom"), None);
+        assert_eq!(DtmResult::from_http(400, "bad"), None);
+    }
+
+    #[test]
+    fn grpc_answers() {
+        assert_eq!(DtmResult::from_grpc(Code::Ok, ""), Some(DtmResult::Success));
+        assert_eq!(
+            DtmResult::from_grpc(Code::Aborted, "no"),
+            Some(DtmResult::Failure)
+        );
+        assert_eq!(
+            DtmResult::from_grpc(Code::Aborted, "ONGOING"),
+            Some(DtmResult::Ongoing)
+        );
+        assert_eq!(
+            DtmResult::from_grpc(Code::FailedPrecondition, ""),
+            Some(DtmResult::Ongoing)
+        );
+        assert_eq!(DtmResult::from_grpc(Code::Unavailable, ""), None);
+    }
+
+    #[test]
+    fn branch_errors_become_the_table_codes() {
+        let f: tonic::Status = BranchError::Failure {
+            message: "no".into(),
+            cause: "X".into(),
+        }
+        .into();
+        assert_eq!(f.code(), Code::Aborted);
+        let o = kit::Error::from(BranchError::Ongoing("later".into()));
+        assert_eq!((o.code, o.reason.as_str()), (425, "ONGOING"));
+    }
+}

@@ -1,0 +1,346 @@
+//! The application: one HTTP and one gRPC listener serving the same service, health, reflection,
+//! access logs, and a graceful stop.
+//!
+//! Lifecycle (as kratos `app.Run`): [`AppBuilder::build`] binds both listeners (port 0 allowed; the
+//! bound addresses are readable), [`App::run`] serves until SIGTERM/SIGINT. On stop, health turns
+//! NOT_SERVING first (gRPC health and `/healthz`), then both servers stop accepting and let the
+//! requests in flight finish, for at most `shutdown_timeout`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::Error;
+use crate::log::AccessLogLayer;
+
+/// `server.http` or `server.grpc` of the Bootstrap config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConf {
+    /// Listen address, `host:port` (port 0 picks a free one).
+    pub addr: String,
+    /// Per-request timeout.
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::config::duration"
+    )]
+    pub timeout: Duration,
+    /// Largest request body (HTTP) or message (gRPC) accepted, in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+/// The `server` section of the Bootstrap config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServersConf {
+    /// HTTP/JSON server.
+    pub http: ServerConf,
+    /// gRPC server.
+    pub grpc: ServerConf,
+    /// How long a graceful stop may wait for requests in flight.
+    #[serde(
+        default = "default_shutdown",
+        deserialize_with = "crate::config::duration"
+    )]
+    pub shutdown_timeout: Duration,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_shutdown() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_max_body_bytes() -> usize {
+    1 << 20
+}
+
+/// Why the application could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A listener could not be bound.
+    #[error("bind {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The reflection service could not be built from the descriptor set.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The HTTP server failed.
+    #[error("http server: {0}")]
+    Http(std::io::Error),
+    /// The gRPC server failed.
+    #[error("grpc server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+}
+
+/// Collects what the app serves; [`AppBuilder::build`] binds the listeners.
+pub struct AppBuilder {
+    name: &'static str,
+    http: Router,
+    grpc: RoutesBuilder,
+    services: Vec<&'static str>,
+    descriptors: Vec<&'static [u8]>,
+}
+
+/// A bound application, ready to [`run`](App::run).
+pub struct App {
+    name: &'static str,
+    conf: ServersConf,
+    http: (TcpListener, Router),
+    grpc: (TcpListener, tonic::service::Routes),
+    health: HealthReporter,
+    services: Vec<&'static str>,
+    serving: Arc<AtomicBool>,
+}
+
+impl App {
+    /// Starts describing an application called `name`.
+    pub fn builder(name: &'static str) -> AppBuilder {
+        AppBuilder {
+            name,
+            http: Router::new(),
+            grpc: RoutesBuilder::default(),
+            services: Vec::new(),
+            descriptors: Vec::new(),
+        }
+    }
+
+    /// The address the HTTP server listens on.
+    pub fn http_addr(&self) -> SocketAddr {
+        local_addr(&self.http.0)
+    }
+
+    /// The address the gRPC server listens on.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        local_addr(&self.grpc.0)
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops gracefully.
+    pub async fn run(self) -> Result<(), AppError> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then stops gracefully.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<(), AppError> {
+        let (tx, rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        for name in &self.services {
+            self.health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        tracing::info!(app = self.name, http = %self.http_addr(), grpc = %self.grpc_addr(), "serving");
+
+        let (http_listener, http_router) = self.http;
+        let http = tokio::spawn(
+            axum::serve(http_listener, http_router)
+                .with_graceful_shutdown(stopped(rx.clone()))
+                .into_future(),
+        );
+        let (grpc_listener, routes) = self.grpc;
+        let grpc = tokio::spawn(
+            tonic::transport::Server::builder()
+                .timeout(self.conf.grpc.timeout)
+                .layer(AccessLogLayer::new("grpc"))
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(TcpIncoming::from(grpc_listener), stopped(rx)),
+        );
+
+        stop.await;
+        tracing::info!(
+            app = self.name,
+            "stopping: health NOT_SERVING, draining requests"
+        );
+        self.serving.store(false, Ordering::SeqCst);
+        for name in self.services.iter().chain(std::iter::once(&"")) {
+            self.health
+                .set_service_status(*name, ServingStatus::NotServing)
+                .await;
+        }
+        let _ = tx.send(true);
+
+        let (http_abort, grpc_abort) = (http.abort_handle(), grpc.abort_handle());
+        match tokio::time::timeout(self.conf.shutdown_timeout, async {
+            (http.await, grpc.await)
+        })
+        .await
+        {
+            Ok((h, g)) => {
+                if let Ok(r) = h {
+                    r.map_err(AppError::Http)?;
+                }
+                if let Ok(r) = g {
+                    r?;
+                }
+                tracing::info!(app = self.name, "stopped");
+            }
+            Err(_) => {
+                tracing::warn!(
+                    app = self.name,
+                    "requests still in flight after the shutdown timeout; dropping them"
+                );
+                http_abort.abort();
+                grpc_abort.abort();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AppBuilder {
+    /// Serves `router` (usually generated from the proto's HTTP annotations) over HTTP.
+    pub fn http(mut self, router: Router) -> Self {
+        self.http = self.http.merge(router);
+        self
+    }
+
+    /// Serves a generated tonic server over gRPC and reports its health.
+    pub fn grpc<S>(mut self, svc: S) -> Self
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.grpc.add_service(svc);
+        self.services.push(S::NAME);
+        self
+    }
+
+    /// Registers an encoded `FileDescriptorSet` with gRPC reflection (so grpcurl can list).
+    pub fn reflection(mut self, file_descriptor_set: &'static [u8]) -> Self {
+        self.descriptors.push(file_descriptor_set);
+        self
+    }
+
+    /// Binds both listeners and assembles the middleware.
+    pub async fn build(self, conf: &ServersConf) -> Result<App, AppError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut grpc = self.grpc;
+        grpc.add_service(health_service);
+        if !self.descriptors.is_empty() {
+            let mut v1 = tonic_reflection::server::Builder::configure();
+            let mut v1alpha = tonic_reflection::server::Builder::configure();
+            for fds in &self.descriptors {
+                v1 = v1.register_encoded_file_descriptor_set(fds);
+                v1alpha = v1alpha.register_encoded_file_descriptor_set(fds);
+            }
+            grpc.add_service(v1.build_v1()?);
+            grpc.add_service(v1alpha.build_v1alpha()?);
+        }
+
+        let serving = Arc::new(AtomicBool::new(true));
+        let timeout = conf.http.timeout;
+        let flag = serving.clone();
+        let http = self
+            .http
+            .route(
+                "/healthz",
+                axum::routing::get(move || healthz(flag.clone())),
+            )
+            .fallback(|| async { Error::new(404, "NOT_FOUND", "no route for this path") })
+            .method_not_allowed_fallback(|| async {
+                Error::new(405, "METHOD_NOT_ALLOWED", "method not allowed on this path")
+            })
+            .layer(axum::middleware::from_fn(move |req, next| {
+                with_timeout(timeout, req, next)
+            }))
+            .layer(DefaultBodyLimit::max(conf.http.max_body_bytes))
+            .layer(AccessLogLayer::new("http"));
+
+        Ok(App {
+            name: self.name,
+            conf: conf.clone(),
+            http: (bind(&conf.http.addr).await?, http),
+            grpc: (bind(&conf.grpc.addr).await?, grpc.routes()),
+            health,
+            services: self.services,
+            serving,
+        })
+    }
+}
+
+/// `GET /healthz`: 200 while serving, 503 once a stop has begun.
+async fn healthz(serving: Arc<AtomicBool>) -> Response {
+    if serving.load(Ordering::SeqCst) {
+        axum::Json(serde_json::json!({"status": "SERVING"})).into_response()
+    } else {
+        Error::new(503, "NOT_SERVING", "shutting down").into_response()
+    }
+}
+
+/// Answers 504 when a request takes longer than the configured timeout.
+async fn with_timeout(timeout: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => Error::new(
+            504,
+            "TIMEOUT",
+            format!("request took longer than {timeout:?}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn bind(addr: &str) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+fn local_addr(l: &TcpListener) -> SocketAddr {
+    l.local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
