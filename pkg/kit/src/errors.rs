@@ -129,9 +129,17 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = http::StatusCode::from_u16(self.code)
             .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(self)).into_response()
+        let reason = ErrorReason(self.reason.clone());
+        let mut res = (status, axum::Json(self)).into_response();
+        // The access log prints the reason of every error answer.
+        res.extensions_mut().insert(reason);
+        res
     }
 }
+
+/// The `reason` of an error response, for the access log.
+#[derive(Debug, Clone)]
+pub struct ErrorReason(pub String);
 
 #[cfg(test)]
 mod tests {

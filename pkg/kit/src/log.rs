@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use tracing_subscriber::EnvFilter;
 
+use crate::errors::ErrorReason;
 use crate::transcode::Operation;
 
 /// Installs the global subscriber: `RUST_LOG` filter (default `info`), text or JSON lines.
@@ -96,7 +97,12 @@ where
                 None if transport == "grpc" => "0".to_owned(),
                 None => res.status().as_u16().to_string(),
             };
-            tracing::info!(kind = "server", component = transport, %operation, %method, %path, %code, latency_ms, "request");
+            let reason = res
+                .extensions()
+                .get::<ErrorReason>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default();
+            tracing::info!(kind = "server", component = transport, %operation, %method, %path, %code, %reason, latency_ms, "request");
             Ok(res)
         })
     }

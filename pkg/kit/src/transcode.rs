@@ -97,8 +97,9 @@ where
         None => Vec::new(),
     };
     let mut metadata = MetadataMap::from_headers(parts.headers.clone());
-    let extensions = std::mem::take(&mut parts.extensions);
-    // The body limit (DefaultBodyLimit) is enforced by the Bytes extractor: over it → 413.
+    // The body limit (DefaultBodyLimit, kept in the extensions) is enforced by the Bytes
+    // extractor: over it → 413.
+    let extensions = parts.extensions.clone();
     let bytes = Bytes::from_request(Request::from_parts(parts, body), &())
         .await
         .map_err(|e| Error::new(e.status().as_u16(), "BODY", e.body_text()))?;

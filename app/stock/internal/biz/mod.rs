@@ -1,0 +1,5 @@
+//! Domain: SKUs, the stock branches, the rules, and the repository they need.
+
+mod stock;
+
+pub use stock::{Branch, Movement, Stock, StockError, StockRepo, StockUsecase};

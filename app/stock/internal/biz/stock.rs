@@ -1,0 +1,220 @@
+//! Stock: what every DTM branch does to a SKU's counters, as one table.
+
+use std::future::Future;
+
+use dtmcli::{BranchInfo, Outcome};
+
+/// The counters of one SKU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stock {
+    /// The SKU.
+    pub sku: String,
+    /// Pieces that can be sold.
+    pub available: i64,
+    /// Pieces held by TCC tries, waiting for confirm or cancel.
+    pub frozen: i64,
+}
+
+/// The stock branches of DESIGN §5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Branch {
+    /// Saga action: sell.
+    TransOut,
+    /// Saga compensation of TransOut.
+    TransOutCompensate,
+    /// Saga/msg action: goods come back (a return).
+    TransIn,
+    /// Saga compensation of TransIn.
+    TransInCompensate,
+    /// TCC try: hold.
+    TransOutTry,
+    /// TCC confirm: the held goods leave.
+    TransOutConfirm,
+    /// TCC cancel: the held goods go back.
+    TransOutCancel,
+}
+
+impl Branch {
+    /// Per piece, what the branch adds to `(available, frozen)`. The whole stock domain.
+    pub fn deltas(self) -> (i64, i64) {
+        match self {
+            Branch::TransOut => (-1, 0),
+            Branch::TransOutCompensate => (1, 0),
+            Branch::TransIn => (1, 0),
+            Branch::TransInCompensate => (-1, 0),
+            Branch::TransOutTry => (-1, 1),
+            Branch::TransOutConfirm => (0, -1),
+            Branch::TransOutCancel => (1, -1),
+        }
+    }
+
+    /// Whether a refusal of this branch rolls the global transaction back (saga actions, TCC
+    /// tries). Compensations, confirms and cancels must eventually succeed: DTM retries them.
+    pub fn may_fail(self) -> bool {
+        matches!(
+            self,
+            Branch::TransOut | Branch::TransIn | Branch::TransOutTry
+        )
+    }
+}
+
+/// A change of one SKU's counters; applied only if neither counter goes below zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Movement {
+    /// The SKU.
+    pub sku: String,
+    /// Added to `available` (negative takes away).
+    pub available: i64,
+    /// Added to `frozen`.
+    pub frozen: i64,
+}
+
+/// Why a stock operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum StockError {
+    /// Empty or longer than 64 characters.
+    #[error("sku must be 1 to 64 characters")]
+    InvalidSku,
+    /// Quantity ≤ 0.
+    #[error("quantity must be greater than 0, got {0}")]
+    InvalidQuantity(i64),
+    /// No such SKU.
+    #[error("sku {0} not found")]
+    NotFound(String),
+    /// A counter would go below zero.
+    #[error("not enough stock of {sku}: the movement needs {needed} more")]
+    Insufficient {
+        /// The SKU.
+        sku: String,
+        /// How many pieces are missing.
+        needed: i64,
+    },
+    /// A msg check-back: the local transaction never committed (and now never will).
+    #[error("the local transaction of this msg did not commit")]
+    NotCommitted,
+    /// The database failed; the operation may be retried.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+/// What the stock domain needs from storage. Every branch write runs inside the DTM barrier
+/// of `branch`, in one local transaction with the barrier rows.
+pub trait StockRepo: Send + Sync + 'static {
+    /// Applies `m` behind the barrier of `branch`.
+    fn apply(
+        &self,
+        branch: &BranchInfo,
+        m: &Movement,
+    ) -> impl Future<Output = Result<Outcome<()>, StockError>> + Send;
+    /// Reads one SKU.
+    fn get(&self, sku: &str) -> impl Future<Output = Result<Option<Stock>, StockError>> + Send;
+    /// Creates the SKUs that do not exist yet.
+    fn seed(&self, stock: &[Stock]) -> impl Future<Output = Result<(), StockError>> + Send;
+    /// The msg check-back: `Ok` if the msg's local transaction committed.
+    fn query_prepared(
+        &self,
+        branch: &BranchInfo,
+    ) -> impl Future<Output = Result<(), StockError>> + Send;
+}
+
+/// The stock use cases.
+pub struct StockUsecase<R> {
+    repo: R,
+}
+
+impl<R: StockRepo> StockUsecase<R> {
+    /// A use case over `repo`.
+    pub fn new(repo: R) -> Self {
+        StockUsecase { repo }
+    }
+
+    /// Runs one branch: `quantity` pieces of `sku`, moved as the branch's deltas say.
+    pub async fn branch(
+        &self,
+        info: &BranchInfo,
+        branch: Branch,
+        sku: &str,
+        quantity: i64,
+    ) -> Result<Outcome<()>, StockError> {
+        validate(sku, quantity)?;
+        let (available, frozen) = branch.deltas();
+        let m = Movement {
+            sku: sku.to_owned(),
+            available: available * quantity,
+            frozen: frozen * quantity,
+        };
+        let outcome = self.repo.apply(info, &m).await?;
+        tracing::info!(gid = %info.gid, ?branch, sku, quantity, ?outcome, "stock branch");
+        Ok(outcome)
+    }
+
+    /// Reads one SKU.
+    pub async fn get(&self, sku: &str) -> Result<Stock, StockError> {
+        if sku.is_empty() {
+            return Err(StockError::InvalidSku);
+        }
+        self.repo
+            .get(sku)
+            .await?
+            .ok_or_else(|| StockError::NotFound(sku.to_owned()))
+    }
+
+    /// Creates the configured SKUs that are missing.
+    pub async fn seed(&self, stock: &[Stock]) -> Result<(), StockError> {
+        for s in stock {
+            validate(&s.sku, s.available.max(1))?;
+        }
+        self.repo.seed(stock).await
+    }
+
+    /// The msg check-back.
+    pub async fn query_prepared(&self, info: &BranchInfo) -> Result<(), StockError> {
+        self.repo.query_prepared(info).await
+    }
+}
+
+fn validate(sku: &str, quantity: i64) -> Result<(), StockError> {
+    if sku.trim().is_empty() || sku.chars().count() > 64 {
+        return Err(StockError::InvalidSku);
+    }
+    if quantity <= 0 {
+        return Err(StockError::InvalidQuantity(quantity));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every branch and its undo leave the total unchanged, and only forward steps may fail.
+    #[test]
+    fn each_branch_has_an_inverse() {
+        let pairs = [
+            (Branch::TransOut, Branch::TransOutCompensate),
+            (Branch::TransIn, Branch::TransInCompensate),
+            (Branch::TransOutTry, Branch::TransOutCancel),
+        ];
+        for (a, b) in pairs {
+            let (x, y) = (a.deltas(), b.deltas());
+            assert_eq!((x.0 + y.0, x.1 + y.1), (0, 0), "{a:?} / {b:?}");
+            assert!(a.may_fail() && !b.may_fail());
+        }
+        // Try then confirm: the goods left; nothing stays frozen.
+        let (t, c) = (
+            Branch::TransOutTry.deltas(),
+            Branch::TransOutConfirm.deltas(),
+        );
+        assert_eq!((t.0 + c.0, t.1 + c.1), Branch::TransOut.deltas());
+    }
+
+    #[test]
+    fn validation() {
+        assert!(matches!(validate("", 1), Err(StockError::InvalidSku)));
+        assert!(matches!(
+            validate("A", 0),
+            Err(StockError::InvalidQuantity(0))
+        ));
+        assert!(validate("A", 1).is_ok());
+    }
+}

@@ -1,0 +1,100 @@
+//! The stock repository: guarded counter updates behind the barrier.
+
+use dtmcli::{BranchBarrier, BranchInfo, Dialect, Outcome};
+use futures_util::FutureExt;
+use sqlx::{AnyConnection, Row};
+
+use super::Data;
+use crate::biz::{Movement, Stock, StockError, StockRepo};
+
+/// [`StockRepo`] over the app's database.
+#[derive(Debug, Clone)]
+pub struct StockRepoImpl {
+    data: Data,
+}
+
+impl StockRepoImpl {
+    /// A repository on `data`.
+    pub fn new(data: Data) -> Self {
+        StockRepoImpl { data }
+    }
+}
+
+impl StockRepo for StockRepoImpl {
+    async fn apply(&self, branch: &BranchInfo, m: &Movement) -> Result<Outcome<()>, StockError> {
+        let tx = self.data.pool.begin().await?;
+        let (dialect, m) = (self.data.dialect, m.clone());
+        BranchBarrier::new(branch.clone())
+            .call(tx, move |conn: &mut AnyConnection| {
+                async move { move_stock(conn, dialect, &m).await }.boxed()
+            })
+            .await
+    }
+
+    async fn get(&self, sku: &str) -> Result<Option<Stock>, StockError> {
+        let sql = "SELECT sku, available, frozen FROM stock WHERE sku = ?";
+        let row = sqlx::query(&self.data.dialect.sql(sql))
+            .bind(sku)
+            .fetch_optional(&self.data.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(Stock {
+                sku: r.try_get("sku")?,
+                available: r.try_get("available")?,
+                frozen: r.try_get("frozen")?,
+            }),
+            None => None,
+        })
+    }
+
+    async fn seed(&self, stock: &[Stock]) -> Result<(), StockError> {
+        let d = self.data.dialect;
+        let sql = d.insert_ignore("stock", "sku, available, frozen", "stock_pkey");
+        for s in stock {
+            sqlx::query(&sql)
+                .bind(&s.sku)
+                .bind(s.available)
+                .bind(s.frozen)
+                .execute(&self.data.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn query_prepared(&self, branch: &BranchInfo) -> Result<(), StockError> {
+        Ok(dtmcli::barrier::query_prepared(&self.data.pool, branch).await?)
+    }
+}
+
+/// One guarded UPDATE: atomic under concurrency on every database, no read-then-write race.
+async fn move_stock(conn: &mut AnyConnection, d: Dialect, m: &Movement) -> Result<(), StockError> {
+    let sql = "UPDATE stock SET available = available + ?, frozen = frozen + ? \
+               WHERE sku = ? AND available + ? >= 0 AND frozen + ? >= 0";
+    let done = sqlx::query(&d.sql(sql))
+        .bind(m.available)
+        .bind(m.frozen)
+        .bind(&m.sku)
+        .bind(m.available)
+        .bind(m.frozen)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 1 {
+        return Ok(());
+    }
+    // Nothing changed: tell a missing SKU from a short one.
+    let row = sqlx::query(&d.sql("SELECT available, frozen FROM stock WHERE sku = ?"))
+        .bind(&m.sku)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        None => Err(StockError::NotFound(m.sku.clone())),
+        Some(r) => {
+            let (available, frozen): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+            let needed = (-(available + m.available)).max(-(frozen + m.frozen));
+            Err(StockError::Insufficient {
+                sku: m.sku.clone(),
+                needed,
+            })
+        }
+    }
+}

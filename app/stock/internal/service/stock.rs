@@ -1,0 +1,123 @@
+//! `api.stock.v1.Stock`, implemented once and served on both transports.
+
+use api::stock::v1::stock_server::Stock as StockApi;
+use api::stock::v1::{ErrorReason, GetStockRequest, StockLevel, StockRequest};
+use dtmcli::{BranchError, BranchInfo};
+use tonic::{Request, Response, Status};
+
+use crate::biz::{Branch, StockError, StockRepo, StockUsecase};
+
+/// The stock service: reads the DTM context, calls the use case, maps its errors.
+pub struct StockService<R> {
+    uc: StockUsecase<R>,
+}
+
+impl<R: StockRepo> StockService<R> {
+    /// A service over the use case.
+    pub fn new(uc: StockUsecase<R>) -> Self {
+        StockService { uc }
+    }
+
+    /// Every branch method is this: context, request, use case, result.
+    async fn branch(
+        &self,
+        req: Request<StockRequest>,
+        branch: Branch,
+    ) -> Result<Response<()>, Status> {
+        let info = BranchInfo::from_metadata(req.metadata())?;
+        let StockRequest { sku, quantity } = req.into_inner();
+        self.uc
+            .branch(&info, branch, &sku, quantity)
+            .await
+            .map_err(|e| to_status(e, branch.may_fail()))?;
+        Ok(Response::new(()))
+    }
+}
+
+#[tonic::async_trait]
+impl<R: StockRepo> StockApi for StockService<R> {
+    async fn trans_out(&self, req: Request<StockRequest>) -> Result<Response<()>, Status> {
+        self.branch(req, Branch::TransOut).await
+    }
+    async fn trans_out_compensate(
+        &self,
+        req: Request<StockRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.branch(req, Branch::TransOutCompensate).await
+    }
+    async fn trans_in(&self, req: Request<StockRequest>) -> Result<Response<()>, Status> {
+        self.branch(req, Branch::TransIn).await
+    }
+    async fn trans_in_compensate(
+        &self,
+        req: Request<StockRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.branch(req, Branch::TransInCompensate).await
+    }
+    async fn trans_out_try(&self, req: Request<StockRequest>) -> Result<Response<()>, Status> {
+        self.branch(req, Branch::TransOutTry).await
+    }
+    async fn trans_out_confirm(&self, req: Request<StockRequest>) -> Result<Response<()>, Status> {
+        self.branch(req, Branch::TransOutConfirm).await
+    }
+    async fn trans_out_cancel(&self, req: Request<StockRequest>) -> Result<Response<()>, Status> {
+        self.branch(req, Branch::TransOutCancel).await
+    }
+
+    async fn query_prepared(&self, req: Request<()>) -> Result<Response<()>, Status> {
+        let info = BranchInfo::from_metadata(req.metadata())?;
+        self.uc
+            .query_prepared(&info)
+            .await
+            .map_err(|e| to_status(e, true))?;
+        Ok(Response::new(()))
+    }
+
+    async fn get_stock(
+        &self,
+        req: Request<GetStockRequest>,
+    ) -> Result<Response<StockLevel>, Status> {
+        let s = self
+            .uc
+            .get(&req.into_inner().sku)
+            .await
+            .map_err(|e| to_status(e, false))?;
+        Ok(Response::new(StockLevel {
+            sku: s.sku,
+            available: s.available,
+            frozen: s.frozen,
+        }))
+    }
+}
+
+/// Domain error → the answer DTM and people read. A refusal is FAILURE (roll back) only where
+/// the branch may fail; elsewhere it stays an error, which DTM retries.
+fn to_status(e: StockError, may_fail: bool) -> Status {
+    let message = e.to_string();
+    let err: kit::Error = match e {
+        StockError::InvalidSku => ErrorReason::InvalidSku.error(message),
+        StockError::InvalidQuantity(_) => ErrorReason::InvalidQuantity.error(message),
+        StockError::Insufficient { .. } if may_fail => BranchError::Failure {
+            message,
+            cause: ErrorReason::InsufficientStock.as_str_name().into(),
+        }
+        .into(),
+        StockError::NotFound(_) if may_fail => BranchError::Failure {
+            message,
+            cause: ErrorReason::SkuNotFound.as_str_name().into(),
+        }
+        .into(),
+        StockError::NotFound(_) => ErrorReason::SkuNotFound.error(message),
+        // A compensation that cannot apply yet: an error, so that DTM retries it.
+        StockError::Insufficient { .. } => {
+            kit::Error::new(503, ErrorReason::InsufficientStock.as_str_name(), message)
+        }
+        StockError::NotCommitted => BranchError::Failure {
+            message,
+            cause: "NOT_COMMITTED".into(),
+        }
+        .into(),
+        StockError::Storage(cause) => kit::Error::internal(&cause),
+    };
+    err.into()
+}

@@ -1,0 +1,296 @@
+//! Every stock branch over both transports, with the barrier's guarantees.
+
+use api::stock::v1::{
+    HTTP_QUERY_PREPARED, HTTP_TRANS_OUT, HTTP_TRANS_OUT_CANCEL, HTTP_TRANS_OUT_COMPENSATE,
+    HTTP_TRANS_OUT_CONFIRM, HTTP_TRANS_OUT_TRY, StockRequest,
+};
+use dtmcli::{BranchBarrier, BranchInfo};
+use futures_util::FutureExt;
+
+use crate::helpers::{Answer, BOTH, INITIAL, SKU, Transport, branch, spawn_app, with_op};
+
+#[tokio::test]
+async fn trans_out_takes_goods_out() {
+    for t in BOTH {
+        let app = spawn_app().await;
+        let a = app
+            .call(t, &HTTP_TRANS_OUT, &branch("saga", "action"), SKU, 3)
+            .await;
+        assert!(a.is_success(), "{t:?}: {a:?}");
+        assert_eq!(app.stock(SKU).await, (INITIAL - 3, 0), "{t:?}");
+    }
+}
+
+#[tokio::test]
+async fn trans_out_with_too_little_stock_is_failure_and_changes_nothing() {
+    for t in BOTH {
+        let app = spawn_app().await;
+        let a = app
+            .call(
+                t,
+                &HTTP_TRANS_OUT,
+                &branch("saga", "action"),
+                SKU,
+                INITIAL + 1,
+            )
+            .await;
+        assert!(a.is_failure(), "{t:?}: {a:?}");
+        if let Answer::Http { body, .. } = &a {
+            assert_eq!(body["metadata"]["cause"], "INSUFFICIENT_STOCK");
+        }
+        assert_eq!(app.stock(SKU).await, (INITIAL, 0), "{t:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_same_branch_delivered_twice_is_applied_once() {
+    for t in BOTH {
+        let app = spawn_app().await;
+        let info = branch("saga", "action");
+        for _ in 0..2 {
+            let a = app.call(t, &HTTP_TRANS_OUT, &info, SKU, 4).await;
+            assert!(a.is_success(), "{t:?}: {a:?}");
+        }
+        assert_eq!(app.stock(SKU).await, (INITIAL - 4, 0), "{t:?}");
+    }
+}
+
+#[tokio::test]
+async fn compensation_before_its_action_is_a_no_op_and_the_late_action_too() {
+    for t in BOTH {
+        let app = spawn_app().await;
+        let action = branch("saga", "action");
+        let comp = with_op(&action, "compensate");
+        let a = app.call(t, &HTTP_TRANS_OUT_COMPENSATE, &comp, SKU, 4).await;
+        assert!(a.is_success(), "{t:?}: {a:?}");
+        assert_eq!(
+            app.stock(SKU).await,
+            (INITIAL, 0),
+            "{t:?}: null compensation added stock"
+        );
+        let a = app.call(t, &HTTP_TRANS_OUT, &action, SKU, 4).await;
+        assert!(a.is_success(), "{t:?}: {a:?}");
+        assert_eq!(
+            app.stock(SKU).await,
+            (INITIAL, 0),
+            "{t:?}: hanging action took stock"
+        );
+    }
+}
+
+#[tokio::test]
+async fn trans_out_then_compensation_restores_the_stock() {
+    for t in BOTH {
+        let app = spawn_app().await;
+        let action = branch("saga", "action");
+        assert!(
+            app.call(t, &HTTP_TRANS_OUT, &action, SKU, 4)
+                .await
+                .is_success()
+        );
+        assert_eq!(app.stock(SKU).await, (INITIAL - 4, 0));
+        let comp = with_op(&action, "compensate");
+        assert!(
+            app.call(t, &HTTP_TRANS_OUT_COMPENSATE, &comp, SKU, 4)
+                .await
+                .is_success()
+        );
+        assert_eq!(app.stock(SKU).await, (INITIAL, 0), "{t:?}");
+    }
+}
+
+#[tokio::test]
+async fn tcc_try_confirm_and_try_cancel_move_available_and_frozen() {
+    for t in BOTH {
+        let app = spawn_app().await;
+        let try1 = branch("tcc", "try");
+        assert!(
+            app.call(t, &HTTP_TRANS_OUT_TRY, &try1, SKU, 2)
+                .await
+                .is_success()
+        );
+        assert_eq!(app.stock(SKU).await, (INITIAL - 2, 2), "{t:?} after try");
+        assert!(
+            app.call(
+                t,
+                &HTTP_TRANS_OUT_CONFIRM,
+                &with_op(&try1, "confirm"),
+                SKU,
+                2
+            )
+            .await
+            .is_success()
+        );
+        assert_eq!(
+            app.stock(SKU).await,
+            (INITIAL - 2, 0),
+            "{t:?} after confirm"
+        );
+
+        let try2 = branch("tcc", "try");
+        assert!(
+            app.call(t, &HTTP_TRANS_OUT_TRY, &try2, SKU, 3)
+                .await
+                .is_success()
+        );
+        assert_eq!(
+            app.stock(SKU).await,
+            (INITIAL - 5, 3),
+            "{t:?} after second try"
+        );
+        assert!(
+            app.call(t, &HTTP_TRANS_OUT_CANCEL, &with_op(&try2, "cancel"), SKU, 3)
+                .await
+                .is_success()
+        );
+        assert_eq!(app.stock(SKU).await, (INITIAL - 2, 0), "{t:?} after cancel");
+
+        // A try asking for more than is available is FAILURE and freezes nothing.
+        let a = app
+            .call(t, &HTTP_TRANS_OUT_TRY, &branch("tcc", "try"), SKU, 100)
+            .await;
+        assert!(a.is_failure(), "{t:?}: {a:?}");
+        assert_eq!(app.stock(SKU).await, (INITIAL - 2, 0));
+    }
+}
+
+#[tokio::test]
+async fn tcc_cancel_before_try_is_a_no_op() {
+    for t in BOTH {
+        let app = spawn_app().await;
+        let try_ = branch("tcc", "try");
+        assert!(
+            app.call(t, &HTTP_TRANS_OUT_CANCEL, &with_op(&try_, "cancel"), SKU, 2)
+                .await
+                .is_success()
+        );
+        assert!(
+            app.call(t, &HTTP_TRANS_OUT_TRY, &try_, SKU, 2)
+                .await
+                .is_success()
+        );
+        assert_eq!(app.stock(SKU).await, (INITIAL, 0), "{t:?}");
+    }
+}
+
+/// Commits a msg local transaction (op `msg`, branch `00`) in the app's database, as
+/// `Msg::do_and_submit` does: a barrier row and nothing else.
+async fn commit_msg_local_tx(app: &crate::helpers::TestApp, info: &BranchInfo) {
+    let tx = app.db.pool.begin().await.expect("begin");
+    BranchBarrier::new(info.clone())
+        .call(tx, |_conn| {
+            async { Ok::<_, dtmcli::BarrierError>(()) }.boxed()
+        })
+        .await
+        .expect("local transaction");
+}
+
+#[tokio::test]
+async fn query_prepared_is_failure_unless_the_local_transaction_committed() {
+    for t in BOTH {
+        let app = spawn_app().await;
+        let committed = BranchInfo {
+            branch_id: "00".into(),
+            ..branch("msg", "msg")
+        };
+        commit_msg_local_tx(&app, &committed).await;
+        let never = BranchInfo {
+            branch_id: "00".into(),
+            ..branch("msg", "msg")
+        };
+        let (ok, failed) = match t {
+            Transport::Http => {
+                let get = |info: BranchInfo| {
+                    let app = &app;
+                    async move {
+                        let res = app
+                            .client
+                            .get(format!("{}{}", app.http, HTTP_QUERY_PREPARED.path))
+                            .query(&info.to_query())
+                            .send()
+                            .await
+                            .expect("send");
+                        let status = res.status().as_u16();
+                        Answer::Http {
+                            status,
+                            body: res.json().await.unwrap_or_default(),
+                        }
+                    }
+                };
+                (get(committed.clone()).await, get(never.clone()).await)
+            }
+            Transport::Grpc => {
+                let mut client = api::stock::v1::stock_client::StockClient::new(app.grpc.clone());
+                let mut call = async |info: &BranchInfo| {
+                    let mut req = tonic::Request::new(());
+                    info.to_metadata(req.metadata_mut()).expect("metadata");
+                    Answer::Grpc(client.query_prepared(req).await.map(|_| ()))
+                };
+                (call(&committed).await, call(&never).await)
+            }
+        };
+        assert!(ok.is_success(), "{t:?}: {ok:?}");
+        assert!(failed.is_failure(), "{t:?}: {failed:?}");
+    }
+}
+
+/// The Go DTM server calls branches with the content type `application/grpc+dtm_raw`.
+#[tokio::test]
+async fn grpc_content_type_dtm_raw_is_served() {
+    let app = spawn_app().await;
+    let channel = tower::ServiceBuilder::new()
+        .map_request(|mut req: http::Request<tonic::body::Body>| {
+            req.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/grpc+dtm_raw"),
+            );
+            req
+        })
+        .service(app.grpc.clone());
+    let mut req = tonic::Request::new(StockRequest {
+        sku: SKU.into(),
+        quantity: 1,
+    });
+    branch("saga", "action")
+        .to_metadata(req.metadata_mut())
+        .expect("metadata");
+    api::stock::v1::stock_client::StockClient::new(channel)
+        .trans_out(req)
+        .await
+        .expect("dtm_raw call served");
+    assert_eq!(app.stock(SKU).await, (INITIAL - 1, 0));
+}
+
+#[tokio::test]
+async fn invalid_sku_and_quantity_are_bad_requests_with_a_reason() {
+    for t in BOTH {
+        let app = spawn_app().await;
+        let a = app
+            .call(t, &HTTP_TRANS_OUT, &branch("saga", "action"), "", 1)
+            .await;
+        assert!(a.is_bad_request("INVALID_SKU"), "{t:?}: {a:?}");
+        let a = app
+            .call(t, &HTTP_TRANS_OUT, &branch("saga", "action"), SKU, 0)
+            .await;
+        assert!(a.is_bad_request("INVALID_QUANTITY"), "{t:?}: {a:?}");
+        let a = app
+            .call(t, &HTTP_TRANS_OUT, &branch("saga", "action"), SKU, -5)
+            .await;
+        assert!(a.is_bad_request("INVALID_QUANTITY"), "{t:?}: {a:?}");
+        assert_eq!(app.stock(SKU).await, (INITIAL, 0));
+    }
+}
+
+#[tokio::test]
+async fn missing_dtm_context_is_a_bad_request() {
+    for t in BOTH {
+        let app = spawn_app().await;
+        let info = BranchInfo {
+            op: String::new(),
+            ..branch("saga", "action")
+        };
+        let a = app.call(t, &HTTP_TRANS_OUT, &info, SKU, 1).await;
+        assert!(a.is_bad_request("DTM_CONTEXT"), "{t:?}: {a:?}");
+        assert_eq!(app.stock(SKU).await, (INITIAL, 0));
+    }
+}

@@ -1,0 +1,163 @@
+//! The HTTP side of the contract: every annotated method is routed, bad input gets a kratos
+//! error body, health answers.
+
+use prost_reflect::Value;
+use serde_json::json;
+
+use crate::helpers::{Answer, INITIAL, SKU, branch, spawn_app};
+
+/// Walks the descriptors: each method with a `google.api.http` rule answers on its route with a
+/// JSON body from our handler (a route miss would be our 404 NOT_FOUND / 405 fallback).
+#[tokio::test]
+async fn every_annotated_method_is_reachable_over_http() {
+    let app = spawn_app().await;
+    let pool = api::descriptor_pool();
+    let ext = pool
+        .get_extension_by_name("google.api.http")
+        .expect("annotations imported");
+    let service = pool
+        .get_service_by_name("api.stock.v1.Stock")
+        .expect("service");
+    let mut seen = 0;
+    for method in service.methods() {
+        let options = method.options();
+        let rule = options.get_extension(&ext);
+        let Value::Message(rule) = rule.as_ref() else {
+            continue;
+        };
+        let text = |f: &str| {
+            rule.get_field_by_name(f)
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let (verb, path) = if !text("get").is_empty() {
+            ("GET", text("get"))
+        } else {
+            ("POST", text("post"))
+        };
+        let path = path.replace("{sku}", SKU);
+        let url = format!("{}{path}", app.http);
+        let info = branch("saga", "action");
+        let req = match verb {
+            "GET" => app.client.get(url),
+            _ => app
+                .client
+                .post(url)
+                .body(json!({"sku": SKU, "quantity": 1}).to_string()),
+        };
+        let res = req.query(&info.to_query()).send().await.expect("send");
+        let status = res.status().as_u16();
+        let body: serde_json::Value = res.json().await.expect("JSON body");
+        assert!(
+            body.get("reason")
+                .is_none_or(|r| r != "NOT_FOUND" && r != "METHOD_NOT_ALLOWED"),
+            "{} {path}: {status} {body}",
+            method.name()
+        );
+        seen += 1;
+    }
+    assert_eq!(
+        seen,
+        service.methods().len(),
+        "every Stock method has an HTTP rule"
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_codec_error() {
+    let app = spawn_app().await;
+    let q = branch("saga", "action");
+    for body in [r#"{"sku": "#, "not json", r#"{"sku":"A"} trailing"#] {
+        let a = app
+            .post("/api/stock/v1/trans-out", &q.to_query(), body)
+            .await;
+        let Answer::Http { status, body: b } = &a else {
+            unreachable!()
+        };
+        assert_eq!(
+            (*status, b["reason"].as_str()),
+            (400, Some("CODEC")),
+            "{body}: {a:?}"
+        );
+        assert_eq!(b["code"], 400);
+        assert!(b["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(b["metadata"].is_object());
+    }
+    assert_eq!(app.stock(SKU).await, (INITIAL, 0));
+}
+
+#[tokio::test]
+async fn wrong_field_types_and_unknown_fields_are_codec_errors() {
+    let app = spawn_app().await;
+    let q = branch("saga", "action");
+    for body in [
+        json!({"sku": 1, "quantity": 1}),
+        json!({"sku": SKU, "quantity": "many"}),
+        json!({"sku": SKU, "quantity": 1.5}),
+        json!({"sku": SKU, "quantity": 1, "color": "red"}),
+        json!([1, 2]),
+    ] {
+        let a = app
+            .post("/api/stock/v1/trans-out", &q.to_query(), &body.to_string())
+            .await;
+        assert!(
+            matches!(&a, Answer::Http { status: 400, body } if body["reason"] == "CODEC"),
+            "{body}: {a:?}"
+        );
+    }
+    // Proto3 JSON: 64-bit integers may come as strings, names in either case.
+    let a = app
+        .post(
+            "/api/stock/v1/trans-out",
+            &q.to_query(),
+            &json!({"sku": SKU, "quantity": "2"}).to_string(),
+        )
+        .await;
+    assert!(a.is_success(), "{a:?}");
+    assert_eq!(app.stock(SKU).await, (INITIAL - 2, 0));
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_with_a_kratos_body() {
+    let app = spawn_app().await; // max_body_bytes: 1024 in the test config
+    let q = branch("saga", "action");
+    let big = json!({"sku": "x".repeat(4096), "quantity": 1}).to_string();
+    let a = app
+        .post("/api/stock/v1/trans-out", &q.to_query(), &big)
+        .await;
+    assert!(
+        matches!(&a, Answer::Http { status: 413, body } if body["code"] == 413 && body["reason"] == "BODY"),
+        "{a:?}"
+    );
+    assert_eq!(app.stock(SKU).await, (INITIAL, 0));
+}
+
+#[tokio::test]
+async fn get_stock_of_an_unknown_sku_is_404_with_a_reason() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/api/stock/v1/stocks/NOPE", app.http))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status().as_u16(), 404);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["reason"], "SKU_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn healthz_answers_serving() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.http))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.expect("json")["status"],
+        "SERVING"
+    );
+}
