@@ -85,6 +85,49 @@ impl Dialect {
     }
 }
 
+/// Why [`open`] could not give a ready database.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// `driver` and the URL scheme of `source` disagree, or name no supported database.
+    #[error(
+        "data.database: driver {driver:?} does not match source {url:?} (sqlite, postgres or mysql)"
+    )]
+    Driver {
+        /// The configured driver.
+        driver: String,
+        /// The configured URL.
+        url: String,
+    },
+    /// Connecting failed.
+    #[error("connect: {0}")]
+    Connect(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migrate: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Opens an app's database (`data.database.{driver,source}`) and runs the barrier's migration,
+/// then the app's own (`migrations(dialect)`, usually `sqlx::migrate!` per dialect directory).
+pub async fn open(
+    driver: &str,
+    source: &str,
+    max_connections: u32,
+    migrations: impl FnOnce(Dialect) -> sqlx::migrate::Migrator,
+) -> Result<(AnyPool, Dialect), OpenError> {
+    let dialect = Dialect::from_url(source)
+        .filter(|d| Dialect::from_url(&format!("{driver}:")) == Some(*d))
+        .ok_or_else(|| OpenError::Driver {
+            driver: driver.to_owned(),
+            url: source.to_owned(),
+        })?;
+    let pool = connect(source, max_connections).await?;
+    crate::barrier::migrate(&pool).await?;
+    let mut migrator = migrations(dialect);
+    // The barrier's migration shares the `_sqlx_migrations` table.
+    migrator.set_ignore_missing(true).run(&pool).await?;
+    Ok((pool, dialect))
+}
+
 /// Opens a pool on any of the three databases. For SQLite the file (and its directory) is
 /// created if missing and put in WAL mode, so readers do not wait for the writer.
 pub async fn connect(url: &str, max_connections: u32) -> Result<AnyPool, sqlx::Error> {

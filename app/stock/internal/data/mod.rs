@@ -2,6 +2,7 @@
 
 mod stock;
 
+use dtmcli::dialect::OpenError;
 use dtmcli::{BarrierError, Dialect};
 use sqlx::AnyPool;
 
@@ -19,45 +20,20 @@ pub struct Data {
     pub dialect: Dialect,
 }
 
-/// Why the database could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    /// `driver` and the URL scheme of `source` disagree, or name no supported database.
-    #[error(
-        "data.database: driver {driver:?} does not match source {url:?} (sqlite, postgres or mysql)"
-    )]
-    Driver {
-        /// The configured driver.
-        driver: String,
-        /// The configured URL.
-        url: String,
-    },
-    /// Connecting failed.
-    #[error("connect: {0}")]
-    Connect(#[from] sqlx::Error),
-    /// A migration failed.
-    #[error("migrate: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-}
-
 impl Data {
     /// Connects and runs the migrations (the barrier table, then this app's tables).
-    pub async fn new(conf: &conf::Database) -> Result<Data, DataError> {
-        let dialect = Dialect::from_url(&conf.source)
-            .filter(|d| Dialect::from_url(&format!("{}:", conf.driver)) == Some(*d))
-            .ok_or_else(|| DataError::Driver {
-                driver: conf.driver.clone(),
-                url: conf.source.clone(),
-            })?;
-        let pool = dtmcli::dialect::connect(&conf.source, conf.max_connections).await?;
-        dtmcli::barrier::migrate(&pool).await?;
-        let mut migrator = match dialect {
-            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
-            Dialect::MySql => sqlx::migrate!("./migrations/mysql"),
-        };
-        // The barrier's migration shares the `_sqlx_migrations` table.
-        migrator.set_ignore_missing(true).run(&pool).await?;
+    pub async fn new(conf: &conf::Database) -> Result<Data, OpenError> {
+        let (pool, dialect) = dtmcli::dialect::open(
+            &conf.driver,
+            &conf.source,
+            conf.max_connections,
+            |d| match d {
+                Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+                Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
+                Dialect::MySql => sqlx::migrate!("./migrations/mysql"),
+            },
+        )
+        .await?;
         Ok(Data { pool, dialect })
     }
 }

@@ -1,0 +1,367 @@
+//! Orders: what every DTM branch does to an order's status, as one table.
+
+use std::future::Future;
+
+use dtmcli::{BranchInfo, Outcome};
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    /// Held by a TCC try, waiting for confirm or cancel.
+    Pending,
+    /// Placed.
+    Created,
+    /// Cancelled (by a compensation, a TCC cancel, or the user).
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "PENDING",
+            OrderStatus::Created => "CREATED",
+            OrderStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<OrderStatus> {
+        [
+            OrderStatus::Pending,
+            OrderStatus::Created,
+            OrderStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// An order as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// Chosen by the caller (PlaceOrder), so a retried branch names the same order.
+    pub id: String,
+    /// Who ordered.
+    pub user_id: i64,
+    /// What.
+    pub sku: String,
+    /// How many.
+    pub quantity: i64,
+    /// Where it is.
+    pub status: OrderStatus,
+    /// Unix ms, UTC.
+    pub create_time: i64,
+    /// Unix ms, UTC.
+    pub update_time: i64,
+}
+
+/// The payload of the TransIn branches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    /// Order id.
+    pub id: String,
+    /// Who.
+    pub user_id: i64,
+    /// What.
+    pub sku: String,
+    /// How many.
+    pub quantity: i64,
+}
+
+/// The order branches of DESIGN §5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Branch {
+    /// Saga action: record a CREATED order.
+    TransIn,
+    /// Saga compensation of TransIn.
+    TransInCompensate,
+    /// Saga action: cancel a CREATED order.
+    TransOut,
+    /// Saga compensation of TransOut.
+    TransOutCompensate,
+    /// TCC try: record a PENDING order.
+    TransInTry,
+    /// TCC confirm.
+    TransInConfirm,
+    /// TCC cancel.
+    TransInCancel,
+}
+
+/// What a branch does to an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Insert a new order (fails if the id exists).
+    Insert(Order),
+    /// Move an order from one status to another (fails if it is not in `from`).
+    Transition {
+        /// The order.
+        id: String,
+        /// The status it must be in.
+        from: OrderStatus,
+        /// The status it gets.
+        to: OrderStatus,
+    },
+}
+
+impl Branch {
+    /// The status change of every branch that moves an existing order: the order domain's table.
+    /// `None` for the branches that create the order.
+    pub fn transition(self) -> Option<(OrderStatus, OrderStatus)> {
+        use OrderStatus::*;
+        match self {
+            Branch::TransIn | Branch::TransInTry => None,
+            Branch::TransInCompensate => Some((Created, Cancelled)),
+            Branch::TransOut => Some((Created, Cancelled)),
+            Branch::TransOutCompensate => Some((Cancelled, Created)),
+            Branch::TransInConfirm => Some((Pending, Created)),
+            Branch::TransInCancel => Some((Pending, Cancelled)),
+        }
+    }
+
+    /// Whether a refusal rolls the global transaction back (saga actions, TCC try); the other
+    /// branches must eventually succeed, so DTM retries them.
+    pub fn may_fail(self) -> bool {
+        matches!(
+            self,
+            Branch::TransIn | Branch::TransOut | Branch::TransInTry
+        )
+    }
+}
+
+/// Why an order operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// Input that can never be valid.
+    #[error("invalid order: {0}")]
+    Invalid(String),
+    /// No such order.
+    #[error("order {0} not found")]
+    NotFound(String),
+    /// The business rule: too many pieces in one order.
+    #[error("quantity {quantity} is above the limit of {max} per order")]
+    QuantityLimit {
+        /// Asked.
+        quantity: i64,
+        /// Allowed.
+        max: i64,
+    },
+    /// An order with this id exists already (from another transaction).
+    #[error("order {0} already exists")]
+    Exists(String),
+    /// The order is not in the status the branch needs.
+    #[error("order {id} is {status}, not {expected}")]
+    StatusConflict {
+        /// The order.
+        id: String,
+        /// Its status.
+        status: &'static str,
+        /// The status the branch needs.
+        expected: &'static str,
+    },
+    /// A msg check-back: the local transaction never committed (and now never will).
+    #[error("the local transaction of this msg did not commit")]
+    NotCommitted,
+    /// PlaceOrder/CancelOrder need the coordinator, which is not wired yet.
+    #[error("{0} needs the DTM coordinator, which is not wired yet")]
+    NotImplemented(&'static str),
+    /// The database failed; the operation may be retried.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+/// A page of orders, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The orders.
+    pub orders: Vec<Order>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<(i64, String)>,
+}
+
+/// What the order domain needs from storage. Every branch write runs inside the DTM barrier of
+/// `branch`, in one local transaction with the barrier rows.
+pub trait OrderRepo: Send + Sync + 'static {
+    /// Applies `change` behind the barrier of `branch`.
+    fn apply(
+        &self,
+        branch: &BranchInfo,
+        change: &Change,
+    ) -> impl Future<Output = Result<Outcome<()>, OrderError>> + Send;
+    /// Reads one order.
+    fn get(&self, id: &str) -> impl Future<Output = Result<Option<Order>, OrderError>> + Send;
+    /// Orders newest first, of one user or all, starting after `after` (create_time, id).
+    fn list(
+        &self,
+        user_id: Option<i64>,
+        limit: u32,
+        after: Option<(i64, String)>,
+    ) -> impl Future<Output = Result<Vec<Order>, OrderError>> + Send;
+    /// The msg check-back: `Ok` if the msg's local transaction committed.
+    fn query_prepared(
+        &self,
+        branch: &BranchInfo,
+    ) -> impl Future<Output = Result<(), OrderError>> + Send;
+}
+
+/// The order use cases.
+pub struct OrderUsecase<R> {
+    repo: R,
+    max_quantity: i64,
+}
+
+impl<R: OrderRepo> OrderUsecase<R> {
+    /// A use case over `repo` with the per-order quantity limit.
+    pub fn new(repo: R, max_quantity: i64) -> Self {
+        OrderUsecase { repo, max_quantity }
+    }
+
+    /// TransIn / TransInTry: record the order, CREATED or PENDING.
+    pub async fn record(
+        &self,
+        info: &BranchInfo,
+        branch: Branch,
+        o: NewOrder,
+    ) -> Result<Outcome<()>, OrderError> {
+        validate_id(&o.id)?;
+        if o.sku.trim().is_empty() || o.sku.chars().count() > 64 {
+            return Err(OrderError::Invalid("sku must be 1 to 64 characters".into()));
+        }
+        if o.quantity <= 0 {
+            return Err(OrderError::Invalid(format!(
+                "quantity must be greater than 0, got {}",
+                o.quantity
+            )));
+        }
+        if o.quantity > self.max_quantity {
+            return Err(OrderError::QuantityLimit {
+                quantity: o.quantity,
+                max: self.max_quantity,
+            });
+        }
+        let status = if branch == Branch::TransInTry {
+            OrderStatus::Pending
+        } else {
+            OrderStatus::Created
+        };
+        let now = kit::time::now_ms();
+        let order = Order {
+            id: o.id,
+            user_id: o.user_id,
+            sku: o.sku,
+            quantity: o.quantity,
+            status,
+            create_time: now,
+            update_time: now,
+        };
+        let outcome = self.repo.apply(info, &Change::Insert(order)).await?;
+        tracing::info!(gid = %info.gid, ?branch, ?outcome, "order branch");
+        Ok(outcome)
+    }
+
+    /// Every branch that moves an existing order (compensations, TransOut, confirm, cancel).
+    pub async fn transition(
+        &self,
+        info: &BranchInfo,
+        branch: Branch,
+        id: &str,
+    ) -> Result<Outcome<()>, OrderError> {
+        validate_id(id)?;
+        let (from, to) = branch
+            .transition()
+            .ok_or_else(|| OrderError::Invalid(format!("{branch:?} creates orders")))?;
+        let change = Change::Transition {
+            id: id.to_owned(),
+            from,
+            to,
+        };
+        let outcome = self.repo.apply(info, &change).await?;
+        tracing::info!(gid = %info.gid, ?branch, order_id = id, ?outcome, "order branch");
+        Ok(outcome)
+    }
+
+    /// Reads one order.
+    pub async fn get(&self, id: &str) -> Result<Order, OrderError> {
+        validate_id(id)?;
+        self.repo
+            .get(id)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(id.to_owned()))
+    }
+
+    /// A page of orders, newest first; `page_size` 0 means 20, at most 100.
+    pub async fn list(
+        &self,
+        user_id: Option<i64>,
+        page_size: u32,
+        after: Option<(i64, String)>,
+    ) -> Result<Page, OrderError> {
+        let limit = match page_size {
+            0 => 20,
+            n => n.min(100),
+        };
+        let orders = self.repo.list(user_id, limit, after).await?;
+        let next = (orders.len() == limit as usize)
+            .then(|| orders.last().map(|o| (o.create_time, o.id.clone())))
+            .flatten();
+        Ok(Page { orders, next })
+    }
+
+    /// The msg check-back.
+    pub async fn query_prepared(&self, info: &BranchInfo) -> Result<(), OrderError> {
+        self.repo.query_prepared(info).await
+    }
+}
+
+fn validate_id(id: &str) -> Result<(), OrderError> {
+    if id.trim().is_empty() || id.chars().count() > 64 {
+        return Err(OrderError::Invalid(
+            "order_id must be 1 to 64 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OrderStatus::*;
+
+    /// Each compensation or cancel undoes its forward step; confirm ends where TransIn does.
+    #[test]
+    fn transitions_undo_each_other() {
+        assert_eq!(
+            Branch::TransInCompensate.transition(),
+            Some((Created, Cancelled))
+        );
+        let (a, b) = (
+            Branch::TransOut.transition().unwrap(),
+            Branch::TransOutCompensate.transition().unwrap(),
+        );
+        assert_eq!((a.0, a.1), (b.1, b.0));
+        assert_eq!(
+            Branch::TransInConfirm.transition().map(|t| t.1),
+            Some(Created)
+        );
+        assert_eq!(
+            Branch::TransInCancel.transition().map(|t| t.1),
+            Some(Cancelled)
+        );
+        for b in [
+            Branch::TransInCompensate,
+            Branch::TransOutCompensate,
+            Branch::TransInConfirm,
+            Branch::TransInCancel,
+        ] {
+            assert!(!b.may_fail(), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn status_spelling_round_trips() {
+        for s in [Pending, Created, Cancelled] {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(OrderStatus::parse("pending"), None);
+    }
+}

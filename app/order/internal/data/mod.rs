@@ -1,0 +1,54 @@
+//! Storage: the database pool and migrations, and the repository of [`crate::biz`].
+
+mod order;
+
+use dtmcli::dialect::OpenError;
+use dtmcli::{BarrierError, Dialect};
+use sqlx::AnyPool;
+
+pub use order::OrderRepoImpl;
+
+use crate::biz::OrderError;
+use crate::conf;
+
+/// The database, shared by the repositories.
+#[derive(Debug, Clone)]
+pub struct Data {
+    /// Connection pool (SQLite, PostgreSQL or MySQL behind `sqlx::Any`).
+    pub pool: AnyPool,
+    /// Which of the three.
+    pub dialect: Dialect,
+}
+
+impl Data {
+    /// Connects and runs the migrations (the barrier table, then this app's tables).
+    pub async fn new(conf: &conf::Database) -> Result<Data, OpenError> {
+        let (pool, dialect) = dtmcli::dialect::open(
+            &conf.driver,
+            &conf.source,
+            conf.max_connections,
+            |d| match d {
+                Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+                Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
+                Dialect::MySql => sqlx::migrate!("./migrations/mysql"),
+            },
+        )
+        .await?;
+        Ok(Data { pool, dialect })
+    }
+}
+
+impl From<sqlx::Error> for OrderError {
+    fn from(e: sqlx::Error) -> Self {
+        OrderError::Storage(e.to_string())
+    }
+}
+
+impl From<BarrierError> for OrderError {
+    fn from(e: BarrierError) -> Self {
+        match e {
+            BarrierError::RolledBack => OrderError::NotCommitted,
+            other => OrderError::Storage(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The order repository: inserts and guarded status changes behind the barrier.
+
+use dtmcli::{BranchBarrier, BranchInfo, Dialect, Outcome};
+use futures_util::FutureExt;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::Data;
+use crate::biz::{Change, Order, OrderError, OrderRepo, OrderStatus};
+
+/// [`OrderRepo`] over the app's database.
+#[derive(Debug, Clone)]
+pub struct OrderRepoImpl {
+    data: Data,
+}
+
+impl OrderRepoImpl {
+    /// A repository on `data`.
+    pub fn new(data: Data) -> Self {
+        OrderRepoImpl { data }
+    }
+}
+
+const COLUMNS: &str = "id, user_id, sku, quantity, status, create_time, update_time";
+
+impl OrderRepo for OrderRepoImpl {
+    async fn apply(&self, branch: &BranchInfo, change: &Change) -> Result<Outcome<()>, OrderError> {
+        let tx = self.data.pool.begin().await?;
+        let (dialect, change) = (self.data.dialect, change.clone());
+        BranchBarrier::new(branch.clone())
+            .call(tx, move |conn: &mut AnyConnection| {
+                async move { apply(conn, dialect, &change).await }.boxed()
+            })
+            .await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Order>, OrderError> {
+        let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = ?");
+        let row = sqlx::query(&self.data.dialect.sql(&sql))
+            .bind(id)
+            .fetch_optional(&self.data.pool)
+            .await?;
+        row.as_ref().map(order_of).transpose()
+    }
+
+    async fn list(
+        &self,
+        user_id: Option<i64>,
+        limit: u32,
+        after: Option<(i64, String)>,
+    ) -> Result<Vec<Order>, OrderError> {
+        // Keyset pagination on (create_time, id), newest first.
+        let mut sql = format!("SELECT {COLUMNS} FROM orders WHERE 1 = 1");
+        if user_id.is_some() {
+            sql.push_str(" AND user_id = ?");
+        }
+        if after.is_some() {
+            sql.push_str(" AND (create_time < ? OR (create_time = ? AND id < ?))");
+        }
+        sql.push_str(" ORDER BY create_time DESC, id DESC LIMIT ?");
+        let sql = self.data.dialect.sql(&sql);
+        let mut q = sqlx::query(&sql);
+        if let Some(u) = user_id {
+            q = q.bind(u);
+        }
+        if let Some((t, id)) = after {
+            q = q.bind(t).bind(t).bind(id);
+        }
+        let rows = q.bind(i64::from(limit)).fetch_all(&self.data.pool).await?;
+        rows.iter().map(order_of).collect()
+    }
+
+    async fn query_prepared(&self, branch: &BranchInfo) -> Result<(), OrderError> {
+        Ok(dtmcli::barrier::query_prepared(&self.data.pool, branch).await?)
+    }
+}
+
+/// The business write of a branch, in the barrier's transaction.
+async fn apply(conn: &mut AnyConnection, d: Dialect, change: &Change) -> Result<(), OrderError> {
+    match change {
+        Change::Insert(o) => {
+            let sql = format!("INSERT INTO orders ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)");
+            let res = sqlx::query(&d.sql(&sql))
+                .bind(&o.id)
+                .bind(o.user_id)
+                .bind(&o.sku)
+                .bind(o.quantity)
+                .bind(o.status.as_str())
+                .bind(o.create_time)
+                .bind(o.update_time)
+                .execute(&mut *conn)
+                .await;
+            match res {
+                Ok(_) => Ok(()),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    Err(OrderError::Exists(o.id.clone()))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Change::Transition { id, from, to } => {
+            let sql = "UPDATE orders SET status = ?, update_time = ? WHERE id = ? AND status = ?";
+            let done = sqlx::query(&d.sql(sql))
+                .bind(to.as_str())
+                .bind(kit::time::now_ms())
+                .bind(id)
+                .bind(from.as_str())
+                .execute(&mut *conn)
+                .await?;
+            if done.rows_affected() == 1 {
+                return Ok(());
+            }
+            let status: Option<String> =
+                sqlx::query_scalar(&d.sql("SELECT status FROM orders WHERE id = ?"))
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            match status.as_deref().and_then(OrderStatus::parse) {
+                None => Err(OrderError::NotFound(id.clone())),
+                Some(s) => Err(OrderError::StatusConflict {
+                    id: id.clone(),
+                    status: s.as_str(),
+                    expected: from.as_str(),
+                }),
+            }
+        }
+    }
+}
+
+fn order_of(r: &AnyRow) -> Result<Order, OrderError> {
+    let status: String = r.try_get("status")?;
+    Ok(Order {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        sku: r.try_get("sku")?,
+        quantity: r.try_get("quantity")?,
+        status: OrderStatus::parse(&status)
+            .ok_or_else(|| OrderError::Storage(format!("unknown status {status}")))?,
+        create_time: r.try_get("create_time")?,
+        update_time: r.try_get("update_time")?,
+    })
+}

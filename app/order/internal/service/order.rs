@@ -1,0 +1,235 @@
+//! `api.order.v1.Order`, implemented once and served on both transports.
+
+use api::order::v1::order_server::Order as OrderApi;
+use api::order::v1::{
+    CancelOrderReply, CancelOrderRequest, ErrorReason, GetOrderRequest, ListOrdersReply,
+    ListOrdersRequest, OrderInfo, OrderRef, OrderRequest, OrderStatus as ApiStatus,
+    PlaceOrderReply, PlaceOrderRequest,
+};
+use dtmcli::{BranchError, BranchInfo};
+use tonic::{Request, Response, Status};
+
+use crate::biz::{Branch, NewOrder, Order, OrderError, OrderRepo, OrderStatus, OrderUsecase};
+
+/// The order service: reads the DTM context, calls the use case, maps its errors.
+pub struct OrderService<R> {
+    uc: OrderUsecase<R>,
+}
+
+impl<R: OrderRepo> OrderService<R> {
+    /// A service over the use case.
+    pub fn new(uc: OrderUsecase<R>) -> Self {
+        OrderService { uc }
+    }
+
+    /// TransIn and TransInTry: record the order.
+    async fn record(
+        &self,
+        req: Request<OrderRequest>,
+        branch: Branch,
+    ) -> Result<Response<()>, Status> {
+        let info = BranchInfo::from_metadata(req.metadata())?;
+        let r = req.into_inner();
+        let order = NewOrder {
+            id: r.order_id,
+            user_id: r.user_id,
+            sku: r.sku,
+            quantity: r.quantity,
+        };
+        self.uc
+            .record(&info, branch, order)
+            .await
+            .map_err(|e| to_status(e, branch.may_fail()))?;
+        Ok(Response::new(()))
+    }
+
+    /// Every branch that moves an existing order.
+    async fn transition(
+        &self,
+        info: Result<BranchInfo, kit::Error>,
+        id: &str,
+        branch: Branch,
+    ) -> Result<Response<()>, Status> {
+        self.uc
+            .transition(&info?, branch, id)
+            .await
+            .map_err(|e| to_status(e, branch.may_fail()))?;
+        Ok(Response::new(()))
+    }
+}
+
+#[tonic::async_trait]
+impl<R: OrderRepo> OrderApi for OrderService<R> {
+    async fn trans_in(&self, req: Request<OrderRequest>) -> Result<Response<()>, Status> {
+        self.record(req, Branch::TransIn).await
+    }
+    async fn trans_in_try(&self, req: Request<OrderRequest>) -> Result<Response<()>, Status> {
+        self.record(req, Branch::TransInTry).await
+    }
+    async fn trans_in_compensate(
+        &self,
+        req: Request<OrderRequest>,
+    ) -> Result<Response<()>, Status> {
+        let info = BranchInfo::from_metadata(req.metadata());
+        self.transition(info, &req.into_inner().order_id, Branch::TransInCompensate)
+            .await
+    }
+    async fn trans_in_confirm(&self, req: Request<OrderRequest>) -> Result<Response<()>, Status> {
+        let info = BranchInfo::from_metadata(req.metadata());
+        self.transition(info, &req.into_inner().order_id, Branch::TransInConfirm)
+            .await
+    }
+    async fn trans_in_cancel(&self, req: Request<OrderRequest>) -> Result<Response<()>, Status> {
+        let info = BranchInfo::from_metadata(req.metadata());
+        self.transition(info, &req.into_inner().order_id, Branch::TransInCancel)
+            .await
+    }
+    async fn trans_out(&self, req: Request<OrderRef>) -> Result<Response<()>, Status> {
+        let info = BranchInfo::from_metadata(req.metadata());
+        self.transition(info, &req.into_inner().order_id, Branch::TransOut)
+            .await
+    }
+    async fn trans_out_compensate(&self, req: Request<OrderRef>) -> Result<Response<()>, Status> {
+        let info = BranchInfo::from_metadata(req.metadata());
+        self.transition(info, &req.into_inner().order_id, Branch::TransOutCompensate)
+            .await
+    }
+
+    async fn query_prepared(&self, req: Request<()>) -> Result<Response<()>, Status> {
+        let info = BranchInfo::from_metadata(req.metadata())?;
+        self.uc
+            .query_prepared(&info)
+            .await
+            .map_err(|e| to_status(e, true))?;
+        Ok(Response::new(()))
+    }
+
+    async fn place_order(
+        &self,
+        req: Request<PlaceOrderRequest>,
+    ) -> Result<Response<PlaceOrderReply>, Status> {
+        let r = req.into_inner();
+        if r.sku.is_empty() || r.quantity <= 0 {
+            return Err(ErrorReason::InvalidOrder
+                .error("sku must not be empty and quantity must be > 0")
+                .into());
+        }
+        Err(to_status(OrderError::NotImplemented("PlaceOrder"), false))
+    }
+
+    async fn cancel_order(
+        &self,
+        req: Request<CancelOrderRequest>,
+    ) -> Result<Response<CancelOrderReply>, Status> {
+        let order = self
+            .uc
+            .get(&req.into_inner().order_id)
+            .await
+            .map_err(|e| to_status(e, false))?;
+        if order.status != OrderStatus::Created {
+            let e = OrderError::StatusConflict {
+                id: order.id,
+                status: order.status.as_str(),
+                expected: "CREATED",
+            };
+            return Err(ErrorReason::OrderStatusConflict.error(e.to_string()).into());
+        }
+        Err(to_status(OrderError::NotImplemented("CancelOrder"), false))
+    }
+
+    async fn get_order(
+        &self,
+        req: Request<GetOrderRequest>,
+    ) -> Result<Response<OrderInfo>, Status> {
+        let order = self
+            .uc
+            .get(&req.into_inner().order_id)
+            .await
+            .map_err(|e| to_status(e, false))?;
+        Ok(Response::new(to_info(order)))
+    }
+
+    async fn list_orders(
+        &self,
+        req: Request<ListOrdersRequest>,
+    ) -> Result<Response<ListOrdersReply>, Status> {
+        let r = req.into_inner();
+        let after = match r.page_token.as_str() {
+            "" => None,
+            token => Some(
+                parse_token(token)
+                    .ok_or_else(|| ErrorReason::InvalidOrder.error("invalid page_token"))?,
+            ),
+        };
+        let user = (r.user_id != 0).then_some(r.user_id);
+        let size = u32::try_from(r.page_size)
+            .map_err(|_| ErrorReason::InvalidOrder.error("page_size must be >= 0"))?;
+        let page = self
+            .uc
+            .list(user, size, after)
+            .await
+            .map_err(|e| to_status(e, false))?;
+        Ok(Response::new(ListOrdersReply {
+            orders: page.orders.into_iter().map(to_info).collect(),
+            next_page_token: page
+                .next
+                .map(|(t, id)| format!("{t}_{id}"))
+                .unwrap_or_default(),
+        }))
+    }
+}
+
+fn parse_token(token: &str) -> Option<(i64, String)> {
+    let (t, id) = token.split_once('_')?;
+    Some((t.parse().ok()?, id.to_owned()))
+}
+
+fn to_info(o: Order) -> OrderInfo {
+    let status = match o.status {
+        OrderStatus::Pending => ApiStatus::Pending,
+        OrderStatus::Created => ApiStatus::Created,
+        OrderStatus::Cancelled => ApiStatus::Cancelled,
+    };
+    OrderInfo {
+        order_id: o.id,
+        user_id: o.user_id,
+        sku: o.sku,
+        quantity: o.quantity,
+        status: status.into(),
+        create_time: kit::time::rfc3339(o.create_time),
+        update_time: kit::time::rfc3339(o.update_time),
+    }
+}
+
+/// Domain error → the answer DTM and people read. A refusal is FAILURE (roll back) only where
+/// the branch may fail; elsewhere it stays an error, which DTM retries.
+fn to_status(e: OrderError, may_fail: bool) -> Status {
+    let message = e.to_string();
+    let refusal = match &e {
+        OrderError::NotFound(_) => Some(ErrorReason::OrderNotFound),
+        OrderError::QuantityLimit { .. } => Some(ErrorReason::QuantityLimitExceeded),
+        OrderError::Exists(_) => Some(ErrorReason::OrderExists),
+        OrderError::StatusConflict { .. } => Some(ErrorReason::OrderStatusConflict),
+        _ => None,
+    };
+    let err: kit::Error = match (e, refusal) {
+        (_, Some(reason)) if may_fail => BranchError::Failure {
+            message,
+            cause: reason.as_str_name().into(),
+        }
+        .into(),
+        (OrderError::NotFound(_), _) => ErrorReason::OrderNotFound.error(message),
+        // A compensation, confirm or cancel that cannot apply yet: an error, so that DTM retries.
+        (_, Some(reason)) => kit::Error::new(503, reason.as_str_name(), message),
+        (OrderError::Invalid(_), _) => ErrorReason::InvalidOrder.error(message),
+        (OrderError::NotCommitted, _) => BranchError::Failure {
+            message,
+            cause: "NOT_COMMITTED".into(),
+        }
+        .into(),
+        (OrderError::NotImplemented(_), _) => ErrorReason::NotImplemented.error(message),
+        (OrderError::Storage(cause), _) => kit::Error::internal(&cause),
+        (_, None) => kit::Error::internal(&message),
+    };
+    err.into()
+}
