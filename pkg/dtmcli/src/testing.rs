@@ -1,12 +1,193 @@
-//! Test databases (feature `testing`): a fresh, empty database per test on every backend the
-//! environment offers. SQLite always; PostgreSQL when `TEST_PG_URL` is set and MySQL/MariaDB when
+//! Test support for branch services (feature `testing`): calling a branch the way the coordinator
+//! does over either transport, reading its answer, and fresh databases.
+//!
+//! Databases: a fresh, empty one per test on every backend the environment offers. SQLite always; PostgreSQL when `TEST_PG_URL` is set and MySQL/MariaDB when
 //! `TEST_MYSQL_URL` is set (URLs of a server and any existing database, used to create new ones).
 //! Outside CI a missing variable skips that backend with a printed reason; with `CI=true` it fails.
 
-use sqlx::{AnyPool, Executor};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use crate::Dialect;
+use kit::transcode::HttpRule;
+use kit::{ServerConf, ServersConf};
+use prost_reflect::DescriptorPool;
+use serde_json::Value;
+use sqlx::{AnyPool, Executor};
+use tonic::transport::Channel;
+
 use crate::dialect::connect;
+use crate::{BranchInfo, Dialect};
+
+/// The two transports every branch scenario runs over.
+#[derive(Debug, Clone, Copy)]
+pub enum Transport {
+    /// HTTP/JSON, DTM context in the query string.
+    Http,
+    /// gRPC, DTM context in `dtm-*` metadata.
+    Grpc,
+}
+
+/// Both transports, for `for t in BOTH`.
+pub const BOTH: [Transport; 2] = [Transport::Http, Transport::Grpc];
+
+/// What a branch answered, as the transport said it.
+#[derive(Debug)]
+pub enum Answer {
+    /// HTTP status and JSON body.
+    Http {
+        /// Status code.
+        status: u16,
+        /// Body (`null` when not JSON).
+        body: Value,
+    },
+    /// gRPC outcome.
+    Grpc(Result<(), tonic::Status>),
+}
+
+impl Answer {
+    /// SUCCESS: HTTP 200 / gRPC OK.
+    pub fn is_success(&self) -> bool {
+        match self {
+            Answer::Http { status, .. } => *status == 200,
+            Answer::Grpc(r) => r.is_ok(),
+        }
+    }
+
+    /// FAILURE: HTTP 409 with reason FAILURE / gRPC Aborted with ErrorInfo reason FAILURE.
+    pub fn is_failure(&self) -> bool {
+        self.is(409, tonic::Code::Aborted, "FAILURE")
+    }
+
+    /// HTTP 400 / gRPC InvalidArgument with this reason.
+    pub fn is_bad_request(&self, reason: &str) -> bool {
+        self.is(400, tonic::Code::InvalidArgument, reason)
+    }
+
+    /// HTTP `status` / gRPC `code`, with this reason.
+    pub fn is(&self, status: u16, code: tonic::Code, reason: &str) -> bool {
+        match self {
+            Answer::Http { status: s, body } => *s == status && body["reason"] == reason,
+            Answer::Grpc(Err(s)) => {
+                s.code() == code && kit::Error::from(s.clone()).reason == reason
+            }
+            Answer::Grpc(Ok(())) => false,
+        }
+    }
+
+    /// The `cause` metadata of a FAILURE.
+    pub fn cause(&self) -> String {
+        match self {
+            Answer::Http { body, .. } => body["metadata"]["cause"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            Answer::Grpc(Err(s)) => kit::Error::from(s.clone())
+                .metadata
+                .get("cause")
+                .cloned()
+                .unwrap_or_default(),
+            Answer::Grpc(Ok(())) => String::new(),
+        }
+    }
+}
+
+/// A branch context with a gid no other test uses.
+pub fn branch(trans_type: &str, op: &str) -> BranchInfo {
+    static N: AtomicU64 = AtomicU64::new(0);
+    BranchInfo {
+        gid: format!(
+            "g-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ),
+        trans_type: trans_type.into(),
+        branch_id: "01".into(),
+        op: op.into(),
+        ..Default::default()
+    }
+}
+
+/// The same branch, another op (its compensation, confirm, cancel…).
+pub fn with_op(info: &BranchInfo, op: &str) -> BranchInfo {
+    BranchInfo {
+        op: op.into(),
+        ..info.clone()
+    }
+}
+
+/// Servers on `127.0.0.1:0`, a 1 KiB body limit (so tests can cross it), short timeouts.
+pub fn servers_conf() -> ServersConf {
+    let server = ServerConf {
+        addr: "127.0.0.1:0".into(),
+        timeout: Duration::from_secs(5),
+        max_body_bytes: 1024,
+    };
+    ServersConf {
+        http: server.clone(),
+        grpc: server,
+        shutdown_timeout: Duration::from_secs(1),
+    }
+}
+
+/// Where a branch service listens, for [`call`].
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// HTTP client.
+    pub client: &'a reqwest::Client,
+    /// HTTP base URL, `http://127.0.0.1:port`.
+    pub http: &'a str,
+    /// gRPC channel.
+    pub grpc: &'a Channel,
+    /// The descriptors of the service's protos (`api::descriptor_pool()`), for the JSON body.
+    pub pool: &'a DescriptorPool,
+}
+
+/// Calls the method of `rule` as the coordinator calls a branch: over HTTP the proto3 JSON of
+/// `msg` (POST, or GET when the rule has no body) with the DTM query string; over gRPC `msg`
+/// with `dtm-*` metadata.
+pub async fn call<M>(
+    t: Transport,
+    to: Target<'_>,
+    rule: &HttpRule,
+    info: &BranchInfo,
+    msg: M,
+) -> Answer
+where
+    M: prost::Message + Send + Sync + 'static,
+{
+    match t {
+        Transport::Http => {
+            let url = format!("{}{}", to.http, rule.path);
+            let req = if rule.body.is_empty() {
+                to.client.get(url)
+            } else {
+                let body = kit::transcode::to_json(to.pool, rule.input, &msg.encode_to_vec())
+                    .expect("message to JSON");
+                to.client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body)
+            };
+            let res = req
+                .query(&info.to_query())
+                .send()
+                .await
+                .expect("HTTP request");
+            let status = res.status().as_u16();
+            let body = res.json().await.unwrap_or(Value::Null);
+            Answer::Http { status, body }
+        }
+        Transport::Grpc => {
+            let mut req = tonic::Request::new(msg);
+            info.to_metadata(req.metadata_mut()).expect("metadata");
+            let mut grpc = tonic::client::Grpc::new(to.grpc.clone());
+            grpc.ready().await.expect("gRPC channel ready");
+            let path = rule.operation.parse().expect("operation path");
+            let codec = tonic_prost::ProstCodec::<M, ()>::default();
+            Answer::Grpc(grpc.unary(req, path, codec).await.map(|_| ()))
+        }
+    }
+}
 
 /// One fresh database.
 pub struct TestDb {

@@ -87,7 +87,6 @@ where
     Fut: Future<Output = Result<tonic::Response<O>, tonic::Status>>,
 {
     let input_desc = descriptor(pool, rule.input)?;
-    let output_desc = descriptor(pool, rule.output)?;
     let (mut parts, body) = req.into_parts();
     let path_params = RawPathParams::from_request_parts(&mut parts, &())
         .await
@@ -128,7 +127,7 @@ where
     let output = call(tonic::Request::from_parts(metadata, extensions, input))
         .await?
         .into_inner();
-    let json = encode_json(&output_desc, &output.encode_to_vec())?;
+    let json = to_json(pool, rule.output, &output.encode_to_vec())?;
     Ok(([(http::header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
@@ -147,10 +146,11 @@ fn decode_json(desc: &MessageDescriptor, bytes: &[u8]) -> Result<DynamicMessage,
     Ok(msg)
 }
 
-/// Message → proto3 JSON with every field present (as kratos' EmitUnpopulated), 64-bit integers
-/// as numbers so that quantities read naturally.
-fn encode_json(desc: &MessageDescriptor, bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    let msg = DynamicMessage::decode(desc.clone(), bytes).map_err(|e| Error::internal(&e))?;
+/// The encoded message `bytes` of type `name` → proto3 JSON with every field present (as
+/// kratos' EmitUnpopulated), 64-bit integers as numbers so that quantities read naturally.
+pub fn to_json(pool: &DescriptorPool, name: &str, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    let msg =
+        DynamicMessage::decode(descriptor(pool, name)?, bytes).map_err(|e| Error::internal(&e))?;
     let options = SerializeOptions::new()
         .skip_default_fields(false)
         .stringify_64_bit_integers(false);

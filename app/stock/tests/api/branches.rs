@@ -7,7 +7,9 @@ use api::stock::v1::{
 use dtmcli::{BranchBarrier, BranchInfo};
 use futures_util::FutureExt;
 
-use crate::helpers::{Answer, BOTH, INITIAL, SKU, Transport, branch, spawn_app, with_op};
+use dtmcli::testing::call;
+
+use crate::helpers::{BOTH, INITIAL, SKU, branch, spawn_app, with_op};
 
 #[tokio::test]
 async fn trans_out_takes_goods_out() {
@@ -35,9 +37,7 @@ async fn trans_out_with_too_little_stock_is_failure_and_changes_nothing() {
             )
             .await;
         assert!(a.is_failure(), "{t:?}: {a:?}");
-        if let Answer::Http { body, .. } = &a {
-            assert_eq!(body["metadata"]["cause"], "INSUFFICIENT_STOCK");
-        }
+        assert_eq!(a.cause(), "INSUFFICIENT_STOCK", "{t:?}");
         assert_eq!(app.stock(SKU).await, (INITIAL, 0), "{t:?}");
     }
 }
@@ -198,37 +198,8 @@ async fn query_prepared_is_failure_unless_the_local_transaction_committed() {
             branch_id: "00".into(),
             ..branch("msg", "msg")
         };
-        let (ok, failed) = match t {
-            Transport::Http => {
-                let get = |info: BranchInfo| {
-                    let app = &app;
-                    async move {
-                        let res = app
-                            .client
-                            .get(format!("{}{}", app.http, HTTP_QUERY_PREPARED.path))
-                            .query(&info.to_query())
-                            .send()
-                            .await
-                            .expect("send");
-                        let status = res.status().as_u16();
-                        Answer::Http {
-                            status,
-                            body: res.json().await.unwrap_or_default(),
-                        }
-                    }
-                };
-                (get(committed.clone()).await, get(never.clone()).await)
-            }
-            Transport::Grpc => {
-                let mut client = api::stock::v1::stock_client::StockClient::new(app.grpc.clone());
-                let mut call = async |info: &BranchInfo| {
-                    let mut req = tonic::Request::new(());
-                    info.to_metadata(req.metadata_mut()).expect("metadata");
-                    Answer::Grpc(client.query_prepared(req).await.map(|_| ()))
-                };
-                (call(&committed).await, call(&never).await)
-            }
-        };
+        let ok = call(t, app.target(), &HTTP_QUERY_PREPARED, &committed, ()).await;
+        let failed = call(t, app.target(), &HTTP_QUERY_PREPARED, &never, ()).await;
         assert!(ok.is_success(), "{t:?}: {ok:?}");
         assert!(failed.is_failure(), "{t:?}: {failed:?}");
     }

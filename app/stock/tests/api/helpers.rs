@@ -1,28 +1,19 @@
 //! `spawn_app` and typed calls over either transport.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use api::stock::v1::{GetStockRequest, StockRequest, stock_client::StockClient};
 use dtmcli::BranchInfo;
-use dtmcli::testing::{TestDb, sqlite};
+pub use dtmcli::testing::{Answer, BOTH, Transport, branch, with_op};
+use dtmcli::testing::{Target, TestDb, call, servers_conf, sqlite};
+use kit::App;
 use kit::transcode::HttpRule;
-use kit::{App, ServerConf, ServersConf};
 use serde_json::Value;
 use stock::biz::{Stock, StockUsecase};
 use stock::data::{Data, StockRepoImpl};
 use stock::server::{new_grpc_server, new_http_server};
 use stock::service::StockService;
 use tonic::transport::Channel;
-
-/// The two transports every scenario runs over.
-#[derive(Debug, Clone, Copy)]
-pub enum Transport {
-    Http,
-    Grpc,
-}
-
-pub const BOTH: [Transport; 2] = [Transport::Http, Transport::Grpc];
 
 /// A running stock app and clients for it.
 pub struct TestApp {
@@ -32,46 +23,6 @@ pub struct TestApp {
     pub db: TestDb,
 }
 
-/// What a branch answered, as the transport said it.
-#[derive(Debug)]
-pub enum Answer {
-    Http { status: u16, body: Value },
-    Grpc(Result<(), tonic::Status>),
-}
-
-impl Answer {
-    /// SUCCESS: HTTP 200 / gRPC OK.
-    pub fn is_success(&self) -> bool {
-        match self {
-            Answer::Http { status, .. } => *status == 200,
-            Answer::Grpc(r) => r.is_ok(),
-        }
-    }
-
-    /// FAILURE: HTTP 409 with reason FAILURE / gRPC Aborted with ErrorInfo reason FAILURE.
-    pub fn is_failure(&self) -> bool {
-        match self {
-            Answer::Http { status, body } => *status == 409 && body["reason"] == "FAILURE",
-            Answer::Grpc(Err(s)) => {
-                s.code() == tonic::Code::Aborted && kit::Error::from(s.clone()).reason == "FAILURE"
-            }
-            Answer::Grpc(Ok(())) => false,
-        }
-    }
-
-    /// A client error (HTTP 4xx / gRPC InvalidArgument) with this reason.
-    pub fn is_bad_request(&self, reason: &str) -> bool {
-        match self {
-            Answer::Http { status, body } => *status == 400 && body["reason"] == reason,
-            Answer::Grpc(Err(s)) => {
-                s.code() == tonic::Code::InvalidArgument
-                    && kit::Error::from(s.clone()).reason == reason
-            }
-            Answer::Grpc(Ok(())) => false,
-        }
-    }
-}
-
 /// Seeded in every test app.
 pub const SKU: &str = "SKU-TEST";
 pub const INITIAL: i64 = 10;
@@ -79,16 +30,7 @@ pub const INITIAL: i64 = 10;
 pub async fn spawn_app() -> TestApp {
     kit::log::init_for_tests();
     let db = sqlite().await;
-    let server = |addr: &str| ServerConf {
-        addr: addr.into(),
-        timeout: std::time::Duration::from_secs(5),
-        max_body_bytes: 1024,
-    };
-    let conf = ServersConf {
-        http: server("127.0.0.1:0"),
-        grpc: server("127.0.0.1:0"),
-        shutdown_timeout: std::time::Duration::from_secs(1),
-    };
+    let conf = servers_conf();
     let database = stock::conf::Database {
         driver: "sqlite".into(),
         source: db.url.clone(),
@@ -128,32 +70,18 @@ pub async fn spawn_app() -> TestApp {
     }
 }
 
-/// A branch context with a gid no other test uses.
-pub fn branch(trans_type: &str, op: &str) -> BranchInfo {
-    static N: AtomicU64 = AtomicU64::new(0);
-    BranchInfo {
-        gid: format!(
-            "g-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ),
-        trans_type: trans_type.into(),
-        branch_id: "01".into(),
-        op: op.into(),
-        ..Default::default()
-    }
-}
-
-/// The same branch, another op (its compensation, confirm, …).
-pub fn with_op(info: &BranchInfo, op: &str) -> BranchInfo {
-    BranchInfo {
-        op: op.into(),
-        ..info.clone()
-    }
-}
-
 impl TestApp {
-    /// Calls the branch `rule` as the coordinator would, over `t`.
+    /// Where the app listens, for `dtmcli::testing::call`.
+    pub fn target(&self) -> Target<'_> {
+        Target {
+            client: &self.client,
+            http: &self.http,
+            grpc: &self.grpc,
+            pool: api::descriptor_pool(),
+        }
+    }
+
+    /// Calls the stock branch `rule` as the coordinator would, over `t`.
     pub async fn call(
         &self,
         t: Transport,
@@ -162,25 +90,17 @@ impl TestApp {
         sku: &str,
         quantity: i64,
     ) -> Answer {
-        match t {
-            Transport::Http => {
-                let body = serde_json::json!({ "sku": sku, "quantity": quantity });
-                self.post(rule.path, &info.to_query(), &body.to_string())
-                    .await
-            }
-            Transport::Grpc => {
-                let mut req = tonic::Request::new(StockRequest {
-                    sku: sku.into(),
-                    quantity,
-                });
-                info.to_metadata(req.metadata_mut()).expect("metadata");
-                let mut grpc = tonic::client::Grpc::new(self.grpc.clone());
-                grpc.ready().await.expect("grpc ready");
-                let path = rule.operation.parse().expect("path");
-                let codec = tonic_prost::ProstCodec::<StockRequest, ()>::default();
-                Answer::Grpc(grpc.unary(req, path, codec).await.map(|_| ()))
-            }
-        }
+        call(
+            t,
+            self.target(),
+            rule,
+            info,
+            StockRequest {
+                sku: sku.into(),
+                quantity,
+            },
+        )
+        .await
     }
 
     /// A raw HTTP POST with a query string and a body.
