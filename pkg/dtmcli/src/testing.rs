@@ -277,3 +277,148 @@ async fn fresh(dialect: Dialect, server: &str) -> TestDb {
         _dir: None,
     }
 }
+
+/// A service binary started as a real process with its shipped config, on free ports.
+pub struct Process {
+    /// The child; killed on drop if still running.
+    pub child: std::process::Child,
+    /// HTTP base URL.
+    pub http: String,
+    /// gRPC URL.
+    pub grpc: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Process {
+    /// Starts `exe --conf <conf> --log-json` with `HTTP_ADDR`/`GRPC_ADDR` on `127.0.0.1:0` and
+    /// `DB_SOURCE=<db>`, and waits (30 s at most) for its "serving" log line.
+    pub fn start(exe: &str, conf: &str, db: &str) -> Process {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(exe)
+            .args(["-conf", conf, "--log-json"])
+            .env("HTTP_ADDR", "127.0.0.1:0")
+            .env("GRPC_ADDR", "127.0.0.1:0")
+            .env("DB_SOURCE", db)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the binary");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut p = Process {
+            child,
+            http: String::new(),
+            grpc: String::new(),
+            lines,
+        };
+        let serving = p.wait_for_line("serving");
+        let v: Value = serde_json::from_str(&serving).expect("JSON log line");
+        p.http = format!("http://{}", v["http"].as_str().expect("http address"));
+        p.grpc = format!("http://{}", v["grpc"].as_str().expect("grpc address"));
+        p
+    }
+
+    /// The next log line whose message is `message` (30 s at most).
+    pub fn wait_for_line(&mut self, message: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {message:?} log line within 30 s"));
+            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if v["message"] == message {
+                return line;
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits (30 s at most) for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// gRPC health of `service` (`""` for the server as a whole).
+pub async fn grpc_health(grpc: &str, service: &str) -> i32 {
+    let channel = Channel::from_shared(grpc.to_owned())
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("health check")
+        .into_inner()
+        .status
+}
+
+/// The services gRPC reflection lists (what `grpcurl list` prints).
+pub async fn reflection_services(grpc: &str) -> Vec<String> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let channel = Channel::from_shared(grpc.to_owned())
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let res = stream
+        .message()
+        .await
+        .expect("reflection answer")
+        .expect("one answer");
+    match res.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
+}

@@ -246,11 +246,24 @@ impl AppBuilder {
         let mut grpc = self.grpc;
         grpc.add_service(health_service);
         if !self.descriptors.is_empty() {
-            let mut v1 = tonic_reflection::server::Builder::configure();
-            let mut v1alpha = tonic_reflection::server::Builder::configure();
+            // Advertise what this server serves, not every service of the descriptor sets.
+            let health = tonic_health::pb::FILE_DESCRIPTOR_SET;
+            let names = self.services.iter().copied().chain([
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+            ]);
+            let mut v1 = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(health);
+            let mut v1alpha = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(health);
             for fds in &self.descriptors {
                 v1 = v1.register_encoded_file_descriptor_set(fds);
                 v1alpha = v1alpha.register_encoded_file_descriptor_set(fds);
+            }
+            for name in names {
+                v1 = v1.with_service_name(name);
+                v1alpha = v1alpha.with_service_name(name);
             }
             grpc.add_service(v1.build_v1()?);
             grpc.add_service(v1alpha.build_v1alpha()?);
