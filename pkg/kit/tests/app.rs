@@ -1,0 +1,79 @@
+//! The App lifecycle: a stop turns health NOT_SERVING first and lets in-flight requests finish.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use kit::{App, ServerConf, ServersConf};
+use tokio::sync::{Notify, oneshot};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+fn conf() -> ServersConf {
+    let s = ServerConf {
+        addr: "127.0.0.1:0".into(),
+        timeout: Duration::from_secs(30),
+        max_body_bytes: 1024,
+    };
+    ServersConf {
+        http: s.clone(),
+        grpc: s,
+        shutdown_timeout: Duration::from_secs(2),
+    }
+}
+
+#[tokio::test]
+async fn stop_flips_health_then_drains_in_flight_requests() -> Result<()> {
+    let (arrived_tx, arrived_rx) = oneshot::channel::<()>();
+    let arrived_tx = Arc::new(std::sync::Mutex::new(Some(arrived_tx)));
+    let release = Arc::new(Notify::new());
+    let gate = release.clone();
+    let router = Router::new().route(
+        "/slow",
+        axum::routing::get(move || async move {
+            if let Some(tx) = arrived_tx.lock().ok().and_then(|mut t| t.take()) {
+                let _ = tx.send(());
+            }
+            gate.notified().await;
+            "done"
+        }),
+    );
+    let app = App::builder("test").http(router).build(&conf()).await?;
+    let (http, grpc) = (app.http_addr(), app.grpc_addr());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until(async {
+        let _ = stop_rx.await;
+    }));
+
+    // A health watch opened while serving sees every change.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))?
+        .connect()
+        .await?;
+    let mut watch = HealthClient::new(channel)
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        watch.message().await?.context("first status")?.status,
+        ServingStatus::Serving as i32
+    );
+
+    let slow = tokio::spawn(reqwest::get(format!("http://{http}/slow")));
+    arrived_rx.await?; // the request is in flight
+    stop_tx.send(()).ok().context("stop")?;
+
+    let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await??
+        .context("status")?;
+    assert_eq!(next.status, ServingStatus::NotServing as i32);
+
+    release.notify_one();
+    let res = slow.await??;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.text().await?, "done");
+    tokio::time::timeout(Duration::from_secs(10), running).await???;
+    Ok(())
+}
