@@ -1,7 +1,7 @@
 //! The real binary with the shipped `configs/config.yaml`: it starts, answers `/healthz`, gRPC
 //! health and reflection, lists orders, and stops cleanly on SIGTERM.
 
-use dtmcli::testing::{Process, grpc_health, reflection_services};
+use dtmcli::testing::Process;
 
 #[tokio::test]
 async fn binary_starts_with_the_shipped_config_and_stops_on_sigterm() {
@@ -10,26 +10,8 @@ async fn binary_starts_with_the_shipped_config_and_stops_on_sigterm() {
     let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/configs");
     let mut p = Process::start(env!("CARGO_BIN_EXE_order"), conf, &db);
 
+    p.assert_serving("api.order.v1.Order").await;
     let client = reqwest::Client::new();
-    let health = client
-        .get(format!("{}/healthz", p.http))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(health.status().as_u16(), 200);
-    assert_eq!(
-        grpc_health(&p.grpc, "api.order.v1.Order").await,
-        1,
-        "SERVING"
-    );
-    let services = reflection_services(&p.grpc).await;
-    for s in [
-        "api.order.v1.Order",
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1.ServerReflection",
-    ] {
-        assert!(services.iter().any(|x| x == s), "{s} not in {services:?}");
-    }
     let list = client
         .get(format!("{}/api/order/v1/orders", p.http))
         .send()

@@ -106,21 +106,20 @@ pub enum OpenError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// Opens an app's database (`data.database.{driver,source}`) and runs the barrier's migration,
-/// then the app's own (`migrations(dialect)`, usually `sqlx::migrate!` per dialect directory).
+/// Opens an app's database (`data.database`) and runs the barrier's migration, then the app's
+/// own (`migrations(dialect)`, usually `sqlx::migrate!` of one directory per dialect).
 pub async fn open(
-    driver: &str,
-    source: &str,
-    max_connections: u32,
+    conf: &kit::DatabaseConf,
     migrations: impl FnOnce(Dialect) -> sqlx::migrate::Migrator,
 ) -> Result<(AnyPool, Dialect), OpenError> {
+    let (driver, source) = (conf.driver.as_str(), conf.source.as_str());
     let dialect = Dialect::from_url(source)
         .filter(|d| Dialect::from_url(&format!("{driver}:")) == Some(*d))
         .ok_or_else(|| OpenError::Driver {
             driver: driver.to_owned(),
             url: source.to_owned(),
         })?;
-    let pool = connect(source, max_connections).await?;
+    let pool = connect(source, conf.max_connections).await?;
     crate::barrier::migrate(&pool).await?;
     let mut migrator = migrations(dialect);
     // The barrier's migration shares the `_sqlx_migrations` table.

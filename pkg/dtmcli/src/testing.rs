@@ -422,3 +422,83 @@ pub async fn reflection_services(grpc: &str) -> Vec<String> {
         other => panic!("unexpected reflection answer {other:?}"),
     }
 }
+
+/// Asserts that every method of `service` with a `google.api.http` rule is routed: a request to
+/// its path (`{variables}` replaced from `vars`) with a DTM query reaches a handler and gets its
+/// JSON answer, never the NOT_FOUND / METHOD_NOT_ALLOWED fallback of a route miss.
+pub async fn assert_every_http_rule_is_routed(
+    to: Target<'_>,
+    service: &str,
+    vars: &[(&str, &str)],
+) {
+    let ext = to
+        .pool
+        .get_extension_by_name("google.api.http")
+        .expect("google/api/annotations.proto imported");
+    let service = to
+        .pool
+        .get_service_by_name(service)
+        .expect("service in the pool");
+    for method in service.methods() {
+        let options = method.options();
+        let rule = options.get_extension(&ext);
+        let prost_reflect::Value::Message(rule) = rule.as_ref() else {
+            panic!("{} has no google.api.http rule", method.full_name());
+        };
+        let text = |f: &str| {
+            rule.get_field_by_name(f)
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let (get, mut path) = match text("get") {
+            p if !p.is_empty() => (true, p),
+            _ => (false, text("post")),
+        };
+        for (k, v) in vars {
+            path = path.replace(&format!("{{{k}}}"), v);
+        }
+        let url = format!("{}{path}", to.http);
+        let req = if get {
+            to.client.get(url)
+        } else {
+            to.client.post(url).body("{}")
+        };
+        let res = req
+            .query(&branch("saga", "action").to_query())
+            .send()
+            .await
+            .expect("HTTP request");
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.expect("a JSON answer");
+        assert!(
+            body.get("reason")
+                .is_none_or(|r| r != "NOT_FOUND" && r != "METHOD_NOT_ALLOWED"),
+            "{} {path}: {status} {body}",
+            method.full_name()
+        );
+    }
+}
+
+impl Process {
+    /// Asserts what every service binary serves: `/healthz` 200, gRPC health SERVING for
+    /// `service`, and reflection listing `service`, health and reflection.
+    pub async fn assert_serving(&self, service: &str) {
+        let health = reqwest::get(format!("{}/healthz", self.http))
+            .await
+            .expect("healthz");
+        assert_eq!(health.status().as_u16(), 200);
+        assert_eq!(
+            grpc_health(&self.grpc, service).await,
+            1,
+            "{service} is SERVING"
+        );
+        let services = reflection_services(&self.grpc).await;
+        for s in [
+            service,
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+        ] {
+            assert!(services.iter().any(|x| x == s), "{s} not in {services:?}");
+        }
+    }
+}

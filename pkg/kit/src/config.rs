@@ -10,6 +10,23 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+/// `data.database` of an app's config: which database, where.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConf {
+    /// `sqlite`, `postgres` or `mysql`; must agree with the scheme of `source`.
+    pub driver: String,
+    /// Connection URL (`sqlite://data/stock.db`, `postgres://…`, `mysql://…`).
+    pub source: String,
+    /// Pool size.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -18,4 +18,5 @@ pub mod time;
 pub mod transcode;
 
 pub use app::{App, AppError, ServerConf, ServersConf};
+pub use config::DatabaseConf;
 pub use errors::Error;

@@ -30,7 +30,7 @@ pub async fn spawn_app() -> TestApp {
     kit::log::init_for_tests();
     let db = sqlite().await;
     let conf = servers_conf();
-    let database = order::conf::Database {
+    let database = kit::DatabaseConf {
         driver: "sqlite".into(),
         source: db.url.clone(),
         max_connections: 4,

@@ -1,7 +1,7 @@
 //! The user-facing calls: GetOrder, ListOrders, and the not-yet-wired PlaceOrder/CancelOrder.
 
 use api::order::v1::HTTP_TRANS_IN;
-use prost_reflect::Value;
+use dtmcli::testing::assert_every_http_rule_is_routed;
 use serde_json::json;
 
 use crate::helpers::{Transport, branch, new_order, spawn_app};
@@ -159,59 +159,9 @@ async fn place_and_cancel_order_validate_then_say_not_implemented() {
     );
 }
 
-/// Walks the descriptors: each method with a `google.api.http` rule answers on its route with a
-/// JSON body from our handler (a route miss would be our 404 NOT_FOUND / 405 fallback).
 #[tokio::test]
 async fn every_annotated_method_is_reachable_over_http() {
     let app = spawn_app().await;
-    let pool = api::descriptor_pool();
-    let ext = pool
-        .get_extension_by_name("google.api.http")
-        .expect("annotations imported");
-    let service = pool
-        .get_service_by_name("api.order.v1.Order")
-        .expect("service");
-    let mut seen = 0;
-    for method in service.methods() {
-        let options = method.options();
-        let rule = options.get_extension(&ext);
-        let Value::Message(rule) = rule.as_ref() else {
-            continue;
-        };
-        let text = |f: &str| {
-            rule.get_field_by_name(f)
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        };
-        let (verb, path) = if !text("get").is_empty() {
-            ("GET", text("get"))
-        } else {
-            ("POST", text("post"))
-        };
-        let path = path.replace("{order_id}", "o1");
-        let url = format!("{}{path}", app.http);
-        let req = match verb {
-            "GET" => app.client.get(url),
-            _ => app.client.post(url).body(json!({}).to_string()),
-        };
-        let res = req
-            .query(&branch("saga", "action").to_query())
-            .send()
-            .await
-            .expect("send");
-        let status = res.status().as_u16();
-        let body: serde_json::Value = res.json().await.expect("JSON body");
-        assert!(
-            body.get("reason")
-                .is_none_or(|r| r != "NOT_FOUND" && r != "METHOD_NOT_ALLOWED"),
-            "{} {path}: {status} {body}",
-            method.name()
-        );
-        seen += 1;
-    }
-    assert_eq!(
-        seen,
-        service.methods().len(),
-        "every Order method has an HTTP rule"
-    );
+    assert_every_http_rule_is_routed(app.target(), "api.order.v1.Order", &[("order_id", "o1")])
+        .await;
 }

@@ -20,24 +20,7 @@ pub struct Bootstrap {
 #[serde(deny_unknown_fields)]
 pub struct Data {
     /// The database.
-    pub database: Database,
-}
-
-/// `data.database`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Database {
-    /// `sqlite`, `postgres` or `mysql`; must agree with the scheme of `source`.
-    pub driver: String,
-    /// Connection URL (`sqlite://data/stock.db`, `postgres://…`, `mysql://…`).
-    pub source: String,
-    /// Pool size.
-    #[serde(default = "default_max_connections")]
-    pub max_connections: u32,
-}
-
-fn default_max_connections() -> u32 {
-    8
+    pub database: kit::DatabaseConf,
 }
 
 /// `stock`: domain settings.

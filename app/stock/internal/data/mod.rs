@@ -9,7 +9,6 @@ use sqlx::AnyPool;
 pub use stock::StockRepoImpl;
 
 use crate::biz::StockError;
-use crate::conf;
 
 /// The database, shared by the repositories.
 #[derive(Debug, Clone)]
@@ -22,17 +21,12 @@ pub struct Data {
 
 impl Data {
     /// Connects and runs the migrations (the barrier table, then this app's tables).
-    pub async fn new(conf: &conf::Database) -> Result<Data, OpenError> {
-        let (pool, dialect) = dtmcli::dialect::open(
-            &conf.driver,
-            &conf.source,
-            conf.max_connections,
-            |d| match d {
-                Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-                Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
-                Dialect::MySql => sqlx::migrate!("./migrations/mysql"),
-            },
-        )
+    pub async fn new(conf: &kit::DatabaseConf) -> Result<Data, OpenError> {
+        let (pool, dialect) = dtmcli::dialect::open(conf, |d| match d {
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
+            Dialect::MySql => sqlx::migrate!("./migrations/mysql"),
+        })
         .await?;
         Ok(Data { pool, dialect })
     }

@@ -31,7 +31,7 @@ pub async fn spawn_app() -> TestApp {
     kit::log::init_for_tests();
     let db = sqlite().await;
     let conf = servers_conf();
-    let database = stock::conf::Database {
+    let database = kit::DatabaseConf {
         driver: "sqlite".into(),
         source: db.url.clone(),
         max_connections: 4,

@@ -1,66 +1,16 @@
 //! The HTTP side of the contract: every annotated method is routed, bad input gets a kratos
 //! error body, health answers.
 
-use prost_reflect::Value;
+use dtmcli::testing::assert_every_http_rule_is_routed;
 use serde_json::json;
 
 use crate::helpers::{Answer, INITIAL, SKU, branch, spawn_app};
 
-/// Walks the descriptors: each method with a `google.api.http` rule answers on its route with a
-/// JSON body from our handler (a route miss would be our 404 NOT_FOUND / 405 fallback).
 #[tokio::test]
 async fn every_annotated_method_is_reachable_over_http() {
     let app = spawn_app().await;
-    let pool = api::descriptor_pool();
-    let ext = pool
-        .get_extension_by_name("google.api.http")
-        .expect("annotations imported");
-    let service = pool
-        .get_service_by_name("api.stock.v1.Stock")
-        .expect("service");
-    let mut seen = 0;
-    for method in service.methods() {
-        let options = method.options();
-        let rule = options.get_extension(&ext);
-        let Value::Message(rule) = rule.as_ref() else {
-            continue;
-        };
-        let text = |f: &str| {
-            rule.get_field_by_name(f)
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        };
-        let (verb, path) = if !text("get").is_empty() {
-            ("GET", text("get"))
-        } else {
-            ("POST", text("post"))
-        };
-        let path = path.replace("{sku}", SKU);
-        let url = format!("{}{path}", app.http);
-        let info = branch("saga", "action");
-        let req = match verb {
-            "GET" => app.client.get(url),
-            _ => app
-                .client
-                .post(url)
-                .body(json!({"sku": SKU, "quantity": 1}).to_string()),
-        };
-        let res = req.query(&info.to_query()).send().await.expect("send");
-        let status = res.status().as_u16();
-        let body: serde_json::Value = res.json().await.expect("JSON body");
-        assert!(
-            body.get("reason")
-                .is_none_or(|r| r != "NOT_FOUND" && r != "METHOD_NOT_ALLOWED"),
-            "{} {path}: {status} {body}",
-            method.name()
-        );
-        seen += 1;
-    }
-    assert_eq!(
-        seen,
-        service.methods().len(),
-        "every Stock method has an HTTP rule"
-    );
+    assert_every_http_rule_is_routed(app.target(), "api.stock.v1.Stock", &[("sku", "SKU-TEST")])
+        .await;
 }
 
 #[tokio::test]
