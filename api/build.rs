@@ -41,6 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     fds.file.retain(|f| PROTOS.contains(&f.name()));
     tonic_prost_build::configure()
         .emit_rerun_if_changed(false)
+        .codec_path("::kit::codec::ProstCodec")
         .compile_fds(fds)?;
 
     let pool = compiler.descriptor_pool();

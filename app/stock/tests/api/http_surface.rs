@@ -111,3 +111,33 @@ async fn healthz_answers_serving() {
         "SERVING"
     );
 }
+
+/// The gRPC twin of malformed JSON: bytes that are not a `StockRequest` (field 2 sent as a
+/// string where an int64 belongs) are `InvalidArgument` with reason CODEC, and change nothing.
+#[tokio::test]
+async fn malformed_protobuf_over_grpc_is_invalid_argument() {
+    let app = spawn_app().await;
+    let wrong = api::order::v1::PlaceOrderReply {
+        order_id: SKU.into(),
+        gid: "not a number".into(),
+        status: String::new(),
+    };
+    let mut req = tonic::Request::new(wrong);
+    branch("saga", "action")
+        .to_metadata(req.metadata_mut())
+        .expect("metadata");
+    let mut grpc = tonic::client::Grpc::new(app.grpc.clone());
+    grpc.ready().await.expect("ready");
+    let codec = tonic_prost::ProstCodec::<api::order::v1::PlaceOrderReply, ()>::default();
+    let err = grpc
+        .unary(
+            req,
+            "/api.stock.v1.Stock/TransOut".parse().expect("path"),
+            codec,
+        )
+        .await
+        .expect_err("a decode error");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    assert_eq!(kit::Error::from(err).reason, "CODEC");
+    assert_eq!(app.stock(SKU).await, (INITIAL, 0));
+}
