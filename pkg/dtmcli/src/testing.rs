@@ -502,3 +502,31 @@ impl Process {
         }
     }
 }
+
+/// The msg check-back contract of a service, over both transports: `rule` (its QueryPrepared)
+/// answers SUCCESS for a msg whose local transaction committed in `pool` — a barrier row of op
+/// `msg`, as `do_and_submit` writes — and FAILURE for one whose local transaction never did.
+pub async fn assert_query_prepared(to: Target<'_>, rule: &HttpRule, pool: &AnyPool) {
+    use futures_util::FutureExt;
+    for t in BOTH {
+        let committed = BranchInfo {
+            branch_id: "00".into(),
+            ..branch("msg", "msg")
+        };
+        let tx = pool.begin().await.expect("begin");
+        crate::BranchBarrier::new(committed.clone())
+            .call(tx, |_conn| {
+                async { Ok::<_, crate::BarrierError>(()) }.boxed()
+            })
+            .await
+            .expect("the msg's local transaction");
+        let never = BranchInfo {
+            branch_id: "00".into(),
+            ..branch("msg", "msg")
+        };
+        let ok = call(t, to, rule, &committed, ()).await;
+        let failed = call(t, to, rule, &never, ()).await;
+        assert!(ok.is_success(), "{t:?}: {ok:?}");
+        assert!(failed.is_failure(), "{t:?}: {failed:?}");
+    }
+}

@@ -4,9 +4,7 @@ use api::order::v1::{
     HTTP_QUERY_PREPARED, HTTP_TRANS_IN, HTTP_TRANS_IN_CANCEL, HTTP_TRANS_IN_COMPENSATE,
     HTTP_TRANS_IN_CONFIRM, HTTP_TRANS_IN_TRY, HTTP_TRANS_OUT, HTTP_TRANS_OUT_COMPENSATE,
 };
-use dtmcli::testing::call;
-use dtmcli::{BranchBarrier, BranchInfo};
-use futures_util::FutureExt;
+use dtmcli::testing::assert_query_prepared;
 
 use crate::helpers::{BOTH, MAX_QUANTITY, branch, new_order, spawn_app, with_op};
 
@@ -225,28 +223,8 @@ async fn tcc_try_confirm_and_try_cancel() {
 
 #[tokio::test]
 async fn query_prepared_is_failure_unless_the_local_transaction_committed() {
-    for t in BOTH {
-        let app = spawn_app().await;
-        let committed = BranchInfo {
-            branch_id: "00".into(),
-            ..branch("msg", "msg")
-        };
-        let tx = app.db.pool.begin().await.expect("begin");
-        BranchBarrier::new(committed.clone())
-            .call(tx, |_conn| {
-                async { Ok::<_, dtmcli::BarrierError>(()) }.boxed()
-            })
-            .await
-            .expect("local transaction");
-        let never = BranchInfo {
-            branch_id: "00".into(),
-            ..branch("msg", "msg")
-        };
-        let ok = call(t, app.target(), &HTTP_QUERY_PREPARED, &committed, ()).await;
-        let failed = call(t, app.target(), &HTTP_QUERY_PREPARED, &never, ()).await;
-        assert!(ok.is_success(), "{t:?}: {ok:?}");
-        assert!(failed.is_failure(), "{t:?}: {failed:?}");
-    }
+    let app = spawn_app().await;
+    assert_query_prepared(app.target(), &HTTP_QUERY_PREPARED, &app.db.pool).await;
 }
 
 #[tokio::test]

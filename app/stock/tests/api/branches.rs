@@ -4,10 +4,9 @@ use api::stock::v1::{
     HTTP_QUERY_PREPARED, HTTP_TRANS_OUT, HTTP_TRANS_OUT_CANCEL, HTTP_TRANS_OUT_COMPENSATE,
     HTTP_TRANS_OUT_CONFIRM, HTTP_TRANS_OUT_TRY, StockRequest,
 };
-use dtmcli::{BranchBarrier, BranchInfo};
-use futures_util::FutureExt;
+use dtmcli::BranchInfo;
 
-use dtmcli::testing::call;
+use dtmcli::testing::assert_query_prepared;
 
 use crate::helpers::{BOTH, INITIAL, SKU, branch, spawn_app, with_op};
 
@@ -173,36 +172,10 @@ async fn tcc_cancel_before_try_is_a_no_op() {
     }
 }
 
-/// Commits a msg local transaction (op `msg`, branch `00`) in the app's database, as
-/// `Msg::do_and_submit` does: a barrier row and nothing else.
-async fn commit_msg_local_tx(app: &crate::helpers::TestApp, info: &BranchInfo) {
-    let tx = app.db.pool.begin().await.expect("begin");
-    BranchBarrier::new(info.clone())
-        .call(tx, |_conn| {
-            async { Ok::<_, dtmcli::BarrierError>(()) }.boxed()
-        })
-        .await
-        .expect("local transaction");
-}
-
 #[tokio::test]
 async fn query_prepared_is_failure_unless_the_local_transaction_committed() {
-    for t in BOTH {
-        let app = spawn_app().await;
-        let committed = BranchInfo {
-            branch_id: "00".into(),
-            ..branch("msg", "msg")
-        };
-        commit_msg_local_tx(&app, &committed).await;
-        let never = BranchInfo {
-            branch_id: "00".into(),
-            ..branch("msg", "msg")
-        };
-        let ok = call(t, app.target(), &HTTP_QUERY_PREPARED, &committed, ()).await;
-        let failed = call(t, app.target(), &HTTP_QUERY_PREPARED, &never, ()).await;
-        assert!(ok.is_success(), "{t:?}: {ok:?}");
-        assert!(failed.is_failure(), "{t:?}: {failed:?}");
-    }
+    let app = spawn_app().await;
+    assert_query_prepared(app.target(), &HTTP_QUERY_PREPARED, &app.db.pool).await;
 }
 
 /// The Go DTM server calls branches with the content type `application/grpc+dtm_raw`.
