@@ -8,7 +8,8 @@
 //! - [`result`]: SUCCESS / FAILURE / ONGOING and their HTTP and gRPC codes — the one table;
 //! - [`barrier`]: the sub-transaction barrier that makes a branch idempotent and safe against
 //!   null compensation and hanging, inside the caller's local transaction (SQLite, PostgreSQL, MySQL);
-//! - [`dialect`]: the three SQL dialects the barrier and the apps' repositories speak.
+//! - [`dialect`]: the three SQL dialects the barrier and the apps' repositories speak;
+//! - [`wire`]: the coordinator's request bodies, read as tolerantly as DTM reads them.
 
 pub mod barrier;
 pub mod branch;
@@ -16,6 +17,7 @@ pub mod dialect;
 pub mod result;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod wire;
 
 pub use barrier::{BarrierError, BranchBarrier, Outcome};
 pub use branch::BranchInfo;

@@ -1,0 +1,410 @@
+//! The JSON that travels to and from the coordinator's HTTP API (spec §1.2, §1.4, §A), read the
+//! way DTM reads it, so that every SDK's requests are accepted unchanged:
+//!
+//! - field names match **case-insensitively** (Go's `encoding/json`), underscores matter;
+//! - an explicit `null` is the field's zero value (Python and C# send them);
+//! - unknown keys are ignored (`subType` from Java, `passthrough_headers`, dtm-php's context…);
+//! - `custom_data` is a JSON *string* (`{"concurrent":true,"orders":{"2":[0,1]}}`, `{"delay":5}`);
+//! - registerBranch bodies are maps of **strings only**.
+//!
+//! What DTM would accept but cannot be right is refused here with a [`WireError`] naming the field:
+//! an empty or over-long gid, an unknown `trans_type`, steps and payloads of different lengths.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+/// The longest gid the stores take (DTM's `varchar(128)`).
+pub const MAX_GID_LEN: usize = 128;
+
+/// A request body of prepare / submit / abort / forceStop / resetNextCronTime.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct TransRequest {
+    /// Global transaction id.
+    #[serde(deserialize_with = "null_default")]
+    pub gid: String,
+    /// `saga`, `msg`, `tcc` (`xa`, `workflow` are recognised and refused: not supported yet).
+    #[serde(deserialize_with = "null_default")]
+    pub trans_type: String,
+    /// Saga: `{"action","compensate"}` per step; msg: `{"action"}`.
+    #[serde(deserialize_with = "null_default")]
+    pub steps: Vec<BTreeMap<String, String>>,
+    /// One request body per step (JSON text).
+    #[serde(deserialize_with = "null_default")]
+    pub payloads: Vec<String>,
+    /// JSON text: saga concurrency, msg delay.
+    #[serde(deserialize_with = "null_default")]
+    pub custom_data: String,
+    /// Msg check-back URL.
+    #[serde(deserialize_with = "null_default")]
+    pub query_prepared: String,
+    /// `""`/`http`, `grpc`.
+    #[serde(deserialize_with = "null_default")]
+    pub protocol: String,
+    /// Submit/abort answer only once the transaction is processed.
+    #[serde(deserialize_with = "null_default")]
+    pub wait_result: bool,
+    /// Seconds after which an unfinished transaction rolls back (0: default).
+    #[serde(deserialize_with = "null_default")]
+    pub timeout_to_fail: i64,
+    /// Seconds each branch call may take (0: default).
+    #[serde(deserialize_with = "null_default")]
+    pub request_timeout: i64,
+    /// Base retry interval in seconds (0: default).
+    #[serde(deserialize_with = "null_default")]
+    pub retry_interval: i64,
+    /// Extra headers / metadata sent with every branch call.
+    #[serde(deserialize_with = "null_default")]
+    pub branch_headers: BTreeMap<String, String>,
+    /// Msg: call the branches concurrently.
+    #[serde(deserialize_with = "null_default")]
+    pub concurrent: bool,
+    /// Saga: give up after this many retries of one action (0: no limit).
+    #[serde(deserialize_with = "null_default")]
+    pub retry_limit: i64,
+    /// Abort: why.
+    #[serde(deserialize_with = "null_default")]
+    pub rollback_reason: String,
+}
+
+/// `custom_data` of a saga.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SagaCustomData {
+    /// Start the actions in parallel.
+    pub concurrent: bool,
+    /// Step index → the steps it waits for (0-based).
+    pub orders: BTreeMap<usize, Vec<usize>>,
+}
+
+/// `custom_data` of a msg.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MsgCustomData {
+    /// Seconds to wait after submit before calling the branches.
+    pub delay: i64,
+}
+
+/// A request the coordinator refuses: 400 with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Not JSON, or a field of the wrong type.
+    #[error("invalid request body: {0}")]
+    Json(String),
+    /// A field value the protocol does not allow.
+    #[error("{field}: {message}")]
+    Field {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl From<WireError> for kit::Error {
+    fn from(e: WireError) -> Self {
+        kit::Error::bad_request("INVALID_ARGUMENT", e.to_string())
+    }
+}
+
+impl TransRequest {
+    /// Reads a body as DTM does (see the module docs), then cleans the gid as DTM does
+    /// (`\n`, `\r`, `;` removed).
+    pub fn from_json(body: &[u8]) -> Result<TransRequest, WireError> {
+        let mut t: TransRequest = from_json_case_insensitive(body)?;
+        t.gid = escape(&t.gid);
+        Ok(t)
+    }
+
+    /// Checks what every route needs: a gid of 1 to 128 characters and a supported trans_type.
+    pub fn validate(&self) -> Result<(), WireError> {
+        validate_gid(&self.gid)?;
+        match self.trans_type.as_str() {
+            "saga" | "msg" | "tcc" => {}
+            "xa" | "workflow" => {
+                return Err(field(
+                    "trans_type",
+                    format!("{} is not supported yet", self.trans_type),
+                ));
+            }
+            other => {
+                return Err(field(
+                    "trans_type",
+                    format!("unknown trans_type {other:?} (saga, msg or tcc)"),
+                ));
+            }
+        }
+        if !self.steps.is_empty()
+            && !self.payloads.is_empty()
+            && self.steps.len() != self.payloads.len()
+        {
+            return Err(field(
+                "payloads",
+                format!(
+                    "{} payloads for {} steps",
+                    self.payloads.len(),
+                    self.steps.len()
+                ),
+            ));
+        }
+        for (name, v) in [
+            ("timeout_to_fail", self.timeout_to_fail),
+            ("request_timeout", self.request_timeout),
+            ("retry_interval", self.retry_interval),
+            ("retry_limit", self.retry_limit),
+        ] {
+            if v < 0 {
+                return Err(field(name, format!("must not be negative, got {v}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The saga options in `custom_data` (empty text: defaults).
+    pub fn saga_custom_data(&self) -> Result<SagaCustomData, WireError> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Raw {
+            #[serde(deserialize_with = "null_default")]
+            concurrent: bool,
+            #[serde(deserialize_with = "null_default")]
+            orders: BTreeMap<String, Vec<usize>>,
+        }
+        if self.custom_data.trim().is_empty() {
+            return Ok(SagaCustomData::default());
+        }
+        let raw: Raw = from_json_case_insensitive(self.custom_data.as_bytes())?;
+        let steps = self.steps.len();
+        let mut orders = BTreeMap::new();
+        for (k, deps) in raw.orders {
+            let i: usize = k.parse().map_err(|_| {
+                field(
+                    "custom_data",
+                    format!("orders key {k:?} is not a step index"),
+                )
+            })?;
+            if i >= steps || deps.iter().any(|d| *d >= steps || *d == i) {
+                return Err(field(
+                    "custom_data",
+                    format!("orders {i}: {deps:?} names a step out of 0..{steps}"),
+                ));
+            }
+            orders.insert(i, deps);
+        }
+        Ok(SagaCustomData {
+            concurrent: raw.concurrent,
+            orders,
+        })
+    }
+
+    /// The msg options in `custom_data` (empty text: defaults).
+    pub fn msg_custom_data(&self) -> Result<MsgCustomData, WireError> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Raw {
+            #[serde(deserialize_with = "null_default")]
+            delay: i64,
+        }
+        if self.custom_data.trim().is_empty() {
+            return Ok(MsgCustomData::default());
+        }
+        let raw: Raw = from_json_case_insensitive(self.custom_data.as_bytes())?;
+        if raw.delay < 0 {
+            return Err(field(
+                "custom_data",
+                format!("delay must not be negative, got {}", raw.delay),
+            ));
+        }
+        Ok(MsgCustomData { delay: raw.delay })
+    }
+}
+
+/// A registerBranch body: a flat map of strings (`gid, trans_type, branch_id, data, confirm,
+/// cancel, …`). A value of any other JSON type is refused, as DTM's binding does.
+pub fn register_branch_from_json(body: &[u8]) -> Result<BTreeMap<String, String>, WireError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
+    let Value::Object(map) = v else {
+        return Err(WireError::Json("expected a JSON object".into()));
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in map {
+        match v {
+            Value::String(s) => {
+                out.insert(k.to_lowercase(), s);
+            }
+            Value::Null => {}
+            other => {
+                return Err(field(
+                    "registerBranch",
+                    format!("{k} must be a string, got {other}"),
+                ));
+            }
+        }
+    }
+    if let Some(gid) = out.get_mut("gid") {
+        *gid = escape(gid);
+    }
+    validate_gid(out.get("gid").map_or("", String::as_str))?;
+    Ok(out)
+}
+
+/// A gid of 1 to 128 characters.
+pub fn validate_gid(gid: &str) -> Result<(), WireError> {
+    if gid.is_empty() {
+        return Err(field("gid", "is required".into()));
+    }
+    if gid.chars().count() > MAX_GID_LEN {
+        return Err(field(
+            "gid",
+            format!("longer than {MAX_GID_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// DTM's `dtmimp.Escape`: what may not reach a store's key or a log line.
+fn escape(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '\n' | '\r' | ';'))
+        .collect()
+}
+
+fn field(field: &'static str, message: String) -> WireError {
+    WireError::Field { field, message }
+}
+
+/// Deserializes `T` from a JSON object whose keys match `T`'s field names case-insensitively.
+fn from_json_case_insensitive<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
+    let Value::Object(map) = v else {
+        return Err(WireError::Json("expected a JSON object".into()));
+    };
+    let lowered: Map<String, Value> = map
+        .into_iter()
+        .map(|(k, v)| (k.to_lowercase(), v))
+        .collect();
+    serde_json::from_value(Value::Object(lowered)).map_err(|e| WireError::Json(e.to_string()))
+}
+
+/// `null` → the type's zero value, as Go decodes it.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> TransRequest {
+        let t = TransRequest::from_json(body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
+        t.validate().unwrap_or_else(|e| panic!("{body}: {e}"));
+        t
+    }
+
+    #[test]
+    fn go_sdk_saga() {
+        let t = parse(
+            r#"{"gid":"g1","trans_type":"saga","protocol":"","concurrent":false,
+               "steps":[{"action":"http://b/TransOut","compensate":"http://b/TransOutRevert"}],
+               "payloads":["{\"amount\":30}"],"wait_result":true,
+               "custom_data":"{\"concurrent\":true,\"orders\":{\"0\":[]}}"}"#,
+        );
+        assert_eq!(t.steps[0]["compensate"], "http://b/TransOutRevert");
+        assert!(t.wait_result);
+        let c = t.saga_custom_data().unwrap();
+        assert!(c.concurrent);
+        assert_eq!(c.orders.get(&0), Some(&vec![]));
+    }
+
+    #[test]
+    fn python_and_csharp_nulls_and_java_extras() {
+        let t = parse(
+            r#"{"gid":"g2","trans_type":"msg","custom_data":null,"query_prepared":null,"protocol":null,
+               "branch_headers":null,"steps":null,"payloads":null,"rollback_reason":null,
+               "subType":"msg","passthrough_headers":[],"request_timeout":8,"retry_count":0}"#,
+        );
+        assert_eq!(
+            (t.custom_data.as_str(), t.steps.len(), t.request_timeout),
+            ("", 0, 8)
+        );
+    }
+
+    #[test]
+    fn dtm_php_context_keys_and_null_orders() {
+        let t = parse(
+            r#"{"gid":"g3","trans_type":"saga","dtm":"http://d","branch_id":"","op":"","barrier_id":0,
+               "sub_branch_id":0,"bin_payloads":[],"phase2_url":"",
+               "steps":[{"action":"a","compensate":"c"},{"action":"a2","compensate":"c2"}],
+               "payloads":["{}","{}"],"custom_data":"{\"orders\":null}"}"#,
+        );
+        assert_eq!(t.saga_custom_data().unwrap(), SagaCustomData::default());
+    }
+
+    #[test]
+    fn field_names_match_case_insensitively_like_go() {
+        let t = parse(r#"{"GID":"g4","Trans_Type":"tcc","transType":"ignored"}"#);
+        assert_eq!((t.gid.as_str(), t.trans_type.as_str()), ("g4", "tcc"));
+    }
+
+    #[test]
+    fn gid_is_escaped_like_dtm() {
+        assert_eq!(parse(r#"{"gid":"a;b\nc","trans_type":"saga"}"#).gid, "abc");
+    }
+
+    #[test]
+    fn bad_requests_name_the_problem() {
+        let err = |body: &str| match TransRequest::from_json(body.as_bytes()) {
+            Ok(t) => t.validate().expect_err(body).to_string(),
+            Err(e) => e.to_string(),
+        };
+        assert!(err("{not json").contains("invalid request body"));
+        assert!(err(r#"["a"]"#).contains("JSON object"));
+        assert!(
+            err(r#"{"gid":"g","trans_type":"saga","wait_result":"yes"}"#)
+                .contains("invalid request body")
+        );
+        assert!(err(r#"{"trans_type":"saga"}"#).starts_with("gid"));
+        assert!(
+            err(&format!(
+                r#"{{"gid":"{}","trans_type":"saga"}}"#,
+                "x".repeat(129)
+            ))
+            .contains("longer than 128")
+        );
+        assert!(err(r#"{"gid":"g","trans_type":"sagas"}"#).contains("unknown trans_type"));
+        assert!(err(r#"{"gid":"g","trans_type":"xa"}"#).contains("not supported yet"));
+        assert!(
+            err(r#"{"gid":"g","trans_type":"saga","steps":[{"action":"a"}],"payloads":["",""]}"#)
+                .contains("2 payloads for 1 steps")
+        );
+        assert!(
+            err(r#"{"gid":"g","trans_type":"saga","timeout_to_fail":-1}"#)
+                .starts_with("timeout_to_fail")
+        );
+        let t = parse(
+            r#"{"gid":"g","trans_type":"saga","steps":[{"action":"a"}],"custom_data":"{\"orders\":{\"0\":[3]}}"}"#,
+        );
+        assert!(t.saga_custom_data().is_err());
+    }
+
+    #[test]
+    fn register_branch_takes_strings_only() {
+        let m = register_branch_from_json(
+            br#"{"gid":"g1","trans_type":"tcc","branch_id":"01","data":"{\"amount\":30}",
+                "confirm":"http://b/c","cancel":"http://b/x","status":"prepared","try":"http://b/t"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (m["branch_id"].as_str(), m["cancel"].as_str()),
+            ("01", "http://b/x")
+        );
+        let e = register_branch_from_json(br#"{"gid":"g1","trans_type":"tcc","branch_id":1}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("branch_id must be a string"), "{e}");
+        assert!(register_branch_from_json(br#"{"trans_type":"tcc"}"#).is_err());
+    }
+}
