@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use dtmcli::barrier::{self, query_prepared};
-use dtmcli::testing::{TestDb, databases};
+use dtmcli::testing::{TestDb, branch, databases, with_op};
 use dtmcli::{BarrierError, BranchBarrier, BranchInfo, Outcome};
 use futures_util::FutureExt;
 use sqlx::{AnyConnection, Executor};
@@ -18,33 +18,6 @@ async fn setup() -> Result<Vec<TestDb>> {
             .await?;
     }
     Ok(dbs)
-}
-
-fn branch(trans_type: &str, op: &str) -> BranchInfo {
-    BranchInfo {
-        gid: format!("gid-{}", uuid_like()),
-        trans_type: trans_type.into(),
-        branch_id: "01".into(),
-        op: op.into(),
-        ..Default::default()
-    }
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn with_op(b: &BranchInfo, op: &str) -> BranchInfo {
-    BranchInfo {
-        op: op.into(),
-        ..b.clone()
-    }
 }
 
 /// Runs the barrier for `info` with a business that logs one row (or fails when `fail`).

@@ -1,5 +1,6 @@
 //! Orders: what every DTM branch does to an order's status, as one table.
 
+use std::convert::Infallible;
 use std::future::Future;
 
 use dtmcli::{BranchInfo, Outcome};
@@ -224,15 +225,7 @@ impl<R: OrderRepo> OrderUsecase<R> {
         o: NewOrder,
     ) -> Result<Outcome<()>, OrderError> {
         validate_id(&o.id)?;
-        if o.sku.trim().is_empty() || o.sku.chars().count() > 64 {
-            return Err(OrderError::Invalid("sku must be 1 to 64 characters".into()));
-        }
-        if o.quantity <= 0 {
-            return Err(OrderError::Invalid(format!(
-                "quantity must be greater than 0, got {}",
-                o.quantity
-            )));
-        }
+        validate_item(&o.sku, o.quantity)?;
         if o.quantity > self.max_quantity {
             return Err(OrderError::QuantityLimit {
                 quantity: o.quantity,
@@ -280,6 +273,27 @@ impl<R: OrderRepo> OrderUsecase<R> {
         Ok(outcome)
     }
 
+    /// PlaceOrder: checks the request; the global transaction needs the coordinator (not wired
+    /// yet). The per-order limit is deliberately not checked here: TransIn enforces it inside
+    /// the transaction, which then rolls back.
+    pub async fn place(&self, sku: &str, quantity: i64) -> Result<Infallible, OrderError> {
+        validate_item(sku, quantity)?;
+        Err(OrderError::NotImplemented("PlaceOrder"))
+    }
+
+    /// CancelOrder: only a CREATED order can be cancelled; the msg needs the coordinator.
+    pub async fn cancel(&self, id: &str) -> Result<Infallible, OrderError> {
+        let order = self.get(id).await?;
+        if order.status != OrderStatus::Created {
+            return Err(OrderError::StatusConflict {
+                id: order.id,
+                status: order.status.as_str(),
+                expected: OrderStatus::Created.as_str(),
+            });
+        }
+        Err(OrderError::NotImplemented("CancelOrder"))
+    }
+
     /// Reads one order.
     pub async fn get(&self, id: &str) -> Result<Order, OrderError> {
         validate_id(id)?;
@@ -311,6 +325,18 @@ impl<R: OrderRepo> OrderUsecase<R> {
     pub async fn query_prepared(&self, info: &BranchInfo) -> Result<(), OrderError> {
         self.repo.query_prepared(info).await
     }
+}
+
+fn validate_item(sku: &str, quantity: i64) -> Result<(), OrderError> {
+    if sku.trim().is_empty() || sku.chars().count() > 64 {
+        return Err(OrderError::Invalid("sku must be 1 to 64 characters".into()));
+    }
+    if quantity <= 0 {
+        return Err(OrderError::Invalid(format!(
+            "quantity must be greater than 0, got {quantity}"
+        )));
+    }
+    Ok(())
 }
 
 fn validate_id(id: &str) -> Result<(), OrderError> {

@@ -109,32 +109,28 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
         req: Request<PlaceOrderRequest>,
     ) -> Result<Response<PlaceOrderReply>, Status> {
         let r = req.into_inner();
-        if r.sku.is_empty() || r.quantity <= 0 {
-            return Err(ErrorReason::InvalidOrder
-                .error("sku must not be empty and quantity must be > 0")
-                .into());
-        }
-        Err(to_status(OrderError::NotImplemented("PlaceOrder"), false))
+        // `place` answers NOT_IMPLEMENTED (501) until the coordinator issue wires it.
+        let placed = self
+            .uc
+            .place(&r.sku, r.quantity)
+            .await
+            .map_err(|e| to_status(e, false))?;
+        match placed {}
     }
 
     async fn cancel_order(
         &self,
         req: Request<CancelOrderRequest>,
     ) -> Result<Response<CancelOrderReply>, Status> {
-        let order = self
-            .uc
-            .get(&req.into_inner().order_id)
-            .await
-            .map_err(|e| to_status(e, false))?;
-        if order.status != OrderStatus::Created {
-            let e = OrderError::StatusConflict {
-                id: order.id,
-                status: order.status.as_str(),
-                expected: "CREATED",
-            };
-            return Err(ErrorReason::OrderStatusConflict.error(e.to_string()).into());
-        }
-        Err(to_status(OrderError::NotImplemented("CancelOrder"), false))
+        let id = req.into_inner().order_id;
+        let cancelled = self.uc.cancel(&id).await.map_err(|e| match e {
+            // A user's request, not a branch: the conflict is final, 409.
+            OrderError::StatusConflict { .. } => {
+                ErrorReason::OrderStatusConflict.error(e.to_string()).into()
+            }
+            e => to_status(e, false),
+        })?;
+        match cancelled {}
     }
 
     async fn get_order(

@@ -162,7 +162,10 @@ impl<R: StockRepo> StockUsecase<R> {
     /// Creates the configured SKUs that are missing.
     pub async fn seed(&self, stock: &[Stock]) -> Result<(), StockError> {
         for s in stock {
-            validate(&s.sku, s.available.max(1))?;
+            validate(&s.sku, 1)?;
+            if s.available < 0 || s.frozen < 0 {
+                return Err(StockError::InvalidQuantity(s.available.min(s.frozen)));
+            }
         }
         self.repo.seed(stock).await
     }
