@@ -9,10 +9,14 @@
 //! - [`barrier`]: the sub-transaction barrier that makes a branch idempotent and safe against
 //!   null compensation and hanging, inside the caller's local transaction (SQLite, PostgreSQL, MySQL);
 //! - [`dialect`]: the three SQL dialects the barrier and the apps' repositories speak;
-//! - [`wire`]: the coordinator's request bodies, read as tolerantly as DTM reads them.
+//! - [`wire`]: the coordinator's request bodies, read as tolerantly as DTM reads them;
+//! - [`caller`]: calling a branch as DTM does, over HTTP and (dynamically) gRPC;
+//! - [`client`]: the client side — [`Saga`], [`Msg`], [`Tcc`] over the coordinator's HTTP or gRPC API.
 
 pub mod barrier;
 pub mod branch;
+pub mod caller;
+pub mod client;
 pub mod dialect;
 pub mod result;
 #[cfg(feature = "testing")]
@@ -21,5 +25,6 @@ pub mod wire;
 
 pub use barrier::{BarrierError, BranchBarrier, Outcome};
 pub use branch::BranchInfo;
+pub use client::{ClientError, Dtm, Msg, Options, Saga, Tcc};
 pub use dialect::Dialect;
 pub use result::{BranchError, DtmResult};

@@ -162,61 +162,90 @@ impl TransRequest {
 
     /// The saga options in `custom_data` (empty text: defaults).
     pub fn saga_custom_data(&self) -> Result<SagaCustomData, WireError> {
-        #[derive(Deserialize, Default)]
-        #[serde(default)]
-        struct Raw {
-            #[serde(deserialize_with = "null_default")]
-            concurrent: bool,
-            #[serde(deserialize_with = "null_default")]
-            orders: BTreeMap<String, Vec<usize>>,
-        }
-        if self.custom_data.trim().is_empty() {
-            return Ok(SagaCustomData::default());
-        }
-        let raw: Raw = from_json_case_insensitive(self.custom_data.as_bytes())?;
-        let steps = self.steps.len();
-        let mut orders = BTreeMap::new();
-        for (k, deps) in raw.orders {
-            let i: usize = k.parse().map_err(|_| {
-                field(
-                    "custom_data",
-                    format!("orders key {k:?} is not a step index"),
-                )
-            })?;
-            if i >= steps || deps.iter().any(|d| *d >= steps || *d == i) {
-                return Err(field(
-                    "custom_data",
-                    format!("orders {i}: {deps:?} names a step out of 0..{steps}"),
-                ));
-            }
-            orders.insert(i, deps);
-        }
-        Ok(SagaCustomData {
-            concurrent: raw.concurrent,
-            orders,
-        })
+        parse_saga_custom_data(&self.custom_data, self.steps.len())
     }
 
     /// The msg options in `custom_data` (empty text: defaults).
     pub fn msg_custom_data(&self) -> Result<MsgCustomData, WireError> {
-        #[derive(Deserialize, Default)]
-        #[serde(default)]
-        struct Raw {
-            #[serde(deserialize_with = "null_default")]
-            delay: i64,
-        }
-        if self.custom_data.trim().is_empty() {
-            return Ok(MsgCustomData::default());
-        }
-        let raw: Raw = from_json_case_insensitive(self.custom_data.as_bytes())?;
-        if raw.delay < 0 {
+        parse_msg_custom_data(&self.custom_data)
+    }
+}
+
+/// A saga's `custom_data` for `steps` steps: `{"concurrent":bool,"orders":{"<i>":[<j>,..]}}`.
+/// Orders must name existing steps and must not wait in a circle.
+pub fn parse_saga_custom_data(text: &str, steps: usize) -> Result<SagaCustomData, WireError> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Raw {
+        #[serde(deserialize_with = "null_default")]
+        concurrent: bool,
+        #[serde(deserialize_with = "null_default")]
+        orders: BTreeMap<String, Vec<usize>>,
+    }
+    if text.trim().is_empty() {
+        return Ok(SagaCustomData::default());
+    }
+    let raw: Raw = from_json_case_insensitive(text.as_bytes())?;
+    let mut orders = BTreeMap::new();
+    for (k, deps) in raw.orders {
+        let i: usize = k.parse().map_err(|_| {
+            field(
+                "custom_data",
+                format!("orders key {k:?} is not a step index"),
+            )
+        })?;
+        if i >= steps || deps.iter().any(|d| *d >= steps || *d == i) {
             return Err(field(
                 "custom_data",
-                format!("delay must not be negative, got {}", raw.delay),
+                format!("orders {i}: {deps:?} names a step out of 0..{steps}"),
             ));
         }
-        Ok(MsgCustomData { delay: raw.delay })
+        orders.insert(i, deps);
     }
+    // Kahn's algorithm: a step whose dependencies never finish would block the saga forever.
+    let mut done = vec![false; steps];
+    for _ in 0..steps {
+        let next = (0..steps).find(|&i| {
+            !done[i]
+                && orders
+                    .get(&i)
+                    .is_none_or(|deps| deps.iter().all(|d| done[*d]))
+        });
+        match next {
+            Some(i) => done[i] = true,
+            None => {
+                return Err(field(
+                    "custom_data",
+                    "orders wait on each other in a circle".into(),
+                ));
+            }
+        }
+    }
+    Ok(SagaCustomData {
+        concurrent: raw.concurrent,
+        orders,
+    })
+}
+
+/// A msg's `custom_data`: `{"delay":<seconds>}`.
+pub fn parse_msg_custom_data(text: &str) -> Result<MsgCustomData, WireError> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Raw {
+        #[serde(deserialize_with = "null_default")]
+        delay: i64,
+    }
+    if text.trim().is_empty() {
+        return Ok(MsgCustomData::default());
+    }
+    let raw: Raw = from_json_case_insensitive(text.as_bytes())?;
+    if raw.delay < 0 {
+        return Err(field(
+            "custom_data",
+            format!("delay must not be negative, got {}", raw.delay),
+        ));
+    }
+    Ok(MsgCustomData { delay: raw.delay })
 }
 
 /// A registerBranch body: a flat map of strings (`gid, trans_type, branch_id, data, confirm,
@@ -389,6 +418,9 @@ mod tests {
             r#"{"gid":"g","trans_type":"saga","steps":[{"action":"a"}],"custom_data":"{\"orders\":{\"0\":[3]}}"}"#,
         );
         assert!(t.saga_custom_data().is_err());
+        let circle = parse_saga_custom_data(r#"{"orders":{"0":[1],"1":[0]}}"#, 2).unwrap_err();
+        assert!(circle.to_string().contains("circle"), "{circle}");
+        assert!(parse_saga_custom_data(r#"{"orders":{"1":[0],"2":[0,1]}}"#, 3).is_ok());
     }
 
     #[test]

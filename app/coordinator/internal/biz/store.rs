@@ -1,0 +1,151 @@
+//! What the coordinator needs from storage (spec §8.2), shaped so that SQL stores and Redis can
+//! both provide it: every status change is a compare-and-set, the poller's lease is
+//! `owner + next_cron_time`, and times are Unix milliseconds computed by the coordinator.
+
+use crate::biz::{Branch, BranchStatus, Global, Op, Status};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A branch with this (gid, branch_id, op) exists already.
+    #[error("duplicate branch")]
+    Duplicate,
+    /// The backend failed; the caller may retry.
+    #[error("store: {0}")]
+    Backend(String),
+}
+
+/// The result of [`TransStore::create`].
+#[derive(Debug)]
+pub enum Created {
+    /// Stored, with its branches.
+    Inserted,
+    /// A transaction with this gid exists already (nothing was written).
+    Exists(Global),
+}
+
+/// A status change, applied only if the transaction is still in the expected status.
+#[derive(Debug, Clone)]
+pub struct StatusChange<'a> {
+    /// The status it must be in.
+    pub from: Status,
+    /// The status it gets.
+    pub to: Status,
+    /// Sets `rollback_reason` when given.
+    pub rollback_reason: Option<&'a str>,
+    /// Now, Unix ms (update time; finish or rollback time as `to` says).
+    pub now: i64,
+}
+
+/// Filters and cursor of the `all` query.
+#[derive(Debug, Clone, Default)]
+pub struct ScanQuery {
+    /// Only this gid.
+    pub gid: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this type.
+    pub trans_type: Option<String>,
+    /// Created at or after (Unix ms).
+    pub create_time_start: Option<i64>,
+    /// Created at or before (Unix ms).
+    pub create_time_end: Option<i64>,
+    /// Opaque cursor from the previous page (`None`: first page).
+    pub position: Option<String>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// One page of transactions, newest first.
+#[derive(Debug, Clone)]
+pub struct ScanPage {
+    /// The transactions.
+    pub transactions: Vec<Global>,
+    /// Cursor of the next page; empty when this page is the last.
+    pub next_position: String,
+}
+
+/// Storage of global transactions and their branches.
+#[async_trait::async_trait]
+pub trait TransStore: Send + Sync + 'static {
+    /// Writes `global` and its `branches` atomically, unless its gid exists.
+    async fn create(&self, global: &Global, branches: &[Branch]) -> Result<Created, StoreError>;
+
+    /// Reads one transaction.
+    async fn find(&self, gid: &str) -> Result<Option<Global>, StoreError>;
+
+    /// Its branches, in insertion order.
+    async fn branches(&self, gid: &str) -> Result<Vec<Branch>, StoreError>;
+
+    /// Compare-and-set of the status; `false` if it was not in `change.from`.
+    async fn change_status(&self, gid: &str, change: &StatusChange<'_>)
+    -> Result<bool, StoreError>;
+
+    /// Adds branches while the transaction is in `expected` (registerBranch); `false` if it is
+    /// not; [`StoreError::Duplicate`] if one of them exists.
+    async fn add_branches(
+        &self,
+        gid: &str,
+        expected: Status,
+        branches: &[Branch],
+    ) -> Result<bool, StoreError>;
+
+    /// Sets a branch's status while the transaction is in `global_status`; `false` if it is not
+    /// (someone else changed it: stop this round).
+    #[allow(clippy::too_many_arguments)]
+    async fn update_branch(
+        &self,
+        gid: &str,
+        global_status: Status,
+        branch_id: &str,
+        op: Op,
+        status: BranchStatus,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Leases one unfinished transaction whose `next_cron_time <= now` to `owner` until
+    /// `lease_until`, or `None` if nothing is due.
+    async fn lease_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        owner: &str,
+    ) -> Result<Option<Global>, StoreError>;
+
+    /// Sets when the transaction is due next (renewing a lease, or scheduling the next visit)
+    /// and, if given, its retry interval, while `owner` holds it and it is unfinished; `false`
+    /// otherwise.
+    async fn schedule(
+        &self,
+        gid: &str,
+        owner: &str,
+        next_cron_time: i64,
+        next_cron_interval: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease of an unfinished transaction to `owner` until `lease_until`, whoever held
+    /// it (a client's submit or abort moves it on here and now); `false` if it is finished.
+    async fn take_lease(
+        &self,
+        gid: &str,
+        owner: &str,
+        lease_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// A page of transactions, newest first.
+    async fn scan(&self, query: &ScanQuery) -> Result<ScanPage, StoreError>;
+
+    /// Unfinished transactions due after `after` become due `now` (at most `limit` of them);
+    /// returns how many, and whether more remain.
+    async fn reset_cron_time(
+        &self,
+        after: i64,
+        now: i64,
+        limit: u32,
+    ) -> Result<(u64, bool), StoreError>;
+
+    /// One unfinished transaction becomes due `now`; `false` if none such.
+    async fn reset_next_cron_time(&self, gid: &str, now: i64) -> Result<bool, StoreError>;
+}

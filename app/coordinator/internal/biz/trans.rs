@@ -1,0 +1,292 @@
+//! The global transaction and its branches, as stored and as every state machine reads them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+/// The transaction types this coordinator drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransType {
+    /// Steps of action + compensation.
+    Saga,
+    /// Two-phase message.
+    Msg,
+    /// Try / confirm / cancel.
+    Tcc,
+}
+
+impl TransType {
+    /// DTM's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransType::Saga => "saga",
+            TransType::Msg => "msg",
+            TransType::Tcc => "tcc",
+        }
+    }
+
+    /// Parses DTM's spelling.
+    pub fn parse(s: &str) -> Option<TransType> {
+        [TransType::Saga, TransType::Msg, TransType::Tcc]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// A global transaction's status (spec §0, §5.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Created by prepare; branches may still be registered.
+    Prepared,
+    /// Going forward.
+    Submitted,
+    /// Rolling back.
+    Aborting,
+    /// Final: done.
+    Succeed,
+    /// Final: rolled back (or force-stopped).
+    Failed,
+}
+
+impl Status {
+    /// DTM's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Prepared => "prepared",
+            Status::Submitted => "submitted",
+            Status::Aborting => "aborting",
+            Status::Succeed => "succeed",
+            Status::Failed => "failed",
+        }
+    }
+
+    /// Parses DTM's spelling.
+    pub fn parse(s: &str) -> Option<Status> {
+        [
+            Status::Prepared,
+            Status::Submitted,
+            Status::Aborting,
+            Status::Succeed,
+            Status::Failed,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+
+    /// `succeed` or `failed`: nothing will change any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Succeed | Status::Failed)
+    }
+}
+
+/// A branch row's status: `prepared`, `succeed`, or (only a saga action) `failed`.
+pub type BranchStatus = Status;
+
+/// The branch operations of saga, msg and tcc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Saga / msg forward step.
+    Action,
+    /// Saga compensation.
+    Compensate,
+    /// TCC phase two, forward.
+    Confirm,
+    /// TCC phase two, backward.
+    Cancel,
+}
+
+impl Op {
+    /// DTM's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Action => "action",
+            Op::Compensate => "compensate",
+            Op::Confirm => "confirm",
+            Op::Cancel => "cancel",
+        }
+    }
+
+    /// Parses DTM's spelling.
+    pub fn parse(s: &str) -> Option<Op> {
+        [Op::Action, Op::Compensate, Op::Confirm, Op::Cancel]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// The per-transaction options (spec §1.2), stored as JSON text in `options`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Options {
+    /// Submit/abort answer once processed.
+    pub wait_result: bool,
+    /// Seconds; 0 = server default (none for saga).
+    pub timeout_to_fail: i64,
+    /// Seconds per branch call; 0 = server default.
+    pub request_timeout: i64,
+    /// Base retry interval in seconds; 0 = server default.
+    pub retry_interval: i64,
+    /// Saga: retries of one action within a round before giving up (0 = unlimited).
+    pub retry_limit: i64,
+    /// Headers / metadata for every branch call.
+    pub branch_headers: BTreeMap<String, String>,
+    /// Msg: call the actions concurrently.
+    pub concurrent: bool,
+}
+
+/// A global transaction row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Global {
+    /// Store id (insertion order; the `all` cursor).
+    pub id: i64,
+    /// Global transaction id.
+    pub gid: String,
+    /// saga, msg or tcc.
+    pub trans_type: TransType,
+    /// Where it is.
+    pub status: Status,
+    /// `http` or `grpc`: how URLs without a scheme are called.
+    pub protocol: String,
+    /// Msg check-back URL.
+    pub query_prepared: String,
+    /// Saga concurrency / msg delay (JSON text, as sent).
+    pub custom_data: String,
+    /// Options.
+    pub options: Options,
+    /// Why it rolled back.
+    pub rollback_reason: String,
+    /// Unix ms, UTC.
+    pub create_time: i64,
+    /// Unix ms, UTC.
+    pub update_time: i64,
+    /// When it reached a final status.
+    pub finish_time: Option<i64>,
+    /// When it began to roll back.
+    pub rollback_time: Option<i64>,
+    /// Current retry interval, ms (doubles per error, up to the cap).
+    pub next_cron_interval: i64,
+    /// When the poller may take it next (also the end of the current lease), Unix ms.
+    pub next_cron_time: i64,
+    /// The coordinator instance that last leased it.
+    pub owner: String,
+}
+
+/// A branch row: one call the coordinator makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branch {
+    /// Store id (insertion order, which processing relies on).
+    pub id: i64,
+    /// Global transaction id.
+    pub gid: String,
+    /// What to call.
+    pub url: String,
+    /// The request body, verbatim.
+    pub bin_data: Vec<u8>,
+    /// `01`, `02`, … (opaque).
+    pub branch_id: String,
+    /// What this call does.
+    pub op: Op,
+    /// prepared, succeed, failed.
+    pub status: BranchStatus,
+    /// Unix ms.
+    pub create_time: i64,
+    /// Unix ms.
+    pub update_time: i64,
+    /// When it reached succeed/failed.
+    pub finish_time: Option<i64>,
+}
+
+impl Branch {
+    /// A new `prepared` branch row.
+    pub fn new(gid: &str, branch_id: String, op: Op, url: &str, data: &[u8], now: i64) -> Branch {
+        Branch {
+            id: 0,
+            gid: gid.to_owned(),
+            url: url.to_owned(),
+            bin_data: data.to_vec(),
+            branch_id,
+            op,
+            status: Status::Prepared,
+            create_time: now,
+            update_time: now,
+            finish_time: None,
+        }
+    }
+}
+
+/// Time as the coordinator sees it: the system clock, which tests may move forward (as DTM's
+/// own tests do) instead of sleeping through production intervals.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl Clock {
+    /// Now, Unix ms (UTC).
+    pub fn now(&self) -> i64 {
+        kit::time::now_ms() + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Moves this clock (and every clone) forward.
+    pub fn advance(&self, d: std::time::Duration) {
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+/// A new gid: 22 characters of base57 over 128 random bits (DTM's shortuuid shape), so gids from
+/// several coordinator instances never collide.
+pub fn new_gid() -> String {
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    let mut n = uuid::Uuid::new_v4().as_u128();
+    let mut out = [b'2'; 22];
+    for c in out.iter_mut().rev() {
+        *c = ALPHABET[(n % 57) as usize];
+        n /= 57;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gids_are_22_base57_chars_and_differ() {
+        let (a, b) = (new_gid(), new_gid());
+        assert_eq!(a.len(), 22);
+        assert_ne!(a, b);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() && !"01IOl".contains(c))
+        );
+    }
+
+    #[test]
+    fn spellings_round_trip() {
+        for s in [
+            Status::Prepared,
+            Status::Submitted,
+            Status::Aborting,
+            Status::Succeed,
+            Status::Failed,
+        ] {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        for o in [Op::Action, Op::Compensate, Op::Confirm, Op::Cancel] {
+            assert_eq!(Op::parse(o.as_str()), Some(o));
+        }
+        assert_eq!(TransType::parse("xa"), None);
+    }
+
+    #[test]
+    fn the_clock_moves_forward_for_every_clone() {
+        let c = Clock::default();
+        let d = c.clone();
+        let before = d.now();
+        c.advance(std::time::Duration::from_secs(3600));
+        assert!(d.now() >= before + 3_600_000);
+    }
+}

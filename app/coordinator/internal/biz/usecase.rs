@@ -1,0 +1,557 @@
+//! The coordinator's use cases: what each API call does to a global transaction, and the
+//! poller that drives unfinished transactions to a final status.
+//!
+//! A transaction is always written before any branch is called, every status change is a
+//! compare-and-set, and whoever drives a transaction holds its lease (`owner`,
+//! `next_cron_time`), renewed while the work goes on; so a crash at any point leaves a row the
+//! poller of this or another instance picks up, and branches (idempotent behind their barrier)
+//! may at worst be called again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dtmcli::caller::{BranchRequest, CallError, Reply, Target};
+use dtmcli::wire::{parse_msg_custom_data, parse_saga_custom_data};
+use tokio::task::JoinHandle;
+
+use crate::biz::{
+    Branch, Clock, Created, Global, Op, Options, ScanPage, ScanQuery, Status, StatusChange,
+    StoreError, TransStore, TransType,
+};
+
+/// Calls a branch (HTTP or gRPC, spec §4); implemented in `data`.
+#[async_trait::async_trait]
+pub trait BranchCaller: Send + Sync + 'static {
+    /// Calls one branch and reads its answer.
+    async fn call(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError>;
+}
+
+/// The server-wide timing rules (config keys of the same names).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// `RetryInterval`: base interval between visits of an unfinished transaction.
+    pub retry_interval: Duration,
+    /// `RetryMaxInterval`: the cap of the doubling back-off (DTM has none).
+    pub retry_max_interval: Duration,
+    /// `TimeoutToFail`: default timeout of msg and tcc (a saga has none unless it asks).
+    pub timeout_to_fail: Duration,
+    /// `RequestTimeout`: default time one branch call may take.
+    pub request_timeout: Duration,
+    /// `TransCronInterval`: how long the poller sleeps when nothing is due.
+    pub trans_cron_interval: Duration,
+}
+
+impl Policy {
+    /// How long a lease lasts; it is renewed every third of it while a round runs.
+    pub fn lease(&self) -> Duration {
+        (self.request_timeout * 3).max(Duration::from_secs(1))
+    }
+}
+
+/// A transaction as a client submits or prepares it.
+#[derive(Debug, Clone, Default)]
+pub struct NewTrans {
+    /// Global transaction id (validated by the service).
+    pub gid: String,
+    /// saga, msg or tcc.
+    pub trans_type: Option<TransType>,
+    /// `http` or `grpc`.
+    pub protocol: String,
+    /// Saga `{action, compensate}`, msg `{action}` per step.
+    pub steps: Vec<BTreeMap<String, String>>,
+    /// One body per step.
+    pub payloads: Vec<Vec<u8>>,
+    /// JSON text (saga orders / msg delay).
+    pub custom_data: String,
+    /// Msg check-back URL.
+    pub query_prepared: String,
+    /// Options.
+    pub options: Options,
+    /// Abort: why.
+    pub rollback_reason: String,
+}
+
+/// A TCC branch registration: confirm and cancel URLs and the body they get.
+#[derive(Debug, Clone)]
+pub struct NewTccBranch {
+    /// Global transaction id.
+    pub gid: String,
+    /// Chosen by the client (`01`, `0201`, …).
+    pub branch_id: String,
+    /// Phase-two URL on submit.
+    pub confirm: String,
+    /// Phase-two URL on abort.
+    pub cancel: String,
+    /// Request body of both.
+    pub data: Vec<u8>,
+}
+
+/// Why a request was refused or did not complete. The service maps each variant to DTM's
+/// envelope (FAILURE 409, ONGOING 425) or a kratos error.
+#[derive(Debug, thiserror::Error)]
+pub enum TransError {
+    /// Input that can never be right.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such transaction.
+    #[error("{0}")]
+    NotFound(String),
+    /// DTM FAILURE: refused in this status, or (`wait_result`) rolled back.
+    #[error("{0}")]
+    Failure(String),
+    /// DTM ONGOING: (`wait_result`) not final yet; the coordinator carries on.
+    #[error("{0}")]
+    Ongoing(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The coordinator. Cheap to clone.
+#[derive(Clone)]
+pub struct TransUsecase {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn TransStore>,
+    pub(crate) caller: Arc<dyn BranchCaller>,
+    pub(crate) policy: Policy,
+    pub(crate) clock: Clock,
+    /// This instance's lease owner id.
+    pub(crate) owner: String,
+}
+
+impl TransUsecase {
+    /// A coordinator over `store` calling branches with `caller`.
+    pub fn new(
+        store: Arc<dyn TransStore>,
+        caller: Arc<dyn BranchCaller>,
+        policy: Policy,
+        clock: Clock,
+    ) -> TransUsecase {
+        TransUsecase {
+            inner: Arc::new(Inner {
+                store,
+                caller,
+                policy,
+                clock,
+                owner: uuid::Uuid::new_v4().to_string(),
+            }),
+        }
+    }
+
+    /// `prepare`: store a msg (with its branches) or a tcc in `prepared`. Idempotent.
+    pub async fn prepare(&self, t: NewTrans) -> Result<(), TransError> {
+        let me = &self.inner;
+        let (global, branches) = me.build(&t, Status::Prepared)?;
+        match me.store.create(&global, &branches).await? {
+            Created::Inserted => Ok(()),
+            Created::Exists(g)
+                if g.status == Status::Prepared && g.trans_type == global.trans_type =>
+            {
+                Ok(())
+            }
+            Created::Exists(g) => Err(TransError::Failure(format!(
+                "current status '{}', cannot prepare",
+                g.status.as_str()
+            ))),
+        }
+    }
+
+    /// `submit`: a new saga or msg is stored `submitted` with its branches; a prepared msg or
+    /// tcc moves to `submitted`; a submitted one is accepted again. Then it is driven — in the
+    /// request with `wait_result`, else in the background.
+    pub async fn submit(&self, t: NewTrans) -> Result<(), TransError> {
+        let me = &self.inner;
+        let (global, branches) = me.build(&t, Status::Submitted)?;
+        if let Created::Exists(g) = me.store.create(&global, &branches).await? {
+            if g.trans_type != global.trans_type {
+                return Err(TransError::Failure(format!(
+                    "gid {} is a {} transaction, not {}",
+                    g.gid,
+                    g.trans_type.as_str(),
+                    global.trans_type.as_str()
+                )));
+            }
+            match g.status {
+                Status::Prepared => me.take(&g, Status::Submitted, None).await?,
+                Status::Submitted => {}
+                s => {
+                    return Err(TransError::Failure(format!(
+                        "current status '{}', cannot submit",
+                        s.as_str()
+                    )));
+                }
+            }
+        }
+        self.finish(global.gid, t.options.wait_result).await
+    }
+
+    /// `abort`: a prepared msg fails at once; a prepared (or aborting) tcc rolls back.
+    pub async fn abort(&self, t: NewTrans) -> Result<(), TransError> {
+        let me = &self.inner;
+        let g = me.must_find(&t.gid).await?;
+        let reason = Some(t.rollback_reason.as_str()).filter(|r| !r.is_empty());
+        match (g.trans_type, g.status) {
+            (TransType::Msg, Status::Prepared) => {
+                me.change(&g, Status::Prepared, Status::Failed, reason)
+                    .await?;
+                Ok(())
+            }
+            (TransType::Tcc, Status::Prepared) => {
+                me.take(&g, Status::Aborting, reason).await?;
+                self.finish(g.gid, t.options.wait_result).await
+            }
+            (TransType::Tcc, Status::Aborting) => self.finish(g.gid, t.options.wait_result).await,
+            (tt, s) => Err(TransError::Failure(format!(
+                "current status '{}' of this {}, cannot abort",
+                s.as_str(),
+                tt.as_str()
+            ))),
+        }
+    }
+
+    /// `registerBranch` of a tcc: rows `cancel` then `confirm`, only while `prepared`. Registering
+    /// the same branch again with the same URLs and body is accepted (a client's retry).
+    pub async fn register_tcc_branch(&self, b: NewTccBranch) -> Result<(), TransError> {
+        let me = &self.inner;
+        let not_prepared = || {
+            TransError::Failure(format!(
+                "no trans with gid: {} status: prepared found",
+                b.gid
+            ))
+        };
+        let g = me.store.find(&b.gid).await?.ok_or_else(not_prepared)?;
+        if g.trans_type != TransType::Tcc {
+            return Err(TransError::BadRequest(format!(
+                "gid {} is a {} transaction; only tcc branches can be registered",
+                g.gid,
+                g.trans_type.as_str()
+            )));
+        }
+        if b.branch_id.is_empty() || b.branch_id.len() > 128 {
+            return Err(TransError::BadRequest(
+                "branch_id must be 1 to 128 characters".into(),
+            ));
+        }
+        for url in [&b.confirm, &b.cancel] {
+            check_target(&g.protocol, url)?;
+        }
+        let now = me.clock.now();
+        let rows = [(Op::Cancel, &b.cancel), (Op::Confirm, &b.confirm)]
+            .map(|(op, url)| Branch::new(&b.gid, b.branch_id.clone(), op, url, &b.data, now));
+        match me.store.add_branches(&b.gid, Status::Prepared, &rows).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(not_prepared()),
+            Err(StoreError::Duplicate) => {
+                let existing = me.store.branches(&b.gid).await?;
+                let same = rows.iter().all(|r| {
+                    existing.iter().any(|e| {
+                        (&e.branch_id, e.op, &e.url, &e.bin_data)
+                            == (&r.branch_id, r.op, &r.url, &r.bin_data)
+                    })
+                });
+                if same {
+                    Ok(())
+                } else {
+                    Err(TransError::Failure(format!(
+                        "branch {} of {} is registered already, with other URLs or data",
+                        b.branch_id, b.gid
+                    )))
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `forceStop`: any unfinished transaction → `failed`, without compensation.
+    pub async fn force_stop(&self, gid: &str) -> Result<(), TransError> {
+        let me = &self.inner;
+        loop {
+            let g = me.must_find(gid).await?;
+            if g.status.is_final() {
+                return Err(TransError::Failure(format!(
+                    "current status '{}', cannot force stop",
+                    g.status.as_str()
+                )));
+            }
+            if me
+                .change(&g, g.status, Status::Failed, Some("force stopped"))
+                .await?
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    /// `query`: a transaction and its branches.
+    pub async fn query(&self, gid: &str) -> Result<Option<(Global, Vec<Branch>)>, TransError> {
+        let me = &self.inner;
+        match me.store.find(gid).await? {
+            Some(g) => Ok(Some((g, me.store.branches(gid).await?))),
+            None => Ok(None),
+        }
+    }
+
+    /// `all`: a page of transactions, newest first.
+    pub async fn all(&self, q: &ScanQuery) -> Result<ScanPage, TransError> {
+        Ok(self.inner.store.scan(q).await?)
+    }
+
+    /// `resetCronTime`: transactions not due for more than `after` become due now (recovery
+    /// after an outage, when back-off pushed them far out).
+    pub async fn reset_cron_time(
+        &self,
+        after: Option<Duration>,
+        limit: u32,
+    ) -> Result<(u64, bool), TransError> {
+        let me = &self.inner;
+        let after = after.unwrap_or(me.policy.timeout_to_fail * 3);
+        let now = me.clock.now();
+        Ok(me
+            .store
+            .reset_cron_time(now + ms(after), now, limit)
+            .await?)
+    }
+
+    /// `resetNextCronTime`: one unfinished transaction becomes due now.
+    pub async fn reset_next_cron_time(&self, gid: &str) -> Result<(), TransError> {
+        let me = &self.inner;
+        if me.store.reset_next_cron_time(gid, me.clock.now()).await? {
+            Ok(())
+        } else {
+            Err(TransError::NotFound(format!(
+                "no unfinished transaction with gid {gid}"
+            )))
+        }
+    }
+
+    /// Starts the poller: it leases one due transaction at a time and drives it; when nothing
+    /// is due it sleeps `TransCronInterval`. Abort the handle to stop it.
+    pub fn spawn_poller(&self) -> JoinHandle<()> {
+        let uc = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match uc.cron_once().await {
+                    Ok(true) => {}
+                    Ok(false) => tokio::time::sleep(uc.inner.policy.trans_cron_interval).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "poller");
+                        tokio::time::sleep(uc.inner.policy.trans_cron_interval).await;
+                    }
+                }
+            }
+        })
+    }
+
+    /// One poller step: leases one due transaction and drives it; `false` if none was due.
+    pub async fn cron_once(&self) -> Result<bool, TransError> {
+        let me = &self.inner;
+        let now = me.clock.now();
+        let leased = me
+            .store
+            .lease_due(now, now + ms(me.policy.lease()), &me.owner)
+            .await?;
+        match leased {
+            Some(g) => {
+                tracing::debug!(gid = %g.gid, status = g.status.as_str(), "poller took");
+                self.inner.clone().drive(&g.gid).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Drives `gid` in the request (`wait`) and reports the outcome, or in the background.
+    async fn finish(&self, gid: String, wait: bool) -> Result<(), TransError> {
+        if !wait {
+            let me = self.inner.clone();
+            tokio::spawn(async move {
+                if let Err(e) = me.drive(&gid).await {
+                    tracing::warn!(%gid, error = %e, "driving in the background");
+                }
+            });
+            return Ok(());
+        }
+        let g = self.inner.clone().drive(&gid).await?;
+        match g.status {
+            Status::Succeed => Ok(()),
+            Status::Failed => Err(TransError::Failure(if g.rollback_reason.is_empty() {
+                "the transaction failed".into()
+            } else {
+                g.rollback_reason
+            })),
+            // DTM answers 409 here too; not final is ONGOING, so no client mistakes it for a rollback.
+            s => Err(TransError::Ongoing(format!(
+                "wait result not return success: status is {}, the coordinator keeps going",
+                s.as_str()
+            ))),
+        }
+    }
+}
+
+impl Inner {
+    /// The rows a new transaction is stored as, after checking what the service could not.
+    fn build(&self, t: &NewTrans, status: Status) -> Result<(Global, Vec<Branch>), TransError> {
+        let trans_type = t
+            .trans_type
+            .ok_or_else(|| TransError::BadRequest("trans_type is required".into()))?;
+        let bad = |e: dtmcli::wire::WireError| TransError::BadRequest(e.to_string());
+        match trans_type {
+            TransType::Saga => {
+                drop(parse_saga_custom_data(&t.custom_data, t.steps.len()).map_err(bad)?)
+            }
+            TransType::Msg => drop(parse_msg_custom_data(&t.custom_data).map_err(bad)?),
+            TransType::Tcc => {}
+        }
+        for (name, value) in &t.options.branch_headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || http::HeaderValue::from_str(value).is_err()
+            {
+                return Err(TransError::BadRequest(format!(
+                    "branch_headers: {name:?} is not a valid header"
+                )));
+            }
+        }
+        check_target(&t.protocol, &t.query_prepared)?;
+        let now = self.clock.now();
+        let mut branches = Vec::new();
+        if trans_type != TransType::Tcc {
+            for (i, step) in t.steps.iter().enumerate() {
+                let payload = t.payloads.get(i).map_or(&[][..], Vec::as_slice);
+                let branch_id = format!("{:02}", i + 1);
+                let ops: &[Op] = match trans_type {
+                    TransType::Saga => &[Op::Compensate, Op::Action],
+                    _ => &[Op::Action],
+                };
+                for op in ops {
+                    let url = step.get(op.as_str()).map_or("", String::as_str);
+                    if url.starts_with("topic://") {
+                        return Err(TransError::BadRequest(
+                            "msg topics are not supported yet".into(),
+                        ));
+                    }
+                    check_target(&t.protocol, url)?;
+                    branches.push(Branch::new(
+                        &t.gid,
+                        branch_id.clone(),
+                        *op,
+                        url,
+                        payload,
+                        now,
+                    ));
+                }
+            }
+        }
+        let options = t.options.clone();
+        let base = self.base_interval(&options);
+        let (owner, next_cron_time) = match status {
+            // Whoever creates it drives it: the lease keeps the poller away meanwhile.
+            Status::Submitted => (self.owner.clone(), now + ms(self.policy.lease())),
+            // Nothing to do until it is submitted, aborted, or times out.
+            _ => (String::new(), now + self.timeout_ms(trans_type, &options)),
+        };
+        let global = Global {
+            id: 0,
+            gid: t.gid.clone(),
+            trans_type,
+            status,
+            protocol: t.protocol.clone(),
+            query_prepared: t.query_prepared.clone(),
+            custom_data: t.custom_data.clone(),
+            options,
+            rollback_reason: String::new(),
+            create_time: now,
+            update_time: now,
+            finish_time: None,
+            rollback_time: None,
+            next_cron_interval: base,
+            next_cron_time,
+            owner,
+        };
+        Ok((global, branches))
+    }
+
+    pub(crate) async fn must_find(&self, gid: &str) -> Result<Global, TransError> {
+        self.store
+            .find(gid)
+            .await?
+            .ok_or_else(|| TransError::NotFound(format!("no transaction with gid {gid}")))
+    }
+
+    /// Compare-and-set of the status; `false` if someone changed it first.
+    pub(crate) async fn change(
+        &self,
+        g: &Global,
+        from: Status,
+        to: Status,
+        rollback_reason: Option<&str>,
+    ) -> Result<bool, TransError> {
+        let change = StatusChange {
+            from,
+            to,
+            rollback_reason,
+            now: self.clock.now(),
+        };
+        let changed = self.store.change_status(&g.gid, &change).await?;
+        if changed {
+            tracing::info!(gid = %g.gid, trans_type = g.trans_type.as_str(), from = from.as_str(), to = to.as_str(), "status");
+        }
+        Ok(changed)
+    }
+
+    /// Moves a `prepared` transaction on (submit / abort) and takes its lease to drive it.
+    async fn take(&self, g: &Global, to: Status, reason: Option<&str>) -> Result<(), TransError> {
+        if !self.change(g, Status::Prepared, to, reason).await? {
+            let now = self.must_find(&g.gid).await?;
+            if now.status != to {
+                return Err(TransError::Failure(format!(
+                    "current status '{}', cannot move to {}",
+                    now.status.as_str(),
+                    to.as_str()
+                )));
+            }
+        }
+        let now = self.clock.now();
+        self.store
+            .take_lease(&g.gid, &self.owner, now + ms(self.policy.lease()), now)
+            .await?;
+        Ok(())
+    }
+
+    /// The base retry interval of a transaction, ms (spec §6.2).
+    pub(crate) fn base_interval(&self, o: &Options) -> i64 {
+        let server = ms(self.policy.retry_interval);
+        if o.retry_interval > 0 {
+            o.retry_interval * 1000
+        } else if o.timeout_to_fail > 0 && o.timeout_to_fail * 1000 < server {
+            o.timeout_to_fail * 1000
+        } else {
+            server
+        }
+    }
+
+    /// How long a transaction may stay unfinished, ms: its own `timeout_to_fail`, else the
+    /// server's — except a saga, which has no timeout unless it asks (spec §6.4).
+    pub(crate) fn timeout_ms(&self, t: TransType, o: &Options) -> i64 {
+        match (o.timeout_to_fail, t) {
+            (tf, _) if tf > 0 => tf * 1000,
+            (_, TransType::Saga) => i64::MAX / 4,
+            _ => ms(self.policy.timeout_to_fail),
+        }
+    }
+}
+
+/// A branch URL this coordinator can call, or a 400 naming the problem.
+fn check_target(protocol: &str, url: &str) -> Result<(), TransError> {
+    Target::parse(protocol, url)
+        .map(drop)
+        .map_err(|e| TransError::BadRequest(e.to_string()))
+}
+
+/// A duration in ms.
+pub(crate) fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}

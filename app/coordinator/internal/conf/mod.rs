@@ -1,0 +1,128 @@
+//! The config schema. Keys keep DTM's names (spec §8.5) so DTM users feel at home; the shipped
+//! file maps each to DTM's environment variable (`STORE_DRIVER`, `HTTP_PORT`, `RETRY_INTERVAL`…).
+//! Durations take a bare number of seconds, as DTM's do, or a unit (`500ms`, `2m`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::biz::Policy;
+
+/// The whole config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Bootstrap {
+    /// Where transactions are kept.
+    pub store: Store,
+    /// How long the poller sleeps when nothing is due (DTM: 3 s).
+    #[serde(deserialize_with = "kit::config::duration")]
+    pub trans_cron_interval: Duration,
+    /// Default timeout of msg and tcc transactions (DTM: 35 s).
+    #[serde(deserialize_with = "kit::config::duration")]
+    pub timeout_to_fail: Duration,
+    /// Base retry interval (DTM: 10 s).
+    #[serde(deserialize_with = "kit::config::duration")]
+    pub retry_interval: Duration,
+    /// Cap of the doubling back-off (ours; DTM's back-off is unbounded).
+    #[serde(deserialize_with = "kit::config::duration")]
+    pub retry_max_interval: Duration,
+    /// Default time a branch call may take (DTM: 3 s).
+    #[serde(deserialize_with = "kit::config::duration")]
+    pub request_timeout: Duration,
+    /// HTTP API port (DTM: 36789).
+    pub http_port: u16,
+    /// gRPC API port (DTM: 36790).
+    pub grpc_port: u16,
+    /// The address both servers listen on (ours; DTM listens on every interface).
+    #[serde(default = "default_listen_ip")]
+    pub listen_ip: String,
+    /// How long one API request may take, a `wait_result` submit included (ours).
+    #[serde(
+        default = "default_server_timeout",
+        deserialize_with = "kit::config::duration"
+    )]
+    pub server_timeout: Duration,
+    /// Largest request body / message accepted, bytes (ours).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Registration in a service registry (only `default`, none, for now).
+    #[serde(default)]
+    pub micro_service: MicroService,
+}
+
+/// `Store`: the transaction store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Store {
+    /// `sqlite` (PostgreSQL, MySQL and Redis are planned).
+    pub driver: String,
+    /// Connection URL, e.g. `sqlite://data/dtm.db`.
+    pub source: String,
+    /// Pool size.
+    #[serde(default = "default_max_open_conns")]
+    pub max_open_conns: u32,
+}
+
+/// `MicroService`: DTM's driver, registry target and the endpoint to publish.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct MicroService {
+    /// `default`: plain `host:port` gRPC targets, no registry.
+    pub driver: String,
+    /// Registry URL (with a registry driver).
+    #[serde(default)]
+    pub target: String,
+    /// The endpoint registered (with a registry driver).
+    #[serde(default)]
+    pub end_point: String,
+}
+
+impl Default for MicroService {
+    fn default() -> Self {
+        MicroService {
+            driver: "default".into(),
+            target: String::new(),
+            end_point: String::new(),
+        }
+    }
+}
+
+impl Bootstrap {
+    /// The timing rules of the use case.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            retry_interval: self.retry_interval,
+            retry_max_interval: self.retry_max_interval,
+            timeout_to_fail: self.timeout_to_fail,
+            request_timeout: self.request_timeout,
+            trans_cron_interval: self.trans_cron_interval,
+        }
+    }
+
+    /// The two servers, on `ListenIp:HttpPort` and `ListenIp:GrpcPort`.
+    pub fn servers(&self) -> kit::ServersConf {
+        let server = |port: u16| kit::ServerConf {
+            addr: format!("{}:{port}", self.listen_ip),
+            timeout: self.server_timeout,
+            max_body_bytes: self.max_body_bytes,
+        };
+        kit::ServersConf {
+            http: server(self.http_port),
+            grpc: server(self.grpc_port),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+fn default_listen_ip() -> String {
+    "0.0.0.0".into()
+}
+fn default_server_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_body_bytes() -> usize {
+    1 << 20
+}
+fn default_max_open_conns() -> u32 {
+    8
+}

@@ -1,0 +1,71 @@
+//! Storage and branch calling: the [`TransStore`] over SQL, and the HTTP + gRPC caller.
+
+mod store;
+
+use std::sync::Arc;
+
+use dtmcli::Dialect;
+use dtmcli::caller::{BranchRequest, CallError, Caller, Reply};
+
+pub use store::SqlStore;
+
+use crate::biz::{BranchCaller, TransStore};
+use crate::conf::Store;
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenError {
+    /// A driver this build does not provide (yet).
+    #[error("Store.Driver {0:?} is not supported (sqlite; postgres, mysql and redis are planned)")]
+    Driver(String),
+    /// `Store.Source` does not match `Store.Driver`.
+    #[error("Store.Source {url:?} is not a {driver} URL")]
+    Source {
+        /// The driver.
+        driver: String,
+        /// The URL.
+        url: String,
+    },
+    /// Connecting failed.
+    #[error("connect: {0}")]
+    Connect(#[from] sqlx::Error),
+    /// The migration failed.
+    #[error("migrate: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Opens the store `Store.Driver` names and runs its migration.
+pub async fn open_store(conf: &Store) -> Result<Arc<dyn TransStore>, StoreOpenError> {
+    match conf.driver.as_str() {
+        "sqlite" => {
+            if Dialect::from_url(&conf.source) != Some(Dialect::Sqlite) {
+                return Err(StoreOpenError::Source {
+                    driver: conf.driver.clone(),
+                    url: conf.source.clone(),
+                });
+            }
+            let pool = dtmcli::dialect::connect(&conf.source, conf.max_open_conns).await?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            Ok(Arc::new(SqlStore::new(pool, Dialect::Sqlite)))
+        }
+        other => Err(StoreOpenError::Driver(other.to_owned())),
+    }
+}
+
+/// The branch caller of `dtmcli` (pooled HTTP client, one gRPC channel per target).
+#[derive(Clone, Default)]
+pub struct BranchCallerImpl(Caller);
+
+impl BranchCallerImpl {
+    /// A caller.
+    pub fn new() -> BranchCallerImpl {
+        BranchCallerImpl(Caller::new())
+    }
+}
+
+#[async_trait::async_trait]
+impl BranchCaller for BranchCallerImpl {
+    async fn call(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
+        self.0.call(req).await
+    }
+}

@@ -1,0 +1,211 @@
+//! The servers: DTM's HTTP API under `/api/dtmsvr` (spec §1) and the `dtmgimp.Dtm` gRPC server,
+//! both over one [`DtmService`].
+//!
+//! Replies follow DTM's envelope (spec §1.1): `200 {"dtm_result":"SUCCESS"}` for nothing to
+//! return, the object itself otherwise; FAILURE is 409 and ONGOING 425, with a body that is both
+//! DTM's (`dtm_result`, `message`) and kratos' (`code`, `reason`, `message`, `metadata`); bad input
+//! is a kratos 400 (DTM would answer 500 or accept it).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use api::dtm::v1::dtm_server::DtmServer;
+use axum::Router;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use bytes::Bytes;
+use dtmcli::wire::{TransRequest, register_branch_from_json};
+use serde_json::{Value, json};
+
+use crate::biz::{ScanQuery, TransError};
+use crate::service::{DtmService, Payloads};
+
+/// The HTTP router.
+pub fn new_http_server(svc: Arc<DtmService>) -> Router {
+    let dtm = Router::new()
+        .route("/newGid", get(new_gid))
+        .route("/prepare", post(prepare))
+        .route("/submit", post(submit))
+        .route("/abort", post(abort))
+        .route("/registerBranch", post(register_branch))
+        // Legacy alias used by the Node and old PHP SDKs.
+        .route("/registerTccBranch", post(register_branch))
+        .route("/query", get(query))
+        .route("/all", get(all))
+        .route("/forceStop", post(force_stop))
+        .route("/resetCronTime", get(reset_cron_time))
+        .route("/resetNextCronTime", post(reset_next_cron_time))
+        .route("/version", get(version));
+    Router::new()
+        .nest("/api/dtmsvr", dtm)
+        .route(
+            "/api/ping",
+            any(|| async { axum::Json(json!({"msg": "pong"})) }),
+        )
+        .with_state(svc)
+}
+
+/// The gRPC server, with the configured message size limit.
+pub fn new_grpc_server(conf: &kit::ServersConf, svc: Arc<DtmService>) -> DtmServer<DtmService> {
+    DtmServer::from_arc(svc).max_decoding_message_size(conf.grpc.max_body_bytes)
+}
+
+type Svc = State<Arc<DtmService>>;
+type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
+
+async fn new_gid(State(svc): Svc) -> Response {
+    reply(Ok(json!({"gid": svc.new_gid(), "dtm_result": "SUCCESS"})))
+}
+
+async fn prepare(State(svc): Svc, body: Result<Bytes, BytesRejection>) -> Response {
+    match trans(body) {
+        Ok(t) => done(svc.prepare(t, Payloads::Json).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn submit(State(svc): Svc, body: Result<Bytes, BytesRejection>) -> Response {
+    match trans(body) {
+        Ok(t) => done(svc.submit(t, Payloads::Json).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn abort(State(svc): Svc, body: Result<Bytes, BytesRejection>) -> Response {
+    match trans(body) {
+        Ok(t) => done(svc.abort(t, Payloads::Json).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn register_branch(State(svc): Svc, body: Result<Bytes, BytesRejection>) -> Response {
+    let fields =
+        match bytes(body).and_then(|b| register_branch_from_json(&b).map_err(kit::Error::from)) {
+            Ok(f) => f,
+            Err(e) => return e.into_response(),
+        };
+    let data = fields.get("data").cloned().unwrap_or_default().into_bytes();
+    done(svc.register_branch(&fields, data).await)
+}
+
+async fn force_stop(State(svc): Svc, body: Result<Bytes, BytesRejection>) -> Response {
+    match gid_of(body) {
+        Ok(gid) => done(svc.force_stop(&gid).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn reset_next_cron_time(State(svc): Svc, body: Result<Bytes, BytesRejection>) -> Response {
+    match gid_of(body) {
+        Ok(gid) => done(svc.reset_next_cron_time(&gid).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn query(State(svc): Svc, params: Params) -> Response {
+    match params {
+        Ok(Query(p)) => reply(svc.query(p.get("gid").map_or("", String::as_str)).await),
+        Err(e) => bad_query(e),
+    }
+}
+
+async fn all(State(svc): Svc, params: Params) -> Response {
+    let Query(p) = match params {
+        Ok(p) => p,
+        Err(e) => return bad_query(e),
+    };
+    let text = |k: &str| p.get(k).filter(|v| !v.is_empty()).cloned();
+    let q = (|| {
+        Ok::<_, TransError>(ScanQuery {
+            gid: text("gid"),
+            status: text("status"),
+            trans_type: text("transType"),
+            create_time_start: number(&p, "createTimeStart")?,
+            create_time_end: number(&p, "createTimeEnd")?,
+            position: text("position"),
+            limit: number(&p, "limit")?.map_or(100, |l: u32| l.clamp(1, 1000)),
+        })
+    })();
+    match q {
+        Ok(q) => reply(svc.all(&q).await),
+        Err(e) => reply(Err(e)),
+    }
+}
+
+async fn reset_cron_time(State(svc): Svc, params: Params) -> Response {
+    let Query(p) = match params {
+        Ok(p) => p,
+        Err(e) => return bad_query(e),
+    };
+    let parsed = number(&p, "timeout").and_then(|t| Ok((t, number(&p, "limit")?)));
+    match parsed {
+        Ok((timeout, limit)) => reply(
+            svc.reset_cron_time(timeout, limit.map_or(100, |l: u32| l.clamp(1, 1000)))
+                .await,
+        ),
+        Err(e) => reply(Err(e)),
+    }
+}
+
+async fn version() -> Response {
+    reply(Ok(
+        json!({"version": concat!("v", env!("CARGO_PKG_VERSION"))}),
+    ))
+}
+
+/// DTM's envelope for handlers that return nothing.
+fn done(r: Result<(), TransError>) -> Response {
+    reply(r.map(|()| json!({"dtm_result": "SUCCESS"})))
+}
+
+/// DTM's envelope: the object with 200, or the error as kratos shapes it — with `dtm_result`
+/// added for FAILURE and ONGOING, which DTM's SDKs read.
+fn reply(r: Result<Value, TransError>) -> Response {
+    let e = match r {
+        Ok(v) => return axum::Json(v).into_response(),
+        Err(e) => kit::Error::from(e),
+    };
+    if !matches!(e.reason.as_str(), "FAILURE" | "ONGOING") {
+        return e.into_response();
+    }
+    let status = axum::http::StatusCode::from_u16(e.code)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut body = serde_json::to_value(&e).unwrap_or_default();
+    body["dtm_result"] = Value::String(e.reason.clone());
+    let mut res = (status, axum::Json(body)).into_response();
+    res.extensions_mut()
+        .insert(kit::errors::ErrorReason(e.reason));
+    res
+}
+
+/// The body, or 413/400 when it is too large or unreadable.
+fn bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, kit::Error> {
+    body.map_err(|e| kit::Error::new(e.status().as_u16(), "BODY", e.body_text()))
+}
+
+fn trans(body: Result<Bytes, BytesRejection>) -> Result<TransRequest, kit::Error> {
+    Ok(TransRequest::from_json(&bytes(body)?)?)
+}
+
+fn gid_of(body: Result<Bytes, BytesRejection>) -> Result<String, kit::Error> {
+    Ok(trans(body)?.gid)
+}
+
+fn number<T: std::str::FromStr>(
+    p: &HashMap<String, String>,
+    key: &str,
+) -> Result<Option<T>, TransError> {
+    match p.get(key).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| TransError::BadRequest(format!("{key}: {v:?} is not a valid number"))),
+    }
+}
+
+fn bad_query(e: axum::extract::rejection::QueryRejection) -> Response {
+    kit::Error::bad_request("INVALID_ARGUMENT", e.body_text()).into_response()
+}

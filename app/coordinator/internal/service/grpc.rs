@@ -1,0 +1,115 @@
+//! `dtmgimp.Dtm`, the gRPC API DTM's SDKs call (spec §3). A transaction created here has
+//! `protocol = grpc` and protobuf payloads (`BinPayloads`).
+
+use std::collections::BTreeMap;
+
+use api::dtm::v1::dtm_server::Dtm;
+use api::dtm::v1::{
+    DtmBranchRequest, DtmGidReply, DtmProgressesReply, DtmRequest, DtmTopicRequest,
+};
+use dtmcli::wire::TransRequest;
+use tonic::{Request, Response, Status};
+
+use crate::biz::TransError;
+use crate::service::{DtmService, Payloads};
+
+#[tonic::async_trait]
+impl Dtm for DtmService {
+    async fn new_gid(&self, _: Request<()>) -> Result<Response<DtmGidReply>, Status> {
+        Ok(Response::new(DtmGidReply {
+            gid: DtmService::new_gid(self),
+        }))
+    }
+
+    async fn submit(&self, req: Request<DtmRequest>) -> Result<Response<()>, Status> {
+        let (t, p) = from_grpc(req.into_inner())?;
+        DtmService::submit(self, t, p).await.map_err(status)?;
+        Ok(Response::new(()))
+    }
+
+    async fn prepare(&self, req: Request<DtmRequest>) -> Result<Response<()>, Status> {
+        let (t, p) = from_grpc(req.into_inner())?;
+        DtmService::prepare(self, t, p).await.map_err(status)?;
+        Ok(Response::new(()))
+    }
+
+    async fn abort(&self, req: Request<DtmRequest>) -> Result<Response<()>, Status> {
+        let (t, p) = from_grpc(req.into_inner())?;
+        DtmService::abort(self, t, p).await.map_err(status)?;
+        Ok(Response::new(()))
+    }
+
+    async fn register_branch(
+        &self,
+        req: Request<DtmBranchRequest>,
+    ) -> Result<Response<()>, Status> {
+        let r = req.into_inner();
+        let mut fields: BTreeMap<String, String> = r.data.into_iter().collect();
+        fields.insert("gid".into(), r.gid);
+        fields.insert("trans_type".into(), r.trans_type);
+        fields.insert("branch_id".into(), r.branch_id);
+        DtmService::register_branch(self, &fields, r.busi_payload)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(()))
+    }
+
+    async fn prepare_workflow(
+        &self,
+        _: Request<DtmRequest>,
+    ) -> Result<Response<DtmProgressesReply>, Status> {
+        Err(not_yet("workflow"))
+    }
+
+    async fn subscribe(&self, _: Request<DtmTopicRequest>) -> Result<Response<()>, Status> {
+        Err(not_yet("topics"))
+    }
+
+    async fn unsubscribe(&self, _: Request<DtmTopicRequest>) -> Result<Response<()>, Status> {
+        Err(not_yet("topics"))
+    }
+
+    async fn delete_topic(&self, _: Request<DtmTopicRequest>) -> Result<Response<()>, Status> {
+        Err(not_yet("topics"))
+    }
+}
+
+/// `DtmRequest` → the HTTP body's shape (so one validation serves both) and the binary payloads.
+fn from_grpc(r: DtmRequest) -> Result<(TransRequest, Payloads), Status> {
+    let steps = if r.steps.trim().is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_str(&r.steps).map_err(|e| {
+            status(TransError::BadRequest(format!(
+                "Steps: not a JSON array of string maps: {e}"
+            )))
+        })?
+    };
+    let o = r.trans_options.unwrap_or_default();
+    let t = TransRequest {
+        gid: r.gid,
+        trans_type: r.trans_type,
+        steps,
+        payloads: Vec::new(),
+        custom_data: r.customed_data,
+        query_prepared: r.query_prepared,
+        protocol: "grpc".into(),
+        wait_result: o.wait_result,
+        timeout_to_fail: o.timeout_to_fail,
+        request_timeout: o.request_timeout,
+        retry_interval: o.retry_interval,
+        branch_headers: o.branch_headers.into_iter().collect(),
+        concurrent: false,
+        retry_limit: o.retry_limit,
+        rollback_reason: r.rollback_reason,
+    };
+    Ok((t, Payloads::Binary(r.bin_payloads)))
+}
+
+fn status(e: TransError) -> Status {
+    kit::Error::from(e).into()
+}
+
+fn not_yet(what: &str) -> Status {
+    kit::Error::new(501, "NOT_IMPLEMENTED", format!("{what}: not supported yet")).into()
+}

@@ -1,0 +1,215 @@
+//! The coordinator's API, implemented once: DTO ↔ domain for both transports. The HTTP routes
+//! (`server`) and the `dtmgimp.Dtm` gRPC service (below) call the same [`DtmService`] methods.
+
+mod grpc;
+mod json;
+
+use std::collections::BTreeMap;
+
+use dtmcli::wire::{TransRequest, WireError, validate_gid};
+
+use crate::biz::{NewTccBranch, NewTrans, Options, ScanQuery, TransError, TransType, TransUsecase};
+
+pub use json::{branch_json, global_json};
+
+/// The coordinator service.
+#[derive(Clone)]
+pub struct DtmService {
+    uc: TransUsecase,
+}
+
+impl DtmService {
+    /// A service over the use case.
+    pub fn new(uc: TransUsecase) -> Self {
+        DtmService { uc }
+    }
+
+    /// `newGid`.
+    pub fn new_gid(&self) -> String {
+        crate::biz::new_gid()
+    }
+
+    /// `prepare`.
+    pub async fn prepare(&self, t: TransRequest, payloads: Payloads) -> Result<(), TransError> {
+        self.uc.prepare(new_trans(t, payloads)?).await
+    }
+
+    /// `submit`.
+    pub async fn submit(&self, t: TransRequest, payloads: Payloads) -> Result<(), TransError> {
+        self.uc.submit(new_trans(t, payloads)?).await
+    }
+
+    /// `abort`.
+    pub async fn abort(&self, t: TransRequest, payloads: Payloads) -> Result<(), TransError> {
+        self.uc.abort(new_trans(t, payloads)?).await
+    }
+
+    /// `registerBranch`: `fields` are the string fields of the body (HTTP) or the `Data` map plus
+    /// `gid, trans_type, branch_id` (gRPC); `data` the branch body.
+    pub async fn register_branch(
+        &self,
+        fields: &BTreeMap<String, String>,
+        data: Vec<u8>,
+    ) -> Result<(), TransError> {
+        let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+        let gid = get("gid");
+        validate_gid(&gid).map_err(bad)?;
+        match get("trans_type").as_str() {
+            "tcc" => {
+                self.uc
+                    .register_tcc_branch(NewTccBranch {
+                        gid,
+                        branch_id: get("branch_id"),
+                        confirm: get("confirm"),
+                        cancel: get("cancel"),
+                        data,
+                    })
+                    .await
+            }
+            t @ ("xa" | "workflow") => Err(TransError::BadRequest(format!(
+                "trans_type: {t} is not supported yet"
+            ))),
+            t => Err(TransError::BadRequest(format!(
+                "trans_type: branches can be registered for tcc only, got {t:?}"
+            ))),
+        }
+    }
+
+    /// `forceStop`.
+    pub async fn force_stop(&self, gid: &str) -> Result<(), TransError> {
+        validate_gid(gid).map_err(bad)?;
+        self.uc.force_stop(gid).await
+    }
+
+    /// `query`: `{"transaction": …, "branches": [...]}`; an unknown gid gives
+    /// `{"transaction": null, "branches": []}` as in DTM.
+    pub async fn query(&self, gid: &str) -> Result<serde_json::Value, TransError> {
+        if gid.is_empty() {
+            return Err(TransError::BadRequest("no gid specified".into()));
+        }
+        Ok(match self.uc.query(gid).await? {
+            Some((g, branches)) => serde_json::json!({
+                "transaction": global_json(&g),
+                "branches": branches.iter().map(branch_json).collect::<Vec<_>>(),
+            }),
+            None => serde_json::json!({"transaction": null, "branches": []}),
+        })
+    }
+
+    /// `all`: `{"transactions": [...], "next_position": "…"}`.
+    pub async fn all(&self, q: &ScanQuery) -> Result<serde_json::Value, TransError> {
+        let page = self.uc.all(q).await?;
+        Ok(serde_json::json!({
+            "transactions": page.transactions.iter().map(global_json).collect::<Vec<_>>(),
+            "next_position": page.next_position,
+        }))
+    }
+
+    /// `resetCronTime`.
+    pub async fn reset_cron_time(
+        &self,
+        timeout_secs: Option<u64>,
+        limit: u32,
+    ) -> Result<serde_json::Value, TransError> {
+        let after = timeout_secs.map(std::time::Duration::from_secs);
+        let (count, remaining) = self.uc.reset_cron_time(after, limit).await?;
+        Ok(serde_json::json!({"has_remaining": remaining, "succeed_count": count}))
+    }
+
+    /// `resetNextCronTime`.
+    pub async fn reset_next_cron_time(&self, gid: &str) -> Result<(), TransError> {
+        validate_gid(gid).map_err(bad)?;
+        self.uc.reset_next_cron_time(gid).await
+    }
+}
+
+/// Branch bodies as they arrived: JSON text over HTTP, protobuf bytes over gRPC.
+#[derive(Debug, Clone)]
+pub enum Payloads {
+    /// HTTP: `payloads` of the JSON body (or legacy `steps[].data`).
+    Json,
+    /// gRPC: `BinPayloads`.
+    Binary(Vec<Vec<u8>>),
+}
+
+/// A request body → the domain's new transaction, refusing what DTM's protocol does not allow.
+fn new_trans(t: TransRequest, payloads: Payloads) -> Result<NewTrans, TransError> {
+    t.validate().map_err(bad)?;
+    let protocol = match (&payloads, t.protocol.as_str()) {
+        (Payloads::Binary(_), _) => "grpc",
+        (Payloads::Json, "" | "http") => "http",
+        (Payloads::Json, "grpc") => "grpc",
+        (Payloads::Json, "json-rpc") => {
+            return Err(TransError::BadRequest(
+                "protocol: json-rpc is not supported yet".into(),
+            ));
+        }
+        (Payloads::Json, other) => {
+            return Err(TransError::BadRequest(format!(
+                "protocol: unknown protocol {other:?} (http or grpc)"
+            )));
+        }
+    };
+    let payloads = match payloads {
+        Payloads::Binary(p) => p,
+        // Legacy bodies (DTM < 1.10) carry each step's payload as `steps[].data`.
+        Payloads::Json if t.payloads.is_empty() => t
+            .steps
+            .iter()
+            .map(|s| s.get("data").cloned().unwrap_or_default().into_bytes())
+            .collect(),
+        Payloads::Json => t.payloads.iter().map(|p| p.clone().into_bytes()).collect(),
+    };
+    if !t.steps.is_empty() && !payloads.is_empty() && payloads.len() != t.steps.len() {
+        return Err(TransError::BadRequest(format!(
+            "payloads: {} payloads for {} steps",
+            payloads.len(),
+            t.steps.len()
+        )));
+    }
+    Ok(NewTrans {
+        gid: t.gid,
+        trans_type: TransType::parse(&t.trans_type),
+        protocol: protocol.into(),
+        steps: t.steps,
+        payloads,
+        custom_data: t.custom_data,
+        query_prepared: t.query_prepared,
+        options: Options {
+            wait_result: t.wait_result,
+            timeout_to_fail: t.timeout_to_fail,
+            request_timeout: t.request_timeout,
+            retry_interval: t.retry_interval,
+            retry_limit: t.retry_limit,
+            branch_headers: t.branch_headers,
+            concurrent: t.concurrent,
+        },
+        rollback_reason: t.rollback_reason,
+    })
+}
+
+fn bad(e: WireError) -> TransError {
+    TransError::BadRequest(e.to_string())
+}
+
+/// The one mapping from the domain's errors to kratos errors (and so to HTTP statuses and gRPC
+/// codes): FAILURE 409 / Aborted, ONGOING 425 / FailedPrecondition, bad input 400 / InvalidArgument.
+impl From<TransError> for kit::Error {
+    fn from(e: TransError) -> Self {
+        use dtmcli::DtmResult;
+        let message = e.to_string();
+        match e {
+            TransError::BadRequest(_) => kit::Error::bad_request("INVALID_ARGUMENT", message),
+            TransError::NotFound(_) => kit::Error::new(404, "NOT_FOUND", message),
+            TransError::Failure(_) => {
+                let r = DtmResult::Failure;
+                kit::Error::new(r.http_status(), r.as_str(), message)
+            }
+            TransError::Ongoing(_) => {
+                let r = DtmResult::Ongoing;
+                kit::Error::new(r.http_status(), r.as_str(), message)
+            }
+            TransError::Store(e) => kit::Error::internal(&e),
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! Calling a branch the way DTM does (spec §4): the coordinator calls every saga, msg and TCC
+//! phase-2 branch this way, and the SDK calls TCC try branches and the msg check-back the same way.
+//!
+//! - HTTP (§4.1): POST with the stored body, GET when it is empty; `gid, trans_type, branch_id, op`
+//!   (and `dtm` from an SDK) appended to the query; `Content-Type: application/json` plus the
+//!   transaction's `branch_headers`; the answer read by [`DtmResult::from_http`].
+//! - gRPC (§4.2): `host:port/pkg.Svc/Method`, called dynamically with the stored protobuf bytes
+//!   (no generated stubs), the context as `dtm-*` metadata, one cached channel per `host:port`;
+//!   the answer read by [`DtmResult::from_grpc`].
+//!
+//! A branch that cannot be reached is a [`CallError`] (retry), never a FAILURE.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::{MetadataKey, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::{BranchInfo, DtmResult};
+
+/// One branch call.
+#[derive(Debug, Clone)]
+pub struct BranchRequest<'a> {
+    /// `http(s)://…` or `host:port/pkg.Svc/Method`; empty means "nothing to call" (success).
+    pub url: &'a str,
+    /// The transaction's protocol: `""`/`http` or `grpc` (decides for URLs without a scheme).
+    pub protocol: &'a str,
+    /// Request body: JSON text for HTTP, protobuf bytes for gRPC.
+    pub body: &'a [u8],
+    /// The context sent with the call.
+    pub info: &'a BranchInfo,
+    /// Extra HTTP headers / gRPC metadata.
+    pub headers: &'a BTreeMap<String, String>,
+    /// How long the call may take.
+    pub timeout: Duration,
+}
+
+/// A branch's DTM result and what it said (HTTP body or gRPC status message, truncated), for
+/// logs and rollback reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// SUCCESS, FAILURE or ONGOING.
+    pub result: DtmResult,
+    /// What the branch said.
+    pub body: String,
+}
+
+impl Reply {
+    fn new(result: DtmResult, body: String) -> Reply {
+        Reply {
+            result,
+            body: truncate(body),
+        }
+    }
+}
+
+/// Why a branch gave no DTM result. Every variant means "try again later".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The URL names no branch we can call (refused when the transaction is submitted).
+    #[error("bad branch url {url:?}: {reason}")]
+    BadTarget {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Connection refused, timeout, reset…
+    #[error("calling {url}: {message}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// The transport's error.
+        message: String,
+    },
+    /// An answer that is none of SUCCESS, FAILURE, ONGOING (e.g. HTTP 500, gRPC Unavailable).
+    #[error("{url} answered {status}: {body}")]
+    Answer {
+        /// The URL.
+        url: String,
+        /// HTTP status or gRPC code.
+        status: String,
+        /// Body or status message (truncated).
+        body: String,
+    },
+}
+
+/// Where a branch URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// Nothing to call: an empty URL succeeds at once (DTM's rule).
+    Empty,
+    /// An HTTP URL.
+    Http(&'a str),
+    /// A gRPC server and the full method name (`/pkg.Svc/Method`).
+    Grpc {
+        /// `host:port`.
+        authority: &'a str,
+        /// `/pkg.Svc/Method`.
+        method: &'a str,
+    },
+}
+
+impl<'a> Target<'a> {
+    /// DTM's selection (§4): HTTP when the protocol is `http` (or empty) or the URL has an
+    /// `http(s)://` scheme; otherwise gRPC, `host:port/pkg.Svc/Method`, cut at the first `/`.
+    pub fn parse(protocol: &str, url: &'a str) -> Result<Target<'a>, CallError> {
+        let bad = |reason| CallError::BadTarget {
+            url: url.to_owned(),
+            reason,
+        };
+        if url.is_empty() {
+            return Ok(Target::Empty);
+        }
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Ok(Target::Http(url));
+        }
+        if protocol != "grpc" {
+            return Err(bad("an HTTP branch URL starts with http:// or https://"));
+        }
+        if url.contains("://") {
+            return Err(bad(
+                "gRPC branch URLs are host:port/pkg.Service/Method (discovery schemes are not supported yet)",
+            ));
+        }
+        let Some(slash) = url.find('/') else {
+            return Err(bad("a gRPC branch URL is host:port/pkg.Service/Method"));
+        };
+        let (authority, method) = url.split_at(slash);
+        let ok_method = method.len() > 1 && method[1..].split('/').count() == 2;
+        if authority.is_empty() || !ok_method || http::uri::PathAndQuery::from_str(method).is_err()
+        {
+            return Err(bad("a gRPC branch URL is host:port/pkg.Service/Method"));
+        }
+        Ok(Target::Grpc { authority, method })
+    }
+}
+
+/// Calls branches over HTTP and gRPC; cheap to clone (pooled HTTP client, shared channel cache).
+#[derive(Clone, Default)]
+pub struct Caller {
+    http: reqwest::Client,
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl Caller {
+    /// A caller with a pooled keep-alive HTTP client.
+    pub fn new() -> Caller {
+        Caller::default()
+    }
+
+    /// Calls one branch and reads its answer as DTM does.
+    pub async fn call(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
+        match Target::parse(req.protocol, req.url)? {
+            Target::Empty => Ok(Reply::new(DtmResult::Success, String::new())),
+            Target::Http(url) => self.call_http(url, req).await,
+            Target::Grpc { authority, method } => self.call_grpc(authority, method, req).await,
+        }
+    }
+
+    async fn call_http(&self, url: &str, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
+        let transport = |e: reqwest::Error| CallError::Transport {
+            url: url.to_owned(),
+            message: error_chain(&e),
+        };
+        let builder = if req.body.is_empty() {
+            self.http.get(url)
+        } else {
+            self.http.post(url).body(req.body.to_vec())
+        };
+        let mut query = req.info.to_query();
+        if !req.info.dtm.is_empty() {
+            query.push(("dtm", req.info.dtm.as_str()));
+        }
+        let mut builder = builder
+            .query(&query)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .timeout(req.timeout);
+        for (k, v) in req.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let res = builder.send().await.map_err(transport)?;
+        let status = res.status().as_u16();
+        let body = res.text().await.map_err(transport)?;
+        match DtmResult::from_http(status, &body) {
+            Some(result) => Ok(Reply::new(result, body)),
+            None => Err(CallError::Answer {
+                url: url.to_owned(),
+                status: status.to_string(),
+                body: truncate(body),
+            }),
+        }
+    }
+
+    async fn call_grpc(
+        &self,
+        authority: &str,
+        method: &str,
+        req: &BranchRequest<'_>,
+    ) -> Result<Reply, CallError> {
+        let url = || format!("{authority}{method}");
+        let transport = |message: String| CallError::Transport {
+            url: url(),
+            message,
+        };
+        let channel = self.channel(authority, req.timeout)?;
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.map_err(|e| transport(error_chain(&e)))?;
+        let mut request = tonic::Request::new(Bytes::copy_from_slice(req.body));
+        request.set_timeout(req.timeout);
+        let md = request.metadata_mut();
+        req.info.to_metadata(md).map_err(|e| transport(e.message))?;
+        for (k, v) in req.headers {
+            // Header names were checked when the transaction was submitted; skip what gRPC refuses.
+            if let (Ok(k), Ok(v)) = (
+                MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes()),
+                MetadataValue::try_from(v.as_str()),
+            ) {
+                md.insert(k, v);
+            }
+        }
+        let path =
+            http::uri::PathAndQuery::from_str(method).map_err(|e| transport(e.to_string()))?;
+        match grpc.unary(request, path, RawCodec).await {
+            Ok(_) => Ok(Reply::new(DtmResult::Success, String::new())),
+            Err(status) => match DtmResult::from_grpc(status.code(), status.message()) {
+                Some(result) => Ok(Reply::new(result, status.message().to_owned())),
+                None => Err(CallError::Answer {
+                    url: url(),
+                    status: format!("{:?}", status.code()),
+                    body: truncate(status.message().to_owned()),
+                }),
+            },
+        }
+    }
+
+    /// One lazily connected channel per `host:port`, shared by every call to it.
+    fn channel(&self, authority: &str, timeout: Duration) -> Result<Channel, CallError> {
+        let mut channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = channels.get(authority) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{authority}")).map_err(|e| {
+            CallError::Transport {
+                url: authority.to_owned(),
+                message: e.to_string(),
+            }
+        })?;
+        let channel = endpoint
+            .connect_timeout(timeout)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        channels.insert(authority.to_owned(), channel.clone());
+        Ok(channel)
+    }
+}
+
+/// Protobuf bytes in, bytes out: the coordinator forwards what the client encoded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Bytes, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        buf.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        Ok(Some(buf.copy_to_bytes(buf.remaining())))
+    }
+}
+
+/// An error and its sources on one line ("error sending request: connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+/// Answers end up in logs and rollback reasons: keep them short.
+fn truncate(mut s: String) -> String {
+    const MAX: usize = 512;
+    if s.len() > MAX {
+        let mut cut = MAX;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_follow_dtm_selection() {
+        assert_eq!(Target::parse("", ""), Ok(Target::Empty));
+        assert_eq!(
+            Target::parse("grpc", "http://b/x"),
+            Ok(Target::Http("http://b/x"))
+        );
+        assert_eq!(
+            Target::parse("grpc", "localhost:9001/api.stock.v1.Stock/TransOut"),
+            Ok(Target::Grpc {
+                authority: "localhost:9001",
+                method: "/api.stock.v1.Stock/TransOut"
+            })
+        );
+        assert!(Target::parse("http", "localhost:9001/a.B/C").is_err());
+        assert!(Target::parse("grpc", "etcd://h/k/a.B/C").is_err());
+        assert!(Target::parse("grpc", "localhost:9001").is_err());
+        assert!(Target::parse("grpc", "localhost:9001/a.B").is_err());
+    }
+}
