@@ -101,6 +101,7 @@ pub struct AppBuilder {
     grpc: RoutesBuilder,
     services: Vec<&'static str>,
     descriptors: Vec<&'static [u8]>,
+    listeners: Option<(TcpListener, TcpListener)>,
 }
 
 /// A bound application, ready to [`run`](App::run).
@@ -123,6 +124,7 @@ impl App {
             grpc: RoutesBuilder::default(),
             services: Vec::new(),
             descriptors: Vec::new(),
+            listeners: None,
         }
     }
 
@@ -240,6 +242,14 @@ impl AppBuilder {
         self
     }
 
+    /// Serves on listeners bound already (HTTP, gRPC) instead of the configured addresses: for
+    /// an app that must know its own address before it is built (e.g. to give it to DTM as a
+    /// branch URL) while listening on port 0 in tests.
+    pub fn listeners(mut self, http: TcpListener, grpc: TcpListener) -> Self {
+        self.listeners = Some((http, grpc));
+        self
+    }
+
     /// Binds both listeners and assembles the middleware.
     pub async fn build(self, conf: &ServersConf) -> Result<App, AppError> {
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -288,11 +298,15 @@ impl AppBuilder {
             .layer(DefaultBodyLimit::max(conf.http.max_body_bytes))
             .layer(AccessLogLayer::new("http"));
 
+        let (http_listener, grpc_listener) = match self.listeners {
+            Some(bound) => bound,
+            None => (bind(&conf.http.addr).await?, bind(&conf.grpc.addr).await?),
+        };
         Ok(App {
             name: self.name,
             conf: conf.clone(),
-            http: (bind(&conf.http.addr).await?, http),
-            grpc: (bind(&conf.grpc.addr).await?, grpc.routes()),
+            http: (http_listener, http),
+            grpc: (grpc_listener, grpc.routes()),
             health,
             services: self.services,
             serving,

@@ -9,7 +9,7 @@ use clap::Parser;
 use kit::App;
 use order::biz::OrderUsecase;
 use order::conf::Bootstrap;
-use order::data::{Data, OrderRepoImpl};
+use order::data::{Data, DtmTransactions, OrderRepoImpl};
 use order::server::{new_grpc_server, new_http_server};
 use order::service::OrderService;
 
@@ -38,7 +38,8 @@ async fn main() -> anyhow::Result<()> {
 
     let data = Data::new(&conf.data.database).await?;
     let repo = OrderRepoImpl::new(data);
-    let uc = OrderUsecase::new(repo, conf.order.max_quantity);
+    let tx = DtmTransactions::new(&conf.dtm)?;
+    let uc = OrderUsecase::new(repo, tx, conf.order.max_quantity);
     let svc = Arc::new(OrderService::new(uc));
     let app = App::builder("order")
         .http(new_http_server(svc.clone()))

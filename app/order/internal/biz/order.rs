@@ -1,6 +1,5 @@
 //! Orders: what every DTM branch does to an order's status, as one table.
 
-use std::convert::Infallible;
 use std::future::Future;
 
 use dtmcli::{BranchInfo, Outcome};
@@ -163,9 +162,9 @@ pub enum OrderError {
     /// A msg check-back: the local transaction never committed (and now never will).
     #[error("the local transaction of this msg did not commit")]
     NotCommitted,
-    /// PlaceOrder/CancelOrder need the coordinator, which is not wired yet.
-    #[error("{0} needs the DTM coordinator, which is not wired yet")]
-    NotImplemented(&'static str),
+    /// The coordinator could not be reached or did not take the transaction.
+    #[error("dtm: {0}")]
+    Coordinator(String),
     /// The database failed; the operation may be retried.
     #[error("storage: {0}")]
     Storage(String),
@@ -205,16 +204,71 @@ pub trait OrderRepo: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), OrderError>> + Send;
 }
 
+/// How PlaceOrder runs its global transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// stock.TransOut + order.TransIn, compensated on failure.
+    Saga,
+    /// stock.TransOutTry + order.TransInTry, then confirm or cancel.
+    Tcc,
+}
+
+/// Which transport the coordinator and the branches are reached by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP/JSON.
+    Http,
+    /// gRPC/protobuf.
+    Grpc,
+}
+
+/// A global transaction as the coordinator left it when it answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalOutcome {
+    /// Its gid.
+    pub gid: String,
+    /// `succeed`, `failed`, or — when the coordinator is still at it — `submitted`.
+    pub status: String,
+}
+
+/// The global transactions of the order domain, run through DTM (implemented in `data`).
+pub trait Transactions: Send + Sync + 'static {
+    /// PlaceOrder: takes the goods out of stock and records the order, all or nothing.
+    fn place(
+        &self,
+        mode: Mode,
+        transport: Transport,
+        order: &NewOrder,
+    ) -> impl Future<Output = Result<GlobalOutcome, OrderError>> + Send;
+
+    /// CancelOrder, a two-phase message: `local` cancels the order in a local transaction with
+    /// the msg barrier of the branch it is given; the coordinator then returns the goods.
+    fn cancel<F, Fut>(
+        &self,
+        transport: Transport,
+        order: &Order,
+        local: F,
+    ) -> impl Future<Output = Result<GlobalOutcome, OrderError>> + Send
+    where
+        F: FnOnce(BranchInfo) -> Fut + Send,
+        Fut: Future<Output = Result<Outcome<()>, OrderError>> + Send;
+}
+
 /// The order use cases.
-pub struct OrderUsecase<R> {
+pub struct OrderUsecase<R, T> {
     repo: R,
+    tx: T,
     max_quantity: i64,
 }
 
-impl<R: OrderRepo> OrderUsecase<R> {
-    /// A use case over `repo` with the per-order quantity limit.
-    pub fn new(repo: R, max_quantity: i64) -> Self {
-        OrderUsecase { repo, max_quantity }
+impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
+    /// A use case over `repo` and the coordinator's `tx`, with the per-order quantity limit.
+    pub fn new(repo: R, tx: T, max_quantity: i64) -> Self {
+        OrderUsecase {
+            repo,
+            tx,
+            max_quantity,
+        }
     }
 
     /// TransIn / TransInTry: record the order, CREATED or PENDING.
@@ -273,16 +327,32 @@ impl<R: OrderRepo> OrderUsecase<R> {
         Ok(outcome)
     }
 
-    /// PlaceOrder: checks the request; the global transaction needs the coordinator (not wired
-    /// yet). The per-order limit is deliberately not checked here: TransIn enforces it inside
-    /// the transaction, which then rolls back.
-    pub async fn place(&self, sku: &str, quantity: i64) -> Result<Infallible, OrderError> {
+    /// PlaceOrder: a new order id, then the global transaction, waited for. The per-order
+    /// limit is deliberately not checked here: TransIn enforces it inside the transaction,
+    /// which then rolls back (and shows how).
+    pub async fn place(
+        &self,
+        user_id: i64,
+        sku: &str,
+        quantity: i64,
+        mode: Mode,
+        transport: Transport,
+    ) -> Result<(String, GlobalOutcome), OrderError> {
         validate_item(sku, quantity)?;
-        Err(OrderError::NotImplemented("PlaceOrder"))
+        let order = NewOrder {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            user_id,
+            sku: sku.to_owned(),
+            quantity,
+        };
+        let outcome = self.tx.place(mode, transport, &order).await?;
+        tracing::info!(order_id = %order.id, gid = %outcome.gid, status = %outcome.status, ?mode, ?transport, "place order");
+        Ok((order.id, outcome))
     }
 
-    /// CancelOrder: only a CREATED order can be cancelled; the msg needs the coordinator.
-    pub async fn cancel(&self, id: &str) -> Result<Infallible, OrderError> {
+    /// CancelOrder: only a CREATED order can be cancelled; the order is cancelled in the msg's
+    /// local transaction, and the coordinator puts the goods back into stock.
+    pub async fn cancel(&self, id: &str, transport: Transport) -> Result<GlobalOutcome, OrderError> {
         let order = self.get(id).await?;
         if order.status != OrderStatus::Created {
             return Err(OrderError::StatusConflict {
@@ -291,7 +361,18 @@ impl<R: OrderRepo> OrderUsecase<R> {
                 expected: OrderStatus::Created.as_str(),
             });
         }
-        Err(OrderError::NotImplemented("CancelOrder"))
+        let change = Change::Transition {
+            id: order.id.clone(),
+            from: OrderStatus::Created,
+            to: OrderStatus::Cancelled,
+        };
+        let repo = &self.repo;
+        let outcome = self
+            .tx
+            .cancel(transport, &order, |info| async move { repo.apply(&info, &change).await })
+            .await?;
+        tracing::info!(order_id = id, gid = %outcome.gid, status = %outcome.status, "cancel order");
+        Ok(outcome)
     }
 
     /// Reads one order.

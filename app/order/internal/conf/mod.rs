@@ -12,6 +12,8 @@ pub struct Bootstrap {
     pub data: Data,
     /// Domain settings.
     pub order: Order,
+    /// The coordinator and the branch endpoints it calls.
+    pub dtm: Dtm,
 }
 
 /// `data`: where the service keeps its state.
@@ -28,4 +30,31 @@ pub struct Data {
 pub struct Order {
     /// Largest quantity one order may hold.
     pub max_quantity: i64,
+}
+
+/// `dtm`: the coordinator, and where it reaches the branches of PlaceOrder and CancelOrder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dtm {
+    /// The coordinator's HTTP API, e.g. `http://127.0.0.1:36789/api/dtmsvr`.
+    pub http: String,
+    /// The coordinator's gRPC API, e.g. `127.0.0.1:36790`.
+    pub grpc: String,
+    /// How long a global transaction may take before PlaceOrder answers (it waits for the result).
+    #[serde(deserialize_with = "kit::config::duration")]
+    pub timeout: std::time::Duration,
+    /// The stock service, as the coordinator reaches it.
+    pub stock: Endpoints,
+    /// This service, as the coordinator reaches it.
+    pub order: Endpoints,
+}
+
+/// A service's addresses as seen from the coordinator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    /// HTTP base URL, e.g. `http://127.0.0.1:8001`.
+    pub http: String,
+    /// gRPC `host:port`, e.g. `127.0.0.1:9001`.
+    pub grpc: String,
 }

@@ -1,11 +1,13 @@
 //! Storage: the database pool and migrations, and the repository of [`crate::biz`].
 
+mod dtm;
 mod order;
 
 use dtmcli::dialect::OpenError;
 use dtmcli::{BarrierError, Dialect};
 use sqlx::AnyPool;
 
+pub use dtm::DtmTransactions;
 pub use order::OrderRepoImpl;
 
 use crate::biz::OrderError;

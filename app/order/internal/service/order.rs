@@ -3,22 +3,25 @@
 use api::order::v1::order_server::Order as OrderApi;
 use api::order::v1::{
     CancelOrderReply, CancelOrderRequest, ErrorReason, GetOrderRequest, ListOrdersReply,
-    ListOrdersRequest, OrderInfo, OrderRef, OrderRequest, OrderStatus as ApiStatus,
-    PlaceOrderReply, PlaceOrderRequest,
+    ListOrdersRequest, Mode as ApiMode, OrderInfo, OrderRef, OrderRequest,
+    OrderStatus as ApiStatus, PlaceOrderReply, PlaceOrderRequest, Transport as ApiTransport,
 };
 use dtmcli::{BranchError, BranchInfo};
 use tonic::{Request, Response, Status};
 
-use crate::biz::{Branch, NewOrder, Order, OrderError, OrderRepo, OrderStatus, OrderUsecase};
+use crate::biz::{
+    Branch, Mode, NewOrder, Order, OrderError, OrderRepo, OrderStatus, OrderUsecase,
+    Transactions, Transport,
+};
 
 /// The order service: reads the DTM context, calls the use case, maps its errors.
-pub struct OrderService<R> {
-    uc: OrderUsecase<R>,
+pub struct OrderService<R, T> {
+    uc: OrderUsecase<R, T>,
 }
 
-impl<R: OrderRepo> OrderService<R> {
+impl<R: OrderRepo, T: Transactions> OrderService<R, T> {
     /// A service over the use case.
-    pub fn new(uc: OrderUsecase<R>) -> Self {
+    pub fn new(uc: OrderUsecase<R, T>) -> Self {
         OrderService { uc }
     }
 
@@ -59,7 +62,7 @@ impl<R: OrderRepo> OrderService<R> {
 }
 
 #[tonic::async_trait]
-impl<R: OrderRepo> OrderApi for OrderService<R> {
+impl<R: OrderRepo, T: Transactions> OrderApi for OrderService<R, T> {
     async fn trans_in(&self, req: Request<OrderRequest>) -> Result<Response<()>, Status> {
         self.record(req, Branch::TransIn).await
     }
@@ -109,13 +112,22 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
         req: Request<PlaceOrderRequest>,
     ) -> Result<Response<PlaceOrderReply>, Status> {
         let r = req.into_inner();
-        // `place` answers NOT_IMPLEMENTED (501) until the coordinator issue wires it.
-        let placed = self
+        let mode = match ApiMode::try_from(r.mode) {
+            Ok(ApiMode::Unspecified | ApiMode::Saga) => Mode::Saga,
+            Ok(ApiMode::Tcc) => Mode::Tcc,
+            Err(_) => return Err(ErrorReason::InvalidOrder.error("unknown mode").into()),
+        };
+        let transport = transport(r.transport)?;
+        let (order_id, outcome) = self
             .uc
-            .place(&r.sku, r.quantity)
+            .place(r.user_id, &r.sku, r.quantity, mode, transport)
             .await
             .map_err(|e| to_status(e, false))?;
-        match placed {}
+        Ok(Response::new(PlaceOrderReply {
+            order_id,
+            gid: outcome.gid,
+            status: outcome.status,
+        }))
     }
 
     async fn cancel_order(
@@ -123,14 +135,22 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
         req: Request<CancelOrderRequest>,
     ) -> Result<Response<CancelOrderReply>, Status> {
         let id = req.into_inner().order_id;
-        let cancelled = self.uc.cancel(&id).await.map_err(|e| match e {
-            // A user's request, not a branch: the conflict is final, 409.
-            OrderError::StatusConflict { .. } => {
-                ErrorReason::OrderStatusConflict.error(e.to_string()).into()
-            }
-            e => to_status(e, false),
-        })?;
-        match cancelled {}
+        let outcome = self
+            .uc
+            .cancel(&id, Transport::Http)
+            .await
+            .map_err(|e| match e {
+                // A user's request, not a branch: the conflict is final, 409.
+                OrderError::StatusConflict { .. } => {
+                    ErrorReason::OrderStatusConflict.error(e.to_string()).into()
+                }
+                e => to_status(e, false),
+            })?;
+        Ok(Response::new(CancelOrderReply {
+            order_id: id,
+            gid: outcome.gid,
+            status: outcome.status,
+        }))
     }
 
     async fn get_order(
@@ -172,6 +192,14 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
                 .map(|(t, id)| format!("{t}_{id}"))
                 .unwrap_or_default(),
         }))
+    }
+}
+
+fn transport(t: i32) -> Result<Transport, Status> {
+    match ApiTransport::try_from(t) {
+        Ok(ApiTransport::Unspecified | ApiTransport::Http) => Ok(Transport::Http),
+        Ok(ApiTransport::Grpc) => Ok(Transport::Grpc),
+        Err(_) => Err(ErrorReason::InvalidOrder.error("unknown transport").into()),
     }
 }
 
@@ -223,7 +251,7 @@ fn to_status(e: OrderError, may_fail: bool) -> Status {
             cause: "NOT_COMMITTED".into(),
         }
         .into(),
-        (OrderError::NotImplemented(_), _) => ErrorReason::NotImplemented.error(message),
+        (OrderError::Coordinator(_), _) => kit::Error::new(503, "DTM_UNAVAILABLE", message),
         (OrderError::Storage(cause), _) => kit::Error::internal(&cause),
         (_, None) => kit::Error::internal(&message),
     };

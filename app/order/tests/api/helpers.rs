@@ -10,7 +10,8 @@ use dtmcli::testing::{Target, TestDb, call, servers_conf, sqlite};
 use kit::App;
 use kit::transcode::HttpRule;
 use order::biz::OrderUsecase;
-use order::data::{Data, OrderRepoImpl};
+use order::conf;
+use order::data::{Data, DtmTransactions, OrderRepoImpl};
 use order::server::{new_grpc_server, new_http_server};
 use order::service::OrderService;
 use tonic::transport::Channel;
@@ -39,7 +40,20 @@ pub async fn spawn_app() -> TestApp {
     // The wiring of cmd/order/main.rs, with test config.
     let data = Data::new(&database).await.expect("data");
     let repo = OrderRepoImpl::new(data);
-    let uc = OrderUsecase::new(repo, MAX_QUANTITY);
+    // No coordinator runs here (tests/e2e has one): port 1 refuses, so PlaceOrder answers 503.
+    let nowhere = conf::Endpoints {
+        http: "http://127.0.0.1:1".into(),
+        grpc: "127.0.0.1:1".into(),
+    };
+    let tx = DtmTransactions::new(&conf::Dtm {
+        http: "http://127.0.0.1:1/api/dtmsvr".into(),
+        grpc: "127.0.0.1:1".into(),
+        timeout: std::time::Duration::from_secs(5),
+        stock: nowhere.clone(),
+        order: nowhere,
+    })
+    .expect("dtm client");
+    let uc = OrderUsecase::new(repo, tx, MAX_QUANTITY);
     let svc = Arc::new(OrderService::new(uc));
     let app = App::builder("order")
         .http(new_http_server(svc.clone()))

@@ -1,4 +1,5 @@
-//! The user-facing calls: GetOrder, ListOrders, and the not-yet-wired PlaceOrder/CancelOrder.
+//! The user-facing calls: GetOrder, ListOrders, and PlaceOrder/CancelOrder's checks (their
+//! transactions run in tests/e2e, with a coordinator).
 
 use api::order::v1::HTTP_TRANS_IN;
 use dtmcli::testing::assert_every_http_rule_is_routed;
@@ -127,7 +128,7 @@ async fn list_orders_pages_newest_first() {
 }
 
 #[tokio::test]
-async fn place_and_cancel_order_validate_then_say_not_implemented() {
+async fn place_and_cancel_order_validate_and_need_the_coordinator() {
     let app = spawn_app().await;
     let post = |path: &str, body: serde_json::Value| {
         app.client
@@ -148,7 +149,11 @@ async fn place_and_cancel_order_validate_then_say_not_implemented() {
     )
     .await
     .expect("send");
-    assert_eq!(res.status().as_u16(), 501);
+    assert_eq!(res.status().as_u16(), 503);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.expect("json")["reason"],
+        "DTM_UNAVAILABLE"
+    );
     let res = post("/api/order/v1/orders/missing/cancel", json!({}))
         .await
         .expect("send");

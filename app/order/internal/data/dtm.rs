@@ -1,0 +1,199 @@
+//! [`Transactions`] through a DTM coordinator with `dtmcli`'s client builders: the branch URLs
+//! of the stock and order services, and payloads as each transport wants them — JSON text for
+//! HTTP branches, protobuf bytes for gRPC branches.
+
+use api::order::v1 as order_api;
+use api::stock::v1 as stock_api;
+use dtmcli::client::DoAndSubmitError;
+use dtmcli::{BranchInfo, ClientError, Dtm, Msg, Options, Outcome, Saga, Tcc};
+use kit::transcode::HttpRule;
+use prost::Message;
+use serde_json::json;
+
+use crate::biz::{GlobalOutcome, Mode, NewOrder, Order, OrderError, Transactions, Transport};
+use crate::conf;
+
+/// The coordinator, over both of its APIs, and where the branches live.
+#[derive(Clone)]
+pub struct DtmTransactions {
+    http: Dtm,
+    grpc: Dtm,
+    conf: conf::Dtm,
+}
+
+impl DtmTransactions {
+    /// Clients of the coordinator at `conf.http` / `conf.grpc` (connected lazily).
+    pub fn new(conf: &conf::Dtm) -> Result<DtmTransactions, ClientError> {
+        Ok(DtmTransactions {
+            http: Dtm::http(&conf.http).with_timeout(conf.timeout),
+            grpc: Dtm::grpc(&conf.grpc)?.with_timeout(conf.timeout),
+            conf: conf.clone(),
+        })
+    }
+
+    fn dtm(&self, t: Transport) -> &Dtm {
+        match t {
+            Transport::Http => &self.http,
+            Transport::Grpc => &self.grpc,
+        }
+    }
+
+    /// The URL DTM calls for `rule` of a service at `endpoints`: the HTTP path, or
+    /// `host:port/pkg.Svc/Method`.
+    fn url(t: Transport, endpoints: &conf::Endpoints, rule: &HttpRule) -> String {
+        match t {
+            Transport::Http => format!("{}{}", endpoints.http.trim_end_matches('/'), rule.path),
+            Transport::Grpc => format!("{}{}", endpoints.grpc, rule.operation),
+        }
+    }
+
+    fn stock(&self, t: Transport, rule: &HttpRule) -> String {
+        Self::url(t, &self.conf.stock, rule)
+    }
+
+    fn order(&self, t: Transport, rule: &HttpRule) -> String {
+        Self::url(t, &self.conf.order, rule)
+    }
+}
+
+impl Transactions for DtmTransactions {
+    async fn place(
+        &self,
+        mode: Mode,
+        t: Transport,
+        o: &NewOrder,
+    ) -> Result<GlobalOutcome, OrderError> {
+        let dtm = self.dtm(t);
+        let gid = dtm.new_gid().await.map_err(unavailable)?;
+        let stock = payload(
+            t,
+            &stock_api::StockRequest {
+                sku: o.sku.clone(),
+                quantity: o.quantity,
+            },
+            json!({"sku": o.sku, "quantity": o.quantity}),
+        );
+        let order = payload(
+            t,
+            &order_api::OrderRequest {
+                order_id: o.id.clone(),
+                user_id: o.user_id,
+                sku: o.sku.clone(),
+                quantity: o.quantity,
+            },
+            json!({"order_id": o.id, "user_id": o.user_id, "sku": o.sku, "quantity": o.quantity}),
+        );
+        let wait = Options {
+            wait_result: true,
+            ..Options::default()
+        };
+        let result = match mode {
+            Mode::Saga => {
+                Saga::new(dtm, &gid)
+                    .add(
+                        &self.stock(t, &stock_api::HTTP_TRANS_OUT),
+                        &self.stock(t, &stock_api::HTTP_TRANS_OUT_COMPENSATE),
+                        stock,
+                    )
+                    .add(
+                        &self.order(t, &order_api::HTTP_TRANS_IN),
+                        &self.order(t, &order_api::HTTP_TRANS_IN_COMPENSATE),
+                        order,
+                    )
+                    .options(wait)
+                    .submit()
+                    .await
+            }
+            Mode::Tcc => {
+                let tcc = Tcc::begin(dtm, &gid, wait).await.map_err(unavailable)?;
+                let tried = async {
+                    tcc.call_branch(
+                        &stock,
+                        &self.stock(t, &stock_api::HTTP_TRANS_OUT_TRY),
+                        &self.stock(t, &stock_api::HTTP_TRANS_OUT_CONFIRM),
+                        &self.stock(t, &stock_api::HTTP_TRANS_OUT_CANCEL),
+                    )
+                    .await?;
+                    tcc.call_branch(
+                        &order,
+                        &self.order(t, &order_api::HTTP_TRANS_IN_TRY),
+                        &self.order(t, &order_api::HTTP_TRANS_IN_CONFIRM),
+                        &self.order(t, &order_api::HTTP_TRANS_IN_CANCEL),
+                    )
+                    .await
+                }
+                .await;
+                let aborted = tried.is_err();
+                match tcc.finish(tried).await {
+                    // The try's error after a clean abort: the transaction rolled back.
+                    Err(_) if aborted => Err(ClientError::Failure("a try failed".into())),
+                    other => other,
+                }
+            }
+        };
+        outcome(gid, result)
+    }
+
+    async fn cancel<F, Fut>(
+        &self,
+        t: Transport,
+        o: &Order,
+        local: F,
+    ) -> Result<GlobalOutcome, OrderError>
+    where
+        F: FnOnce(BranchInfo) -> Fut + Send,
+        Fut: Future<Output = Result<Outcome<()>, OrderError>> + Send,
+    {
+        let dtm = self.dtm(t);
+        let gid = dtm.new_gid().await.map_err(unavailable)?;
+        let stock = payload(
+            t,
+            &stock_api::StockRequest {
+                sku: o.sku.clone(),
+                quantity: o.quantity,
+            },
+            json!({"sku": o.sku, "quantity": o.quantity}),
+        );
+        let msg = Msg::new(dtm, &gid)
+            .add(&self.stock(t, &stock_api::HTTP_TRANS_IN), stock)
+            .options(Options {
+                wait_result: true,
+                ..Options::default()
+            });
+        let query_prepared = self.order(t, &order_api::HTTP_QUERY_PREPARED);
+        match msg.do_and_submit(&query_prepared, local).await {
+            Ok(_) => Ok(GlobalOutcome {
+                gid,
+                status: "succeed".into(),
+            }),
+            Err(DoAndSubmitError::Busi(e)) => Err(e),
+            Err(DoAndSubmitError::Dtm(e)) => outcome(gid, Err(e)),
+        }
+    }
+}
+
+/// The body of a branch: protobuf for gRPC, the same fields as JSON for HTTP.
+fn payload(t: Transport, msg: &impl Message, json: serde_json::Value) -> Vec<u8> {
+    match t {
+        Transport::Http => json.to_string().into_bytes(),
+        Transport::Grpc => msg.encode_to_vec(),
+    }
+}
+
+/// The coordinator's answer to a `wait_result` call, as the transaction's status.
+fn outcome(gid: String, r: Result<(), ClientError>) -> Result<GlobalOutcome, OrderError> {
+    let status = match r {
+        Ok(()) => "succeed",
+        Err(ClientError::Failure(_)) => "failed",
+        Err(ClientError::Ongoing(_)) => "submitted",
+        Err(e) => return Err(unavailable(e)),
+    };
+    Ok(GlobalOutcome {
+        gid,
+        status: status.into(),
+    })
+}
+
+fn unavailable(e: ClientError) -> OrderError {
+    OrderError::Coordinator(e.to_string())
+}
