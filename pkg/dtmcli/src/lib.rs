@@ -20,6 +20,8 @@ pub mod client;
 pub mod dialect;
 pub mod result;
 #[cfg(feature = "testing")]
+pub mod script;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod wire;
 

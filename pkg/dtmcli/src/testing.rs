@@ -117,10 +117,15 @@ pub fn with_op(info: &BranchInfo, op: &str) -> BranchInfo {
 
 /// Servers on `127.0.0.1:0`, a 1 KiB body limit (so tests can cross it), short timeouts.
 pub fn servers_conf() -> ServersConf {
+    servers_conf_with_body(1024)
+}
+
+/// Servers on `127.0.0.1:0` with this body limit.
+pub fn servers_conf_with_body(max_body_bytes: usize) -> ServersConf {
     let server = ServerConf {
         addr: "127.0.0.1:0".into(),
         timeout: Duration::from_secs(5),
-        max_body_bytes: 1024,
+        max_body_bytes,
     };
     ServersConf {
         http: server.clone(),
@@ -293,13 +298,18 @@ impl Process {
     /// Starts `exe --conf <conf> --log-json` with `HTTP_ADDR`/`GRPC_ADDR` on `127.0.0.1:0` and
     /// `DB_SOURCE=<db>`, and waits (30 s at most) for its "serving" log line.
     pub fn start(exe: &str, conf: &str, db: &str) -> Process {
+        Process::start_with(exe, conf, &[("DB_SOURCE", db)])
+    }
+
+    /// Like [`Process::start`], with these environment variables instead of `DB_SOURCE`.
+    pub fn start_with(exe: &str, conf: &str, env: &[(&str, &str)]) -> Process {
         use std::io::BufRead;
         let mut child = std::process::Command::new(exe)
             .args(["-conf", conf, "--log-json"])
             .env("HTTP_ADDR", "127.0.0.1:0")
             .env("GRPC_ADDR", "127.0.0.1:0")
-            .env("DB_SOURCE", db)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start the binary");

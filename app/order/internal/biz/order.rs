@@ -352,7 +352,11 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
 
     /// CancelOrder: only a CREATED order can be cancelled; the order is cancelled in the msg's
     /// local transaction, and the coordinator puts the goods back into stock.
-    pub async fn cancel(&self, id: &str, transport: Transport) -> Result<GlobalOutcome, OrderError> {
+    pub async fn cancel(
+        &self,
+        id: &str,
+        transport: Transport,
+    ) -> Result<GlobalOutcome, OrderError> {
         let order = self.get(id).await?;
         if order.status != OrderStatus::Created {
             return Err(OrderError::StatusConflict {
@@ -369,7 +373,9 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
         let repo = &self.repo;
         let outcome = self
             .tx
-            .cancel(transport, &order, |info| async move { repo.apply(&info, &change).await })
+            .cancel(transport, &order, |info| async move {
+                repo.apply(&info, &change).await
+            })
             .await?;
         tracing::info!(order_id = id, gid = %outcome.gid, status = %outcome.status, "cancel order");
         Ok(outcome)

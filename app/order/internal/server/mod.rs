@@ -8,7 +8,9 @@ use crate::biz::{OrderRepo, Transactions};
 use crate::service::OrderService;
 
 /// The HTTP/JSON router, generated from the proto's `google.api.http` annotations.
-pub fn new_http_server<R: OrderRepo, T: Transactions>(svc: Arc<OrderService<R, T>>) -> axum::Router {
+pub fn new_http_server<R: OrderRepo, T: Transactions>(
+    svc: Arc<OrderService<R, T>>,
+) -> axum::Router {
     register_order_http_server(axum::Router::new(), svc)
 }
 

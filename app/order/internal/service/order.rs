@@ -10,8 +10,8 @@ use dtmcli::{BranchError, BranchInfo};
 use tonic::{Request, Response, Status};
 
 use crate::biz::{
-    Branch, Mode, NewOrder, Order, OrderError, OrderRepo, OrderStatus, OrderUsecase,
-    Transactions, Transport,
+    Branch, Mode, NewOrder, Order, OrderError, OrderRepo, OrderStatus, OrderUsecase, Transactions,
+    Transport,
 };
 
 /// The order service: reads the DTM context, calls the use case, maps its errors.

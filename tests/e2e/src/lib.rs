@@ -1,0 +1,411 @@
+//! The end-to-end harness: a coordinator, the stock service and the order service wired
+//! in-process on random ports with temporary SQLite files, plus a scripted branch server — and
+//! the checks every scenario ends with (global status, branch table, rows, the invariant).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::order::v1 as order_api;
+use api::stock::v1 as stock_api;
+use coordinator::biz::Clock;
+use dtmcli::Dtm;
+use dtmcli::script::ScriptServer;
+pub use dtmcli::testing::Transport;
+use kit::transcode::HttpRule;
+use prost::Message;
+use serde_json::{Value, json};
+use sqlx::{AnyPool, Row};
+use tokio::net::TcpListener;
+
+/// Seeded stock of every stack: plenty of one SKU, little of another.
+pub const SEED: &[(&str, i64)] = &[("SKU-A", 100), ("SKU-B", 5)];
+/// The per-order limit of the order service in every stack.
+pub const MAX_QUANTITY: i64 = 10;
+/// The coordinator's `RetryInterval` in every stack; scenarios move the clock past it.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(10);
+/// The coordinator's `TimeoutToFail`.
+pub const TIMEOUT_TO_FAIL: Duration = Duration::from_secs(35);
+
+/// Coordinator + stock + order + script server.
+pub struct Stack {
+    /// The coordinator's clock: scenarios move it instead of sleeping.
+    pub clock: Clock,
+    /// `http://…/api/dtmsvr`.
+    pub dtm_http: String,
+    /// `127.0.0.1:…`.
+    pub dtm_grpc: String,
+    /// Stock service endpoints.
+    pub stock: (String, String),
+    /// Order service endpoints.
+    pub order: (String, String),
+    /// The scripted branch server.
+    pub script: ScriptServer,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// The order service's database (for msg scenarios that play the application's part).
+    pub order_data: order::data::Data,
+    stock_pool: AnyPool,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Starts everything; the coordinator's poller runs every 10 ms.
+    pub async fn start() -> Stack {
+        kit::log::init_for_tests();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = |name: &str| format!("sqlite://{}/{name}.db", dir.path().display());
+
+        // Coordinator.
+        let conf = coordinator::conf::Bootstrap {
+            store: coordinator::conf::Store {
+                driver: "sqlite".into(),
+                source: sqlite("dtm"),
+                max_open_conns: 4,
+            },
+            trans_cron_interval: Duration::from_millis(10),
+            timeout_to_fail: TIMEOUT_TO_FAIL,
+            retry_interval: RETRY_INTERVAL,
+            retry_max_interval: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(3),
+            http_port: 0,
+            grpc_port: 0,
+            listen_ip: "127.0.0.1".into(),
+            server_timeout: Duration::from_secs(30),
+            max_body_bytes: 64 * 1024,
+            micro_service: Default::default(),
+        };
+        let clock = Clock::default();
+        let c = coordinator::wire(&conf, clock.clone())
+            .await
+            .expect("coordinator");
+        let dtm_http = format!("http://{}/api/dtmsvr", c.app.http_addr());
+        let dtm_grpc = c.app.grpc_addr().to_string();
+        let _poller = c.usecase.spawn_poller();
+        tokio::spawn(c.app.run_until(std::future::pending()));
+
+        // Stock (the wiring of cmd/stock/main.rs).
+        let servers = dtmcli::testing::servers_conf_with_body(64 * 1024);
+        let stock_db = kit::DatabaseConf {
+            driver: "sqlite".into(),
+            source: sqlite("stock"),
+            max_connections: 4,
+        };
+        let data = stock::data::Data::new(&stock_db).await.expect("stock data");
+        let stock_pool = data.pool.clone();
+        let uc = stock::biz::StockUsecase::new(stock::data::StockRepoImpl::new(data));
+        let seed: Vec<stock::biz::Stock> = SEED
+            .iter()
+            .map(|(sku, n)| stock::biz::Stock {
+                sku: (*sku).into(),
+                available: *n,
+                frozen: 0,
+            })
+            .collect();
+        uc.seed(&seed).await.expect("seed");
+        let svc = Arc::new(stock::service::StockService::new(uc));
+        let app = kit::App::builder("stock")
+            .http(stock::server::new_http_server(svc.clone()))
+            .grpc(stock::server::new_grpc_server(&servers, svc))
+            .build(&servers)
+            .await
+            .expect("stock app");
+        let stock = (
+            format!("http://{}", app.http_addr()),
+            app.grpc_addr().to_string(),
+        );
+        tokio::spawn(app.run_until(std::future::pending()));
+
+        // Order: it must know its own address (branch URLs) before it is built.
+        let (http_l, grpc_l) = (bind().await, bind().await);
+        let order = (
+            format!("http://{}", http_l.local_addr().expect("addr")),
+            grpc_l.local_addr().expect("addr").to_string(),
+        );
+        let order_db = kit::DatabaseConf {
+            driver: "sqlite".into(),
+            source: sqlite("order"),
+            max_connections: 4,
+        };
+        let data = order::data::Data::new(&order_db).await.expect("order data");
+        let order_data = data.clone();
+        let endpoints = |(http, grpc): &(String, String)| order::conf::Endpoints {
+            http: http.clone(),
+            grpc: grpc.clone(),
+        };
+        let tx = order::data::DtmTransactions::new(&order::conf::Dtm {
+            http: dtm_http.clone(),
+            grpc: dtm_grpc.clone(),
+            timeout: Duration::from_secs(30),
+            stock: endpoints(&stock),
+            order: endpoints(&order),
+        })
+        .expect("dtm client");
+        let uc =
+            order::biz::OrderUsecase::new(order::data::OrderRepoImpl::new(data), tx, MAX_QUANTITY);
+        let svc = Arc::new(order::service::OrderService::new(uc));
+        let app = kit::App::builder("order")
+            .http(order::server::new_http_server(svc.clone()))
+            .grpc(order::server::new_grpc_server(&servers, svc))
+            .listeners(http_l, grpc_l)
+            .build(&servers)
+            .await
+            .expect("order app");
+        tokio::spawn(app.run_until(std::future::pending()));
+
+        Stack {
+            clock,
+            dtm_http,
+            dtm_grpc,
+            stock,
+            order,
+            script: ScriptServer::start().await,
+            client: reqwest::Client::new(),
+            order_data,
+            stock_pool,
+            _dir: dir,
+        }
+    }
+
+    /// A client of the coordinator over `t`.
+    pub fn dtm(&self, t: Transport) -> Dtm {
+        match t {
+            Transport::Http => Dtm::http(&self.dtm_http),
+            Transport::Grpc => Dtm::grpc(&self.dtm_grpc).expect("dtm grpc"),
+        }
+    }
+
+    /// The URL of a stock branch for transactions over `t`.
+    pub fn stock_url(&self, t: Transport, rule: &HttpRule) -> String {
+        branch_url(t, &self.stock, rule)
+    }
+
+    /// The URL of an order branch for transactions over `t`.
+    pub fn order_url(&self, t: Transport, rule: &HttpRule) -> String {
+        branch_url(t, &self.order, rule)
+    }
+
+    /// The URL of scripted branch `name`.
+    pub fn script_url(&self, t: Transport, name: &str) -> String {
+        self.script.url(protocol(t), name)
+    }
+
+    /// PlaceOrder through the order service's HTTP API: `(status code, reply)`.
+    pub async fn place_order(
+        &self,
+        t: Transport,
+        mode: &str,
+        sku: &str,
+        quantity: i64,
+    ) -> (u16, Value) {
+        let transport = match t {
+            Transport::Http => "TRANSPORT_HTTP",
+            Transport::Grpc => "TRANSPORT_GRPC",
+        };
+        let body = json!({"user_id": 7, "sku": sku, "quantity": quantity, "mode": mode, "transport": transport});
+        self.post(&format!("{}/api/order/v1/orders", self.order.0), body)
+            .await
+    }
+
+    /// CancelOrder through the order service's HTTP API.
+    pub async fn cancel_order(&self, order_id: &str) -> (u16, Value) {
+        self.post(
+            &format!("{}/api/order/v1/orders/{order_id}/cancel", self.order.0),
+            json!({}),
+        )
+        .await
+    }
+
+    /// POSTs JSON; `(status, body)`.
+    pub async fn post(&self, url: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .client
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GETs JSON; `(status, body)`.
+    pub async fn get(&self, url: &str) -> (u16, Value) {
+        let res = self.client.get(url).send().await.expect("send");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The coordinator's `query` of `gid`.
+    pub async fn query(&self, gid: &str) -> Value {
+        let (status, v) = self
+            .get(&format!("{}/query?gid={gid}", self.dtm_http))
+            .await;
+        assert_eq!(status, 200, "query {gid}: {v}");
+        v
+    }
+
+    /// The global status of `gid`.
+    pub async fn status(&self, gid: &str) -> String {
+        self.query(gid).await["transaction"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The branch table `(branch_id, op, status)` in insertion order (spec §11).
+    pub async fn branches(&self, gid: &str) -> Vec<(String, String, String)> {
+        let v = self.query(gid).await;
+        v["branches"]
+            .as_array()
+            .map(|bs| {
+                bs.iter()
+                    .map(|b| {
+                        let f = |k: &str| b[k].as_str().unwrap_or_default().to_owned();
+                        (f("branch_id"), f("op"), f("status"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Polls until `gid` has status `want` (10 s at most).
+    pub async fn wait_status(&self, gid: &str, want: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.status(gid).await;
+            if now == want {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{gid} is {now:?}, not {want:?}, after 10 s: {}",
+                self.query(gid).await
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Polls until `f()` holds (10 s at most).
+    pub async fn wait_until(&self, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not within 10 s: {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// `(available, frozen)` of a SKU.
+    pub async fn stock_of(&self, sku: &str) -> (i64, i64) {
+        let row = sqlx::query("SELECT available, frozen FROM stock WHERE sku = ?")
+            .bind(sku)
+            .fetch_one(&self.stock_pool)
+            .await
+            .expect("stock row");
+        (row.get(0), row.get(1))
+    }
+
+    /// The status of an order, if it exists.
+    pub async fn order_status(&self, id: &str) -> Option<String> {
+        sqlx::query("SELECT status FROM orders WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.order_data.pool)
+            .await
+            .expect("order row")
+            .map(|r| r.get(0))
+    }
+
+    /// DESIGN §5's invariant, once every transaction is final: for each SKU,
+    /// `available + frozen + Σ quantity of PENDING/CREATED orders == seeded stock`.
+    pub async fn assert_invariant(&self) {
+        let (s, v) = self.get(&format!("{}/all?limit=1000", self.dtm_http)).await;
+        assert_eq!(s, 200);
+        for t in v["transactions"].as_array().into_iter().flatten() {
+            let status = t["status"].as_str().unwrap_or_default();
+            assert!(status == "succeed" || status == "failed", "not final: {t}");
+        }
+        for (sku, seeded) in SEED {
+            let (available, frozen) = self.stock_of(sku).await;
+            let held: i64 = sqlx::query(
+                "SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE sku = ? AND status IN ('PENDING', 'CREATED')",
+            )
+            .bind(*sku)
+            .fetch_one(&self.order_data.pool)
+            .await
+            .expect("sum")
+            .get(0);
+            assert_eq!(
+                available + frozen + held,
+                *seeded,
+                "{sku}: available {available} + frozen {frozen} + ordered {held}"
+            );
+        }
+    }
+}
+
+/// The `protocol` word of a transport.
+pub fn protocol(t: Transport) -> &'static str {
+    match t {
+        Transport::Http => "http",
+        Transport::Grpc => "grpc",
+    }
+}
+
+/// A stock branch's body over `t`.
+pub fn stock_payload(t: Transport, sku: &str, quantity: i64) -> Vec<u8> {
+    match t {
+        Transport::Http => json!({"sku": sku, "quantity": quantity})
+            .to_string()
+            .into_bytes(),
+        Transport::Grpc => stock_api::StockRequest {
+            sku: sku.into(),
+            quantity,
+        }
+        .encode_to_vec(),
+    }
+}
+
+/// An order TransIn body over `t`.
+pub fn order_payload(t: Transport, id: &str, sku: &str, quantity: i64) -> Vec<u8> {
+    match t {
+        Transport::Http => json!({"order_id": id, "user_id": 7, "sku": sku, "quantity": quantity})
+            .to_string()
+            .into_bytes(),
+        Transport::Grpc => order_api::OrderRequest {
+            order_id: id.into(),
+            user_id: 7,
+            sku: sku.into(),
+            quantity,
+        }
+        .encode_to_vec(),
+    }
+}
+
+/// A fresh gid.
+pub fn gid(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// `[(branch_id, op, status)]` from a compact spec: `["01 compensate prepared", …]`.
+pub fn table(rows: &[&str]) -> Vec<(String, String, String)> {
+    rows.iter()
+        .map(|r| {
+            let mut f = r.split_whitespace().map(str::to_owned);
+            let mut next = || f.next().expect("three words");
+            (next(), next(), next())
+        })
+        .collect()
+}
+
+fn branch_url(t: Transport, (http, grpc): &(String, String), rule: &HttpRule) -> String {
+    match t {
+        Transport::Http => format!("{http}{}", rule.path),
+        Transport::Grpc => format!("{grpc}{}", rule.operation),
+    }
+}
+
+async fn bind() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.expect("bind")
+}

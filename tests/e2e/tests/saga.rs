@@ -1,0 +1,351 @@
+//! Sagas end to end, over both transports: PlaceOrder's saga (stock.TransOut + order.TransIn)
+//! and sagas with scripted branches for what real services cannot do on demand.
+
+use api::order::v1 as order_api;
+use api::stock::v1 as stock_api;
+use dtmcli::script::Reply;
+use dtmcli::testing::BOTH;
+use dtmcli::{ClientError, Options, Saga};
+use e2e::{RETRY_INTERVAL, Stack, Transport, gid, order_payload, stock_payload, table};
+
+#[tokio::test]
+async fn saga_success_takes_stock_and_creates_the_order() {
+    let s = Stack::start().await;
+    for t in BOTH {
+        let before = s.stock_of("SKU-A").await;
+        let (code, reply) = s.place_order(t, "MODE_SAGA", "SKU-A", 3).await;
+        assert_eq!(
+            (code, reply["status"].as_str()),
+            (200, Some("succeed")),
+            "{t:?} {reply}"
+        );
+        let gid = reply["gid"].as_str().expect("gid");
+        assert_eq!(s.status(gid).await, "succeed");
+        assert_eq!(
+            s.branches(gid).await,
+            table(&[
+                "01 compensate prepared",
+                "01 action succeed",
+                "02 compensate prepared",
+                "02 action succeed"
+            ])
+        );
+        assert_eq!(s.stock_of("SKU-A").await, (before.0 - 3, 0));
+        let order_id = reply["orderId"].as_str().expect("order id");
+        assert_eq!(s.order_status(order_id).await.as_deref(), Some("CREATED"));
+    }
+    s.assert_invariant().await;
+}
+
+#[tokio::test]
+async fn saga_rolls_back_when_stock_is_short_and_stock_is_untouched() {
+    let s = Stack::start().await;
+    for t in BOTH {
+        let (code, reply) = s.place_order(t, "MODE_SAGA", "SKU-B", 6).await;
+        assert_eq!(
+            (code, reply["status"].as_str()),
+            (200, Some("failed")),
+            "{t:?} {reply}"
+        );
+        let gid = reply["gid"].as_str().expect("gid");
+        // The failed action is compensated too (it may have done something); step 2 never started.
+        assert_eq!(
+            s.branches(gid).await,
+            table(&[
+                "01 compensate succeed",
+                "01 action failed",
+                "02 compensate prepared",
+                "02 action prepared"
+            ])
+        );
+        let reason = s.query(gid).await["transaction"]["rollback_reason"].to_string();
+        assert!(reason.contains("not enough stock of SKU-B"), "{reason}");
+        assert_eq!(s.stock_of("SKU-B").await, (5, 0));
+        let order_id = reply["orderId"].as_str().expect("order id");
+        assert_eq!(s.order_status(order_id).await, None);
+    }
+    s.assert_invariant().await;
+}
+
+#[tokio::test]
+async fn saga_rolls_back_when_the_order_rule_fails_and_stock_is_restored() {
+    let s = Stack::start().await;
+    for t in BOTH {
+        let before = s.stock_of("SKU-A").await;
+        // Above the per-order limit: TransIn refuses, after TransOut took the goods.
+        let (code, reply) = s
+            .place_order(t, "MODE_SAGA", "SKU-A", e2e::MAX_QUANTITY + 1)
+            .await;
+        assert_eq!(
+            (code, reply["status"].as_str()),
+            (200, Some("failed")),
+            "{t:?} {reply}"
+        );
+        let gid = reply["gid"].as_str().expect("gid");
+        assert_eq!(
+            s.branches(gid).await,
+            table(&[
+                "01 compensate succeed",
+                "01 action succeed",
+                "02 compensate succeed",
+                "02 action failed"
+            ])
+        );
+        assert_eq!(s.stock_of("SKU-A").await, before);
+        let order_id = reply["orderId"].as_str().expect("order id");
+        assert_eq!(s.order_status(order_id).await, None);
+    }
+    s.assert_invariant().await;
+}
+
+#[tokio::test]
+async fn concurrent_saga_follows_its_orders() {
+    let s = Stack::start().await;
+    for t in BOTH {
+        // Stock and a scripted branch concurrently; the order only after the stock step.
+        let order_id = uuid::Uuid::new_v4().simple().to_string();
+        let g = gid("con");
+        Saga::new(&s.dtm(t), &g)
+            .add(
+                &s.stock_url(t, &stock_api::HTTP_TRANS_OUT),
+                &s.stock_url(t, &stock_api::HTTP_TRANS_OUT_COMPENSATE),
+                stock_payload(t, "SKU-A", 2),
+            )
+            .add(
+                &s.script_url(t, "side"),
+                &s.script_url(t, "side-undo"),
+                b"{}".to_vec(),
+            )
+            .add(
+                &s.order_url(t, &order_api::HTTP_TRANS_IN),
+                &s.order_url(t, &order_api::HTTP_TRANS_IN_COMPENSATE),
+                order_payload(t, &order_id, "SKU-A", 2),
+            )
+            .enable_concurrent()
+            .add_branch_order(2, vec![0])
+            .options(Options {
+                wait_result: true,
+                ..Options::default()
+            })
+            .submit()
+            .await
+            .expect("concurrent saga");
+        assert_eq!(
+            s.branches(&g).await,
+            table(&[
+                "01 compensate prepared",
+                "01 action succeed",
+                "02 compensate prepared",
+                "02 action succeed",
+                "03 compensate prepared",
+                "03 action succeed",
+            ])
+        );
+        assert_eq!(s.order_status(&order_id).await.as_deref(), Some("CREATED"));
+
+        // Stock short: step 0 fails, so step 2 (which waits for it) never starts.
+        let order_id = uuid::Uuid::new_v4().simple().to_string();
+        let g = gid("con-rollback");
+        let r = Saga::new(&s.dtm(t), &g)
+            .add(
+                &s.stock_url(t, &stock_api::HTTP_TRANS_OUT),
+                &s.stock_url(t, &stock_api::HTTP_TRANS_OUT_COMPENSATE),
+                stock_payload(t, "SKU-B", 50),
+            )
+            .add(
+                &s.order_url(t, &order_api::HTTP_TRANS_IN),
+                &s.order_url(t, &order_api::HTTP_TRANS_IN_COMPENSATE),
+                order_payload(t, &order_id, "SKU-B", 50),
+            )
+            .enable_concurrent()
+            .add_branch_order(1, vec![0])
+            .options(Options {
+                wait_result: true,
+                ..Options::default()
+            })
+            .submit()
+            .await;
+        assert!(matches!(r, Err(ClientError::Failure(_))), "{r:?}");
+        assert_eq!(
+            s.branches(&g).await,
+            table(&[
+                "01 compensate succeed",
+                "01 action failed",
+                "02 compensate prepared",
+                "02 action prepared"
+            ])
+        );
+        assert_eq!(s.order_status(&order_id).await, None);
+    }
+    assert_eq!(s.script.successes("side"), 2);
+    s.assert_invariant().await;
+}
+
+/// A 3-step saga: stock, a scripted step, the order.
+fn three_steps(s: &Stack, t: Transport, g: &str, script: &str, order_id: &str) -> Saga {
+    Saga::new(&s.dtm(t), g)
+        .add(
+            &s.stock_url(t, &stock_api::HTTP_TRANS_OUT),
+            &s.stock_url(t, &stock_api::HTTP_TRANS_OUT_COMPENSATE),
+            stock_payload(t, "SKU-A", 1),
+        )
+        .add(
+            &s.script_url(t, script),
+            &s.script_url(t, &format!("{script}-undo")),
+            b"{}".to_vec(),
+        )
+        .add(
+            &s.order_url(t, &order_api::HTTP_TRANS_IN),
+            &s.order_url(t, &order_api::HTTP_TRANS_IN_COMPENSATE),
+            order_payload(t, order_id, "SKU-A", 1),
+        )
+}
+
+#[tokio::test]
+async fn ongoing_then_success() {
+    let s = Stack::start().await;
+    for t in BOTH {
+        let name = format!("slow-{t:?}");
+        s.script.plan(&name, &[Reply::Ongoing]);
+        let (g, order_id) = (gid("ongoing"), uuid::Uuid::new_v4().simple().to_string());
+        let r = three_steps(&s, t, &g, &name, &order_id)
+            .options(Options {
+                wait_result: true,
+                ..Options::default()
+            })
+            .submit()
+            .await;
+        // Not final yet: ONGOING, not FAILURE.
+        assert!(matches!(r, Err(ClientError::Ongoing(_))), "{r:?}");
+        assert_eq!(s.status(&g).await, "submitted");
+        assert_eq!(
+            s.branches(&g).await[..4],
+            table(&[
+                "01 compensate prepared",
+                "01 action succeed",
+                "02 compensate prepared",
+                "02 action prepared"
+            ])[..]
+        );
+        s.clock.advance(RETRY_INTERVAL);
+        s.wait_status(&g, "succeed").await;
+        assert_eq!(s.script.calls(&name).len(), 2);
+        assert_eq!(s.order_status(&order_id).await.as_deref(), Some("CREATED"));
+    }
+    s.assert_invariant().await;
+}
+
+#[tokio::test]
+async fn an_erroring_branch_is_retried_with_backoff_until_it_succeeds() {
+    let s = Stack::start().await;
+    for t in BOTH {
+        let name = format!("flaky-{t:?}");
+        s.script.plan(&name, &[Reply::Error, Reply::Error]);
+        let (g, order_id) = (gid("flaky"), uuid::Uuid::new_v4().simple().to_string());
+        three_steps(&s, t, &g, &name, &order_id)
+            .submit()
+            .await
+            .expect("submit");
+        s.wait_until("first call", || s.script.calls(&name).len() == 1)
+            .await;
+        // The interval doubles per error: 10 s, then 20 s.
+        let interval = |v: serde_json::Value| v["transaction"]["next_cron_interval"].as_i64();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while interval(s.query(&g).await) != Some(20) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "interval did not double"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        s.clock.advance(RETRY_INTERVAL);
+        s.wait_until("second call", || s.script.calls(&name).len() == 2)
+            .await;
+        assert_eq!(s.status(&g).await, "submitted");
+        s.clock.advance(RETRY_INTERVAL * 2);
+        s.wait_status(&g, "succeed").await;
+        assert_eq!(s.script.calls(&name).len(), 3);
+        assert_eq!(s.script.successes(&name), 1);
+    }
+    s.assert_invariant().await;
+}
+
+#[tokio::test]
+async fn retry_limit_exceeded_fails_the_saga() {
+    let s = Stack::start().await;
+    for t in BOTH {
+        let name = format!("down-{t:?}");
+        s.script.plan(&name, &[Reply::Error; 5]);
+        let (g, order_id) = (gid("limit"), uuid::Uuid::new_v4().simple().to_string());
+        let before = s.stock_of("SKU-A").await;
+        let r = three_steps(&s, t, &g, &name, &order_id)
+            .options(Options {
+                wait_result: true,
+                retry_limit: 1,
+                ..Options::default()
+            })
+            .submit()
+            .await;
+        let Err(ClientError::Failure(reason)) = r else {
+            panic!("{r:?}")
+        };
+        assert!(
+            reason.contains("RetryCount is greater than RetryLimit, RetryLimit: 1"),
+            "{reason}"
+        );
+        assert_eq!(s.script.calls(&name).len(), 2);
+        assert_eq!(
+            s.branches(&g).await,
+            table(&[
+                "01 compensate succeed",
+                "01 action succeed",
+                "02 compensate succeed",
+                "02 action prepared",
+                "03 compensate prepared",
+                "03 action prepared",
+            ])
+        );
+        assert_eq!(s.stock_of("SKU-A").await, before);
+    }
+    s.assert_invariant().await;
+}
+
+#[tokio::test]
+async fn timeout_to_fail_rolls_the_saga_back() {
+    let s = Stack::start().await;
+    for t in BOTH {
+        let name = format!("stuck-{t:?}");
+        s.script.plan(&name, &[Reply::Ongoing; 100]);
+        let (g, order_id) = (gid("timeout"), uuid::Uuid::new_v4().simple().to_string());
+        let before = s.stock_of("SKU-A").await;
+        let r = three_steps(&s, t, &g, &name, &order_id)
+            .options(Options {
+                wait_result: true,
+                timeout_to_fail: 60,
+                ..Options::default()
+            })
+            .submit()
+            .await;
+        assert!(matches!(r, Err(ClientError::Ongoing(_))), "{r:?}");
+        s.clock.advance(std::time::Duration::from_secs(61));
+        s.wait_status(&g, "failed").await;
+        let v = s.query(&g).await;
+        assert_eq!(
+            v["transaction"]["rollback_reason"],
+            "Timeout after 60 seconds"
+        );
+        assert_eq!(
+            s.branches(&g).await,
+            table(&[
+                "01 compensate succeed",
+                "01 action succeed",
+                "02 compensate succeed",
+                "02 action prepared",
+                "03 compensate prepared",
+                "03 action prepared",
+            ])
+        );
+        assert_eq!(s.stock_of("SKU-A").await, before);
+    }
+    s.assert_invariant().await;
+}
