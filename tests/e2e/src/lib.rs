@@ -215,6 +215,11 @@ impl Stack {
         .await
     }
 
+    /// POSTs JSON to the coordinator's `/api/dtmsvr/<path>`.
+    pub async fn dtm_post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.post(&format!("{}/{path}", self.dtm_http), body).await
+    }
+
     /// POSTs JSON; `(status, body)`.
     pub async fn post(&self, url: &str, body: Value) -> (u16, Value) {
         let res = self

@@ -11,18 +11,27 @@ use order::biz::{Change, OrderRepo, OrderStatus};
 #[tokio::test]
 async fn cancel_order_is_a_msg_that_returns_the_goods() {
     let s = Stack::start().await;
-    let (_, placed) = s.place_order(Transport::Http, "MODE_SAGA", "SKU-A", 5).await;
+    let (_, placed) = s
+        .place_order(Transport::Http, "MODE_SAGA", "SKU-A", 5)
+        .await;
     let order_id = placed["orderId"].as_str().expect("order id");
     assert_eq!(s.stock_of("SKU-A").await, (95, 0));
     let (code, reply) = s.cancel_order(order_id).await;
-    assert_eq!((code, reply["status"].as_str()), (200, Some("succeed")), "{reply}");
+    assert_eq!(
+        (code, reply["status"].as_str()),
+        (200, Some("succeed")),
+        "{reply}"
+    );
     let gid = reply["gid"].as_str().expect("gid");
     assert_eq!(s.branches(gid).await, table(&["01 action succeed"]));
     assert_eq!(s.order_status(order_id).await.as_deref(), Some("CANCELLED"));
     assert_eq!(s.stock_of("SKU-A").await, (100, 0));
     // A cancelled order cannot be cancelled again.
     let (code, reply) = s.cancel_order(order_id).await;
-    assert_eq!((code, reply["reason"].as_str()), (409, Some("ORDER_STATUS_CONFLICT")));
+    assert_eq!(
+        (code, reply["reason"].as_str()),
+        (409, Some("ORDER_STATUS_CONFLICT"))
+    );
     s.assert_invariant().await;
 }
 
@@ -35,13 +44,22 @@ async fn msg_submit_calls_every_action_once() {
         Msg::new(&s.dtm(t), &g)
             .add(&s.script_url(t, &a), b"{\"n\":1}".to_vec())
             .add(&s.script_url(t, &b), b"{\"n\":2}".to_vec())
-            .options(Options { wait_result: true, ..Options::default() })
+            .options(Options {
+                wait_result: true,
+                ..Options::default()
+            })
             .submit()
             .await
             .expect("submit");
-        assert_eq!(s.branches(&g).await, table(&["01 action succeed", "02 action succeed"]));
+        assert_eq!(
+            s.branches(&g).await,
+            table(&["01 action succeed", "02 action succeed"])
+        );
         let call = &s.script.calls(&b)[0];
-        assert_eq!((call.info.op.as_str(), call.info.branch_id.as_str()), ("action", "02"));
+        assert_eq!(
+            (call.info.op.as_str(), call.info.branch_id.as_str()),
+            ("action", "02")
+        );
         assert_eq!(call.body, b"{\"n\":2}");
         assert_eq!((s.script.calls(&a).len(), s.script.calls(&b).len()), (1, 1));
     }
@@ -54,8 +72,10 @@ async fn prepared_cancel(s: &Stack, t: Transport, commit_locally: bool) -> (Stri
     let (_, placed) = s.place_order(t, "MODE_SAGA", "SKU-A", 2).await;
     let order_id = placed["orderId"].as_str().expect("order id").to_owned();
     let g = gid("check-back");
-    let mut msg = Msg::new(&s.dtm(t), &g)
-        .add(&s.stock_url(t, &stock_api::HTTP_TRANS_IN), stock_payload(t, "SKU-A", 2));
+    let mut msg = Msg::new(&s.dtm(t), &g).add(
+        &s.stock_url(t, &stock_api::HTTP_TRANS_IN),
+        stock_payload(t, "SKU-A", 2),
+    );
     msg.prepare(&s.order_url(t, &order_api::HTTP_QUERY_PREPARED))
         .await
         .expect("prepare");
@@ -66,7 +86,9 @@ async fn prepared_cancel(s: &Stack, t: Transport, commit_locally: bool) -> (Stri
             from: OrderStatus::Created,
             to: OrderStatus::Cancelled,
         };
-        repo.apply(&msg.local_branch(), &change).await.expect("local transaction");
+        repo.apply(&msg.local_branch(), &change)
+            .await
+            .expect("local transaction");
     }
     (g, order_id)
 }
@@ -80,7 +102,10 @@ async fn a_prepared_msg_is_submitted_when_the_check_back_says_committed() {
         s.clock.advance(TIMEOUT_TO_FAIL);
         s.wait_status(&g, "succeed").await;
         assert_eq!(s.branches(&g).await, table(&["01 action succeed"]));
-        assert_eq!(s.order_status(&order_id).await.as_deref(), Some("CANCELLED"));
+        assert_eq!(
+            s.order_status(&order_id).await.as_deref(),
+            Some("CANCELLED")
+        );
     }
     assert_eq!(s.stock_of("SKU-A").await, (100, 0));
     s.assert_invariant().await;
@@ -108,11 +133,15 @@ async fn do_and_submit_whose_local_transaction_fails_sends_nothing() {
         let g = gid("local-fails");
         let r: Result<(), _> = Msg::new(&s.dtm(t), &g)
             .add(&s.script_url(t, &name), b"{}".to_vec())
-            .do_and_submit(&s.order_url(t, &order_api::HTTP_QUERY_PREPARED), |_| async {
-                Err::<(), _>("the local transaction rolled back")
-            })
+            .do_and_submit(
+                &s.order_url(t, &order_api::HTTP_QUERY_PREPARED),
+                |_| async { Err::<(), _>("the local transaction rolled back") },
+            )
             .await;
-        assert!(matches!(r, Err(dtmcli::client::DoAndSubmitError::Busi(_))), "{r:?}");
+        assert!(
+            matches!(r, Err(dtmcli::client::DoAndSubmitError::Busi(_))),
+            "{r:?}"
+        );
         // The check-back answered FAILURE, so the msg was aborted at once.
         assert_eq!(s.status(&g).await, "failed");
         assert_eq!(s.branches(&g).await, table(&["01 action prepared"]));

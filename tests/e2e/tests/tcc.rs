@@ -12,12 +12,21 @@ async fn tcc_confirm_moves_frozen_stock_out_and_creates_the_order() {
     for t in BOTH {
         let before = s.stock_of("SKU-A").await;
         let (code, reply) = s.place_order(t, "MODE_TCC", "SKU-A", 4).await;
-        assert_eq!((code, reply["status"].as_str()), (200, Some("succeed")), "{t:?} {reply}");
+        assert_eq!(
+            (code, reply["status"].as_str()),
+            (200, Some("succeed")),
+            "{t:?} {reply}"
+        );
         let gid = reply["gid"].as_str().expect("gid");
         // Rows per registration: cancel then confirm; confirms ran last-registered first.
         assert_eq!(
             s.branches(gid).await,
-            table(&["01 cancel prepared", "01 confirm succeed", "02 cancel prepared", "02 confirm succeed"])
+            table(&[
+                "01 cancel prepared",
+                "01 confirm succeed",
+                "02 cancel prepared",
+                "02 confirm succeed"
+            ])
         );
         assert_eq!(s.stock_of("SKU-A").await, (before.0 - 4, 0));
         let order_id = reply["orderId"].as_str().expect("order id");
@@ -32,19 +41,37 @@ async fn tcc_cancels_when_a_try_fails() {
     for t in BOTH {
         // The stock try refuses: only branch 01 was registered; its cancel runs.
         let (code, reply) = s.place_order(t, "MODE_TCC", "SKU-B", 6).await;
-        assert_eq!((code, reply["status"].as_str()), (200, Some("failed")), "{t:?} {reply}");
+        assert_eq!(
+            (code, reply["status"].as_str()),
+            (200, Some("failed")),
+            "{t:?} {reply}"
+        );
         let gid = reply["gid"].as_str().expect("gid");
-        assert_eq!(s.branches(gid).await, table(&["01 cancel succeed", "01 confirm prepared"]));
+        assert_eq!(
+            s.branches(gid).await,
+            table(&["01 cancel succeed", "01 confirm prepared"])
+        );
         assert_eq!(s.stock_of("SKU-B").await, (5, 0));
 
         // The order try refuses after the stock try froze goods: both cancels run.
         let before = s.stock_of("SKU-A").await;
-        let (code, reply) = s.place_order(t, "MODE_TCC", "SKU-A", e2e::MAX_QUANTITY + 1).await;
-        assert_eq!((code, reply["status"].as_str()), (200, Some("failed")), "{t:?} {reply}");
+        let (code, reply) = s
+            .place_order(t, "MODE_TCC", "SKU-A", e2e::MAX_QUANTITY + 1)
+            .await;
+        assert_eq!(
+            (code, reply["status"].as_str()),
+            (200, Some("failed")),
+            "{t:?} {reply}"
+        );
         let gid = reply["gid"].as_str().expect("gid");
         assert_eq!(
             s.branches(gid).await,
-            table(&["01 cancel succeed", "01 confirm prepared", "02 cancel succeed", "02 confirm prepared"])
+            table(&[
+                "01 cancel succeed",
+                "01 confirm prepared",
+                "02 cancel succeed",
+                "02 confirm prepared"
+            ])
         );
         assert_eq!(s.stock_of("SKU-A").await, before);
         let order_id = reply["orderId"].as_str().expect("order id");
@@ -59,7 +86,10 @@ async fn tcc_left_prepared_is_cancelled_at_its_timeout() {
     for t in BOTH {
         let before = s.stock_of("SKU-A").await;
         let g = gid("tcc-timeout");
-        let options = Options { timeout_to_fail: 30, ..Options::default() };
+        let options = Options {
+            timeout_to_fail: 30,
+            ..Options::default()
+        };
         let tcc = Tcc::begin(&s.dtm(t), &g, options).await.expect("prepare");
         tcc.call_branch(
             &stock_payload(t, "SKU-A", 2),
@@ -74,8 +104,14 @@ async fn tcc_left_prepared_is_cancelled_at_its_timeout() {
         assert_eq!(s.stock_of("SKU-A").await, (before.0 - 2, 2));
         s.clock.advance(std::time::Duration::from_secs(31));
         s.wait_status(&g, "failed").await;
-        assert_eq!(s.query(&g).await["transaction"]["rollback_reason"], "Timeout after 30 seconds");
-        assert_eq!(s.branches(&g).await, table(&["01 cancel succeed", "01 confirm prepared"]));
+        assert_eq!(
+            s.query(&g).await["transaction"]["rollback_reason"],
+            "Timeout after 30 seconds"
+        );
+        assert_eq!(
+            s.branches(&g).await,
+            table(&["01 cancel succeed", "01 confirm prepared"])
+        );
         assert_eq!(s.stock_of("SKU-A").await, before);
     }
     s.assert_invariant().await;
