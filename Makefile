@@ -24,16 +24,16 @@ api:
 build:
 	$(CARGO) build --workspace --all-targets
 
-# run: run one app with its shipped config (APP=stock|order)
+# run: run one app with its shipped config (APP=coordinator|stock|order)
 .PHONY: run
 run:
 	$(CARGO) run -p $(APP)
 
-# demo: the end-to-end demo (lands with the coordinator)
+# demo: the end-to-end demo (not yet; README's "Run a service" shows it by hand)
 .PHONY: demo
 demo:
-	@echo "make demo lands with the coordinator (issue: the bundled DTM-compatible coordinator)."
-	@echo "Until then: make run APP=stock, and call a branch by hand as README.md shows."
+	@echo "make demo: not yet (the demo issue). Until then run coordinator, stock and order"
+	@echo "with make run APP=... and place an order by hand as README.md shows."
 
 # test: run every test (PostgreSQL/MariaDB suites run when TEST_PG_URL/TEST_MYSQL_URL are set)
 .PHONY: test
@@ -46,10 +46,12 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# bench: load-test the coordinator (not yet)
+# bench: sagas/s and p50/p99 of the coordinator vs the raw ceiling (CONCURRENCY=64 DURATION=10s)
+CONCURRENCY ?= 64
+DURATION ?= 10s
 .PHONY: bench
 bench:
-	@echo "make bench: not yet (lands with the coordinator)"
+	$(CARGO) run --release -p e2e --bin bench -- --concurrency $(CONCURRENCY) --duration $(DURATION)
 
 # docker: build the container images (not yet)
 .PHONY: docker

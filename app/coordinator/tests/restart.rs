@@ -34,7 +34,10 @@ async fn status(client: &reqwest::Client, dtm: &str, gid: &str) -> String {
         .json()
         .await
         .expect("json");
-    v["transaction"]["status"].as_str().unwrap_or_default().to_owned()
+    v["transaction"]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -63,7 +66,10 @@ async fn a_killed_coordinator_finishes_the_saga_after_restart() {
     assert_eq!(res.status().as_u16(), 200);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while script.calls("second").len() < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "second branch not retried");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "second branch not retried"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     p.child.kill().expect("SIGKILL");
@@ -75,10 +81,17 @@ async fn a_killed_coordinator_finishes_the_saga_after_restart() {
     let p = start(&db);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while status(&client, &p.http, "killed").await != "succeed" {
-        assert!(tokio::time::Instant::now() < deadline, "not finished after restart");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not finished after restart"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(script.calls("first").len(), 1, "a finished step is not called again");
+    assert_eq!(
+        script.calls("first").len(),
+        1,
+        "a finished step is not called again"
+    );
     assert_eq!(script.successes("second"), 1);
     assert!(script.calls("first-undo").is_empty() && script.calls("second-undo").is_empty());
 }

@@ -21,7 +21,7 @@ pub enum Created {
     /// Stored, with its branches.
     Inserted,
     /// A transaction with this gid exists already (nothing was written).
-    Exists(Global),
+    Exists(Box<Global>),
 }
 
 /// A status change, applied only if the transaction is still in the expected status.

@@ -92,7 +92,7 @@ impl TransStore for SqlStore {
             Err(e) if is_unique_violation(&e) => {
                 drop(tx);
                 return match self.find(&g.gid).await? {
-                    Some(existing) => Ok(Created::Exists(existing)),
+                    Some(existing) => Ok(Created::Exists(Box::new(existing))),
                     None => Err(StoreError::Backend(format!("gid {} vanished", g.gid))),
                 };
             }
