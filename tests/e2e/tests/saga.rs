@@ -349,3 +349,45 @@ async fn timeout_to_fail_rolls_the_saga_back() {
     }
     s.assert_invariant().await;
 }
+
+#[tokio::test]
+async fn branch_headers_reach_every_branch_call_also_on_retry() {
+    let s = Stack::start().await;
+    for t in BOTH {
+        let name = format!("headers-{t:?}");
+        s.script.plan(&name, &[Reply::Ongoing]);
+        let g = gid("headers");
+        let options = Options {
+            branch_headers: [("x-tenant".to_owned(), "acme".to_owned())].into(),
+            request_timeout: 5,
+            ..Options::default()
+        };
+        Saga::new(&s.dtm(t), &g)
+            .add(
+                &s.script_url(t, &name),
+                &s.script_url(t, "headers-undo"),
+                b"{}".to_vec(),
+            )
+            .options(options)
+            .submit()
+            .await
+            .expect("submit");
+        s.wait_until("first call", || s.script.calls(&name).len() == 1)
+            .await;
+        s.clock.advance(RETRY_INTERVAL);
+        s.wait_status(&g, "succeed").await;
+        let calls = s.script.calls(&name);
+        assert_eq!(calls.len(), 2);
+        for c in calls {
+            assert_eq!(
+                c.headers.get("x-tenant").map(String::as_str),
+                Some("acme"),
+                "{t:?}"
+            );
+            assert_eq!(
+                (c.info.gid.as_str(), c.info.op.as_str()),
+                (g.as_str(), "action")
+            );
+        }
+    }
+}
