@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use api::dtm::v1::dtm_client::DtmClient;
 use api::dtm::v1::{DtmBranchRequest, DtmRequest, DtmTransOptions};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
 
 use crate::caller::{BranchRequest, CallError, Caller};
@@ -150,14 +150,8 @@ impl Dtm {
     async fn trans(&self, op: TransOp, t: &Trans) -> Result<(), ClientError> {
         match &self.api {
             Api::Http { client, base } => {
-                let res = client
-                    .post(format!("{base}/{}", op.path()))
-                    .json(&t.to_json())
-                    .timeout(self.timeout)
-                    .send()
+                self.post(client, &format!("{base}/{}", op.path()), &t.to_json())
                     .await
-                    .map_err(|e| ClientError::Other(e.to_string()))?;
-                check_http(res).await.map(drop)
             }
             Api::Grpc { client, .. } => {
                 let mut req = tonic::Request::new(t.to_grpc());
@@ -171,6 +165,23 @@ impl Dtm {
                 res.map(drop).map_err(from_status)
             }
         }
+    }
+
+    /// POSTs a JSON body to the HTTP API and reads DTM's reply.
+    async fn post(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), ClientError> {
+        let res = client
+            .post(url)
+            .json(body)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| ClientError::Other(e.to_string()))?;
+        check_http(res).await.map(drop)
     }
 
     /// `registerBranch` of a TCC branch.
@@ -189,14 +200,8 @@ impl Dtm {
                     "confirm": confirm, "cancel": cancel,
                     "data": String::from_utf8_lossy(payload),
                 });
-                let res = client
-                    .post(format!("{base}/registerBranch"))
-                    .json(&body)
-                    .timeout(self.timeout)
-                    .send()
+                self.post(client, &format!("{base}/registerBranch"), &body)
                     .await
-                    .map_err(|e| ClientError::Other(e.to_string()))?;
-                check_http(res).await.map(drop)
             }
             Api::Grpc { client, .. } => {
                 let data = [("confirm", confirm), ("cancel", cancel)]
@@ -250,8 +255,9 @@ struct Trans {
     rollback_reason: String,
 }
 
-/// Transaction options (spec §1.2), all optional.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Transaction options (spec §1.2), all optional. The coordinator stores them as this JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Options {
     /// Submit/abort answer only once the transaction is processed.
     pub wait_result: bool,

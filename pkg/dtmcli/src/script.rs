@@ -275,20 +275,8 @@ impl tonic::server::UnaryService<Bytes> for Unary {
         let (script, name) = (self.script.clone(), self.name.clone());
         Box::pin(async move {
             let md = req.metadata();
-            let get = |k: &str| {
-                md.get(k)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let info = BranchInfo {
-                gid: get("dtm-gid"),
-                trans_type: get("dtm-trans_type"),
-                branch_id: get("dtm-branch_id"),
-                op: get("dtm-op"),
-                dtm: get("dtm-dtm"),
-                phase2_url: String::new(),
-            };
+            // The coordinator always sends the whole context; record what came, whatever it is.
+            let info = BranchInfo::from_metadata(md).unwrap_or_default();
             let headers = md
                 .clone()
                 .into_headers()

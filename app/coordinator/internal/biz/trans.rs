@@ -1,10 +1,7 @@
 //! The global transaction and its branches, as stored and as every state machine reads them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-
-use serde::{Deserialize, Serialize};
 
 /// The transaction types this coordinator drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,25 +113,8 @@ impl Op {
     }
 }
 
-/// The per-transaction options (spec §1.2), stored as JSON text in `options`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Options {
-    /// Submit/abort answer once processed.
-    pub wait_result: bool,
-    /// Seconds; 0 = server default (none for saga).
-    pub timeout_to_fail: i64,
-    /// Seconds per branch call; 0 = server default.
-    pub request_timeout: i64,
-    /// Base retry interval in seconds; 0 = server default.
-    pub retry_interval: i64,
-    /// Saga: retries of one action within a round before giving up (0 = unlimited).
-    pub retry_limit: i64,
-    /// Headers / metadata for every branch call.
-    pub branch_headers: BTreeMap<String, String>,
-    /// Msg: call the actions concurrently.
-    pub concurrent: bool,
-}
+/// The per-transaction options (spec §1.2), the SDK's own type; stored as JSON in `options`.
+pub use dtmcli::Options;
 
 /// A global transaction row.
 #[derive(Debug, Clone, PartialEq, Eq)]

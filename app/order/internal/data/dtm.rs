@@ -65,14 +65,7 @@ impl Transactions for DtmTransactions {
     ) -> Result<GlobalOutcome, OrderError> {
         let dtm = self.dtm(t);
         let gid = dtm.new_gid().await.map_err(unavailable)?;
-        let stock = payload(
-            t,
-            &stock_api::StockRequest {
-                sku: o.sku.clone(),
-                quantity: o.quantity,
-            },
-            json!({"sku": o.sku, "quantity": o.quantity}),
-        );
+        let stock = stock_payload(t, &o.sku, o.quantity);
         let order = payload(
             t,
             &order_api::OrderRequest {
@@ -146,14 +139,7 @@ impl Transactions for DtmTransactions {
     {
         let dtm = self.dtm(t);
         let gid = dtm.new_gid().await.map_err(unavailable)?;
-        let stock = payload(
-            t,
-            &stock_api::StockRequest {
-                sku: o.sku.clone(),
-                quantity: o.quantity,
-            },
-            json!({"sku": o.sku, "quantity": o.quantity}),
-        );
+        let stock = stock_payload(t, &o.sku, o.quantity);
         let msg = Msg::new(dtm, &gid)
             .add(&self.stock(t, &stock_api::HTTP_TRANS_IN), stock)
             .options(Options {
@@ -170,6 +156,15 @@ impl Transactions for DtmTransactions {
             Err(DoAndSubmitError::Dtm(e)) => outcome(gid, Err(e)),
         }
     }
+}
+
+/// A stock branch's body.
+fn stock_payload(t: Transport, sku: &str, quantity: i64) -> Vec<u8> {
+    let msg = stock_api::StockRequest {
+        sku: sku.to_owned(),
+        quantity,
+    };
+    payload(t, &msg, json!({"sku": sku, "quantity": quantity}))
 }
 
 /// The body of a branch: protobuf for gRPC, the same fields as JSON for HTTP.
