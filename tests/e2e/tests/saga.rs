@@ -248,19 +248,12 @@ async fn an_erroring_branch_is_retried_with_backoff_until_it_succeeds() {
             .expect("submit");
         s.wait_until("first call", || s.script.calls(&name).len() == 1)
             .await;
-        // The interval doubles per error: 10 s, then 20 s.
-        let interval = |v: serde_json::Value| v["transaction"]["next_cron_interval"].as_i64();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        while interval(s.query(&g).await) != Some(20) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "interval did not double"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        // The interval doubles per error: retried after 10 s, then 20 s. Waiting for the stored
+        // interval also means the retry is scheduled before the clock moves.
+        wait_interval(&s, &g, 20).await;
         s.clock.advance(RETRY_INTERVAL);
-        s.wait_until("second call", || s.script.calls(&name).len() == 2)
-            .await;
+        wait_interval(&s, &g, 40).await;
+        assert_eq!(s.script.calls(&name).len(), 2);
         assert_eq!(s.status(&g).await, "submitted");
         s.clock.advance(RETRY_INTERVAL * 2);
         s.wait_status(&g, "succeed").await;
@@ -268,6 +261,22 @@ async fn an_erroring_branch_is_retried_with_backoff_until_it_succeeds() {
         assert_eq!(s.script.successes(&name), 1);
     }
     s.assert_invariant().await;
+}
+
+/// Polls until `gid`'s retry interval is `secs` (10 s at most).
+async fn wait_interval(s: &Stack, gid: &str, secs: i64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let v = s.query(gid).await;
+        if v["transaction"]["next_cron_interval"].as_i64() == Some(secs) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "interval is not {secs}: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
 
 #[tokio::test]
@@ -360,9 +369,12 @@ async fn branch_headers_reach_every_branch_call_also_on_retry() {
         let options = Options {
             branch_headers: [("x-tenant".to_owned(), "acme".to_owned())].into(),
             request_timeout: 5,
+            // The reply comes once the round is over and the retry is scheduled: only then may
+            // the clock move (else the retry would be scheduled from the moved clock).
+            wait_result: true,
             ..Options::default()
         };
-        Saga::new(&s.dtm(t), &g)
+        let r = Saga::new(&s.dtm(t), &g)
             .add(
                 &s.script_url(t, &name),
                 &s.script_url(t, "headers-undo"),
@@ -370,10 +382,8 @@ async fn branch_headers_reach_every_branch_call_also_on_retry() {
             )
             .options(options)
             .submit()
-            .await
-            .expect("submit");
-        s.wait_until("first call", || s.script.calls(&name).len() == 1)
             .await;
+        assert!(matches!(r, Err(ClientError::Ongoing(_))), "{r:?}");
         s.clock.advance(RETRY_INTERVAL);
         s.wait_status(&g, "succeed").await;
         let calls = s.script.calls(&name);

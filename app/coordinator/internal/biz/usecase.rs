@@ -196,9 +196,18 @@ impl TransUsecase {
         let reason = Some(t.rollback_reason.as_str()).filter(|r| !r.is_empty());
         match (g.trans_type, g.status) {
             (TransType::Msg, Status::Prepared) => {
-                me.change(&g, Status::Prepared, Status::Failed, reason)
-                    .await?;
-                Ok(())
+                if me
+                    .change(&g, Status::Prepared, Status::Failed, reason)
+                    .await?
+                {
+                    Ok(())
+                } else {
+                    // Submitted (or settled by the check-back) meanwhile.
+                    Err(TransError::Failure(format!(
+                        "gid {} left status 'prepared' meanwhile, cannot abort",
+                        g.gid
+                    )))
+                }
             }
             (TransType::Tcc, Status::Prepared) => {
                 me.take(&g, Status::Aborting, reason).await?;
