@@ -1,10 +1,8 @@
 //! The real binary, killed mid-transaction: SIGKILL while a branch answers ONGOING, restart on
 //! the same SQLite file, and the saga finishes with each effect applied exactly once.
 
-use std::time::Duration;
-
 use dtmcli::script::{Reply, ScriptServer};
-use dtmcli::testing::Process;
+use dtmcli::testing::{Process, eventually};
 use serde_json::{Value, json};
 
 const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs");
@@ -64,14 +62,10 @@ async fn a_killed_coordinator_finishes_the_saga_after_restart() {
         .await
         .expect("submit");
     assert_eq!(res.status().as_u16(), 200);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while script.calls("second").len() < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "second branch not retried"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("the second branch is retried", async || {
+        script.calls("second").len() >= 2
+    })
+    .await;
     p.child.kill().expect("SIGKILL");
     p.child.wait().expect("wait");
     assert_eq!(script.successes("first"), 1);
@@ -79,14 +73,10 @@ async fn a_killed_coordinator_finishes_the_saga_after_restart() {
     // The branch recovers while the coordinator is down; a new process takes over.
     script.plan("second", &[]);
     let p = start(&db);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while status(&client, &p.http, "killed").await != "succeed" {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not finished after restart"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the saga finishes after the restart", async || {
+        status(&client, &p.http, "killed").await == "succeed"
+    })
+    .await;
     assert_eq!(
         script.calls("first").len(),
         1,

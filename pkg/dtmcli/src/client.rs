@@ -605,14 +605,16 @@ impl Tcc {
     }
 
     /// Submits (confirm every branch) when `outcome` is `Ok`, aborts (cancel every branch) with
-    /// the error as rollback reason otherwise. Returns `outcome`'s error, or the coordinator's.
+    /// the error as rollback reason otherwise. After a clean abort the answer is
+    /// [`ClientError::Failure`] — the transaction rolled back, as a saga's `wait_result` says it;
+    /// otherwise the coordinator's error.
     pub async fn finish(mut self, outcome: Result<(), ClientError>) -> Result<(), ClientError> {
         match outcome {
             Ok(()) => self.dtm.trans(TransOp::Submit, &self.t).await,
             Err(e) => {
                 self.t.rollback_reason = e.to_string();
                 self.dtm.trans(TransOp::Abort, &self.t).await?;
-                Err(e)
+                Err(ClientError::Failure(format!("rolled back: {e}")))
             }
         }
     }

@@ -115,6 +115,19 @@ pub fn with_op(info: &BranchInfo, op: &str) -> BranchInfo {
     }
 }
 
+/// Polls `check` every 5 ms until it holds; panics naming `what` after 10 s. The one way tests
+/// wait for something to happen (never a bare sleep).
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within 10 s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Servers on `127.0.0.1:0`, a 1 KiB body limit (so tests can cross it), short timeouts.
 pub fn servers_conf() -> ServersConf {
     servers_conf_with_body(1024)

@@ -275,31 +275,22 @@ impl Stack {
 
     /// Polls until `gid` has status `want` (10 s at most).
     pub async fn wait_status(&self, gid: &str, want: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let now = self.status(gid).await;
-            if now == want {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{gid} is {now:?}, not {want:?}, after 10 s: {}",
-                self.query(gid).await
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let what = format!("{gid} reaches status {want:?}");
+        dtmcli::testing::eventually(&what, async || self.status(gid).await == want).await;
+    }
+
+    /// Polls until `gid`'s retry interval is `secs` (10 s at most).
+    pub async fn wait_interval(&self, gid: &str, secs: i64) {
+        let what = format!("{gid} has a retry interval of {secs} s");
+        dtmcli::testing::eventually(&what, async || {
+            self.query(gid).await["transaction"]["next_cron_interval"].as_i64() == Some(secs)
+        })
+        .await;
     }
 
     /// Polls until `f()` holds (10 s at most).
     pub async fn wait_until(&self, what: &str, mut f: impl FnMut() -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !f() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "not within 10 s: {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        dtmcli::testing::eventually(what, async || f()).await;
     }
 
     /// `(available, frozen)` of a SKU.

@@ -250,9 +250,9 @@ async fn an_erroring_branch_is_retried_with_backoff_until_it_succeeds() {
             .await;
         // The interval doubles per error: retried after 10 s, then 20 s. Waiting for the stored
         // interval also means the retry is scheduled before the clock moves.
-        wait_interval(&s, &g, 20).await;
+        s.wait_interval(&g, 20).await;
         s.clock.advance(RETRY_INTERVAL);
-        wait_interval(&s, &g, 40).await;
+        s.wait_interval(&g, 40).await;
         assert_eq!(s.script.calls(&name).len(), 2);
         assert_eq!(s.status(&g).await, "submitted");
         s.clock.advance(RETRY_INTERVAL * 2);
@@ -261,22 +261,6 @@ async fn an_erroring_branch_is_retried_with_backoff_until_it_succeeds() {
         assert_eq!(s.script.successes(&name), 1);
     }
     s.assert_invariant().await;
-}
-
-/// Polls until `gid`'s retry interval is `secs` (10 s at most).
-async fn wait_interval(s: &Stack, gid: &str, secs: i64) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let v = s.query(gid).await;
-        if v["transaction"]["next_cron_interval"].as_i64() == Some(secs) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "interval is not {secs}: {v}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]

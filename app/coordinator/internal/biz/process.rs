@@ -140,7 +140,7 @@ impl Inner {
 
     /// A prepared saga or tcc past its timeout rolls back.
     async fn expire(&self, g: &Global) -> Result<Step, TransError> {
-        let deadline = g.create_time + self.timeout_ms(g.trans_type, &g.options);
+        let deadline = self.deadline(g);
         if self.clock.now() < deadline {
             return Ok(Step::Stop(Next::At(deadline)));
         }
@@ -153,7 +153,7 @@ impl Inner {
     /// A prepared msg past its timeout: ask the application whether its local transaction
     /// committed (GET `query_prepared`, branch `00`, op `msg`).
     async fn msg_check_back(&self, g: &Global) -> Result<Step, TransError> {
-        let deadline = g.create_time + self.timeout_ms(g.trans_type, &g.options);
+        let deadline = self.deadline(g);
         if self.clock.now() < deadline {
             return Ok(Step::Stop(Next::At(deadline)));
         }
@@ -377,6 +377,11 @@ impl Inner {
             }
         }
         Ok(None)
+    }
+
+    /// When a transaction times out (Unix ms).
+    fn deadline(&self, g: &Global) -> i64 {
+        g.create_time + self.timeout_ms(g.trans_type, &g.options)
     }
 
     /// A saga action, re-invoked at once while `retry_limit` allows.

@@ -116,12 +116,7 @@ impl Transactions for DtmTransactions {
                     .await
                 }
                 .await;
-                let aborted = tried.is_err();
-                match tcc.finish(tried).await {
-                    // The try's error after a clean abort: the transaction rolled back.
-                    Err(_) if aborted => Err(ClientError::Failure("a try failed".into())),
-                    other => other,
-                }
+                tcc.finish(tried).await
             }
         };
         outcome(gid, result)
