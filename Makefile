@@ -29,11 +29,11 @@ build:
 run:
 	$(CARGO) run -p $(APP)
 
-# demo: the end-to-end demo (not yet; README's "Run a service" shows it by hand)
+# demo: start coordinator, stock and order (SQLite under target/demo) and run five transactions
 .PHONY: demo
 demo:
-	@echo "make demo: not yet (the demo issue). Until then run coordinator, stock and order"
-	@echo "with make run APP=... and place an order by hand as README.md shows."
+	$(CARGO) build -q -p coordinator -p stock -p order -p e2e --bins
+	$(CARGO) run -q -p e2e --bin demo
 
 # test: run every test (PostgreSQL/MariaDB suites run when TEST_PG_URL/TEST_MYSQL_URL are set)
 .PHONY: test

@@ -8,6 +8,7 @@
 //! - [`codec`]: the protobuf codec of the generated gRPC code (bad messages → InvalidArgument);
 //! - [`log`]: tracing set-up and access logs named by operation;
 //! - [`flags`]: kratos-style command-line flags (`-conf`);
+//! - [`probe`]: `--probe <url>`, the healthcheck a container runs without curl;
 //! - [`time`]: Unix milliseconds stored, RFC 3339 UTC shown.
 
 pub mod app;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod errors;
 pub mod flags;
 pub mod log;
+pub mod probe;
 pub mod time;
 pub mod transcode;
 

@@ -1,4 +1,5 @@
-//! The App lifecycle: a stop turns health NOT_SERVING first and lets in-flight requests finish.
+//! The App lifecycle: a stop turns health NOT_SERVING first (gRPC health, `/healthz`)
+//! and lets in-flight requests finish.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +61,8 @@ async fn stop_flips_health_then_drains_in_flight_requests() -> Result<()> {
         watch.message().await?.context("first status")?.status,
         ServingStatus::Serving as i32
     );
+    let healthz = format!("http://{http}/healthz");
+    kit::probe::probe(&healthz, Duration::from_secs(5)).await?;
 
     let slow = tokio::spawn(reqwest::get(format!("http://{http}/slow")));
     arrived_rx.await?; // the request is in flight
@@ -75,5 +78,10 @@ async fn stop_flips_health_then_drains_in_flight_requests() -> Result<()> {
     assert_eq!(res.status().as_u16(), 200);
     assert_eq!(res.text().await?, "done");
     tokio::time::timeout(Duration::from_secs(10), running).await???;
+    let probed = kit::probe::probe(&healthz, Duration::from_secs(5)).await;
+    assert!(
+        matches!(probed, Err(kit::probe::ProbeError::Io { .. })),
+        "{probed:?}"
+    );
     Ok(())
 }

@@ -27,11 +27,19 @@ struct Flags {
     /// Log JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// Exit 0 if this URL (a running app's /healthz) answers 200, else 1: the container
+    /// healthcheck, as the image has no curl.
+    #[arg(long, value_name = "URL")]
+    probe: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse_from(kit::flags::args());
+    if let Some(url) = &flags.probe {
+        kit::probe::probe(url, std::time::Duration::from_secs(3)).await?;
+        return Ok(());
+    }
     kit::log::init(flags.log_json);
     let conf: Bootstrap = kit::config::load(&flags.conf)
         .with_context(|| format!("loading {}", flags.conf.display()))?;

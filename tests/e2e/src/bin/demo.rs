@@ -1,0 +1,475 @@
+//! `make demo`: the three apps as separate processes with their shipped configs, five global
+//! transactions through them, and what the coordinator recorded about each.
+//!
+//! Everything lives under a fresh directory (default `target/demo`): the processes run there, so
+//! the shipped `sqlite://data/*.db` sources land in `target/demo/data/`, and their logs in
+//! `target/demo/*.log`. Every process started is stopped at the end, on failure and on Ctrl-C.
+//! The exit code is 0 only if every transaction ended as expected and the tables agree.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+/// Flags of the demo.
+#[derive(Debug, Parser)]
+#[command(
+    name = "demo",
+    about = "Run coordinator, stock and order and place orders through them"
+)]
+struct Flags {
+    /// Where the coordinator, stock and order binaries are (default: beside this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// The demo directory; emptied first.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/demo"))]
+    dir: PathBuf,
+}
+
+/// The shipped configs' ports (app/*/configs/config.yaml).
+const COORDINATOR: App = App {
+    name: "coordinator",
+    ports: [36789, 36790],
+};
+const STOCK: App = App {
+    name: "stock",
+    ports: [8001, 9001],
+};
+const ORDER: App = App {
+    name: "order",
+    ports: [8002, 9002],
+};
+const DTM: &str = "http://127.0.0.1:36789/api/dtmsvr";
+const ORDERS: &str = "http://127.0.0.1:8002/api/order/v1/orders";
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let flags = Flags::parse();
+    let bin_dir = match flags.bin_dir {
+        Some(d) => d,
+        None => std::env::current_exe()?
+            .parent()
+            .context("the demo binary has no directory")?
+            .to_path_buf(),
+    };
+    let mut procs = Processes::default();
+    let outcome = tokio::select! {
+        r = demo(&bin_dir, &flags.dir, &mut procs) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
+    procs.stop().await;
+    let logs = flags.dir.canonicalize().unwrap_or(flags.dir);
+    match outcome {
+        Ok(Verdict { expected, total }) if expected == total => {
+            println!("\n✔ all {total} checks passed: every transaction ended as expected.");
+            Ok(())
+        }
+        Ok(Verdict { expected, total }) => {
+            bail!(
+                "{} of {total} checks failed (logs in {})",
+                total - expected,
+                logs.display()
+            )
+        }
+        Err(e) => Err(e.context(format!("demo failed (logs in {})", logs.display()))),
+    }
+}
+
+/// How many checks passed, of how many.
+struct Verdict {
+    expected: usize,
+    total: usize,
+}
+
+/// The whole demo: start, transact, show.
+async fn demo(bin_dir: &Path, dir: &Path, procs: &mut Processes) -> Result<Verdict> {
+    let apps = [COORDINATOR, STOCK, ORDER];
+    for app in &apps {
+        app.check_ports_free()?;
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let dir = dir.canonicalize()?;
+
+    step(&format!(
+        "Starting coordinator, stock and order in {}",
+        dir.display()
+    ));
+    for app in &apps {
+        procs.start(app, bin_dir, &dir)?;
+    }
+    for app in &apps {
+        procs.wait_healthy(app).await?;
+        println!(
+            "  {:<11} serving  HTTP :{}  gRPC :{}",
+            app.name, app.ports[0], app.ports[1]
+        );
+    }
+
+    let client = reqwest::Client::new();
+    let db = Tables::open(&dir).await?;
+    step("Tables before");
+    db.print().await?;
+
+    let mut checks = Checks::default();
+
+    step("1. PlaceOrder as a saga, branches called over HTTP: 2 × SKU-APPLE");
+    let first = place(&client, "MODE_SAGA", "TRANSPORT_HTTP", "SKU-APPLE", 2).await?;
+    checks.expect("saga over HTTP", &first.status, "succeed");
+    timeline(&client, &first.gid).await?;
+
+    step("2. PlaceOrder as a saga, branches called over gRPC: 3 × SKU-PEAR");
+    let second = place(&client, "MODE_SAGA", "TRANSPORT_GRPC", "SKU-PEAR", 3).await?;
+    checks.expect("saga over gRPC", &second.status, "succeed");
+    timeline(&client, &second.gid).await?;
+
+    step("3. PlaceOrder as a TCC (try, then confirm), over HTTP: 1 × SKU-APPLE");
+    let third = place(&client, "MODE_TCC", "TRANSPORT_HTTP", "SKU-APPLE", 1).await?;
+    checks.expect("tcc", &third.status, "succeed");
+    timeline(&client, &third.gid).await?;
+
+    step("4. PlaceOrder as a saga that fails: 8 × SKU-PLUM, only 5 in stock");
+    let fourth = place(&client, "MODE_SAGA", "TRANSPORT_HTTP", "SKU-PLUM", 8).await?;
+    checks.expect("saga short of stock", &fourth.status, "failed");
+    println!("  stock answered FAILURE, so the coordinator compensated instead of going on:");
+    timeline(&client, &fourth.gid).await?;
+
+    step(&format!(
+        "5. CancelOrder {} as a two-phase message (local update + stock TransIn)",
+        first.order_id
+    ));
+    let reply = post(
+        &client,
+        &format!("{ORDERS}/{}/cancel", first.order_id),
+        json!({}),
+    )
+    .await?;
+    let status = text(&reply, "status");
+    checks.expect("msg cancel", &status, "succeed");
+    timeline(&client, &text(&reply, "gid")).await?;
+
+    step("Tables after");
+    db.print().await?;
+    // What the five transactions must have left behind.
+    checks.expect_rows(
+        "stock",
+        db.stock().await?,
+        &["SKU-APPLE 99 0", "SKU-PEAR 47 0", "SKU-PLUM 5 0"],
+    );
+    let orders = db.orders().await?;
+    checks.expect_rows(
+        "orders",
+        orders.iter().map(|(_, row)| row.clone()).collect(),
+        &[
+            "SKU-APPLE 2 CANCELLED",
+            "SKU-PEAR 3 CREATED",
+            "SKU-APPLE 1 CREATED",
+        ],
+    );
+    Ok(checks.verdict())
+}
+
+/// One app of the demo and the ports its shipped config listens on (HTTP, gRPC).
+struct App {
+    name: &'static str,
+    ports: [u16; 2],
+}
+
+impl App {
+    /// A clear error instead of a confusing one when something already listens there.
+    fn check_ports_free(&self) -> Result<()> {
+        for port in self.ports {
+            std::net::TcpListener::bind(("0.0.0.0", port)).with_context(|| {
+                format!(
+                    "port {port} ({}) is taken: is a {} (or the compose demo) already running?",
+                    self.name, self.name
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The processes the demo started; each is killed if dropped before [`Processes::stop`].
+#[derive(Default)]
+struct Processes {
+    running: Vec<(&'static str, Child, PathBuf)>,
+}
+
+impl Processes {
+    /// `bin_dir/<app> --conf app/<app>/configs`, run in `dir`, logging to `dir/<app>.log`.
+    fn start(&mut self, app: &App, bin_dir: &Path, dir: &Path) -> Result<()> {
+        let exe = bin_dir.join(app.name);
+        let conf = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../app")
+            .join(app.name)
+            .join("configs");
+        let log_path = dir.join(format!("{}.log", app.name));
+        let log = std::fs::File::create(&log_path)?;
+        let child = Command::new(&exe)
+            .arg("--conf")
+            .arg(&conf)
+            .current_dir(dir)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| {
+                format!("starting {} (built? `make demo` builds it)", exe.display())
+            })?;
+        self.running.push((app.name, child, log_path));
+        Ok(())
+    }
+
+    /// Polls the app's `/healthz` until it answers 200; fails early if the process exits.
+    async fn wait_healthy(&mut self, app: &App) -> Result<()> {
+        let url = format!("http://127.0.0.1:{}/healthz", app.ports[0]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (_, child, log) = self
+            .running
+            .iter_mut()
+            .find(|(name, ..)| *name == app.name)
+            .context("not started")?;
+        loop {
+            if kit::probe::probe(&url, Duration::from_secs(1))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("{} exited ({status}); see {}", app.name, log.display());
+            }
+            if Instant::now() > deadline {
+                bail!("{} not healthy after 30 s; see {}", app.name, log.display());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM to each (a graceful stop), then waits; SIGKILL after 15 s.
+    async fn stop(&mut self) {
+        if self.running.is_empty() {
+            return;
+        }
+        step("Stopping coordinator, stock and order");
+        for (_, child, _) in self.running.iter().rev() {
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await;
+            }
+        }
+        for (name, mut child, _) in self.running.drain(..).rev() {
+            match tokio::time::timeout(Duration::from_secs(15), child.wait()).await {
+                Ok(Ok(status)) => println!("  {name:<11} stopped ({status})"),
+                _ => {
+                    let _ = child.kill().await;
+                    println!("  {name:<11} killed after 15 s");
+                }
+            }
+        }
+    }
+}
+
+/// What PlaceOrder answered.
+struct Placed {
+    order_id: String,
+    gid: String,
+    status: String,
+}
+
+/// PlaceOrder through the order service's HTTP API, printed as a curl would send it.
+async fn place(
+    client: &reqwest::Client,
+    mode: &str,
+    transport: &str,
+    sku: &str,
+    quantity: i64,
+) -> Result<Placed> {
+    let body = json!({"user_id": 1, "sku": sku, "quantity": quantity, "mode": mode, "transport": transport});
+    let reply = post(client, ORDERS, body).await?;
+    Ok(Placed {
+        order_id: text(&reply, "orderId"),
+        gid: text(&reply, "gid"),
+        status: text(&reply, "status"),
+    })
+}
+
+/// POSTs JSON, prints request and reply, and insists on a 200.
+async fn post(client: &reqwest::Client, url: &str, body: Value) -> Result<Value> {
+    println!("  POST {url} {body}");
+    let res = client.post(url).json(&body).send().await?;
+    let status = res.status();
+    let reply: Value = res.json().await.unwrap_or(Value::Null);
+    println!("  ← {} {reply}", status.as_u16());
+    if !status.is_success() {
+        bail!("{url} answered {status}: {reply}");
+    }
+    Ok(reply)
+}
+
+/// Prints the coordinator's record of `gid`: the global status, then every branch in the order
+/// its status was last written, with the time since the transaction began.
+async fn timeline(client: &reqwest::Client, gid: &str) -> Result<()> {
+    let q: Value = client
+        .get(format!("{DTM}/query"))
+        .query(&[("gid", gid)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let t = &q["transaction"];
+    let start = ms_of_day(t["create_time"].as_str().unwrap_or_default());
+    println!(
+        "  coordinator: {} {} → {}{}",
+        t["trans_type"].as_str().unwrap_or("?"),
+        gid,
+        t["status"].as_str().unwrap_or("?"),
+        t["rollback_reason"]
+            .as_str()
+            .filter(|r| !r.is_empty())
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    // Called branches in the order their outcome was written; never-called ones (still
+    // `prepared`: the compensations of a saga that succeeded) last.
+    let mut branches: Vec<(Option<i64>, &Value)> = q["branches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| match b["status"].as_str() {
+            Some("prepared") => (None, b),
+            _ => (ms_of_day(b["update_time"].as_str().unwrap_or_default()), b),
+        })
+        .collect();
+    branches.sort_by_key(|(at, _)| at.unwrap_or(i64::MAX));
+    for (at, b) in branches {
+        let when = match (at, start) {
+            (Some(at), Some(start)) => format!("+{}ms", (at - start).rem_euclid(86_400_000)),
+            _ => "not called".to_owned(),
+        };
+        println!(
+            "    {when:>10}  {} {:<10} {:<9} {}",
+            b["branch_id"].as_str().unwrap_or("?"),
+            b["op"].as_str().unwrap_or("?"),
+            b["status"].as_str().unwrap_or("?"),
+            b["url"].as_str().unwrap_or("?"),
+        );
+    }
+    Ok(())
+}
+
+/// `2026-11-21T16:43:53.405Z` → milliseconds since midnight (enough for offsets within a demo).
+fn ms_of_day(rfc3339: &str) -> Option<i64> {
+    let t = rfc3339.get(11..23)?; // 16:43:53.405
+    let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    Some(((n(0..2)? * 60 + n(3..5)?) * 60 + n(6..8)?) * 1000 + n(9..12)?)
+}
+
+/// The two services' tables, read straight from their SQLite files (read-only).
+struct Tables {
+    stock: sqlx::SqlitePool,
+    orders: sqlx::SqlitePool,
+}
+
+impl Tables {
+    async fn open(dir: &Path) -> Result<Tables> {
+        let open = |name: &str| {
+            let url = format!("sqlite://{}/data/{name}.db?mode=ro", dir.display());
+            async move { sqlx::SqlitePool::connect(&url).await.context(url) }
+        };
+        Ok(Tables {
+            stock: open("stock").await?,
+            orders: open("order").await?,
+        })
+    }
+
+    /// `sku available frozen` per row.
+    async fn stock(&self) -> Result<Vec<String>> {
+        let rows: Vec<(String, i64, i64)> =
+            sqlx::query_as("SELECT sku, available, frozen FROM stock ORDER BY sku")
+                .fetch_all(&self.stock)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(sku, a, f)| format!("{sku} {a} {f}"))
+            .collect())
+    }
+
+    /// `(id, "sku quantity status")` per order, oldest first.
+    async fn orders(&self) -> Result<Vec<(String, String)>> {
+        let rows: Vec<(String, String, i64, String)> =
+            sqlx::query_as("SELECT id, sku, quantity, status FROM orders ORDER BY create_time, id")
+                .fetch_all(&self.orders)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, sku, q, s)| (id, format!("{sku} {q} {s}")))
+            .collect())
+    }
+
+    async fn print(&self) -> Result<()> {
+        println!("  stock  (sku available frozen)");
+        for row in self.stock().await? {
+            println!("    {row}");
+        }
+        let orders = self.orders().await?;
+        println!(
+            "  orders (id sku quantity status){}",
+            if orders.is_empty() { ": none" } else { "" }
+        );
+        for (id, row) in orders {
+            println!("    {id} {row}");
+        }
+        Ok(())
+    }
+}
+
+/// Expected-vs-seen, printed as they are checked.
+#[derive(Default)]
+struct Checks {
+    expected: usize,
+    total: usize,
+}
+
+impl Checks {
+    fn expect(&mut self, what: &str, seen: &str, want: &str) {
+        self.total += 1;
+        if seen == want {
+            self.expected += 1;
+            println!("  ✔ {what}: {seen}");
+        } else {
+            println!("  ✘ {what}: {seen}, expected {want}");
+        }
+    }
+
+    fn expect_rows(&mut self, table: &str, seen: Vec<String>, want: &[&str]) {
+        self.expect(table, &seen.join(", "), &want.join(", "));
+    }
+
+    fn verdict(&self) -> Verdict {
+        Verdict {
+            expected: self.expected,
+            total: self.total,
+        }
+    }
+}
+
+/// A heading for the next step.
+fn step(what: &str) {
+    println!("\n== {what}");
+}
+
+/// `v[key]` as a string ("" when absent).
+fn text(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap_or_default().to_owned()
+}

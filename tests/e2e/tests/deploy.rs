@@ -1,0 +1,115 @@
+//! The deployment files stay true to the apps: every Kubernetes ConfigMap is a config its app
+//! accepts, and every Deployment opens and probes the ports that config listens on.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+/// `deploy/kubernetes/<app>.yaml` as its YAML documents.
+fn manifests(app: &str) -> Result<Vec<Value>> {
+    let path = root().join(format!("deploy/kubernetes/{app}.yaml"));
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    text.split("\n---\n")
+        .map(|doc| serde_saphyr::from_str(doc).context(app.to_owned()))
+        .collect()
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
+}
+
+/// Loads the ConfigMap's `config.yaml` with no environment set, as the pod would.
+fn config_map<T: serde::de::DeserializeOwned>(docs: &[Value]) -> Result<T> {
+    let text = kind(docs, "ConfigMap")["data"]["config.yaml"]
+        .as_str()
+        .context("data.config.yaml")?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("config.yaml");
+    std::fs::write(&file, text)?;
+    Ok(kit::config::load_with(&file, |_| None)?)
+}
+
+/// The Deployment's container ports by name, and the port its probes use.
+fn deployment_ports(docs: &[Value]) -> (u16, u16, Vec<String>) {
+    let container = &kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    let port = |name: &str| {
+        container["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["containerPort"].as_u64())
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or_else(|| panic!("container port {name}"))
+    };
+    let probes = ["readinessProbe", "livenessProbe"]
+        .map(|p| {
+            format!(
+                "{} {}",
+                container[p]["httpGet"]["path"], container[p]["httpGet"]["port"]
+            )
+        })
+        .to_vec();
+    (port("http"), port("grpc"), probes)
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {addr}"))
+}
+
+const PROBES: [&str; 2] = ["\"/healthz\" \"http\"", "\"/healthz\" \"http\""];
+
+#[test]
+fn stock_manifest_matches_its_config() -> Result<()> {
+    let docs = manifests("stock")?;
+    let conf: stock::conf::Bootstrap = config_map(&docs)?;
+    let (http, grpc, probes) = deployment_ports(&docs);
+    assert_eq!(
+        (http, grpc),
+        (
+            port_of(&conf.server.http.addr),
+            port_of(&conf.server.grpc.addr)
+        )
+    );
+    assert_eq!(probes, PROBES);
+    Ok(())
+}
+
+#[test]
+fn order_manifest_matches_its_config() -> Result<()> {
+    let docs = manifests("order")?;
+    let conf: order::conf::Bootstrap = config_map(&docs)?;
+    let (http, grpc, probes) = deployment_ports(&docs);
+    assert_eq!(
+        (http, grpc),
+        (
+            port_of(&conf.server.http.addr),
+            port_of(&conf.server.grpc.addr)
+        )
+    );
+    assert_eq!(probes, PROBES);
+    // Branch URLs name the cluster Services, not localhost.
+    assert_eq!(conf.dtm.http, "http://coordinator:36789/api/dtmsvr");
+    assert_eq!(conf.dtm.stock.grpc, "stock:9001");
+    Ok(())
+}
+
+#[test]
+fn coordinator_manifest_matches_its_config() -> Result<()> {
+    let docs = manifests("coordinator")?;
+    let conf: coordinator::conf::Bootstrap = config_map(&docs)?;
+    let (http, grpc, probes) = deployment_ports(&docs);
+    assert_eq!((http, grpc), (conf.http_port, conf.grpc_port));
+    assert_eq!(probes, PROBES);
+    Ok(())
+}
