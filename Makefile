@@ -53,17 +53,26 @@ DURATION ?= 10s
 bench:
 	$(CARGO) run --release -p e2e --bin bench -- --concurrency $(CONCURRENCY) --duration $(DURATION)
 
-# docker: build the container images (not yet)
+# Containers. `docker compose` (v2) when present, else docker-compose (v1, Debian's package).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_FILE := deploy/docker-compose/docker-compose.yaml
+# Base images: the official ones unless BUILDER_IMAGE / RUNTIME_IMAGE name others (offline builds).
+BASE_ARGS = $(if $(BUILDER_IMAGE),--build-arg BUILDER_IMAGE=$(BUILDER_IMAGE)) $(if $(RUNTIME_IMAGE),--build-arg RUNTIME_IMAGE=$(RUNTIME_IMAGE))
+
+# docker: build kratos-dtm-rs/{coordinator,stock,order}:latest from deploy/docker/Dockerfile
 .PHONY: docker
 docker:
-	@echo "make docker: not yet (lands with the demo issue)"
+	for app in coordinator stock order; do \
+	  docker build -f deploy/docker/Dockerfile --build-arg APP=$$app $(BASE_ARGS) -t kratos-dtm-rs/$$app:latest . || exit 1; \
+	done
 
-# compose-up: start the docker-compose demo (not yet)
+# compose-up: build and start the compose demo (coordinator :36789, stock :8001, order :8002)
 .PHONY: compose-up
 compose-up:
-	@echo "make compose-up: not yet (lands with the demo issue)"
+	$(COMPOSE) -f $(COMPOSE_FILE) up -d --build
+	@echo "Place an order: curl -s localhost:8002/api/order/v1/orders -d '{\"user_id\":1,\"sku\":\"SKU-APPLE\",\"quantity\":2}'"
 
-# compose-down: stop the docker-compose demo (not yet)
+# compose-down: stop the compose demo and remove its volumes
 .PHONY: compose-down
 compose-down:
-	@echo "make compose-down: not yet (lands with the demo issue)"
+	$(COMPOSE) -f $(COMPOSE_FILE) down -v
