@@ -69,35 +69,39 @@ fn port_of(addr: &str) -> u16 {
 
 const PROBES: [&str; 2] = ["\"/healthz\" \"http\"", "\"/healthz\" \"http\""];
 
-#[test]
-fn stock_manifest_matches_its_config() -> Result<()> {
-    let docs = manifests("stock")?;
-    let conf: stock::conf::Bootstrap = config_map(&docs)?;
+/// Loads `<app>.yaml`'s ConfigMap as `T` and checks the Deployment's ports against `ports(conf)`
+/// and its probes against `/healthz` on the `http` port.
+fn check<T: serde::de::DeserializeOwned>(app: &str, ports: impl Fn(&T) -> (u16, u16)) -> Result<T> {
+    let docs = manifests(app)?;
+    let conf: T = config_map(&docs)?;
     let (http, grpc, probes) = deployment_ports(&docs);
     assert_eq!(
         (http, grpc),
-        (
-            port_of(&conf.server.http.addr),
-            port_of(&conf.server.grpc.addr)
-        )
+        ports(&conf),
+        "{app}: container ports vs config"
     );
-    assert_eq!(probes, PROBES);
+    assert_eq!(probes, PROBES, "{app}: probes");
+    Ok(conf)
+}
+
+/// The ports a service's `server` section listens on.
+fn server_ports(s: &kit::ServersConf) -> (u16, u16) {
+    (port_of(&s.http.addr), port_of(&s.grpc.addr))
+}
+
+#[test]
+fn stock_manifest_matches_its_config() -> Result<()> {
+    check("stock", |c: &stock::conf::Bootstrap| {
+        server_ports(&c.server)
+    })?;
     Ok(())
 }
 
 #[test]
 fn order_manifest_matches_its_config() -> Result<()> {
-    let docs = manifests("order")?;
-    let conf: order::conf::Bootstrap = config_map(&docs)?;
-    let (http, grpc, probes) = deployment_ports(&docs);
-    assert_eq!(
-        (http, grpc),
-        (
-            port_of(&conf.server.http.addr),
-            port_of(&conf.server.grpc.addr)
-        )
-    );
-    assert_eq!(probes, PROBES);
+    let conf = check("order", |c: &order::conf::Bootstrap| {
+        server_ports(&c.server)
+    })?;
     // Branch URLs name the cluster Services, not localhost.
     assert_eq!(conf.dtm.http, "http://coordinator:36789/api/dtmsvr");
     assert_eq!(conf.dtm.stock.grpc, "stock:9001");
@@ -106,10 +110,8 @@ fn order_manifest_matches_its_config() -> Result<()> {
 
 #[test]
 fn coordinator_manifest_matches_its_config() -> Result<()> {
-    let docs = manifests("coordinator")?;
-    let conf: coordinator::conf::Bootstrap = config_map(&docs)?;
-    let (http, grpc, probes) = deployment_ports(&docs);
-    assert_eq!((http, grpc), (conf.http_port, conf.grpc_port));
-    assert_eq!(probes, PROBES);
+    check("coordinator", |c: &coordinator::conf::Bootstrap| {
+        (c.http_port, c.grpc_port)
+    })?;
     Ok(())
 }

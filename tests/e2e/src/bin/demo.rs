@@ -44,6 +44,57 @@ const ORDER: App = App {
     ports: [8002, 9002],
 };
 const DTM: &str = "http://127.0.0.1:36789/api/dtmsvr";
+
+/// One PlaceOrder of the demo and the outcome it must have.
+struct Order {
+    heading: &'static str,
+    check: &'static str,
+    mode: &'static str,
+    transport: &'static str,
+    sku: &'static str,
+    quantity: i64,
+    want: &'static str,
+}
+
+/// The orders placed, in order; the first is cancelled afterwards by a two-phase message.
+const PLACE: [Order; 4] = [
+    Order {
+        heading: "PlaceOrder as a saga, branches called over HTTP: 2 × SKU-APPLE",
+        check: "saga over HTTP",
+        mode: "MODE_SAGA",
+        transport: "TRANSPORT_HTTP",
+        sku: "SKU-APPLE",
+        quantity: 2,
+        want: "succeed",
+    },
+    Order {
+        heading: "PlaceOrder as a saga, branches called over gRPC: 3 × SKU-PEAR",
+        check: "saga over gRPC",
+        mode: "MODE_SAGA",
+        transport: "TRANSPORT_GRPC",
+        sku: "SKU-PEAR",
+        quantity: 3,
+        want: "succeed",
+    },
+    Order {
+        heading: "PlaceOrder as a TCC (try, then confirm), over HTTP: 1 × SKU-APPLE",
+        check: "tcc",
+        mode: "MODE_TCC",
+        transport: "TRANSPORT_HTTP",
+        sku: "SKU-APPLE",
+        quantity: 1,
+        want: "succeed",
+    },
+    Order {
+        heading: "PlaceOrder as a saga that fails: 8 × SKU-PLUM, only 5 in stock",
+        check: "saga short of stock",
+        mode: "MODE_SAGA",
+        transport: "TRANSPORT_HTTP",
+        sku: "SKU-PLUM",
+        quantity: 8,
+        want: "failed",
+    },
+];
 const ORDERS: &str = "http://127.0.0.1:8002/api/order/v1/orders";
 
 #[tokio::main]
@@ -119,26 +170,20 @@ async fn demo(bin_dir: &Path, dir: &Path, procs: &mut Processes) -> Result<Verdi
 
     let mut checks = Checks::default();
 
-    step("1. PlaceOrder as a saga, branches called over HTTP: 2 × SKU-APPLE");
-    let first = place(&client, "MODE_SAGA", "TRANSPORT_HTTP", "SKU-APPLE", 2).await?;
-    checks.expect("saga over HTTP", &first.status, "succeed");
-    timeline(&client, &first.gid).await?;
-
-    step("2. PlaceOrder as a saga, branches called over gRPC: 3 × SKU-PEAR");
-    let second = place(&client, "MODE_SAGA", "TRANSPORT_GRPC", "SKU-PEAR", 3).await?;
-    checks.expect("saga over gRPC", &second.status, "succeed");
-    timeline(&client, &second.gid).await?;
-
-    step("3. PlaceOrder as a TCC (try, then confirm), over HTTP: 1 × SKU-APPLE");
-    let third = place(&client, "MODE_TCC", "TRANSPORT_HTTP", "SKU-APPLE", 1).await?;
-    checks.expect("tcc", &third.status, "succeed");
-    timeline(&client, &third.gid).await?;
-
-    step("4. PlaceOrder as a saga that fails: 8 × SKU-PLUM, only 5 in stock");
-    let fourth = place(&client, "MODE_SAGA", "TRANSPORT_HTTP", "SKU-PLUM", 8).await?;
-    checks.expect("saga short of stock", &fourth.status, "failed");
-    println!("  stock answered FAILURE, so the coordinator compensated instead of going on:");
-    timeline(&client, &fourth.gid).await?;
+    let mut placed = Vec::new();
+    for (n, order) in PLACE.iter().enumerate() {
+        step(&format!("{}. {}", n + 1, order.heading));
+        let reply = place(&client, order).await?;
+        checks.expect(order.check, &reply.status, order.want);
+        if order.want == "failed" {
+            println!(
+                "  stock answered FAILURE, so the coordinator compensated instead of going on:"
+            );
+        }
+        timeline(&client, &reply.gid).await?;
+        placed.push(reply);
+    }
+    let first = placed.first().context("no order placed")?;
 
     step(&format!(
         "5. CancelOrder {} as a two-phase message (local update + stock TransIn)",
@@ -288,14 +333,8 @@ struct Placed {
 }
 
 /// PlaceOrder through the order service's HTTP API, printed as a curl would send it.
-async fn place(
-    client: &reqwest::Client,
-    mode: &str,
-    transport: &str,
-    sku: &str,
-    quantity: i64,
-) -> Result<Placed> {
-    let body = json!({"user_id": 1, "sku": sku, "quantity": quantity, "mode": mode, "transport": transport});
+async fn place(client: &reqwest::Client, o: &Order) -> Result<Placed> {
+    let body = json!({"user_id": 1, "sku": o.sku, "quantity": o.quantity, "mode": o.mode, "transport": o.transport});
     let reply = post(client, ORDERS, body).await?;
     Ok(Placed {
         order_id: text(&reply, "orderId"),
