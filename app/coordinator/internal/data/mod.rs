@@ -16,7 +16,7 @@ use crate::conf::Store;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreOpenError {
     /// A driver this build does not provide (yet).
-    #[error("Store.Driver {0:?} is not supported (sqlite; postgres, mysql and redis are planned)")]
+    #[error("Store.Driver {0:?} is not supported (sqlite, postgres, mysql; redis is planned)")]
     Driver(String),
     /// `Store.Source` does not match `Store.Driver`.
     #[error("Store.Source {url:?} is not a {driver} URL")]
@@ -36,20 +36,25 @@ pub enum StoreOpenError {
 
 /// Opens the store `Store.Driver` names and runs its migration.
 pub async fn open_store(conf: &Store) -> Result<Arc<dyn TransStore>, StoreOpenError> {
-    match conf.driver.as_str() {
-        "sqlite" => {
-            if Dialect::from_url(&conf.source) != Some(Dialect::Sqlite) {
-                return Err(StoreOpenError::Source {
-                    driver: conf.driver.clone(),
-                    url: conf.source.clone(),
-                });
-            }
-            let pool = dtmcli::dialect::connect(&conf.source, conf.max_open_conns).await?;
-            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-            Ok(Arc::new(SqlStore::new(pool, Dialect::Sqlite)))
-        }
-        other => Err(StoreOpenError::Driver(other.to_owned())),
+    let dialect = match conf.driver.as_str() {
+        "sqlite" => Dialect::Sqlite,
+        "postgres" => Dialect::Postgres,
+        "mysql" => Dialect::MySql,
+        other => return Err(StoreOpenError::Driver(other.to_owned())),
+    };
+    if Dialect::from_url(&conf.source) != Some(dialect) {
+        return Err(StoreOpenError::Source {
+            driver: conf.driver.clone(),
+            url: conf.source.clone(),
+        });
     }
+    let pool = dtmcli::dialect::connect(&conf.source, conf.max_open_conns).await?;
+    match dialect {
+        Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+        Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        Dialect::MySql => sqlx::migrate!("./migrations/mysql").run(&pool).await?,
+    }
+    Ok(Arc::new(SqlStore::new(pool, dialect)))
 }
 
 /// The branch caller of `dtmcli` (pooled HTTP client, one gRPC channel per target).

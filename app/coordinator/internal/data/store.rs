@@ -408,7 +408,7 @@ impl TransStore for SqlStore {
 }
 
 fn global(r: &AnyRow) -> Result<Global, StoreError> {
-    let text = |i: usize| r.try_get::<String, _>(i).map_err(backend);
+    let text = |i: usize| text(r, i);
     let int = |i: usize| r.try_get::<i64, _>(i).map_err(backend);
     let opt = |i: usize| r.try_get::<Option<i64>, _>(i).map_err(backend);
     let trans_type = text(2)?;
@@ -437,7 +437,7 @@ fn global(r: &AnyRow) -> Result<Global, StoreError> {
 }
 
 fn branch(r: &AnyRow) -> Result<Branch, StoreError> {
-    let text = |i: usize| r.try_get::<String, _>(i).map_err(backend);
+    let text = |i: usize| text(r, i);
     let int = |i: usize| r.try_get::<i64, _>(i).map_err(backend);
     let op = text(5)?;
     let status = text(6)?;
@@ -457,6 +457,18 @@ fn branch(r: &AnyRow) -> Result<Branch, StoreError> {
         update_time: int(8)?,
         finish_time: r.try_get::<Option<i64>, _>(9).map_err(backend)?,
     })
+}
+
+/// A text column. MySQL reports `TEXT` columns as BLOBs, which `sqlx::Any` will not decode as a
+/// `String`; their bytes are UTF-8 text all the same.
+fn text(r: &AnyRow, i: usize) -> Result<String, StoreError> {
+    match r.try_get::<String, _>(i) {
+        Ok(s) => Ok(s),
+        Err(_) => {
+            let bytes = r.try_get::<Vec<u8>, _>(i).map_err(backend)?;
+            String::from_utf8(bytes).map_err(backend)
+        }
+    }
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

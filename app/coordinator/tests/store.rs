@@ -1,0 +1,539 @@
+//! The store conformance suite: what the coordinator relies on from any `TransStore`, run against
+//! every backend the environment offers — SQLite always, PostgreSQL with `TEST_PG_URL`, MySQL/
+//! MariaDB with `TEST_MYSQL_URL` (with `CI=true` a missing server fails). Each test gets fresh
+//! databases, so tests run in parallel without seeing each other's transactions.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::Result;
+use coordinator::biz::{
+    Branch, Created, Global, Op, Options, ScanQuery, Status, StatusChange, StoreError, TransStore,
+    TransType,
+};
+use coordinator::conf::Store;
+use coordinator::data::open_store;
+use dtmcli::Dialect;
+use dtmcli::testing::TestDb;
+
+/// A store on a fresh database of every available backend, named by its driver.
+async fn stores() -> Result<Vec<(&'static str, Arc<dyn TransStore>, TestDb)>> {
+    let mut out = Vec::new();
+    for db in dtmcli::testing::databases().await {
+        let driver = match db.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::MySql => "mysql",
+        };
+        let conf = Store {
+            driver: driver.into(),
+            source: db.url.clone(),
+            max_open_conns: 8,
+        };
+        out.push((driver, open_store(&conf).await?, db));
+    }
+    Ok(out)
+}
+
+/// A transaction in `status`, created at `now`, due at `due`.
+fn global(gid: &str, trans_type: TransType, status: Status, now: i64, due: i64) -> Global {
+    Global {
+        id: 0,
+        gid: gid.into(),
+        trans_type,
+        status,
+        protocol: "http".into(),
+        query_prepared: String::new(),
+        custom_data: String::new(),
+        options: Options::default(),
+        rollback_reason: String::new(),
+        create_time: now,
+        update_time: now,
+        finish_time: None,
+        rollback_time: None,
+        next_cron_interval: 10_000,
+        next_cron_time: due,
+        owner: String::new(),
+    }
+}
+
+fn saga_branches(gid: &str, now: i64) -> Vec<Branch> {
+    vec![
+        Branch::new(gid, "01".into(), Op::Compensate, "http://s/c", b"{}", now),
+        Branch::new(
+            gid,
+            "01".into(),
+            Op::Action,
+            "http://s/a",
+            &[0, 159, 255],
+            now,
+        ),
+    ]
+}
+
+fn change(from: Status, to: Status, reason: Option<&str>, now: i64) -> StatusChange<'_> {
+    StatusChange {
+        from,
+        to,
+        rollback_reason: reason,
+        now,
+    }
+}
+
+#[tokio::test]
+async fn create_writes_everything_once_per_gid() -> Result<()> {
+    for (driver, store, _db) in stores().await? {
+        let mut g = global("g-create", TransType::Saga, Status::Submitted, 1_000, 1_000);
+        // Large, non-ASCII and binary data survive the round trip.
+        g.custom_data = format!("{{\"steps\":\"{}\",\"名\":\"✓\"}}", "x".repeat(100_000));
+        g.options.timeout_to_fail = 42;
+        g.query_prepared = "http://s/query".into();
+        let created = store.create(&g, &saga_branches(&g.gid, 1_000)).await?;
+        assert!(matches!(created, Created::Inserted), "{driver}");
+
+        let found = store.find(&g.gid).await?.expect("found");
+        assert_eq!(
+            (
+                found.status,
+                found.trans_type,
+                found.custom_data.len(),
+                found.options.timeout_to_fail,
+                found.query_prepared.as_str(),
+                found.next_cron_time,
+                found.create_time,
+            ),
+            (
+                Status::Submitted,
+                TransType::Saga,
+                g.custom_data.len(),
+                42,
+                "http://s/query",
+                1_000,
+                1_000
+            ),
+            "{driver}"
+        );
+        assert_eq!(found.custom_data, g.custom_data, "{driver}");
+        let branches = store.branches(&g.gid).await?;
+        let seen: Vec<_> = branches
+            .iter()
+            .map(|b| (b.branch_id.as_str(), b.op, b.status, b.bin_data.clone()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("01", Op::Compensate, Status::Prepared, b"{}".to_vec()),
+                ("01", Op::Action, Status::Prepared, vec![0, 159, 255]),
+            ],
+            "{driver}"
+        );
+
+        // The same gid again: nothing written, the existing transaction returned.
+        let mut again = global(&g.gid, TransType::Msg, Status::Prepared, 2_000, 2_000);
+        again.custom_data = "other".into();
+        match store
+            .create(&again, &saga_branches(&g.gid, 2_000)[..1])
+            .await?
+        {
+            Created::Exists(existing) => {
+                assert_eq!(existing.trans_type, TransType::Saga, "{driver}")
+            }
+            Created::Inserted => panic!("{driver}: a second create of one gid inserted"),
+        }
+        assert_eq!(store.branches(&g.gid).await?.len(), 2, "{driver}");
+        assert!(store.find("g-missing").await?.is_none(), "{driver}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn status_changes_are_compare_and_set() -> Result<()> {
+    for (driver, store, _db) in stores().await? {
+        let g = global("g-cas", TransType::Saga, Status::Submitted, 1_000, 1_000);
+        store.create(&g, &[]).await?;
+        let abort = change(
+            Status::Submitted,
+            Status::Aborting,
+            Some("stock said no"),
+            2_000,
+        );
+        assert!(store.change_status(&g.gid, &abort).await?, "{driver}");
+        // The same change again finds the status moved on: refused, nothing written.
+        let late = change(Status::Submitted, Status::Succeed, None, 3_000);
+        assert!(!store.change_status(&g.gid, &late).await?, "{driver}");
+        let fail = change(Status::Aborting, Status::Failed, None, 4_000);
+        assert!(store.change_status(&g.gid, &fail).await?, "{driver}");
+
+        let found = store.find(&g.gid).await?.expect("found");
+        assert_eq!(
+            (
+                found.status,
+                found.rollback_reason.as_str(),
+                found.rollback_time,
+                found.finish_time,
+                found.update_time
+            ),
+            (
+                Status::Failed,
+                "stock said no",
+                Some(2_000),
+                Some(4_000),
+                4_000
+            ),
+            "{driver}"
+        );
+        assert!(!store.change_status("g-missing", &late).await?, "{driver}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn branch_updates_hold_only_while_the_global_keeps_its_status() -> Result<()> {
+    for (driver, store, _db) in stores().await? {
+        let g = global("g-branch", TransType::Saga, Status::Submitted, 1_000, 1_000);
+        store.create(&g, &saga_branches(&g.gid, 1_000)).await?;
+        let done = store
+            .update_branch(
+                &g.gid,
+                Status::Submitted,
+                "01",
+                Op::Action,
+                Status::Succeed,
+                2_000,
+            )
+            .await?;
+        assert!(done, "{driver}");
+        let abort = change(Status::Submitted, Status::Aborting, None, 3_000);
+        store.change_status(&g.gid, &abort).await?;
+        // A round that still believes the global is submitted must not write.
+        let stale = store
+            .update_branch(
+                &g.gid,
+                Status::Submitted,
+                "01",
+                Op::Compensate,
+                Status::Succeed,
+                4_000,
+            )
+            .await?;
+        assert!(!stale, "{driver}");
+
+        let branches = store.branches(&g.gid).await?;
+        let seen: Vec<_> = branches
+            .iter()
+            .map(|b| (b.op, b.status, b.update_time, b.finish_time))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (Op::Compensate, Status::Prepared, 1_000, None),
+                (Op::Action, Status::Succeed, 2_000, Some(2_000)),
+            ],
+            "{driver}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn branches_are_added_only_in_the_expected_status_and_never_twice() -> Result<()> {
+    for (driver, store, _db) in stores().await? {
+        let g = global("g-tcc", TransType::Tcc, Status::Prepared, 1_000, 36_000);
+        store.create(&g, &[]).await?;
+        let pair = |id: &str| {
+            vec![
+                Branch::new(
+                    &g.gid,
+                    id.into(),
+                    Op::Cancel,
+                    "http://s/cancel",
+                    b"{}",
+                    1_000,
+                ),
+                Branch::new(
+                    &g.gid,
+                    id.into(),
+                    Op::Confirm,
+                    "http://s/confirm",
+                    b"{}",
+                    1_000,
+                ),
+            ]
+        };
+        assert!(
+            store
+                .add_branches(&g.gid, Status::Prepared, &pair("01"))
+                .await?,
+            "{driver}"
+        );
+        assert!(
+            matches!(
+                store
+                    .add_branches(&g.gid, Status::Prepared, &pair("01"))
+                    .await,
+                Err(StoreError::Duplicate)
+            ),
+            "{driver}"
+        );
+        let submit = change(Status::Prepared, Status::Submitted, None, 2_000);
+        store.change_status(&g.gid, &submit).await?;
+        assert!(
+            !store
+                .add_branches(&g.gid, Status::Prepared, &pair("02"))
+                .await?,
+            "{driver}"
+        );
+        assert_eq!(store.branches(&g.gid).await?.len(), 2, "{driver}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn leases_go_to_one_owner_at_a_time() -> Result<()> {
+    for (driver, store, _db) in stores().await? {
+        // Ten due, one due later, one finished.
+        let mut due = HashSet::new();
+        for i in 0..10 {
+            let g = global(
+                &format!("g-due-{i}"),
+                TransType::Saga,
+                Status::Submitted,
+                1_000,
+                1_000 + i,
+            );
+            store.create(&g, &[]).await?;
+            due.insert(g.gid);
+        }
+        store
+            .create(
+                &global("g-later", TransType::Saga, Status::Submitted, 1_000, 50_000),
+                &[],
+            )
+            .await?;
+        store
+            .create(
+                &global("g-done", TransType::Saga, Status::Succeed, 1_000, 1_000),
+                &[],
+            )
+            .await?;
+
+        // Twenty pollers of two coordinators race for them: each due one goes to exactly one.
+        let racers = (0..20).map(|i| {
+            let store = store.clone();
+            let owner = if i % 2 == 0 {
+                "coordinator-a"
+            } else {
+                "coordinator-b"
+            };
+            tokio::spawn(async move {
+                let mut won = Vec::new();
+                while let Some(g) = store.lease_due(2_000, 9_000, owner).await? {
+                    assert_eq!((g.owner.as_str(), g.next_cron_time), (owner, 9_000));
+                    won.push(g.gid);
+                }
+                Ok::<_, StoreError>(won)
+            })
+        });
+        let mut leased = Vec::new();
+        for r in futures_util::future::join_all(racers).await {
+            leased.extend(r??);
+        }
+        leased.sort();
+        let mut want: Vec<_> = due.into_iter().collect();
+        want.sort();
+        assert_eq!(leased, want, "{driver}");
+        // Leased until 9000: nothing is due at 8999; at 9000 the leases have run out.
+        assert!(
+            store.lease_due(8_999, 20_000, "c").await?.is_none(),
+            "{driver}"
+        );
+        assert!(
+            store.lease_due(9_000, 20_000, "c").await?.is_some(),
+            "{driver}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_the_lease_holder_schedules_and_a_take_over_moves_the_lease() -> Result<()> {
+    for (driver, store, _db) in stores().await? {
+        let g = global("g-lease", TransType::Saga, Status::Submitted, 1_000, 1_000);
+        store.create(&g, &[]).await?;
+        let leased = store.lease_due(1_000, 5_000, "a").await?.expect("due");
+        assert_eq!(leased.gid, g.gid, "{driver}");
+        assert!(
+            !store.schedule(&g.gid, "b", 7_000, None, 2_000).await?,
+            "{driver}"
+        );
+        assert!(
+            store
+                .schedule(&g.gid, "a", 7_000, Some(20_000), 2_000)
+                .await?,
+            "{driver}"
+        );
+        let found = store.find(&g.gid).await?.expect("found");
+        assert_eq!(
+            (found.next_cron_time, found.next_cron_interval),
+            (7_000, 20_000),
+            "{driver}"
+        );
+
+        // A submit handled by another instance takes the lease over; the old holder is out.
+        assert!(
+            store.take_lease(&g.gid, "b", 8_000, 3_000).await?,
+            "{driver}"
+        );
+        assert!(
+            !store.schedule(&g.gid, "a", 9_000, None, 3_000).await?,
+            "{driver}"
+        );
+        // Finished transactions are nobody's.
+        let done = change(Status::Submitted, Status::Succeed, None, 4_000);
+        store.change_status(&g.gid, &done).await?;
+        assert!(
+            !store.take_lease(&g.gid, "c", 9_000, 4_000).await?,
+            "{driver}"
+        );
+        assert!(
+            !store.schedule(&g.gid, "b", 9_000, None, 4_000).await?,
+            "{driver}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn scan_pages_newest_first_with_filters() -> Result<()> {
+    for (driver, store, _db) in stores().await? {
+        for (i, (t, s)) in [
+            (TransType::Saga, Status::Succeed),
+            (TransType::Msg, Status::Submitted),
+            (TransType::Saga, Status::Failed),
+            (TransType::Tcc, Status::Succeed),
+            (TransType::Saga, Status::Succeed),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let now = 1_000 * (i as i64 + 1);
+            store
+                .create(&global(&format!("g-scan-{i}"), t, s, now, now), &[])
+                .await?;
+        }
+        let mut gids = Vec::new();
+        let mut q = ScanQuery {
+            limit: 2,
+            ..ScanQuery::default()
+        };
+        loop {
+            let page = store.scan(&q).await?;
+            gids.extend(page.transactions.iter().map(|g| g.gid.clone()));
+            if page.next_position.is_empty() {
+                break;
+            }
+            q.position = Some(page.next_position);
+        }
+        assert_eq!(
+            gids,
+            ["g-scan-4", "g-scan-3", "g-scan-2", "g-scan-1", "g-scan-0"],
+            "{driver}"
+        );
+
+        let only = |q: ScanQuery| {
+            let store = store.clone();
+            async move {
+                let page = store.scan(&ScanQuery { limit: 10, ..q }).await?;
+                Ok::<_, StoreError>(
+                    page.transactions
+                        .into_iter()
+                        .map(|g| g.gid)
+                        .collect::<Vec<_>>(),
+                )
+            }
+        };
+        let sagas_succeeded = only(ScanQuery {
+            trans_type: Some("saga".into()),
+            status: Some("succeed".into()),
+            ..ScanQuery::default()
+        })
+        .await?;
+        assert_eq!(sagas_succeeded, ["g-scan-4", "g-scan-0"], "{driver}");
+        let window = only(ScanQuery {
+            create_time_start: Some(2_000),
+            create_time_end: Some(3_000),
+            ..ScanQuery::default()
+        })
+        .await?;
+        assert_eq!(window, ["g-scan-2", "g-scan-1"], "{driver}");
+        let one = only(ScanQuery {
+            gid: Some("g-scan-3".into()),
+            ..ScanQuery::default()
+        })
+        .await?;
+        assert_eq!(one, ["g-scan-3"], "{driver}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn cron_resets_make_unfinished_transactions_due_now() -> Result<()> {
+    for (driver, store, _db) in stores().await? {
+        for i in 0..3 {
+            let g = global(
+                &format!("g-wait-{i}"),
+                TransType::Msg,
+                Status::Prepared,
+                1_000,
+                100_000,
+            );
+            store.create(&g, &[]).await?;
+        }
+        store
+            .create(
+                &global("g-fin", TransType::Msg, Status::Succeed, 1_000, 100_000),
+                &[],
+            )
+            .await?;
+        assert_eq!(
+            store.reset_cron_time(50_000, 2_000, 2).await?,
+            (2, true),
+            "{driver}"
+        );
+        assert_eq!(
+            store.reset_cron_time(50_000, 2_000, 2).await?,
+            (1, false),
+            "{driver}"
+        );
+        for i in 0..3 {
+            let g = store.find(&format!("g-wait-{i}")).await?.expect("found");
+            assert_eq!(g.next_cron_time, 2_000, "{driver}");
+        }
+        assert_eq!(
+            store.find("g-fin").await?.map(|g| g.next_cron_time),
+            Some(100_000),
+            "{driver}"
+        );
+
+        store
+            .create(
+                &global("g-one", TransType::Msg, Status::Prepared, 1_000, 100_000),
+                &[],
+            )
+            .await?;
+        assert!(
+            store.reset_next_cron_time("g-one", 3_000).await?,
+            "{driver}"
+        );
+        assert!(
+            !store.reset_next_cron_time("g-fin", 3_000).await?,
+            "{driver}"
+        );
+        assert_eq!(
+            store.find("g-one").await?.map(|g| g.next_cron_time),
+            Some(3_000),
+            "{driver}"
+        );
+    }
+    Ok(())
+}
