@@ -35,10 +35,23 @@ demo:
 	$(CARGO) build -q -p coordinator -p stock -p order -p e2e --bins
 	$(CARGO) run -q -p e2e --bin demo
 
-# test: run every test (PostgreSQL/MariaDB suites run when TEST_PG_URL/TEST_MYSQL_URL are set)
+# test: run every test; with TEST_PG_URL/TEST_MYSQL_URL set, the backend suites and the e2e matrix too
 .PHONY: test
 test:
 	$(CARGO) test --workspace --all-targets --no-fail-fast
+	@$(MAKE) --no-print-directory test-matrix
+
+# test-matrix: the e2e scenarios with coordinator and services on PostgreSQL, then on MySQL/MariaDB
+.PHONY: test-matrix
+test-matrix:
+	@set -e; for pair in postgres:TEST_PG_URL mysql:TEST_MYSQL_URL; do \
+	  backend=$${pair%%:*}; var=$${pair#*:}; \
+	  if [ -z "$${!var}" ] && [ "$$CI" != true ]; then \
+	    echo "skipping the e2e matrix on $$backend: $$var is not set (deploy/ci/servers.sh starts one)"; continue; \
+	  fi; \
+	  echo "== e2e with E2E_STORE=$$backend E2E_DB=$$backend"; \
+	  E2E_STORE=$$backend E2E_DB=$$backend $(CARGO) test -p e2e --tests --no-fail-fast; \
+	done
 
 # lint: rustfmt check and clippy with warnings as errors
 .PHONY: lint

@@ -235,6 +235,18 @@ pub async fn databases() -> Vec<TestDb> {
     dbs
 }
 
+/// A fresh database on `dialect`'s backend; `None` (with a printed reason) when its server is not
+/// configured outside CI.
+pub async fn database(dialect: Dialect) -> Option<TestDb> {
+    match SERVERS.iter().find(|(d, _)| *d == dialect) {
+        None => Some(sqlite().await),
+        Some((_, var)) => match server_url(var) {
+            Some(server) => Some(fresh(dialect, &server).await),
+            None => None,
+        },
+    }
+}
+
 /// A fresh SQLite database in a temporary directory.
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -8,9 +8,9 @@ use std::time::Duration;
 use api::order::v1 as order_api;
 use api::stock::v1 as stock_api;
 use coordinator::biz::Clock;
-use dtmcli::Dtm;
 use dtmcli::script::ScriptServer;
 pub use dtmcli::testing::Transport;
+use dtmcli::{Dialect, Dtm};
 use kit::transcode::HttpRule;
 use prost::Message;
 use serde_json::{Value, json};
@@ -25,6 +25,45 @@ pub const MAX_QUANTITY: i64 = 10;
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(10);
 /// The coordinator's `TimeoutToFail`.
 pub const TIMEOUT_TO_FAIL: Duration = Duration::from_secs(35);
+
+/// A backend of the matrix, named by the environment variable `var`.
+async fn backend(var: &str) -> Backend {
+    match std::env::var(var).as_deref() {
+        Err(_) | Ok("" | "sqlite") => Backend(Dialect::Sqlite),
+        Ok("postgres") => Backend(Dialect::Postgres),
+        Ok("mysql") => Backend(Dialect::MySql),
+        Ok(other) => panic!("{var}={other}: expected sqlite, postgres or mysql"),
+    }
+}
+
+/// Where one app of a stack keeps its data.
+struct Backend(Dialect);
+
+impl Backend {
+    fn driver(&self) -> &'static str {
+        match self.0 {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::MySql => "mysql",
+        }
+    }
+
+    /// A fresh database for `name`: a file in `dir`, or a new database on the server.
+    async fn source(&self, dir: &tempfile::TempDir, name: &str) -> String {
+        if self.0 == Dialect::Sqlite {
+            return format!("sqlite://{}/{name}.db", dir.path().display());
+        }
+        dtmcli::testing::database(self.0)
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} asked for, but its server is not configured",
+                    self.driver()
+                )
+            })
+            .url
+    }
+}
 
 /// Coordinator + stock + order + script server.
 pub struct Stack {
@@ -45,21 +84,25 @@ pub struct Stack {
     /// The order service's database (for msg scenarios that play the application's part).
     pub order_data: order::data::Data,
     stock_pool: AnyPool,
+    /// The services' SQL dialect (placeholders of the checks below).
+    dialect: Dialect,
     _dir: tempfile::TempDir,
 }
 
 impl Stack {
-    /// Starts everything; the coordinator's poller runs every 10 ms.
+    /// Starts everything; the coordinator's poller runs every 10 ms. The backends come from
+    /// `E2E_STORE` (the coordinator's store) and `E2E_DB` (the services' databases): `sqlite`
+    /// (the default), `postgres` or `mysql` — `make test-matrix` runs every scenario on each.
     pub async fn start() -> Stack {
         kit::log::init_for_tests();
         let dir = tempfile::tempdir().expect("temp dir");
-        let sqlite = |name: &str| format!("sqlite://{}/{name}.db", dir.path().display());
+        let (store, services) = (backend("E2E_STORE").await, backend("E2E_DB").await);
 
         // Coordinator.
         let conf = coordinator::conf::Bootstrap {
             store: coordinator::conf::Store {
-                driver: "sqlite".into(),
-                source: sqlite("dtm"),
+                driver: store.driver().into(),
+                source: store.source(&dir, "dtm").await,
                 max_open_conns: 4,
             },
             trans_cron_interval: Duration::from_millis(10),
@@ -86,8 +129,8 @@ impl Stack {
         // Stock (the wiring of cmd/stock/main.rs).
         let servers = dtmcli::testing::servers_conf_with_body(64 * 1024);
         let stock_db = kit::DatabaseConf {
-            driver: "sqlite".into(),
-            source: sqlite("stock"),
+            driver: services.driver().into(),
+            source: services.source(&dir, "stock").await,
             max_connections: 4,
         };
         let data = stock::data::Data::new(&stock_db).await.expect("stock data");
@@ -122,8 +165,8 @@ impl Stack {
             grpc_l.local_addr().expect("addr").to_string(),
         );
         let order_db = kit::DatabaseConf {
-            driver: "sqlite".into(),
-            source: sqlite("order"),
+            driver: services.driver().into(),
+            source: services.source(&dir, "order").await,
             max_connections: 4,
         };
         let data = order::data::Data::new(&order_db).await.expect("order data");
@@ -162,6 +205,7 @@ impl Stack {
             client: reqwest::Client::new(),
             order_data,
             stock_pool,
+            dialect: services.0,
             _dir: dir,
         }
     }
@@ -295,7 +339,10 @@ impl Stack {
 
     /// `(available, frozen)` of a SKU.
     pub async fn stock_of(&self, sku: &str) -> (i64, i64) {
-        let row = sqlx::query("SELECT available, frozen FROM stock WHERE sku = ?")
+        let sql = self
+            .dialect
+            .sql("SELECT available, frozen FROM stock WHERE sku = ?");
+        let row = sqlx::query(&sql)
             .bind(sku)
             .fetch_one(&self.stock_pool)
             .await
@@ -305,7 +352,8 @@ impl Stack {
 
     /// The status of an order, if it exists.
     pub async fn order_status(&self, id: &str) -> Option<String> {
-        sqlx::query("SELECT status FROM orders WHERE id = ?")
+        let sql = self.dialect.sql("SELECT status FROM orders WHERE id = ?");
+        sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&self.order_data.pool)
             .await
@@ -324,14 +372,18 @@ impl Stack {
         }
         for (sku, seeded) in SEED {
             let (available, frozen) = self.stock_of(sku).await;
-            let held: i64 = sqlx::query(
-                "SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE sku = ? AND status IN ('PENDING', 'CREATED')",
-            )
-            .bind(*sku)
-            .fetch_one(&self.order_data.pool)
-            .await
-            .expect("sum")
-            .get(0);
+            // Summed here: SUM's type differs per database (NUMERIC, DECIMAL, INTEGER).
+            let sql = self.dialect.sql(
+                "SELECT quantity FROM orders WHERE sku = ? AND status IN ('PENDING', 'CREATED')",
+            );
+            let held: i64 = sqlx::query(&sql)
+                .bind(*sku)
+                .fetch_all(&self.order_data.pool)
+                .await
+                .expect("held quantities")
+                .iter()
+                .map(|r| r.get::<i64, _>(0))
+                .sum();
             assert_eq!(
                 available + frozen + held,
                 *seeded,
