@@ -13,18 +13,13 @@ use coordinator::biz::{
 };
 use coordinator::conf::Store;
 use coordinator::data::open_store;
-use dtmcli::Dialect;
 use dtmcli::testing::TestDb;
 
 /// A store on a fresh database of every available backend, named by its driver.
 async fn stores() -> Result<Vec<(&'static str, Arc<dyn TransStore>, TestDb)>> {
     let mut out = Vec::new();
     for db in dtmcli::testing::databases().await {
-        let driver = match db.dialect {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-            Dialect::MySql => "mysql",
-        };
+        let driver = db.dialect.driver();
         let conf = Store {
             driver: driver.into(),
             source: db.url.clone(),

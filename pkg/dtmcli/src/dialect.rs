@@ -28,14 +28,27 @@ impl Dialect {
         }
     }
 
-    /// The dialect of a connection URL (`sqlite:`, `postgres:`/`postgresql:`, `mysql:`/`mariadb:`).
-    pub fn from_url(url: &str) -> Option<Dialect> {
-        let scheme = url.split(':').next()?;
-        match scheme {
+    /// The dialect a config's `driver` names (`sqlite`, `postgres`/`postgresql`, `mysql`/`mariadb`).
+    pub fn from_driver(driver: &str) -> Option<Dialect> {
+        match driver {
             "sqlite" => Some(Dialect::Sqlite),
             "postgres" | "postgresql" => Some(Dialect::Postgres),
             "mysql" | "mariadb" => Some(Dialect::MySql),
             _ => None,
+        }
+    }
+
+    /// The dialect of a connection URL: its scheme is a driver name (`postgres://…`).
+    pub fn from_url(url: &str) -> Option<Dialect> {
+        Dialect::from_driver(url.split(':').next()?)
+    }
+
+    /// The config `driver` name of this dialect.
+    pub fn driver(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::MySql => "mysql",
         }
     }
 
@@ -114,7 +127,7 @@ pub async fn open(
 ) -> Result<(AnyPool, Dialect), OpenError> {
     let (driver, source) = (conf.driver.as_str(), conf.source.as_str());
     let dialect = Dialect::from_url(source)
-        .filter(|d| Dialect::from_url(&format!("{driver}:")) == Some(*d))
+        .filter(|d| Dialect::from_driver(driver) == Some(*d))
         .ok_or_else(|| OpenError::Driver {
             driver: driver.to_owned(),
             url: source.to_owned(),
@@ -197,5 +210,14 @@ mod tests {
         );
         assert_eq!(Dialect::from_url("mariadb://x"), Some(Dialect::MySql));
         assert_eq!(Dialect::from_url("redis://x"), None);
+    }
+
+    #[test]
+    fn driver_names_round_trip() {
+        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+            assert_eq!(Dialect::from_driver(d.driver()), Some(d));
+        }
+        assert_eq!(Dialect::from_driver("postgresql"), Some(Dialect::Postgres));
+        assert_eq!(Dialect::from_driver("redis"), None);
     }
 }

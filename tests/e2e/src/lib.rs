@@ -29,10 +29,11 @@ pub const TIMEOUT_TO_FAIL: Duration = Duration::from_secs(35);
 /// A backend of the matrix, named by the environment variable `var`.
 async fn backend(var: &str) -> Backend {
     match std::env::var(var).as_deref() {
-        Err(_) | Ok("" | "sqlite") => Backend(Dialect::Sqlite),
-        Ok("postgres") => Backend(Dialect::Postgres),
-        Ok("mysql") => Backend(Dialect::MySql),
-        Ok(other) => panic!("{var}={other}: expected sqlite, postgres or mysql"),
+        Err(_) | Ok("") => Backend(Dialect::Sqlite),
+        Ok(name) => Backend(
+            Dialect::from_driver(name)
+                .unwrap_or_else(|| panic!("{var}={name}: expected sqlite, postgres or mysql")),
+        ),
     }
 }
 
@@ -40,14 +41,6 @@ async fn backend(var: &str) -> Backend {
 struct Backend(Dialect);
 
 impl Backend {
-    fn driver(&self) -> &'static str {
-        match self.0 {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-            Dialect::MySql => "mysql",
-        }
-    }
-
     /// A fresh database for `name`: a file in `dir`, or a new database on the server.
     async fn source(&self, dir: &tempfile::TempDir, name: &str) -> String {
         if self.0 == Dialect::Sqlite {
@@ -58,7 +51,7 @@ impl Backend {
             .unwrap_or_else(|| {
                 panic!(
                     "{} asked for, but its server is not configured",
-                    self.driver()
+                    self.0.driver()
                 )
             })
             .url
@@ -101,7 +94,7 @@ impl Stack {
         // Coordinator.
         let conf = coordinator::conf::Bootstrap {
             store: coordinator::conf::Store {
-                driver: store.driver().into(),
+                driver: store.0.driver().into(),
                 source: store.source(&dir, "dtm").await,
                 max_open_conns: 4,
             },
@@ -129,7 +122,7 @@ impl Stack {
         // Stock (the wiring of cmd/stock/main.rs).
         let servers = dtmcli::testing::servers_conf_with_body(64 * 1024);
         let stock_db = kit::DatabaseConf {
-            driver: services.driver().into(),
+            driver: services.0.driver().into(),
             source: services.source(&dir, "stock").await,
             max_connections: 4,
         };
@@ -165,7 +158,7 @@ impl Stack {
             grpc_l.local_addr().expect("addr").to_string(),
         );
         let order_db = kit::DatabaseConf {
-            driver: services.driver().into(),
+            driver: services.0.driver().into(),
             source: services.source(&dir, "order").await,
             max_connections: 4,
         };

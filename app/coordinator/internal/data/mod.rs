@@ -36,12 +36,8 @@ pub enum StoreOpenError {
 
 /// Opens the store `Store.Driver` names and runs its migration.
 pub async fn open_store(conf: &Store) -> Result<Arc<dyn TransStore>, StoreOpenError> {
-    let dialect = match conf.driver.as_str() {
-        "sqlite" => Dialect::Sqlite,
-        "postgres" => Dialect::Postgres,
-        "mysql" => Dialect::MySql,
-        other => return Err(StoreOpenError::Driver(other.to_owned())),
-    };
+    let dialect = Dialect::from_driver(&conf.driver)
+        .ok_or_else(|| StoreOpenError::Driver(conf.driver.clone()))?;
     if Dialect::from_url(&conf.source) != Some(dialect) {
         return Err(StoreOpenError::Source {
             driver: conf.driver.clone(),
