@@ -41,16 +41,18 @@ test:
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	@$(MAKE) --no-print-directory test-matrix
 
-# test-matrix: the e2e scenarios with coordinator and services on PostgreSQL, then on MySQL/MariaDB
+# test-matrix: the e2e scenarios with coordinator and services on PostgreSQL, then on MySQL/MariaDB,
+# then with the coordinator on Redis (services on SQLite). Each entry is store:services:variable.
+MATRIX := postgres:postgres:TEST_PG_URL mysql:mysql:TEST_MYSQL_URL redis:sqlite:TEST_REDIS_URL
 .PHONY: test-matrix
 test-matrix:
-	@set -e; for pair in postgres:TEST_PG_URL mysql:TEST_MYSQL_URL; do \
-	  backend=$${pair%%:*}; var=$${pair#*:}; \
+	@set -e; for entry in $(MATRIX); do \
+	  store=$${entry%%:*}; rest=$${entry#*:}; db=$${rest%%:*}; var=$${rest#*:}; \
 	  if [ -z "$${!var}" ] && [ "$$CI" != true ]; then \
-	    echo "skipping the e2e matrix on $$backend: $$var is not set (deploy/ci/servers.sh starts one)"; continue; \
+	    echo "skipping the e2e matrix with the store on $$store: $$var is not set (deploy/ci/servers.sh starts one)"; continue; \
 	  fi; \
-	  echo "== e2e with E2E_STORE=$$backend E2E_DB=$$backend"; \
-	  E2E_STORE=$$backend E2E_DB=$$backend $(CARGO) test -p e2e --tests --no-fail-fast; \
+	  echo "== e2e with E2E_STORE=$$store E2E_DB=$$db"; \
+	  E2E_STORE=$$store E2E_DB=$$db $(CARGO) test -p e2e --tests --no-fail-fast; \
 	done
 
 # lint: rustfmt check and clippy with warnings as errors

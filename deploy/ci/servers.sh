@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs (from Debian packages) and starts the database servers the tests use, on 127.0.0.1.
+# Installs (from Debian packages) and starts the servers the tests use, on 127.0.0.1:
+# PostgreSQL, MariaDB, Redis and etcd.
 # Idempotent and quick when everything already runs. Logs go to stderr; stdout is only the
 # `export TEST_…=…` lines, so callers do:  eval "$(bash deploy/ci/servers.sh)"
 set -euo pipefail
@@ -19,6 +20,8 @@ wait_for() {
 need=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || command -v mysqld >/dev/null 2>&1 || need+=(mariadb-server)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server redis-tools)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server etcd-client)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -59,5 +62,25 @@ SQL
 fi
 wait_for "MariaDB (dtm user)" mysqladmin --protocol=tcp -h 127.0.0.1 -udtm -pdtm ping
 
+# Redis: a plain instance without persistence (tests use their own key prefixes).
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  log "starting Redis"
+  redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --daemonize yes >&2
+fi
+wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping
+
+# etcd: one member with its data under /var/lib/etcd-ci (the Debian unit is not used: no systemd
+# in containers). Tests use their own key prefixes.
+if ! etcdctl --endpoints=127.0.0.1:2379 endpoint health >/dev/null 2>&1; then
+  log "starting etcd"
+  mkdir -p /var/lib/etcd-ci
+  (etcd --data-dir /var/lib/etcd-ci/default.etcd \
+     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+     --listen-peer-urls http://127.0.0.1:2380 >/var/lib/etcd-ci/etcd.log 2>&1 &)
+fi
+wait_for etcd etcdctl --endpoints=127.0.0.1:2379 endpoint health
+
 echo "export TEST_PG_URL=postgres://dtm:dtm@127.0.0.1:5432/postgres"
 echo "export TEST_MYSQL_URL=mysql://dtm:dtm@127.0.0.1:3306/mysql"
+echo "export TEST_REDIS_URL=redis://127.0.0.1:6379"
+echo "export TEST_ETCD_ENDPOINTS=127.0.0.1:2379"

@@ -1,6 +1,7 @@
 //! The store conformance suite: what the coordinator relies on from any `TransStore`, run against
 //! every backend the environment offers — SQLite always, PostgreSQL with `TEST_PG_URL`, MySQL/
-//! MariaDB with `TEST_MYSQL_URL` (with `CI=true` a missing server fails). Each test gets fresh
+//! MariaDB with `TEST_MYSQL_URL`, Redis with `TEST_REDIS_URL` (with `CI=true` a missing server
+//! fails). Each test gets fresh
 //! databases, so tests run in parallel without seeing each other's transactions.
 
 use std::collections::HashSet;
@@ -15,17 +16,24 @@ use coordinator::conf::Store;
 use coordinator::data::open_store;
 use dtmcli::testing::TestDb;
 
-/// A store on a fresh database of every available backend, named by its driver.
-async fn stores() -> Result<Vec<(&'static str, Arc<dyn TransStore>, TestDb)>> {
+/// A store on a fresh database of every available backend, named by its driver (the database is
+/// kept alive beside it).
+async fn stores() -> Result<Vec<(&'static str, Arc<dyn TransStore>, Option<TestDb>)>> {
     let mut out = Vec::new();
     for db in dtmcli::testing::databases().await {
         let driver = db.dialect.driver();
+        out.push((
+            driver,
+            open_store(&Store::new(driver, &db.url)).await?,
+            Some(db),
+        ));
+    }
+    if let Some(redis) = dtmcli::testing::redis() {
         let conf = Store {
-            driver: driver.into(),
-            source: db.url.clone(),
-            max_open_conns: 8,
+            redis_prefix: redis.prefix,
+            ..Store::new("redis", &redis.url)
         };
-        out.push((driver, open_store(&conf).await?, db));
+        out.push(("redis", open_store(&conf).await?, None));
     }
     Ok(out)
 }
@@ -529,6 +537,43 @@ async fn cron_resets_make_unfinished_transactions_due_now() -> Result<()> {
             Some(3_000),
             "{driver}"
         );
+    }
+    Ok(())
+}
+
+/// Redis keeps finished transactions for `FinishedDataExpire` only; unfinished ones never expire.
+#[tokio::test]
+async fn redis_expires_finished_transactions_only() -> Result<()> {
+    let Some(redis) = dtmcli::testing::redis() else {
+        return Ok(());
+    };
+    let conf = Store {
+        redis_prefix: redis.prefix.clone(),
+        finished_data_expire: std::time::Duration::from_secs(600),
+        ..Store::new("redis", &redis.url)
+    };
+    let store = open_store(&conf).await?;
+    let g = global("g-expire", TransType::Saga, Status::Submitted, 1_000, 1_000);
+    store.create(&g, &saga_branches(&g.gid, 1_000)).await?;
+    let mut conn = ::redis::Client::open(redis.url.as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let key = |kind: &str| format!("{}_{kind}_g-expire", redis.prefix);
+    for kind in ["g", "b", "bs"] {
+        let t: i64 = ::redis::cmd("TTL")
+            .arg(key(kind))
+            .query_async(&mut conn)
+            .await?;
+        assert_eq!(t, -1, "{kind}: unfinished, no expiry");
+    }
+    let to_succeed = change(Status::Submitted, Status::Succeed, None, 2_000);
+    assert!(store.change_status(&g.gid, &to_succeed).await?);
+    for kind in ["g", "b", "bs"] {
+        let t: i64 = ::redis::cmd("TTL")
+            .arg(key(kind))
+            .query_async(&mut conn)
+            .await?;
+        assert!((1..=600).contains(&t), "{kind}: finished, expires in {t} s");
     }
     Ok(())
 }

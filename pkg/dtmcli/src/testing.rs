@@ -247,6 +247,22 @@ pub async fn database(dialect: Dialect) -> Option<TestDb> {
     }
 }
 
+/// A Redis server for one test: its URL and a key prefix no other test uses.
+pub struct TestRedis {
+    /// `redis://…` from `TEST_REDIS_URL`.
+    pub url: String,
+    /// `{t<uuid>}`: a hash tag, like DTM's default `{a}`, so the keys share one slot.
+    pub prefix: String,
+}
+
+/// Redis from `TEST_REDIS_URL`; `None` (with a printed reason) when unset outside CI.
+pub fn redis() -> Option<TestRedis> {
+    server_url("TEST_REDIS_URL").map(|url| TestRedis {
+        url,
+        prefix: format!("{{t{}}}", uuid::Uuid::new_v4().simple()),
+    })
+}
+
 /// A fresh SQLite database in a temporary directory.
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");

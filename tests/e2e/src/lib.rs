@@ -37,6 +37,23 @@ async fn backend(var: &str) -> Backend {
     }
 }
 
+/// The coordinator's store from `E2E_STORE`: a SQL backend, or `redis` (a key prefix of its own).
+async fn store_conf(dir: &tempfile::TempDir) -> coordinator::conf::Store {
+    if std::env::var("E2E_STORE").as_deref() == Ok("redis") {
+        let redis = dtmcli::testing::redis()
+            .unwrap_or_else(|| panic!("redis asked for, but TEST_REDIS_URL is not set"));
+        return coordinator::conf::Store {
+            redis_prefix: redis.prefix,
+            ..coordinator::conf::Store::new("redis", &redis.url)
+        };
+    }
+    let store = backend("E2E_STORE").await;
+    coordinator::conf::Store {
+        max_open_conns: 4,
+        ..coordinator::conf::Store::new(store.0.driver(), &store.source(dir, "dtm").await)
+    }
+}
+
 /// Where one app of a stack keeps its data.
 struct Backend(Dialect);
 
@@ -84,20 +101,17 @@ pub struct Stack {
 
 impl Stack {
     /// Starts everything; the coordinator's poller runs every 10 ms. The backends come from
-    /// `E2E_STORE` (the coordinator's store) and `E2E_DB` (the services' databases): `sqlite`
-    /// (the default), `postgres` or `mysql` — `make test-matrix` runs every scenario on each.
+    /// `E2E_STORE` (the coordinator's store: `sqlite`, the default, `postgres`, `mysql` or
+    /// `redis`) and `E2E_DB` (the services' databases: `sqlite`, `postgres` or `mysql`) —
+    /// `make test-matrix` runs every scenario on each.
     pub async fn start() -> Stack {
         kit::log::init_for_tests();
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, services) = (backend("E2E_STORE").await, backend("E2E_DB").await);
+        let services = backend("E2E_DB").await;
 
         // Coordinator.
         let conf = coordinator::conf::Bootstrap {
-            store: coordinator::conf::Store {
-                driver: store.0.driver().into(),
-                source: store.source(&dir, "dtm").await,
-                max_open_conns: 4,
-            },
+            store: store_conf(&dir).await,
             trans_cron_interval: Duration::from_millis(10),
             timeout_to_fail: TIMEOUT_TO_FAIL,
             retry_interval: RETRY_INTERVAL,

@@ -54,13 +54,36 @@ pub struct Bootstrap {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Store {
-    /// `sqlite` (PostgreSQL, MySQL and Redis are planned).
+    /// `sqlite`, `postgres`, `mysql` or `redis`.
     pub driver: String,
-    /// Connection URL, e.g. `sqlite://data/dtm.db`.
+    /// Connection URL, e.g. `sqlite://data/dtm.db`, `redis://127.0.0.1:6379/0`.
     pub source: String,
-    /// Pool size.
+    /// Pool size (SQL stores).
     #[serde(default = "default_max_open_conns")]
     pub max_open_conns: u32,
+    /// Prefix of every Redis key. DTM's default `{a}` is a hash tag: all keys in one cluster
+    /// slot, so one Lua script may touch any of them.
+    #[serde(default = "default_redis_prefix")]
+    pub redis_prefix: String,
+    /// How long Redis keeps a finished transaction (DTM: 1 day); SQL stores keep every row.
+    #[serde(
+        default = "default_finished_data_expire",
+        deserialize_with = "kit::config::duration"
+    )]
+    pub finished_data_expire: Duration,
+}
+
+impl Store {
+    /// `driver` at `source`, everything else at its default.
+    pub fn new(driver: &str, source: &str) -> Store {
+        Store {
+            driver: driver.into(),
+            source: source.into(),
+            max_open_conns: default_max_open_conns(),
+            redis_prefix: default_redis_prefix(),
+            finished_data_expire: default_finished_data_expire(),
+        }
+    }
 }
 
 /// `MicroService`: DTM's driver, registry target and the endpoint to publish.
@@ -125,4 +148,10 @@ fn default_max_body_bytes() -> usize {
 }
 fn default_max_open_conns() -> u32 {
     8
+}
+fn default_redis_prefix() -> String {
+    "{a}".into()
+}
+fn default_finished_data_expire() -> Duration {
+    Duration::from_secs(24 * 3600)
 }

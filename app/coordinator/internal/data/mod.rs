@@ -1,13 +1,15 @@
-//! Storage and branch calling: the [`TransStore`] over SQL, and the HTTP + gRPC caller.
+//! Storage and branch calling: the [`TransStore`] over SQL or Redis, and the HTTP + gRPC caller.
 
-mod store;
+mod redis_store;
+mod sql_store;
 
 use std::sync::Arc;
 
 use dtmcli::Dialect;
 use dtmcli::caller::{BranchRequest, CallError, Caller, Reply};
 
-pub use store::SqlStore;
+pub use redis_store::RedisStore;
+pub use sql_store::SqlStore;
 
 use crate::biz::{BranchCaller, TransStore};
 use crate::conf::Store;
@@ -16,7 +18,7 @@ use crate::conf::Store;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreOpenError {
     /// A driver this build does not provide (yet).
-    #[error("Store.Driver {0:?} is not supported (sqlite, postgres, mysql; redis is planned)")]
+    #[error("Store.Driver {0:?} is not supported (sqlite, postgres, mysql, redis)")]
     Driver(String),
     /// `Store.Source` does not match `Store.Driver`.
     #[error("Store.Source {url:?} is not a {driver} URL")]
@@ -29,6 +31,9 @@ pub enum StoreOpenError {
     /// Connecting failed.
     #[error("connect: {0}")]
     Connect(#[from] sqlx::Error),
+    /// Connecting to Redis failed.
+    #[error("connect: {0}")]
+    Redis(#[from] ::redis::RedisError),
     /// The migration failed.
     #[error("migrate: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -36,6 +41,17 @@ pub enum StoreOpenError {
 
 /// Opens the store `Store.Driver` names and runs its migration.
 pub async fn open_store(conf: &Store) -> Result<Arc<dyn TransStore>, StoreOpenError> {
+    if conf.driver == "redis" {
+        if !conf.source.starts_with("redis://") {
+            return Err(StoreOpenError::Source {
+                driver: conf.driver.clone(),
+                url: conf.source.clone(),
+            });
+        }
+        let expire = conf.finished_data_expire.as_secs();
+        let store = RedisStore::connect(&conf.source, &conf.redis_prefix, expire).await?;
+        return Ok(Arc::new(store));
+    }
     let dialect = Dialect::from_driver(&conf.driver)
         .ok_or_else(|| StoreOpenError::Driver(conf.driver.clone()))?;
     if Dialect::from_url(&conf.source) != Some(dialect) {

@@ -182,11 +182,10 @@ async fn branch_server() -> anyhow::Result<String> {
 /// The coordinator with its production settings, on a temp SQLite file.
 async fn coordinator(dir: &tempfile::TempDir) -> anyhow::Result<String> {
     let conf = coordinator::conf::Bootstrap {
-        store: coordinator::conf::Store {
-            driver: "sqlite".into(),
-            source: format!("sqlite://{}/dtm.db", dir.path().display()),
-            max_open_conns: 8,
-        },
+        store: coordinator::conf::Store::new(
+            "sqlite",
+            &format!("sqlite://{}/dtm.db", dir.path().display()),
+        ),
         trans_cron_interval: Duration::from_secs(3),
         timeout_to_fail: Duration::from_secs(35),
         retry_interval: Duration::from_secs(10),

@@ -1,0 +1,655 @@
+//! [`TransStore`] over Redis, after DTM's layout (spec §8.3). Every key starts with the prefix
+//! (`{a}` by default: a hash tag, so all keys share one cluster slot and one Lua script may
+//! touch any of them). Every mutation is one Lua script, so each is atomic like the SQL stores'
+//! guarded UPDATEs.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `<p>_g_<gid>` | hash | the global transaction, one field per column |
+//! | `<p>_b_<gid>` | list | its branches' fixed part (JSON), in insertion order |
+//! | `<p>_bs_<gid>` | hash | `<branch_id>/<op>` → `<status> <update_time> [finish_time]` |
+//! | `<p>_u` | sorted set | unfinished gids by `next_cron_time` (the poller's queue) |
+//! | `<p>_all` | sorted set | every gid by id (the `all` query, newest first) |
+//! | `<p>_f` | sorted set | finished gids by expiry time (to prune `<p>_all`) |
+//! | `<p>_id` | string | the id counter |
+//!
+//! Finished transactions expire after `FinishedDataExpire`; unfinished ones stay until they
+//! finish, as SQL rows do.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+use serde::{Deserialize, Serialize};
+
+use crate::biz::{
+    Branch, BranchStatus, Created, Global, Op, ScanPage, ScanQuery, Status, StatusChange,
+    StoreError, TransStore, TransType,
+};
+
+/// The Redis store.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    finished_expire_secs: u64,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// A branch's fixed part, as kept in `<p>_b_<gid>`.
+#[derive(Serialize, Deserialize)]
+struct BranchRecord {
+    url: String,
+    /// Base64: payloads may be binary (gRPC).
+    bin_data: String,
+    branch_id: String,
+    op: String,
+    create_time: i64,
+}
+
+/// How many finished gids one `create` prunes from `<p>_all` at most (keeps it bounded).
+const PRUNE_PER_CREATE: u32 = 10;
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db`); keys start with `prefix`; finished
+    /// transactions expire after `finished_expire_secs`.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        finished_expire_secs: u64,
+    ) -> Result<RedisStore, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let conn = ConnectionManager::new(client).await?;
+        Ok(RedisStore {
+            conn,
+            prefix: prefix.into(),
+            finished_expire_secs: finished_expire_secs.max(1),
+        })
+    }
+
+    fn key(&self, kind: &str, gid: &str) -> String {
+        format!("{}_{kind}_{gid}", self.prefix)
+    }
+
+    fn index(&self, name: &str) -> String {
+        format!("{}_{name}", self.prefix)
+    }
+
+    /// Seconds until a transaction in `status` expires: empty while it is unfinished.
+    fn expire_if_final(&self, status: Status) -> String {
+        if status.is_final() {
+            self.finished_expire_secs.to_string()
+        } else {
+            String::new()
+        }
+    }
+
+    /// Runs a script, mapping failures to [`StoreError::Backend`].
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(backend)
+    }
+}
+
+#[async_trait::async_trait]
+impl TransStore for RedisStore {
+    async fn create(&self, g: &Global, branches: &[Branch]) -> Result<Created, StoreError> {
+        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(
+                r"
+            if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+            local now, gid = ARGV[1], ARGV[2]
+            -- Forget up to N transactions whose data has expired.
+            local gone = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, ARGV[3])
+            for _, old in ipairs(gone) do
+              redis.call('ZREM', KEYS[5], old)
+              redis.call('ZREM', KEYS[7], old)
+            end
+            local id = redis.call('INCR', KEYS[6])
+            local n = tonumber(ARGV[4])
+            redis.call('HSET', KEYS[1], 'id', id, unpack(ARGV, 5, 4 + n))
+            for i = 6 + n, #ARGV, 3 do
+              redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+              redis.call('RPUSH', KEYS[2], ARGV[i + 2])
+            end
+            redis.call('ZADD', KEYS[5], id, gid)
+            redis.call('ZREM', KEYS[7], gid)
+            if ARGV[5 + n] == '' then
+              redis.call('ZADD', KEYS[4], redis.call('HGET', KEYS[1], 'next_cron_time'), gid)
+            else
+              for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[5 + n]) end
+              redis.call('ZADD', KEYS[7], now + ARGV[5 + n], gid)
+            end
+            return 1
+            ",
+            )
+        });
+        let fields = global_fields(g)?;
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(self.key("g", &g.gid))
+            .key(self.key("b", &g.gid))
+            .key(self.key("bs", &g.gid))
+            .key(self.index("u"))
+            .key(self.index("all"))
+            .key(self.index("id"))
+            .key(self.index("f"))
+            .arg(g.create_time / 1000)
+            .arg(&g.gid)
+            .arg(PRUNE_PER_CREATE)
+            .arg(fields.len() * 2);
+        for (name, value) in &fields {
+            inv.arg(*name).arg(value);
+        }
+        inv.arg(self.expire_if_final(g.status));
+        for b in branches {
+            inv.arg(state_field(&b.branch_id, b.op))
+                .arg(branch_state(b.status, b.update_time, b.finish_time))
+                .arg(branch_record(b)?);
+        }
+        if self.run::<i64>(&inv).await? == 1 {
+            return Ok(Created::Inserted);
+        }
+        match self.find(&g.gid).await? {
+            Some(existing) => Ok(Created::Exists(Box::new(existing))),
+            None => Err(StoreError::Backend(format!("gid {} vanished", g.gid))),
+        }
+    }
+
+    async fn find(&self, gid: &str) -> Result<Option<Global>, StoreError> {
+        let map: HashMap<String, String> = self
+            .conn
+            .clone()
+            .hgetall(self.key("g", gid))
+            .await
+            .map_err(backend)?;
+        if map.is_empty() {
+            return Ok(None);
+        }
+        parse_global(&map).map(Some)
+    }
+
+    async fn branches(&self, gid: &str) -> Result<Vec<Branch>, StoreError> {
+        let (records, states): (Vec<String>, HashMap<String, String>) = redis::pipe()
+            .lrange(self.key("b", gid), 0, -1)
+            .hgetall(self.key("bs", gid))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(backend)?;
+        records
+            .iter()
+            .enumerate()
+            .map(|(i, record)| parse_branch(gid, i, record, &states))
+            .collect()
+    }
+
+    async fn change_status(&self, gid: &str, c: &StatusChange<'_>) -> Result<bool, StoreError> {
+        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(
+                r"
+            if redis.call('HGET', KEYS[1], 'status') ~= ARGV[2] then return 0 end
+            local gid, now = ARGV[1], ARGV[4]
+            redis.call('HSET', KEYS[1], 'status', ARGV[3], 'update_time', now)
+            if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'rollback_reason', ARGV[6]) end
+            if ARGV[7] == '1' then redis.call('HSETNX', KEYS[1], 'rollback_time', now) end
+            if ARGV[8] ~= '' then
+              -- Final: out of the poller's queue; the data expires, the index entry with it.
+              redis.call('HSET', KEYS[1], 'finish_time', now)
+              redis.call('ZREM', KEYS[4], gid)
+              for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[8]) end
+              redis.call('ZADD', KEYS[5], math.floor(now / 1000) + ARGV[8], gid)
+            end
+            return 1
+            ",
+            )
+        });
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(self.key("g", gid))
+            .key(self.key("b", gid))
+            .key(self.key("bs", gid))
+            .key(self.index("u"))
+            .key(self.index("f"))
+            .arg(gid)
+            .arg(c.from.as_str())
+            .arg(c.to.as_str())
+            .arg(c.now)
+            .arg(flag(c.rollback_reason.is_some()))
+            .arg(c.rollback_reason.unwrap_or_default())
+            .arg(flag(matches!(c.to, Status::Aborting | Status::Failed)))
+            .arg(self.expire_if_final(c.to));
+        Ok(self.run::<i64>(&inv).await? == 1)
+    }
+
+    async fn add_branches(
+        &self,
+        gid: &str,
+        expected: Status,
+        branches: &[Branch],
+    ) -> Result<bool, StoreError> {
+        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(
+                r"
+            if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then return 0 end
+            local seen = {}
+            for i = 2, #ARGV, 3 do
+              if seen[ARGV[i]] or redis.call('HEXISTS', KEYS[3], ARGV[i]) == 1 then return -1 end
+              seen[ARGV[i]] = true
+            end
+            for i = 2, #ARGV, 3 do
+              redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+              redis.call('RPUSH', KEYS[2], ARGV[i + 2])
+            end
+            return 1
+            ",
+            )
+        });
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(self.key("g", gid))
+            .key(self.key("b", gid))
+            .key(self.key("bs", gid))
+            .arg(expected.as_str());
+        for b in branches {
+            inv.arg(state_field(&b.branch_id, b.op))
+                .arg(branch_state(b.status, b.update_time, b.finish_time))
+                .arg(branch_record(b)?);
+        }
+        match self.run::<i64>(&inv).await? {
+            1 => Ok(true),
+            -1 => Err(StoreError::Duplicate),
+            _ => Ok(false),
+        }
+    }
+
+    async fn update_branch(
+        &self,
+        gid: &str,
+        global_status: Status,
+        branch_id: &str,
+        op: Op,
+        status: BranchStatus,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(
+                r"
+            if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then return 0 end
+            if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 then return 0 end
+            redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+            return 1
+            ",
+            )
+        });
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(self.key("g", gid))
+            .key(self.key("bs", gid))
+            .arg(global_status.as_str())
+            .arg(state_field(branch_id, op))
+            .arg(branch_state(status, now, Some(now)));
+        Ok(self.run::<i64>(&inv).await? == 1)
+    }
+
+    async fn lease_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        owner: &str,
+    ) -> Result<Option<Global>, StoreError> {
+        // The gid is only known inside the script, so its key is built there (the prefix's
+        // hash tag keeps it in the same slot as the queue).
+        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(
+                r"
+            local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
+            if #due == 0 then return false end
+            local gid = due[1]
+            redis.call('ZADD', KEYS[1], ARGV[2], gid)
+            redis.call('HSET', ARGV[4] .. '_g_' .. gid,
+              'owner', ARGV[3], 'next_cron_time', ARGV[2], 'update_time', ARGV[1])
+            return gid
+            ",
+            )
+        });
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(self.index("u"))
+            .arg(now)
+            .arg(lease_until)
+            .arg(owner)
+            .arg(&self.prefix);
+        match self.run::<Option<String>>(&inv).await? {
+            Some(gid) => self.find(&gid).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn schedule(
+        &self,
+        gid: &str,
+        owner: &str,
+        next_cron_time: i64,
+        next_cron_interval: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(
+                r"
+            if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+            if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] then return 0 end
+            redis.call('HSET', KEYS[1], 'next_cron_time', ARGV[3], 'update_time', ARGV[5])
+            if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'next_cron_interval', ARGV[4]) end
+            redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+            return 1
+            ",
+            )
+        });
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(self.key("g", gid))
+            .key(self.index("u"))
+            .arg(gid)
+            .arg(owner)
+            .arg(next_cron_time)
+            .arg(
+                next_cron_interval
+                    .map(|i| i.to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(now);
+        Ok(self.run::<i64>(&inv).await? == 1)
+    }
+
+    async fn take_lease(
+        &self,
+        gid: &str,
+        owner: &str,
+        lease_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(
+                r"
+            if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+            redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'next_cron_time', ARGV[3],
+              'update_time', ARGV[4])
+            redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+            return 1
+            ",
+            )
+        });
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(self.key("g", gid))
+            .key(self.index("u"))
+            .arg(gid)
+            .arg(owner)
+            .arg(lease_until)
+            .arg(now);
+        Ok(self.run::<i64>(&inv).await? == 1)
+    }
+
+    async fn scan(&self, q: &ScanQuery) -> Result<ScanPage, StoreError> {
+        let keep = |g: &Global| {
+            q.status.as_deref().is_none_or(|s| s == g.status.as_str())
+                && q.trans_type
+                    .as_deref()
+                    .is_none_or(|t| t == g.trans_type.as_str())
+                && q.create_time_start.is_none_or(|t| g.create_time >= t)
+                && q.create_time_end.is_none_or(|t| g.create_time <= t)
+        };
+        if let Some(gid) = &q.gid {
+            let transactions = self.find(gid).await?.into_iter().filter(keep).collect();
+            return Ok(ScanPage {
+                transactions,
+                next_position: String::new(),
+            });
+        }
+        let limit = q.limit as usize;
+        let mut below = match q.position.as_deref().filter(|p| !p.is_empty()) {
+            Some(p) => format!(
+                "({}",
+                p.parse::<i64>()
+                    .map_err(|_| StoreError::Backend(format!("bad position {p:?}")))?
+            ),
+            None => "+inf".into(),
+        };
+        // Walk the id index newest first, in batches, until the page is full.
+        let mut transactions = Vec::new();
+        loop {
+            let gids: Vec<String> = self
+                .conn
+                .clone()
+                .zrevrangebyscore_limit(self.index("all"), &below, "-inf", 0, 100)
+                .await
+                .map_err(backend)?;
+            let Some(last) = gids.last() else { break };
+            let mut pipe = redis::pipe();
+            for gid in &gids {
+                pipe.hgetall(self.key("g", gid));
+            }
+            let maps: Vec<HashMap<String, String>> = pipe
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(backend)?;
+            // An expired transaction (empty map) is skipped; `create` prunes its index entry.
+            for map in maps.iter().filter(|m| !m.is_empty()) {
+                let g = parse_global(map)?;
+                if keep(&g) && transactions.len() < limit {
+                    transactions.push(g);
+                }
+            }
+            if transactions.len() == limit {
+                break;
+            }
+            let score: Option<f64> = self
+                .conn
+                .clone()
+                .zscore(self.index("all"), last)
+                .await
+                .map_err(backend)?;
+            match score {
+                Some(id) => below = format!("({id}"),
+                None => break,
+            }
+        }
+        let next_position = match transactions.last() {
+            Some(last) if transactions.len() == limit => last.id.to_string(),
+            _ => String::new(),
+        };
+        Ok(ScanPage {
+            transactions,
+            next_position,
+        })
+    }
+
+    async fn reset_cron_time(
+        &self,
+        after: i64,
+        now: i64,
+        limit: u32,
+    ) -> Result<(u64, bool), StoreError> {
+        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(
+                r"
+            local limit = tonumber(ARGV[3])
+            local gids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf',
+              'LIMIT', 0, limit + 1)
+            local n = math.min(#gids, limit)
+            for i = 1, n do
+              redis.call('ZADD', KEYS[1], ARGV[2], gids[i])
+              redis.call('HSET', ARGV[4] .. '_g_' .. gids[i],
+                'next_cron_time', ARGV[2], 'update_time', ARGV[2])
+            end
+            return {n, #gids > limit and 1 or 0}
+            ",
+            )
+        });
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(self.index("u"))
+            .arg(after)
+            .arg(now)
+            .arg(limit)
+            .arg(&self.prefix);
+        let (count, more): (u64, i64) = self.run(&inv).await?;
+        Ok((count, more == 1))
+    }
+
+    async fn reset_next_cron_time(&self, gid: &str, now: i64) -> Result<bool, StoreError> {
+        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(
+                r"
+            if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+            redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+            redis.call('HSET', KEYS[1], 'next_cron_time', ARGV[2], 'update_time', ARGV[2])
+            return 1
+            ",
+            )
+        });
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(self.key("g", gid))
+            .key(self.index("u"))
+            .arg(gid)
+            .arg(now);
+        Ok(self.run::<i64>(&inv).await? == 1)
+    }
+}
+
+/// The hash fields of a new transaction (all but `id`, which the store assigns).
+fn global_fields(g: &Global) -> Result<Vec<(&'static str, String)>, StoreError> {
+    let mut fields = vec![
+        ("gid", g.gid.clone()),
+        ("trans_type", g.trans_type.as_str().into()),
+        ("status", g.status.as_str().into()),
+        ("protocol", g.protocol.clone()),
+        ("query_prepared", g.query_prepared.clone()),
+        ("custom_data", g.custom_data.clone()),
+        (
+            "options",
+            serde_json::to_string(&g.options).map_err(backend)?,
+        ),
+        ("rollback_reason", g.rollback_reason.clone()),
+        ("create_time", g.create_time.to_string()),
+        ("update_time", g.update_time.to_string()),
+        ("next_cron_interval", g.next_cron_interval.to_string()),
+        ("next_cron_time", g.next_cron_time.to_string()),
+        ("owner", g.owner.clone()),
+    ];
+    for (name, time) in [
+        ("finish_time", g.finish_time),
+        ("rollback_time", g.rollback_time),
+    ] {
+        if let Some(t) = time {
+            fields.push((name, t.to_string()));
+        }
+    }
+    Ok(fields)
+}
+
+fn parse_global(map: &HashMap<String, String>) -> Result<Global, StoreError> {
+    let text = |name: &str| map.get(name).cloned().unwrap_or_default();
+    let int = |name: &str| -> Result<i64, StoreError> {
+        let v = text(name);
+        v.parse()
+            .map_err(|_| StoreError::Backend(format!("field {name} = {v:?} is not a number")))
+    };
+    let opt = |name: &str| map.contains_key(name).then(|| int(name)).transpose();
+    let trans_type = text("trans_type");
+    let status = text("status");
+    Ok(Global {
+        id: int("id")?,
+        gid: text("gid"),
+        trans_type: TransType::parse(&trans_type)
+            .ok_or_else(|| StoreError::Backend(format!("unknown trans_type {trans_type:?}")))?,
+        status: Status::parse(&status)
+            .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}")))?,
+        protocol: text("protocol"),
+        query_prepared: text("query_prepared"),
+        custom_data: text("custom_data"),
+        options: serde_json::from_str(&text("options")).unwrap_or_default(),
+        rollback_reason: text("rollback_reason"),
+        create_time: int("create_time")?,
+        update_time: int("update_time")?,
+        finish_time: opt("finish_time")?,
+        rollback_time: opt("rollback_time")?,
+        next_cron_interval: int("next_cron_interval")?,
+        next_cron_time: int("next_cron_time")?,
+        owner: text("owner"),
+    })
+}
+
+/// The `<p>_bs_<gid>` field of a branch.
+fn state_field(branch_id: &str, op: Op) -> String {
+    format!("{branch_id}/{}", op.as_str())
+}
+
+/// `<status> <update_time> [finish_time]`.
+fn branch_state(status: BranchStatus, update_time: i64, finish_time: Option<i64>) -> String {
+    match finish_time {
+        Some(f) => format!("{} {update_time} {f}", status.as_str()),
+        None => format!("{} {update_time}", status.as_str()),
+    }
+}
+
+fn branch_record(b: &Branch) -> Result<String, StoreError> {
+    serde_json::to_string(&BranchRecord {
+        url: b.url.clone(),
+        bin_data: BASE64.encode(&b.bin_data),
+        branch_id: b.branch_id.clone(),
+        op: b.op.as_str().into(),
+        create_time: b.create_time,
+    })
+    .map_err(backend)
+}
+
+fn parse_branch(
+    gid: &str,
+    index: usize,
+    record: &str,
+    states: &HashMap<String, String>,
+) -> Result<Branch, StoreError> {
+    let r: BranchRecord = serde_json::from_str(record).map_err(backend)?;
+    let op =
+        Op::parse(&r.op).ok_or_else(|| StoreError::Backend(format!("unknown op {:?}", r.op)))?;
+    let field = state_field(&r.branch_id, op);
+    let state = states
+        .get(&field)
+        .ok_or_else(|| StoreError::Backend(format!("branch {field} of {gid} has no state")))?;
+    let mut parts = state.split(' ');
+    let bad = || StoreError::Backend(format!("branch {field} of {gid}: bad state {state:?}"));
+    let status = parts.next().and_then(Status::parse).ok_or_else(bad)?;
+    let update_time = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
+    let finish_time = parts
+        .next()
+        .map(|t| t.parse().map_err(|_| bad()))
+        .transpose()?;
+    Ok(Branch {
+        id: index as i64 + 1,
+        gid: gid.into(),
+        url: r.url,
+        bin_data: BASE64.decode(&r.bin_data).map_err(backend)?,
+        branch_id: r.branch_id,
+        op,
+        status,
+        create_time: r.create_time,
+        update_time,
+        finish_time,
+    })
+}
+
+fn flag(on: bool) -> &'static str {
+    if on { "1" } else { "" }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
