@@ -43,14 +43,10 @@ pub enum StartError {
 /// Wiring in kratos order: data → usecase → service → servers → app. `clock` is the system
 /// clock in production; tests move theirs forward.
 pub async fn wire(conf: &conf::Bootstrap, clock: Clock) -> Result<Coordinator, StartError> {
-    if conf.micro_service.driver != "default" {
-        return Err(StartError::Config(format!(
-            "MicroService.Driver {:?} is not supported yet (default only)",
-            conf.micro_service.driver
-        )));
-    }
+    let (registrar, resolver) =
+        data::micro_service(&conf.micro_service).map_err(StartError::Config)?;
     let store = data::open_store(&conf.store).await?;
-    let caller = Arc::new(data::BranchCallerImpl::new());
+    let caller = Arc::new(data::BranchCallerImpl::new(resolver));
     let usecase = TransUsecase::new(store, caller, conf.policy(), clock);
     let svc = Arc::new(service::DtmService::new(usecase.clone()));
     let servers = conf.servers();
@@ -58,6 +54,7 @@ pub async fn wire(conf: &conf::Bootstrap, clock: Clock) -> Result<Coordinator, S
         .http(server::new_http_server(svc.clone()))
         .grpc(server::new_grpc_server(&servers, svc))
         .reflection(api::FILE_DESCRIPTOR_SET)
+        .registrar(registrar, None)
         .build(&servers)
         .await?;
     Ok(Coordinator { app, usecase })

@@ -6,7 +6,9 @@
 //!   transaction's `branch_headers`; the answer read by [`DtmResult::from_http`].
 //! - gRPC (§4.2): `host:port/pkg.Svc/Method`, called dynamically with the stored protobuf bytes
 //!   (no generated stubs), the context as `dtm-*` metadata, one cached channel per `host:port`;
-//!   the answer read by [`DtmResult::from_grpc`].
+//!   the answer read by [`DtmResult::from_grpc`]. With a registry (§9, the go-zero and kratos
+//!   drivers' rule), `discovery:///name/pkg.Svc/Method` and `etcd://hosts/key/pkg.Svc/Method`
+//!   go through one balanced channel per registered server ([`registry::Resolver`]).
 //!
 //! A branch that cannot be reached is a [`CallError`] (retry), never a FAILURE.
 
@@ -25,7 +27,8 @@ use crate::{BranchInfo, DtmResult};
 /// One branch call.
 #[derive(Debug, Clone)]
 pub struct BranchRequest<'a> {
-    /// `http(s)://…` or `host:port/pkg.Svc/Method`; empty means "nothing to call" (success).
+    /// `http(s)://…`, `host:port/pkg.Svc/Method` or a registry URL; empty means "nothing to
+    /// call" (success).
     pub url: &'a str,
     /// The transaction's protocol: `""`/`http` or `grpc` (decides for URLs without a scheme).
     pub protocol: &'a str,
@@ -103,6 +106,13 @@ pub enum Target<'a> {
         /// `/pkg.Svc/Method`.
         method: &'a str,
     },
+    /// A registered gRPC server and the full method name.
+    Registry {
+        /// `discovery:///name` or `etcd://hosts/key`.
+        server: &'a str,
+        /// `/pkg.Svc/Method`.
+        method: &'a str,
+    },
 }
 
 impl<'a> Target<'a> {
@@ -122,22 +132,36 @@ impl<'a> Target<'a> {
         if protocol != "grpc" {
             return Err(bad("an HTTP branch URL starts with http:// or https://"));
         }
+        const SHAPE: &str = "a gRPC branch URL is host:port/pkg.Service/Method, \
+            discovery:///name/pkg.Service/Method or etcd://hosts/key/pkg.Service/Method";
         if url.contains("://") {
-            return Err(bad(
-                "gRPC branch URLs are host:port/pkg.Service/Method (discovery schemes are not supported yet)",
-            ));
+            return match registry::split_method(url) {
+                Some((server, method))
+                    if registry::Server::parse(server).is_ok() && is_grpc_method(method) =>
+                {
+                    Ok(Target::Registry { server, method })
+                }
+                _ => Err(bad(SHAPE)),
+            };
         }
         let Some(slash) = url.find('/') else {
-            return Err(bad("a gRPC branch URL is host:port/pkg.Service/Method"));
+            return Err(bad(SHAPE));
         };
         let (authority, method) = url.split_at(slash);
-        let ok_method = method.len() > 1 && method[1..].split('/').count() == 2;
-        if authority.is_empty() || !ok_method || http::uri::PathAndQuery::from_str(method).is_err()
-        {
-            return Err(bad("a gRPC branch URL is host:port/pkg.Service/Method"));
+        if authority.is_empty() || !is_grpc_method(method) {
+            return Err(bad(SHAPE));
         }
         Ok(Target::Grpc { authority, method })
     }
+}
+
+/// `/pkg.Service/Method`.
+fn is_grpc_method(method: &str) -> bool {
+    method.len() > 1
+        && method.starts_with('/')
+        && method[1..].split('/').count() == 2
+        && !method[1..].split('/').any(str::is_empty)
+        && http::uri::PathAndQuery::from_str(method).is_ok()
 }
 
 /// Calls branches over HTTP and gRPC; cheap to clone (pooled HTTP client, shared channel cache).
@@ -145,12 +169,35 @@ impl<'a> Target<'a> {
 pub struct Caller {
     http: reqwest::Client,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    resolver: registry::Resolver,
 }
 
 impl Caller {
-    /// A caller with a pooled keep-alive HTTP client.
+    /// A caller with a pooled keep-alive HTTP client; `discovery:///` URLs fail without a
+    /// registry (see [`Caller::with_resolver`]), `etcd://hosts/…` ones name their own.
     pub fn new() -> Caller {
         Caller::default()
+    }
+
+    /// Resolves registry URLs with `resolver` (whose registry serves `discovery:///`).
+    pub fn with_resolver(mut self, resolver: registry::Resolver) -> Caller {
+        self.resolver = resolver;
+        self
+    }
+
+    /// Whether `url` can be called: it parses, and a `discovery:///` URL has a registry.
+    pub fn check(&self, protocol: &str, url: &str) -> Result<(), CallError> {
+        match Target::parse(protocol, url)? {
+            Target::Registry { server, .. }
+                if server.starts_with("discovery:///") && !self.resolver.has_discovery() =>
+            {
+                Err(CallError::BadTarget {
+                    url: url.to_owned(),
+                    reason: "discovery:/// needs a registry (the coordinator's MicroService.Target)",
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Calls one branch and reads its answer as DTM does.
@@ -158,7 +205,20 @@ impl Caller {
         match Target::parse(req.protocol, req.url)? {
             Target::Empty => Ok(Reply::new(DtmResult::Success, String::new())),
             Target::Http(url) => self.call_http(url, req).await,
-            Target::Grpc { authority, method } => self.call_grpc(authority, method, req).await,
+            Target::Grpc { authority, method } => {
+                let channel = self.channel(authority, req.timeout)?;
+                self.call_grpc(channel, authority, method, req).await
+            }
+            Target::Registry { server, method } => {
+                let channel = self
+                    .resolver
+                    .channel(server)
+                    .map_err(|e| CallError::Transport {
+                        url: req.url.to_owned(),
+                        message: e.to_string(),
+                    })?;
+                self.call_grpc(channel, server, method, req).await
+            }
         }
     }
 
@@ -198,18 +258,22 @@ impl Caller {
 
     async fn call_grpc(
         &self,
-        authority: &str,
+        channel: Channel,
+        server: &str,
         method: &str,
         req: &BranchRequest<'_>,
     ) -> Result<Reply, CallError> {
-        let url = || format!("{authority}{method}");
+        let url = || format!("{server}{method}");
         let transport = |message: String| CallError::Transport {
             url: url(),
             message,
         };
-        let channel = self.channel(authority, req.timeout)?;
         let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.map_err(|e| transport(error_chain(&e)))?;
+        // A registry channel waits while no instance is registered: bound that wait too.
+        match tokio::time::timeout(req.timeout, grpc.ready()).await {
+            Ok(ready) => ready.map_err(|e| transport(error_chain(&e)))?,
+            Err(_) => return Err(transport("no instance ready before the timeout".into())),
+        }
         let mut request = tonic::Request::new(Bytes::copy_from_slice(req.body));
         request.set_timeout(req.timeout);
         let md = request.metadata_mut();
@@ -341,7 +405,23 @@ mod tests {
             })
         );
         assert!(Target::parse("http", "localhost:9001/a.B/C").is_err());
-        assert!(Target::parse("grpc", "etcd://h/k/a.B/C").is_err());
+        assert_eq!(
+            Target::parse("grpc", "discovery:///stock/api.stock.v1.Stock/TransOut"),
+            Ok(Target::Registry {
+                server: "discovery:///stock",
+                method: "/api.stock.v1.Stock/TransOut"
+            })
+        );
+        assert_eq!(
+            Target::parse("grpc", "etcd://h:2379/k/a.B/C"),
+            Ok(Target::Registry {
+                server: "etcd://h:2379/k",
+                method: "/a.B/C"
+            })
+        );
+        assert!(Target::parse("grpc", "consul://h/k/a.B/C").is_err());
+        assert!(Target::parse("grpc", "etcd://h/k/a.B").is_err());
+        assert!(Target::parse("grpc", "localhost:9001//a.B").is_err());
         assert!(Target::parse("grpc", "localhost:9001").is_err());
         assert!(Target::parse("grpc", "localhost:9001/a.B").is_err());
     }

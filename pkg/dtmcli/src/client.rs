@@ -79,12 +79,21 @@ impl Dtm {
         }
     }
 
-    /// A coordinator's gRPC API, e.g. `127.0.0.1:36790` (connected lazily).
+    /// A coordinator's gRPC API, e.g. `127.0.0.1:36790` (connected lazily), or where it is
+    /// registered: `etcd://127.0.0.1:2379/dtmservice` (go-zero layout, what the coordinator's
+    /// `MicroService.Target` publishes) or `discovery://127.0.0.1:2379/dtm` (kratos layout).
+    /// A registry address needs a tokio runtime.
     pub fn grpc(addr: &str) -> Result<Dtm, ClientError> {
         let addr = addr.trim_start_matches("http://").to_owned();
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| ClientError::Other(format!("dtm address {addr:?}: {e}")))?
-            .connect_lazy();
+        let channel = if addr.contains("://") {
+            registry::Resolver::default()
+                .channel(&addr)
+                .map_err(|e| ClientError::Other(format!("dtm address {addr:?}: {e}")))?
+        } else {
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .map_err(|e| ClientError::Other(format!("dtm address {addr:?}: {e}")))?
+                .connect_lazy()
+        };
         Ok(Dtm {
             api: Api::Grpc {
                 client: DtmClient::new(channel),
@@ -140,7 +149,7 @@ impl Dtm {
             Api::Grpc { client, .. } => {
                 let mut req = tonic::Request::new(());
                 req.set_timeout(self.timeout);
-                let reply = client.clone().new_gid(req).await.map_err(from_status)?;
+                let reply = self.within(client.clone().new_gid(req)).await?;
                 Ok(reply.into_inner().gid)
             }
         }
@@ -157,13 +166,27 @@ impl Dtm {
                 let mut req = tonic::Request::new(t.to_grpc());
                 req.set_timeout(self.timeout);
                 let mut client = client.clone();
-                let res = match op {
-                    TransOp::Prepare => client.prepare(req).await,
-                    TransOp::Submit => client.submit(req).await,
-                    TransOp::Abort => client.abort(req).await,
-                };
-                res.map(drop).map_err(from_status)
+                match op {
+                    TransOp::Prepare => self.within(client.prepare(req)).await.map(drop),
+                    TransOp::Submit => self.within(client.submit(req)).await.map(drop),
+                    TransOp::Abort => self.within(client.abort(req)).await.map(drop),
+                }
             }
+        }
+    }
+
+    /// A gRPC call to the coordinator, bounded by the timeout here too: `grpc-timeout` bounds
+    /// the server, but a registry address with no coordinator registered would wait forever.
+    async fn within<T>(
+        &self,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<tonic::Response<T>, ClientError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(res) => res.map_err(from_status),
+            Err(_) => Err(ClientError::Other(format!(
+                "the coordinator did not answer within {:?}",
+                self.timeout
+            ))),
         }
     }
 
@@ -217,8 +240,8 @@ impl Dtm {
                     busi_payload: payload.to_vec(),
                 });
                 req.set_timeout(self.timeout);
-                let res = client.clone().register_branch(req).await;
-                res.map(drop).map_err(from_status)
+                let res = self.within(client.clone().register_branch(req)).await;
+                res.map(drop)
             }
         }
     }

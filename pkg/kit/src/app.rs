@@ -4,7 +4,8 @@
 //! Lifecycle (as kratos `app.Run`): [`AppBuilder::build`] binds both listeners (port 0 allowed; the
 //! bound addresses are readable), [`App::run`] serves until SIGTERM/SIGINT. On stop, health turns
 //! NOT_SERVING first (gRPC health and `/healthz`), then both servers stop accepting and let the
-//! requests in flight finish, for at most `shutdown_timeout`.
+//! requests in flight finish, for at most `shutdown_timeout`. With a [`Registrar`], the app is
+//! published once both listeners are bound and withdrawn before anything else on stop.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,6 +29,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::Error;
 use crate::log::AccessLogLayer;
+use crate::registry::{Registrar, ServiceInstance, advertised};
 
 /// `server.http` or `server.grpc` of the Bootstrap config.
 #[derive(Debug, Clone, Deserialize)]
@@ -92,6 +94,9 @@ pub enum AppError {
     /// The gRPC server failed.
     #[error("grpc server: {0}")]
     Grpc(#[from] tonic::transport::Error),
+    /// Registering in the service registry failed.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }
 
 /// Collects what the app serves; [`AppBuilder::build`] binds the listeners.
@@ -102,6 +107,7 @@ pub struct AppBuilder {
     services: Vec<&'static str>,
     descriptors: Vec<&'static [u8]>,
     listeners: Option<(TcpListener, TcpListener)>,
+    registrar: Option<(Arc<dyn Registrar>, Option<String>)>,
 }
 
 /// A bound application, ready to [`run`](App::run).
@@ -113,6 +119,7 @@ pub struct App {
     health: HealthReporter,
     services: Vec<&'static str>,
     serving: Arc<AtomicBool>,
+    registrar: Option<(Arc<dyn Registrar>, ServiceInstance)>,
 }
 
 impl App {
@@ -125,6 +132,7 @@ impl App {
             services: Vec::new(),
             descriptors: Vec::new(),
             listeners: None,
+            registrar: None,
         }
     }
 
@@ -143,8 +151,19 @@ impl App {
         self.run_until(shutdown_signal()).await
     }
 
+    /// What the registrar publishes: a fresh id, the app's name, `http://` and `grpc://` endpoints.
+    pub fn instance(&self) -> Option<&ServiceInstance> {
+        self.registrar.as_ref().map(|(_, instance)| instance)
+    }
+
     /// Serves until `stop` completes, then stops gracefully.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<(), AppError> {
+        // The listeners are bound, so connections queue from here on: publish now, and refuse
+        // to start unregistered.
+        if let Some((registrar, instance)) = &self.registrar {
+            registrar.register(instance).await?;
+            tracing::info!(app = self.name, id = %instance.id, endpoints = ?instance.endpoints, "registered");
+        }
         let (tx, rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -172,6 +191,13 @@ impl App {
         );
 
         stop.await;
+        if let Some((registrar, instance)) = &self.registrar {
+            match registrar.deregister(instance).await {
+                Ok(()) => tracing::info!(app = self.name, id = %instance.id, "deregistered"),
+                // The lease ends it anyway; stopping must go on.
+                Err(e) => tracing::warn!(app = self.name, error = %e, "deregister failed"),
+            }
+        }
         tracing::info!(
             app = self.name,
             "stopping: health NOT_SERVING, draining requests"
@@ -250,6 +276,18 @@ impl AppBuilder {
         self
     }
 
+    /// Publishes the app through `registrar` (if any) while it serves (kratos'
+    /// `kratos.Registrar`); `host` replaces an unspecified listen address (`0.0.0.0`) in the
+    /// published endpoints.
+    pub fn registrar(
+        mut self,
+        registrar: Option<Arc<dyn Registrar>>,
+        host: Option<String>,
+    ) -> Self {
+        self.registrar = registrar.map(|r| (r, host));
+        self
+    }
+
     /// Binds both listeners and assembles the middleware.
     pub async fn build(self, conf: &ServersConf) -> Result<App, AppError> {
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -302,9 +340,23 @@ impl AppBuilder {
             Some(bound) => bound,
             None => (bind(&conf.http.addr).await?, bind(&conf.grpc.addr).await?),
         };
+        let registrar = self.registrar.map(|(registrar, host)| {
+            let host = host.as_deref();
+            let http = advertised(local_addr(&http_listener), host);
+            let grpc = advertised(local_addr(&grpc_listener), host);
+            let instance = ServiceInstance {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: self.name.into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                metadata: Default::default(),
+                endpoints: vec![format!("http://{http}"), format!("grpc://{grpc}")],
+            };
+            (registrar, instance)
+        });
         Ok(App {
             name: self.name,
             conf: conf.clone(),
+            registrar,
             http: (http_listener, http),
             grpc: (grpc_listener, grpc.routes()),
             health,

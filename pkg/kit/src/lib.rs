@@ -8,6 +8,7 @@
 //! - [`codec`]: the protobuf codec of the generated gRPC code (bad messages → InvalidArgument);
 //! - [`log`]: tracing set-up and access logs named by operation;
 //! - [`flags`]: kratos-style command-line flags (`-conf`);
+//! - [`registry`]: the service instance and registrar interface (etcd lives in `pkg/registry`);
 //! - [`probe`]: `--probe <url>`, the healthcheck a container runs without curl;
 //! - [`time`]: Unix milliseconds stored, RFC 3339 UTC shown.
 
@@ -18,6 +19,7 @@ pub mod errors;
 pub mod flags;
 pub mod log;
 pub mod probe;
+pub mod registry;
 pub mod time;
 pub mod transcode;
 

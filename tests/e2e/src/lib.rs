@@ -37,6 +37,55 @@ async fn backend(var: &str) -> Backend {
     }
 }
 
+/// The coordinator's config of every stack: `store`, both APIs on `127.0.0.1:0`, the poller
+/// every 10 ms, no registry.
+pub fn coordinator_conf(store: coordinator::conf::Store) -> coordinator::conf::Bootstrap {
+    coordinator::conf::Bootstrap {
+        store,
+        trans_cron_interval: Duration::from_millis(10),
+        timeout_to_fail: TIMEOUT_TO_FAIL,
+        retry_interval: RETRY_INTERVAL,
+        retry_max_interval: Duration::from_secs(300),
+        request_timeout: Duration::from_secs(3),
+        http_port: 0,
+        grpc_port: 0,
+        listen_ip: "127.0.0.1".into(),
+        server_timeout: Duration::from_secs(30),
+        max_body_bytes: 64 * 1024,
+        micro_service: Default::default(),
+    }
+}
+
+/// The stock service on `db`, seeded with [`SEED`], bound on `127.0.0.1:0` (the wiring of
+/// cmd/stock/main.rs), published through `registrar` if given; and a pool on its database.
+pub async fn stock_app(
+    db: &kit::DatabaseConf,
+    registrar: Option<Arc<dyn kit::registry::Registrar>>,
+) -> (kit::App, AnyPool) {
+    let servers = dtmcli::testing::servers_conf_with_body(64 * 1024);
+    let data = stock::data::Data::new(db).await.expect("stock data");
+    let pool = data.pool.clone();
+    let uc = stock::biz::StockUsecase::new(stock::data::StockRepoImpl::new(data));
+    let seed: Vec<stock::biz::Stock> = SEED
+        .iter()
+        .map(|(sku, n)| stock::biz::Stock {
+            sku: (*sku).into(),
+            available: *n,
+            frozen: 0,
+        })
+        .collect();
+    uc.seed(&seed).await.expect("seed");
+    let svc = Arc::new(stock::service::StockService::new(uc));
+    let app = kit::App::builder("stock")
+        .http(stock::server::new_http_server(svc.clone()))
+        .grpc(stock::server::new_grpc_server(&servers, svc))
+        .registrar(registrar, None)
+        .build(&servers)
+        .await
+        .expect("stock app");
+    (app, pool)
+}
+
 /// The coordinator's store from `E2E_STORE`: a SQL backend, or `redis` (a key prefix of its own).
 async fn store_conf(dir: &tempfile::TempDir) -> coordinator::conf::Store {
     if std::env::var("E2E_STORE").as_deref() == Ok("redis") {
@@ -110,20 +159,7 @@ impl Stack {
         let services = backend("E2E_DB").await;
 
         // Coordinator.
-        let conf = coordinator::conf::Bootstrap {
-            store: store_conf(&dir).await,
-            trans_cron_interval: Duration::from_millis(10),
-            timeout_to_fail: TIMEOUT_TO_FAIL,
-            retry_interval: RETRY_INTERVAL,
-            retry_max_interval: Duration::from_secs(300),
-            request_timeout: Duration::from_secs(3),
-            http_port: 0,
-            grpc_port: 0,
-            listen_ip: "127.0.0.1".into(),
-            server_timeout: Duration::from_secs(30),
-            max_body_bytes: 64 * 1024,
-            micro_service: Default::default(),
-        };
+        let conf = coordinator_conf(store_conf(&dir).await);
         let clock = Clock::default();
         let c = coordinator::wire(&conf, clock.clone())
             .await
@@ -140,25 +176,7 @@ impl Stack {
             source: services.source(&dir, "stock").await,
             max_connections: 4,
         };
-        let data = stock::data::Data::new(&stock_db).await.expect("stock data");
-        let stock_pool = data.pool.clone();
-        let uc = stock::biz::StockUsecase::new(stock::data::StockRepoImpl::new(data));
-        let seed: Vec<stock::biz::Stock> = SEED
-            .iter()
-            .map(|(sku, n)| stock::biz::Stock {
-                sku: (*sku).into(),
-                available: *n,
-                frozen: 0,
-            })
-            .collect();
-        uc.seed(&seed).await.expect("seed");
-        let svc = Arc::new(stock::service::StockService::new(uc));
-        let app = kit::App::builder("stock")
-            .http(stock::server::new_http_server(svc.clone()))
-            .grpc(stock::server::new_grpc_server(&servers, svc))
-            .build(&servers)
-            .await
-            .expect("stock app");
+        let (app, stock_pool) = stock_app(&stock_db, None).await;
         let stock = (
             format!("http://{}", app.http_addr()),
             app.grpc_addr().to_string(),

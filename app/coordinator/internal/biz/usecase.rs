@@ -25,6 +25,12 @@ use crate::biz::{
 pub trait BranchCaller: Send + Sync + 'static {
     /// Calls one branch and reads its answer.
     async fn call(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError>;
+
+    /// Whether `url` names a branch this caller can call (checked when a transaction arrives,
+    /// so a URL that can never work is a 400, not retries forever).
+    fn check(&self, protocol: &str, url: &str) -> Result<(), CallError> {
+        Target::parse(protocol, url).map(drop)
+    }
 }
 
 /// The server-wide timing rules (config keys of the same names).
@@ -246,7 +252,7 @@ impl TransUsecase {
             ));
         }
         for url in [&b.confirm, &b.cancel] {
-            check_target(&g.protocol, url)?;
+            check_target(&*me.caller, &g.protocol, url)?;
         }
         let now = me.clock.now();
         let rows = [(Op::Cancel, &b.cancel), (Op::Confirm, &b.confirm)]
@@ -424,7 +430,7 @@ impl Inner {
                 )));
             }
         }
-        check_target(&t.protocol, &t.query_prepared)?;
+        check_target(&*self.caller, &t.protocol, &t.query_prepared)?;
         let now = self.clock.now();
         let mut branches = Vec::new();
         if trans_type != TransType::Tcc {
@@ -442,7 +448,7 @@ impl Inner {
                             "msg topics are not supported yet".into(),
                         ));
                     }
-                    check_target(&t.protocol, url)?;
+                    check_target(&*self.caller, &t.protocol, url)?;
                     branches.push(Branch::new(
                         &t.gid,
                         branch_id.clone(),
@@ -554,9 +560,9 @@ impl Inner {
 }
 
 /// A branch URL this coordinator can call, or a 400 naming the problem.
-fn check_target(protocol: &str, url: &str) -> Result<(), TransError> {
-    Target::parse(protocol, url)
-        .map(drop)
+fn check_target(caller: &dyn BranchCaller, protocol: &str, url: &str) -> Result<(), TransError> {
+    caller
+        .check(protocol, url)
         .map_err(|e| TransError::BadRequest(e.to_string()))
 }
 

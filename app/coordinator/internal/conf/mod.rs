@@ -45,7 +45,7 @@ pub struct Bootstrap {
     /// Largest request body / message accepted, bytes (ours).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
-    /// Registration in a service registry (only `default`, none, for now).
+    /// Registration in etcd and the registry of `discovery:///` branch URLs.
     #[serde(default)]
     pub micro_service: MicroService,
 }
@@ -90,12 +90,13 @@ impl Store {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct MicroService {
-    /// `default`: plain `host:port` gRPC targets, no registry.
+    /// `default`: plain `host:port` gRPC targets, no registry; `dtm-driver-gozero` or
+    /// `dtm-driver-kratos`: etcd, as `Target` says.
     pub driver: String,
-    /// Registry URL (with a registry driver).
+    /// Registry URL (with a registry driver): `etcd://host:2379/dtmservice`.
     #[serde(default)]
     pub target: String,
-    /// The endpoint registered (with a registry driver).
+    /// The endpoint registered (with a registry driver); default: the gRPC listen address.
     #[serde(default)]
     pub end_point: String,
 }

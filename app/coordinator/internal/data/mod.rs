@@ -12,7 +12,7 @@ pub use redis_store::RedisStore;
 pub use sql_store::SqlStore;
 
 use crate::biz::{BranchCaller, TransStore};
-use crate::conf::Store;
+use crate::conf::{MicroService, Store};
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -69,14 +69,55 @@ pub async fn open_store(conf: &Store) -> Result<Arc<dyn TransStore>, StoreOpenEr
     Ok(Arc::new(SqlStore::new(pool, dialect)))
 }
 
-/// The branch caller of `dtmcli` (pooled HTTP client, one gRPC channel per target).
+/// The registry `MicroService` names: with `default`, none (plain `host:port` targets only);
+/// with `dtm-driver-gozero` or `dtm-driver-kratos`, `Target` = `etcd://hosts/key`: the
+/// coordinator publishes `EndPoint` (default: its own gRPC address) under `<key>/<lease>`
+/// (go-zero layout, what `etcd://…/dtmservice` clients resolve), and branch URLs
+/// `discovery:///name/…` are looked up in that etcd.
+pub fn micro_service(
+    conf: &MicroService,
+) -> Result<
+    (
+        Option<Arc<dyn kit::registry::Registrar>>,
+        registry::Resolver,
+    ),
+    String,
+> {
+    match conf.driver.as_str() {
+        "default" => Ok((None, registry::Resolver::default())),
+        "dtm-driver-gozero" | "dtm-driver-kratos" => {
+            let bad = |e: registry::Error| format!("MicroService.Target {:?}: {e}", conf.target);
+            let endpoints = match registry::Server::parse(&conf.target).map_err(bad)? {
+                registry::Server::GoZero { endpoints, .. } => endpoints,
+                registry::Server::Kratos { .. } => {
+                    return Err(format!(
+                        "MicroService.Target {:?}: expected etcd://hosts/key",
+                        conf.target
+                    ));
+                }
+            };
+            let end_point = Some(conf.end_point.clone()).filter(|e| !e.is_empty());
+            let registrar =
+                registry::EtcdRegistrar::gozero(&conf.target, end_point, registry::DEFAULT_TTL)
+                    .map_err(bad)?;
+            let resolver = registry::Resolver::new(&endpoints).map_err(bad)?;
+            Ok((Some(Arc::new(registrar)), resolver))
+        }
+        other => Err(format!(
+            "MicroService.Driver {other:?} is not supported (default, dtm-driver-gozero, dtm-driver-kratos)"
+        )),
+    }
+}
+
+/// The branch caller of `dtmcli` (pooled HTTP client, one gRPC channel per target; registry
+/// URLs through `resolver`).
 #[derive(Clone, Default)]
 pub struct BranchCallerImpl(Caller);
 
 impl BranchCallerImpl {
-    /// A caller.
-    pub fn new() -> BranchCallerImpl {
-        BranchCallerImpl(Caller::new())
+    /// A caller whose `discovery:///` URLs are looked up with `resolver`.
+    pub fn new(resolver: registry::Resolver) -> BranchCallerImpl {
+        BranchCallerImpl(Caller::new().with_resolver(resolver))
     }
 }
 
@@ -84,5 +125,9 @@ impl BranchCallerImpl {
 impl BranchCaller for BranchCallerImpl {
     async fn call(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
         self.0.call(req).await
+    }
+
+    fn check(&self, protocol: &str, url: &str) -> Result<(), CallError> {
+        self.0.check(protocol, url)
     }
 }

@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
         .http(new_http_server(svc.clone()))
         .grpc(new_grpc_server(&conf.server, svc))
         .reflection(api::FILE_DESCRIPTOR_SET)
+        .registrar(conf.registry.registrar()?, conf.registry.host())
         .build(&conf.server)
         .await?;
     app.run().await?;

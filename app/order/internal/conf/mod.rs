@@ -14,6 +14,9 @@ pub struct Bootstrap {
     pub order: Order,
     /// The coordinator and the branch endpoints it calls.
     pub dtm: Dtm,
+    /// Registration in etcd (kratos layout), when `registry.etcd` is set.
+    #[serde(default)]
+    pub registry: registry::Conf,
 }
 
 /// `data`: where the service keeps its state.

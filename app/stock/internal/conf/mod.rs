@@ -13,6 +13,9 @@ pub struct Bootstrap {
     /// Domain settings.
     #[serde(default)]
     pub stock: Stock,
+    /// Registration in etcd (kratos layout), when `registry.etcd` is set.
+    #[serde(default)]
+    pub registry: registry::Conf,
 }
 
 /// `data`: where the service keeps its state.
