@@ -117,12 +117,18 @@ pub fn with_op(info: &BranchInfo, op: &str) -> BranchInfo {
 
 /// Polls `check` every 5 ms until it holds; panics naming `what` after 10 s. The one way tests
 /// wait for something to happen (never a bare sleep).
-pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+pub async fn eventually(what: &str, check: impl AsyncFnMut() -> bool) {
+    eventually_within(what, Duration::from_secs(10), check).await;
+}
+
+/// [`eventually`] with a deadline of its own, for work that takes long by design (a thousand
+/// transactions), not as a cure for slowness.
+pub async fn eventually_within(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
     while !check().await {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "not within 10 s: {what}"
+            "not within {limit:?}: {what}"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -138,7 +138,7 @@ fn expand(s: &str, env: &impl Fn(&str) -> Option<String>) -> String {
     let mut rest = s;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
-        let Some(len) = rest[start..].find('}') else {
+        let Some(len) = closing_brace(&rest[start..]) else {
             break;
         };
         let inner = &rest[start + 2..start + len];
@@ -148,6 +148,21 @@ fn expand(s: &str, env: &impl Fn(&str) -> Option<String>) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Where the `}` closing the `${` at the start of `s` is; braces inside nest, so a default may
+/// hold them (DTM's Redis prefix `${STORE_REDIS_PREFIX:{a}}`).
+fn closing_brace(s: &str) -> Option<usize> {
+    let mut depth = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 1 => return Some(i),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The text of a whole-value placeholder as the scalar it spells (number, bool, or string).
@@ -210,6 +225,13 @@ mod tests {
 
     fn env(key: &str) -> Option<String> {
         (key == "SET").then(|| "from-env".to_owned())
+    }
+
+    #[test]
+    fn defaults_may_hold_braces() {
+        assert_eq!(expand("${UNSET:{a}}", &env), "{a}");
+        assert_eq!(expand("${SET:{a}}", &env), "from-env");
+        assert_eq!(expand("<${UNSET:{a}}-${SET:x}>", &env), "<{a}-from-env>");
     }
 
     #[test]

@@ -343,15 +343,28 @@ impl TransUsecase {
         }
     }
 
-    /// Starts the poller: it leases one due transaction at a time and drives it; when nothing
-    /// is due it sleeps `TransCronInterval`. Abort the handle to stop it.
+    /// Starts the poller: it leases due transactions and drives up to [`POLLER_CONCURRENCY`] of
+    /// them at once (one slow branch must not hold up every other transaction); when nothing is
+    /// due it sleeps `TransCronInterval`. Abort the handle to stop it.
     pub fn spawn_poller(&self) -> JoinHandle<()> {
         let uc = self.clone();
+        let slots = Arc::new(tokio::sync::Semaphore::new(POLLER_CONCURRENCY));
         tokio::spawn(async move {
             loop {
-                match uc.cron_once().await {
-                    Ok(true) => {}
-                    Ok(false) => tokio::time::sleep(uc.inner.policy.trans_cron_interval).await,
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                match uc.lease_one().await {
+                    Ok(Some(gid)) => {
+                        let me = uc.inner.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = me.drive(&gid).await {
+                                tracing::warn!(%gid, error = %e, "poller");
+                            }
+                            drop(slot);
+                        });
+                    }
+                    Ok(None) => tokio::time::sleep(uc.inner.policy.trans_cron_interval).await,
                     Err(e) => {
                         tracing::warn!(error = %e, "poller");
                         tokio::time::sleep(uc.inner.policy.trans_cron_interval).await;
@@ -363,20 +376,27 @@ impl TransUsecase {
 
     /// One poller step: leases one due transaction and drives it; `false` if none was due.
     pub async fn cron_once(&self) -> Result<bool, TransError> {
+        match self.lease_one().await? {
+            Some(gid) => {
+                self.inner.clone().drive(&gid).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Leases one due transaction to this instance; its gid.
+    async fn lease_one(&self) -> Result<Option<String>, TransError> {
         let me = &self.inner;
         let now = me.clock.now();
         let leased = me
             .store
             .lease_due(now, now + ms(me.policy.lease()), &me.owner)
             .await?;
-        match leased {
-            Some(g) => {
-                tracing::debug!(gid = %g.gid, status = g.status.as_str(), "poller took");
-                self.inner.clone().drive(&g.gid).await?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(leased.map(|g| {
+            tracing::debug!(gid = %g.gid, status = g.status.as_str(), "poller took");
+            g.gid
+        }))
     }
 
     /// Drives `gid` in the request (`wait`) and reports the outcome, or in the background.
@@ -565,6 +585,9 @@ fn check_target(caller: &dyn BranchCaller, protocol: &str, url: &str) -> Result<
         .check(protocol, url)
         .map_err(|e| TransError::BadRequest(e.to_string()))
 }
+
+/// How many transactions the poller drives at once.
+pub const POLLER_CONCURRENCY: usize = 64;
 
 /// A duration in ms.
 pub(crate) fn ms(d: Duration) -> i64 {

@@ -1,0 +1,185 @@
+//! Two coordinator processes on one store (PostgreSQL with `TEST_PG_URL`, Redis with
+//! `TEST_REDIS_URL`; with `CI=true` a missing server fails): 1,000 sagas submitted to both, one
+//! coordinator SIGKILLed while every transaction is still unfinished, and the other drives all
+//! of them — its own and the dead one's — to final states with the stock invariant intact.
+//!
+//! To make "still unfinished" certain rather than likely, the stock service is bound but not
+//! serving while the sagas arrive: every branch call times out, and nothing can finish until
+//! the survivor retries after the stock service starts.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use dtmcli::testing::{Process, eventually_within};
+use dtmcli::{Dtm, Saga};
+use e2e::{SEED, stock_app};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../app/coordinator/configs");
+const SAGAS: usize = 1000;
+
+/// A coordinator process on the store `driver` at `source` (`prefix`: its Redis key prefix).
+fn coordinator(driver: &str, source: &str, prefix: &str) -> Process {
+    Process::start_with(
+        env!("CARGO_BIN_EXE_e2e-coordinator"),
+        CONF,
+        &[
+            ("STORE_DRIVER", driver),
+            ("STORE_SOURCE", source),
+            ("STORE_REDIS_PREFIX", prefix),
+            ("STORE_MAX_OPEN_CONNS", "16"),
+            ("HTTP_PORT", "0"),
+            ("GRPC_PORT", "0"),
+            ("LISTEN_IP", "127.0.0.1"),
+            // Production rules, scaled down: a dead owner's lease (3 × RequestTimeout) ends
+            // after 3 s, retries start 1 s apart and back off to 4 s at most.
+            ("TRANS_CRON_INTERVAL", "50ms"),
+            ("RETRY_INTERVAL", "1"),
+            ("RETRY_MAX_INTERVAL", "4"),
+            ("REQUEST_TIMEOUT", "1"),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn two_coordinators_on_postgres_survive_a_sigkill() {
+    let Some(db) = dtmcli::testing::database(dtmcli::Dialect::Postgres).await else {
+        return;
+    };
+    two_coordinators("postgres", &db.url, "").await;
+}
+
+#[tokio::test]
+async fn two_coordinators_on_redis_survive_a_sigkill() {
+    let Some(redis) = dtmcli::testing::redis() else {
+        return;
+    };
+    two_coordinators("redis", &redis.url, &redis.prefix).await;
+}
+
+async fn two_coordinators(driver: &str, source: &str, prefix: &str) {
+    if let Ok(store) = std::env::var("E2E_STORE") {
+        // Not a matrix scenario: it picks its own stores and ran in the plain run already.
+        println!("skipping two_coordinators on {driver} in the E2E_STORE={store} run");
+        return;
+    }
+    kit::log::init_for_tests();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stock_db = kit::DatabaseConf {
+        driver: "sqlite".into(),
+        source: format!("sqlite://{}/stock.db", dir.path().display()),
+        max_connections: 8,
+    };
+    // Bound, not serving yet: connections wait in the backlog and calls time out.
+    let (stock, pool) = stock_app(&stock_db, None).await;
+    let stock_http = format!("http://{}", stock.http_addr());
+
+    let mut a = coordinator(driver, source, prefix);
+    let b = coordinator(driver, source, prefix);
+    let (dtm_a, dtm_b) = (
+        Dtm::http(&format!("{}/api/dtmsvr", a.http)),
+        Dtm::http(&format!("{}/api/dtmsvr", b.http)),
+    );
+
+    // 1,000 sagas, every other one to each coordinator, 64 at a time; gids from both.
+    let url = |path: &str| format!("{stock_http}/api/stock/v1/{path}");
+    let body = |sku: &str| format!(r#"{{"sku":"{sku}","quantity":1}}"#);
+    let gids: Vec<String> = futures_util::stream::iter(0..SAGAS)
+        .map(|i| {
+            let dtm = if i % 2 == 0 { &dtm_a } else { &dtm_b };
+            let (url, body) = (&url, &body);
+            async move {
+                let gid = dtm.new_gid().await.expect("newGid");
+                Saga::new(dtm, &gid)
+                    .add(
+                        &url("trans-out"),
+                        &url("trans-out-compensate"),
+                        body("SKU-A"),
+                    )
+                    .add(&url("trans-in"), &url("trans-in-compensate"), body("SKU-B"))
+                    .submit()
+                    .await
+                    .expect("submit");
+                gid
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert_eq!(
+        gids.iter().collect::<HashSet<_>>().len(),
+        SAGAS,
+        "gids collide"
+    );
+
+    // SIGKILL A; nothing has finished (stock does not answer yet).
+    a.child.kill().expect("SIGKILL");
+    a.child.wait().expect("reap");
+    let statuses = |gids: Vec<String>| {
+        let http = b.http.clone();
+        async move {
+            let client = reqwest::Client::new();
+            futures_util::stream::iter(gids)
+                .map(|gid| {
+                    let (client, http) = (&client, &http);
+                    async move {
+                        let v: Value = client
+                            .get(format!("{http}/api/dtmsvr/query?gid={gid}"))
+                            .send()
+                            .await
+                            .expect("query")
+                            .json()
+                            .await
+                            .expect("JSON");
+                        v["transaction"]["status"].as_str().unwrap_or("").to_owned()
+                    }
+                })
+                .buffer_unordered(32)
+                .collect::<Vec<_>>()
+                .await
+        }
+    };
+    let before = statuses(gids.clone()).await;
+    assert!(
+        before.iter().all(|s| s == "submitted" || s == "aborting"),
+        "all unfinished when A dies"
+    );
+
+    // The stock service starts; B alone finishes all 1,000.
+    tokio::spawn(stock.run_until(std::future::pending()));
+    let mut last = Vec::new();
+    eventually_within(
+        "every saga reaches a final state",
+        Duration::from_secs(120),
+        async || {
+            last = statuses(gids.clone()).await;
+            last.iter().all(|s| s == "succeed" || s == "failed")
+        },
+    )
+    .await;
+
+    // Each saga took one SKU-A and gave one SKU-B, or did neither: 100 SKU-A, so 100 succeed.
+    let succeeded = last.iter().filter(|s| *s == "succeed").count() as i64;
+    let level = |sku: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let row: (i64, i64) =
+                sqlx::query_as("SELECT available, frozen FROM stock WHERE sku = ?")
+                    .bind(sku)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("stock row");
+            row
+        }
+    };
+    let seed = |sku: &str| {
+        SEED.iter()
+            .find(|(s, _)| *s == sku)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
+    assert_eq!(succeeded, seed("SKU-A").min(SAGAS as i64), "successes");
+    assert_eq!(level("SKU-A").await, (seed("SKU-A") - succeeded, 0));
+    assert_eq!(level("SKU-B").await, (seed("SKU-B") + succeeded, 0));
+}
