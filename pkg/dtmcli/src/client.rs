@@ -104,6 +104,12 @@ impl Dtm {
         })
     }
 
+    /// Calls TCC try branches at `discovery:///…` URLs through `resolver`'s registry.
+    pub fn with_resolver(mut self, resolver: registry::Resolver) -> Dtm {
+        self.caller = self.caller.with_resolver(resolver);
+        self
+    }
+
     /// Sets how long one call may take (a `wait_result` submit includes the branches' work).
     pub fn with_timeout(mut self, timeout: Duration) -> Dtm {
         self.timeout = timeout;

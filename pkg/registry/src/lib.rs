@@ -70,6 +70,11 @@ impl Conf {
         Ok(Some(Arc::new(EtcdRegistrar::kratos(&endpoints, self.ttl)?)))
     }
 
+    /// The resolver of `discovery:///name` URLs in this registry (none without etcd).
+    pub fn resolver(&self) -> Result<Resolver, Error> {
+        Resolver::new(&split_endpoints(&self.etcd))
+    }
+
     /// The host to publish, if set.
     pub fn host(&self) -> Option<String> {
         Some(self.host.clone()).filter(|h| !h.is_empty())

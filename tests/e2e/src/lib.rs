@@ -200,13 +200,16 @@ impl Stack {
             http: http.clone(),
             grpc: grpc.clone(),
         };
-        let tx = order::data::DtmTransactions::new(&order::conf::Dtm {
-            http: dtm_http.clone(),
-            grpc: dtm_grpc.clone(),
-            timeout: Duration::from_secs(30),
-            stock: endpoints(&stock),
-            order: endpoints(&order),
-        })
+        let tx = order::data::DtmTransactions::new(
+            &order::conf::Dtm {
+                http: dtm_http.clone(),
+                grpc: dtm_grpc.clone(),
+                timeout: Duration::from_secs(30),
+                stock: endpoints(&stock),
+                order: endpoints(&order),
+            },
+            registry::Resolver::default(),
+        )
         .expect("dtm client");
         let uc =
             order::biz::OrderUsecase::new(order::data::OrderRepoImpl::new(data), tx, MAX_QUANTITY);

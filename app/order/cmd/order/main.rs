@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
 
     let data = Data::new(&conf.data.database).await?;
     let repo = OrderRepoImpl::new(data);
-    let tx = DtmTransactions::new(&conf.dtm)?;
+    let tx = DtmTransactions::new(&conf.dtm, conf.registry.resolver()?)?;
     let uc = OrderUsecase::new(repo, tx, conf.order.max_quantity);
     let svc = Arc::new(OrderService::new(uc));
     let app = App::builder("order")

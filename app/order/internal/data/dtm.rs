@@ -22,11 +22,19 @@ pub struct DtmTransactions {
 }
 
 impl DtmTransactions {
-    /// Clients of the coordinator at `conf.http` / `conf.grpc` (connected lazily).
-    pub fn new(conf: &conf::Dtm) -> Result<DtmTransactions, ClientError> {
+    /// Clients of the coordinator at `conf.http` / `conf.grpc` (connected lazily); TCC try
+    /// branches at `discovery:///…` URLs are looked up with `resolver`.
+    pub fn new(
+        conf: &conf::Dtm,
+        resolver: registry::Resolver,
+    ) -> Result<DtmTransactions, ClientError> {
         Ok(DtmTransactions {
-            http: Dtm::http(&conf.http).with_timeout(conf.timeout),
-            grpc: Dtm::grpc(&conf.grpc)?.with_timeout(conf.timeout),
+            http: Dtm::http(&conf.http)
+                .with_timeout(conf.timeout)
+                .with_resolver(resolver.clone()),
+            grpc: Dtm::grpc(&conf.grpc)?
+                .with_timeout(conf.timeout)
+                .with_resolver(resolver),
             conf: conf.clone(),
         })
     }
@@ -39,7 +47,7 @@ impl DtmTransactions {
     }
 
     /// The URL DTM calls for `rule` of a service at `endpoints`: the HTTP path, or
-    /// `host:port/pkg.Svc/Method`.
+    /// `<grpc>/pkg.Svc/Method` (`host:port`, `discovery:///name` or `etcd://hosts/key`).
     fn url(t: Transport, endpoints: &conf::Endpoints, rule: &HttpRule) -> String {
         match t {
             Transport::Http => format!("{}{}", endpoints.http.trim_end_matches('/'), rule.path),

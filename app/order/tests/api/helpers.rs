@@ -45,14 +45,14 @@ pub async fn spawn_app() -> TestApp {
         http: "http://127.0.0.1:1".into(),
         grpc: "127.0.0.1:1".into(),
     };
-    let tx = DtmTransactions::new(&conf::Dtm {
+    let dtm = conf::Dtm {
         http: "http://127.0.0.1:1/api/dtmsvr".into(),
         grpc: "127.0.0.1:1".into(),
         timeout: std::time::Duration::from_secs(5),
         stock: nowhere.clone(),
         order: nowhere,
-    })
-    .expect("dtm client");
+    };
+    let tx = DtmTransactions::new(&dtm, Default::default()).expect("dtm client");
     let uc = OrderUsecase::new(repo, tx, MAX_QUANTITY);
     let svc = Arc::new(OrderService::new(uc));
     let app = App::builder("order")
