@@ -65,6 +65,21 @@ pub struct ScanPage {
     pub next_position: String,
 }
 
+impl ScanPage {
+    /// A page of at most `limit` transactions, newest first: a full page's cursor is its last
+    /// id (the next page starts below it), a short page is the last.
+    pub fn new(transactions: Vec<Global>, limit: u32) -> ScanPage {
+        let next_position = match transactions.last() {
+            Some(last) if transactions.len() == limit as usize => last.id.to_string(),
+            _ => String::new(),
+        };
+        ScanPage {
+            transactions,
+            next_position,
+        }
+    }
+}
+
 /// Storage of global transactions and their branches.
 #[async_trait::async_trait]
 pub trait TransStore: Send + Sync + 'static {

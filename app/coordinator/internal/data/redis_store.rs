@@ -462,14 +462,7 @@ impl TransStore for RedisStore {
                 None => break,
             }
         }
-        let next_position = match transactions.last() {
-            Some(last) if transactions.len() == limit => last.id.to_string(),
-            _ => String::new(),
-        };
-        Ok(ScanPage {
-            transactions,
-            next_position,
-        })
+        Ok(ScanPage::new(transactions, q.limit))
     }
 
     async fn reset_cron_time(

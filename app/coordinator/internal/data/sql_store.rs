@@ -342,14 +342,7 @@ impl TransStore for SqlStore {
         }
         let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
         let transactions = rows.iter().map(global).collect::<Result<Vec<_>, _>>()?;
-        let next_position = match transactions.last() {
-            Some(last) if transactions.len() == q.limit as usize => last.id.to_string(),
-            _ => String::new(),
-        };
-        Ok(ScanPage {
-            transactions,
-            next_position,
-        })
+        Ok(ScanPage::new(transactions, q.limit))
     }
 
     async fn reset_cron_time(
