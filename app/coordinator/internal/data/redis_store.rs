@@ -426,15 +426,18 @@ impl TransStore for RedisStore {
         // Walk the id index newest first, in batches, until the page is full.
         let mut transactions = Vec::new();
         loop {
-            let gids: Vec<String> = self
+            // gid → id pairs: the ids say where the next batch starts, with no extra query.
+            let batch: Vec<(String, i64)> = self
                 .conn
                 .clone()
-                .zrevrangebyscore_limit(self.index("all"), &below, "-inf", 0, 100)
+                .zrevrangebyscore_limit_withscores(self.index("all"), &below, "-inf", 0, 100)
                 .await
                 .map_err(backend)?;
-            let Some(last) = gids.last() else { break };
+            let Some((_, last_id)) = batch.last() else {
+                break;
+            };
             let mut pipe = redis::pipe();
-            for gid in &gids {
+            for (gid, _) in &batch {
                 pipe.hgetall(self.key("g", gid));
             }
             let maps: Vec<HashMap<String, String>> = pipe
@@ -451,16 +454,7 @@ impl TransStore for RedisStore {
             if transactions.len() == limit {
                 break;
             }
-            let score: Option<f64> = self
-                .conn
-                .clone()
-                .zscore(self.index("all"), last)
-                .await
-                .map_err(backend)?;
-            match score {
-                Some(id) => below = format!("({id}"),
-                None => break,
-            }
+            below = format!("({last_id}");
         }
         Ok(ScanPage::new(transactions, q.limit))
     }
