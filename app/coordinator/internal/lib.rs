@@ -15,7 +15,7 @@ pub mod service;
 
 use std::sync::Arc;
 
-use biz::{Clock, TransUsecase};
+use biz::{Clock, TransStore, TransUsecase};
 use kit::App;
 
 /// A wired coordinator: its app (servers) and its use case (for the poller, and for tests).
@@ -43,11 +43,20 @@ pub enum StartError {
 /// Wiring in kratos order: data → usecase → service → servers → app. `clock` is the system
 /// clock in production; tests move theirs forward.
 pub async fn wire(conf: &conf::Bootstrap, clock: Clock) -> Result<Coordinator, StartError> {
+    let store = data::open_store(&conf.store).await?;
+    wire_store(conf, store, clock).await
+}
+
+/// [`wire`] over a store opened already (tests that shape the store's faults).
+pub async fn wire_store(
+    conf: &conf::Bootstrap,
+    store: Arc<dyn TransStore>,
+    clock: Clock,
+) -> Result<Coordinator, StartError> {
     let (registrar, resolver) =
         data::micro_service(&conf.micro_service).map_err(StartError::Config)?;
-    let store = data::open_store(&conf.store).await?;
     let caller = Arc::new(data::BranchCallerImpl::new(resolver));
-    let usecase = TransUsecase::new(store, caller, conf.policy(), clock);
+    let usecase = TransUsecase::new(store.clone(), caller, conf.policy(), clock);
     let svc = Arc::new(service::DtmService::new(usecase.clone()));
     let servers = conf.servers();
     let app = App::builder("coordinator")
@@ -55,7 +64,18 @@ pub async fn wire(conf: &conf::Bootstrap, clock: Clock) -> Result<Coordinator, S
         .grpc(server::new_grpc_server(&servers, svc))
         .reflection(api::FILE_DESCRIPTOR_SET)
         .registrar(registrar, None)
+        // A coordinator whose store cannot write must not look healthy: every submit would fail.
+        .health_check(
+            STORE_PROBE_INTERVAL,
+            Arc::new(move || {
+                let store = store.clone();
+                Box::pin(async move { store.probe().await.map_err(|e| e.to_string()) })
+            }),
+        )
         .build(&servers)
         .await?;
     Ok(Coordinator { app, usecase })
 }
+
+/// How often the store's health probe writes.
+pub const STORE_PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);

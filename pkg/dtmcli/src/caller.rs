@@ -70,7 +70,7 @@ pub enum CallError {
         /// The URL.
         url: String,
         /// What is wrong.
-        reason: &'static str,
+        reason: String,
     },
     /// Connection refused, timeout, reset…
     #[error("calling {url}: {message}")]
@@ -119,9 +119,9 @@ impl<'a> Target<'a> {
     /// DTM's selection (§4): HTTP when the protocol is `http` (or empty) or the URL has an
     /// `http(s)://` scheme; otherwise gRPC, `host:port/pkg.Svc/Method`, cut at the first `/`.
     pub fn parse(protocol: &str, url: &'a str) -> Result<Target<'a>, CallError> {
-        let bad = |reason| CallError::BadTarget {
+        let bad = |reason: &str| CallError::BadTarget {
             url: url.to_owned(),
-            reason,
+            reason: reason.to_owned(),
         };
         if url.is_empty() {
             return Ok(Target::Empty);
@@ -187,21 +187,39 @@ impl Caller {
 
     /// Whether `url` can be called: it parses, and a `discovery:///` URL has a registry.
     pub fn check(&self, protocol: &str, url: &str) -> Result<(), CallError> {
+        let bad = |reason: String| CallError::BadTarget {
+            url: url.to_owned(),
+            reason,
+        };
         match Target::parse(protocol, url)? {
             Target::Registry { server, .. }
                 if server.starts_with("discovery:///") && !self.resolver.has_discovery() =>
             {
-                Err(CallError::BadTarget {
-                    url: url.to_owned(),
-                    reason: "discovery:/// needs a registry (the coordinator's MicroService.Target)",
-                })
+                Err(bad(
+                    "discovery:/// needs a registry (the coordinator's MicroService.Target)".into(),
+                ))
             }
+            Target::Registry { server, .. } => self
+                .resolver
+                .permits(server)
+                .map_err(|e| bad(e.to_string())),
             _ => Ok(()),
         }
     }
 
-    /// Calls one branch and reads its answer as DTM does.
+    /// Calls one branch and reads its answer as DTM does. The whole call — resolving,
+    /// connecting, waiting for an instance, the answer — is bounded by `req.timeout`.
     pub async fn call(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
+        match tokio::time::timeout(req.timeout, self.call_unbounded(req)).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::Transport {
+                url: req.url.to_owned(),
+                message: format!("no answer within {:?}", req.timeout),
+            }),
+        }
+    }
+
+    async fn call_unbounded(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
         match Target::parse(req.protocol, req.url)? {
             Target::Empty => Ok(Reply::new(DtmResult::Success, String::new())),
             Target::Http(url) => self.call_http(url, req).await,
@@ -243,9 +261,18 @@ impl Caller {
         for (k, v) in req.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
-        let res = builder.send().await.map_err(transport)?;
+        let mut res = builder.send().await.map_err(transport)?;
         let status = res.status().as_u16();
-        let body = res.text().await.map_err(transport)?;
+        // Read at most MAX_REPLY_BODY: a branch's answer must not decide our memory use.
+        let mut body = Vec::new();
+        while body.len() < MAX_REPLY_BODY {
+            match res.chunk().await.map_err(transport)? {
+                Some(chunk) => body.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        body.truncate(MAX_REPLY_BODY);
+        let body = String::from_utf8_lossy(&body).into_owned();
         match DtmResult::from_http(status, &body) {
             Some(result) => Ok(Reply::new(result, body)),
             None => Err(CallError::Answer {
@@ -325,6 +352,10 @@ impl Caller {
         Ok(channel)
     }
 }
+
+/// How much of an HTTP branch's answer is read (the rest is dropped unread): enough for any
+/// DTM result body and a useful rollback reason.
+pub const MAX_REPLY_BODY: usize = 64 * 1024;
 
 /// Protobuf bytes in, bytes out: the coordinator forwards what the client encoded.
 #[derive(Debug, Clone, Copy, Default)]

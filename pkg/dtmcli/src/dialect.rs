@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 /// The database behind an `sqlx::Any` connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,30 +142,35 @@ pub async fn open(
 
 /// Opens a pool on any of the three databases. For SQLite the file (and its directory) is
 /// created if missing and put in WAL mode, so readers do not wait for the writer.
-pub async fn connect(url: &str, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
+pub async fn connect(source: &str, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
     sqlx::any::install_default_drivers();
-    let dialect = Dialect::from_url(url).ok_or_else(|| {
-        sqlx::Error::Configuration(format!("unsupported database URL {url:?}").into())
+    let dialect = Dialect::from_url(source).ok_or_else(|| {
+        sqlx::Error::Configuration(format!("unsupported database URL {source:?}").into())
     })?;
-    let mut url = url.to_owned();
-    if dialect == Dialect::Sqlite {
-        let path = url
-            .trim_start_matches("sqlite://")
-            .trim_start_matches("sqlite:");
-        let path = path.split('?').next().unwrap_or_default();
+    let mut url = source.to_owned();
+    if let Some(path) = sqlite_path(source) {
         if let Some(dir) = std::path::Path::new(path)
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
         {
             std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
         }
-        if !url.contains("mode=") && path != ":memory:" {
+        if !url.contains("mode=") {
             url.push_str(if url.contains('?') {
                 "&mode=rwc"
             } else {
                 "?mode=rwc"
             });
         }
+    }
+    // One connection first, so that a file that cannot be opened (read-only, not a database)
+    // fails now with SQLite's own error, not after the pool's retries with "pool timed out".
+    if dialect == Dialect::Sqlite {
+        let mut first = sqlx::AnyConnection::connect(&url).await?;
+        first.execute("PRAGMA journal_mode = WAL").await?;
+        first.execute("BEGIN IMMEDIATE").await?;
+        first.execute("ROLLBACK").await?;
+        first.close().await?;
     }
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
@@ -184,6 +189,16 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<AnyPool, sqlx::E
         pool.execute("PRAGMA journal_mode = WAL").await?;
     }
     Ok(pool)
+}
+
+/// The file of a SQLite URL (`sqlite://data/dtm.db?mode=rwc` → `data/dtm.db`); `None` for other
+/// URLs and in-memory databases.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
 #[cfg(test)]

@@ -141,11 +141,7 @@ pub fn servers_conf() -> ServersConf {
 
 /// Servers on `127.0.0.1:0` with this body limit.
 pub fn servers_conf_with_body(max_body_bytes: usize) -> ServersConf {
-    let server = ServerConf {
-        addr: "127.0.0.1:0".into(),
-        timeout: Duration::from_secs(5),
-        max_body_bytes,
-    };
+    let server = ServerConf::new("127.0.0.1:0", Duration::from_secs(5), max_body_bytes);
     ServersConf {
         http: server.clone(),
         grpc: server,

@@ -18,6 +18,16 @@ use serde_json::{Map, Value};
 /// The longest gid the stores take (DTM's `varchar(128)`).
 pub const MAX_GID_LEN: usize = 128;
 
+/// The largest `timeout_to_fail`, `retry_interval` and msg `delay`: one year, in seconds. Larger
+/// values cannot be meant, and time arithmetic must not overflow.
+pub const MAX_TIMEOUT_SECS: i64 = 366 * 24 * 3600;
+
+/// The largest `request_timeout`: one day, in seconds.
+pub const MAX_REQUEST_TIMEOUT_SECS: i64 = 24 * 3600;
+
+/// The largest `retry_limit`.
+pub const MAX_RETRY_LIMIT: i64 = 1_000_000;
+
 /// A request body of prepare / submit / abort / forceStop / resetNextCronTime.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
@@ -118,7 +128,7 @@ impl TransRequest {
 
     /// Checks what every route needs: a gid of 1 to 128 characters and a supported trans_type.
     pub fn validate(&self) -> Result<(), WireError> {
-        validate_gid(&self.gid)?;
+        validate_new_gid(&self.gid)?;
         match self.trans_type.as_str() {
             "saga" | "msg" | "tcc" => {}
             "xa" | "workflow" => {
@@ -147,14 +157,18 @@ impl TransRequest {
                 ),
             ));
         }
-        for (name, v) in [
-            ("timeout_to_fail", self.timeout_to_fail),
-            ("request_timeout", self.request_timeout),
-            ("retry_interval", self.retry_interval),
-            ("retry_limit", self.retry_limit),
+        for (name, v, max) in [
+            ("timeout_to_fail", self.timeout_to_fail, MAX_TIMEOUT_SECS),
+            (
+                "request_timeout",
+                self.request_timeout,
+                MAX_REQUEST_TIMEOUT_SECS,
+            ),
+            ("retry_interval", self.retry_interval, MAX_TIMEOUT_SECS),
+            ("retry_limit", self.retry_limit, MAX_RETRY_LIMIT),
         ] {
-            if v < 0 {
-                return Err(field(name, format!("must not be negative, got {v}")));
+            if !(0..=max).contains(&v) {
+                return Err(field(name, format!("must be 0 to {max}, got {v}")));
             }
         }
         Ok(())
@@ -239,10 +253,10 @@ pub fn parse_msg_custom_data(text: &str) -> Result<MsgCustomData, WireError> {
         return Ok(MsgCustomData::default());
     }
     let raw: Raw = from_json_case_insensitive(text.as_bytes())?;
-    if raw.delay < 0 {
+    if !(0..=MAX_TIMEOUT_SECS).contains(&raw.delay) {
         return Err(field(
             "custom_data",
-            format!("delay must not be negative, got {}", raw.delay),
+            format!("delay must be 0 to {MAX_TIMEOUT_SECS}, got {}", raw.delay),
         ));
     }
     Ok(MsgCustomData { delay: raw.delay })
@@ -286,6 +300,21 @@ pub fn validate_gid(gid: &str) -> Result<(), WireError> {
         return Err(field(
             "gid",
             format!("longer than {MAX_GID_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A gid a new transaction may have: [`validate_gid`], and only visible ASCII, because every
+/// branch call carries it as gRPC metadata (and in a URL query), where control characters and
+/// non-ASCII text cannot travel — such a transaction could never be driven. Lookups (`query`,
+/// `forceStop`) take any gid, so that one stored by an older version can still be stopped.
+pub fn validate_new_gid(gid: &str) -> Result<(), WireError> {
+    validate_gid(gid)?;
+    if let Some(c) = gid.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(field(
+            "gid",
+            format!("{c:?} is not allowed: visible ASCII only (it travels as gRPC metadata)"),
         ));
     }
     Ok(())

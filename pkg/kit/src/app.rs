@@ -5,19 +5,26 @@
 //! bound addresses are readable), [`App::run`] serves until SIGTERM/SIGINT. On stop, health turns
 //! NOT_SERVING first (gRPC health and `/healthz`), then both servers stop accepting and let the
 //! requests in flight finish, for at most `shutdown_timeout`. With a [`Registrar`], the app is
-//! published once both listeners are bound and withdrawn before anything else on stop.
+//! published once both listeners are bound and withdrawn before anything else on stop. With a
+//! [`HealthCheck`] (e.g. "can the store still write?"), health follows its answer while serving:
+//! NOT_SERVING while it fails, SERVING again once it passes.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -46,6 +53,30 @@ pub struct ServerConf {
     /// Largest request body (HTTP) or message (gRPC) accepted, in bytes.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// HTTP: a connection must send a request's headers within this time, and is closed when
+    /// it stays idle that long between requests (slow or idle clients cannot hold sockets).
+    #[serde(
+        default = "default_idle_timeout",
+        deserialize_with = "crate::config::duration"
+    )]
+    pub idle_timeout: Duration,
+    /// HTTP: connections served at once; more wait in the listen backlog. Keep it below the
+    /// process's file descriptor limit.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+impl ServerConf {
+    /// A server on `addr` with the default limits.
+    pub fn new(addr: impl Into<String>, timeout: Duration, max_body_bytes: usize) -> ServerConf {
+        ServerConf {
+            addr: addr.into(),
+            timeout,
+            max_body_bytes,
+            idle_timeout: default_idle_timeout(),
+            max_connections: default_max_connections(),
+        }
+    }
 }
 
 /// The `server` section of the Bootstrap config.
@@ -73,6 +104,12 @@ fn default_shutdown() -> Duration {
 fn default_max_body_bytes() -> usize {
     1 << 20
 }
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_connections() -> usize {
+    512
+}
 
 /// Why the application could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -88,9 +125,6 @@ pub enum AppError {
     /// The reflection service could not be built from the descriptor set.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// The HTTP server failed.
-    #[error("http server: {0}")]
-    Http(std::io::Error),
     /// The gRPC server failed.
     #[error("grpc server: {0}")]
     Grpc(#[from] tonic::transport::Error),
@@ -98,6 +132,11 @@ pub enum AppError {
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
 }
+
+/// A readiness check, run every interval while the app serves: `Err(why)` turns health
+/// NOT_SERVING until it passes again.
+pub type HealthCheck =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// Collects what the app serves; [`AppBuilder::build`] binds the listeners.
 pub struct AppBuilder {
@@ -108,6 +147,7 @@ pub struct AppBuilder {
     descriptors: Vec<&'static [u8]>,
     listeners: Option<(TcpListener, TcpListener)>,
     registrar: Option<(Arc<dyn Registrar>, Option<String>)>,
+    check: Option<(Duration, HealthCheck)>,
 }
 
 /// A bound application, ready to [`run`](App::run).
@@ -119,6 +159,9 @@ pub struct App {
     health: HealthReporter,
     services: Vec<&'static str>,
     serving: Arc<AtomicBool>,
+    /// Why the health check fails, if it does.
+    unhealthy: Arc<Mutex<Option<String>>>,
+    check: Option<(Duration, HealthCheck)>,
     registrar: Option<(Arc<dyn Registrar>, ServiceInstance)>,
 }
 
@@ -133,6 +176,7 @@ impl App {
             descriptors: Vec::new(),
             listeners: None,
             registrar: None,
+            check: None,
         }
     }
 
@@ -174,13 +218,24 @@ impl App {
                 .await;
         }
         tracing::info!(app = self.name, http = %self.http_addr(), grpc = %self.grpc_addr(), "serving");
+        let checker = self.check.clone().map(|(every, check)| {
+            tokio::spawn(follow_check(
+                self.name,
+                every,
+                check,
+                self.health.clone(),
+                self.services.clone(),
+                self.unhealthy.clone(),
+            ))
+        });
 
         let (http_listener, http_router) = self.http;
-        let http = tokio::spawn(
-            axum::serve(http_listener, http_router)
-                .with_graceful_shutdown(stopped(rx.clone()))
-                .into_future(),
-        );
+        let http = tokio::spawn(serve_http(
+            http_listener,
+            http_router,
+            self.conf.http.clone(),
+            stopped(rx.clone()),
+        ));
         let (grpc_listener, routes) = self.grpc;
         let grpc = tokio::spawn(
             tonic::transport::Server::builder()
@@ -197,6 +252,9 @@ impl App {
                 // The lease ends it anyway; stopping must go on.
                 Err(e) => tracing::warn!(app = self.name, error = %e, "deregister failed"),
             }
+        }
+        if let Some(checker) = checker {
+            checker.abort();
         }
         tracing::info!(
             app = self.name,
@@ -216,10 +274,7 @@ impl App {
         })
         .await
         {
-            Ok((h, g)) => {
-                if let Ok(r) = h {
-                    r.map_err(AppError::Http)?;
-                }
+            Ok((_, g)) => {
                 if let Ok(r) = g {
                     r?;
                 }
@@ -288,6 +343,13 @@ impl AppBuilder {
         self
     }
 
+    /// Runs `check` every `every` while the app serves; health (gRPC and `/healthz`) is
+    /// NOT_SERVING while it fails.
+    pub fn health_check(mut self, every: Duration, check: HealthCheck) -> Self {
+        self.check = Some((every, check));
+        self
+    }
+
     /// Binds both listeners and assembles the middleware.
     pub async fn build(self, conf: &ServersConf) -> Result<App, AppError> {
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -319,12 +381,13 @@ impl AppBuilder {
 
         let serving = Arc::new(AtomicBool::new(true));
         let timeout = conf.http.timeout;
-        let flag = serving.clone();
+        let unhealthy = Arc::new(Mutex::new(None));
+        let (flag, why) = (serving.clone(), unhealthy.clone());
         let http = self
             .http
             .route(
                 "/healthz",
-                axum::routing::get(move || healthz(flag.clone())),
+                axum::routing::get(move || healthz(flag.clone(), why.clone())),
             )
             .fallback(|| async { Error::new(404, "NOT_FOUND", "no route for this path") })
             .method_not_allowed_fallback(|| async {
@@ -362,17 +425,122 @@ impl AppBuilder {
             health,
             services: self.services,
             serving,
+            unhealthy,
+            check: self.check,
         })
     }
 }
 
-/// `GET /healthz`: 200 while serving, 503 once a stop has begun.
-async fn healthz(serving: Arc<AtomicBool>) -> Response {
-    if serving.load(Ordering::SeqCst) {
-        axum::Json(serde_json::json!({"status": "SERVING"})).into_response()
-    } else {
-        Error::new(503, "NOT_SERVING", "shutting down").into_response()
+/// `GET /healthz`: 200 while serving, 503 while the health check fails or once a stop has begun.
+async fn healthz(serving: Arc<AtomicBool>, unhealthy: Arc<Mutex<Option<String>>>) -> Response {
+    if !serving.load(Ordering::SeqCst) {
+        return Error::new(503, "NOT_SERVING", "shutting down").into_response();
     }
+    match lock(&unhealthy).clone() {
+        Some(why) => Error::new(503, "NOT_SERVING", why).into_response(),
+        None => axum::Json(serde_json::json!({"status": "SERVING"})).into_response(),
+    }
+}
+
+/// Runs `check` every `every` and turns health NOT_SERVING / SERVING as its answer changes.
+async fn follow_check(
+    app: &'static str,
+    every: Duration,
+    check: HealthCheck,
+    health: HealthReporter,
+    services: Vec<&'static str>,
+    unhealthy: Arc<Mutex<Option<String>>>,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        let now = check().await.err();
+        let before = std::mem::replace(&mut *lock(&unhealthy), now.clone());
+        if before.is_some() == now.is_some() {
+            continue;
+        }
+        let status = match &now {
+            Some(why) => {
+                tracing::error!(app, %why, "health check failed: NOT_SERVING");
+                ServingStatus::NotServing
+            }
+            None => {
+                tracing::info!(app, "health check passes again: SERVING");
+                ServingStatus::Serving
+            }
+        };
+        for name in services.iter().chain(std::iter::once(&"")) {
+            health.set_service_status(*name, status).await;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Serves `router` on `listener` until `stop`, then lets the open connections finish. Unlike
+/// `axum::serve` it bounds what a client can hold: at most `max_connections` connections (the
+/// rest wait in the kernel's backlog), and `idle_timeout` to send a request's headers, which
+/// also closes a keep-alive connection left idle (slow loris, forgotten sockets).
+async fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    conf: ServerConf,
+    stop: impl Future<Output = ()>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(conf.idle_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(conf.idle_timeout);
+    let slots = Arc::new(tokio::sync::Semaphore::new(conf.max_connections.max(1)));
+    let idle = conf.idle_timeout;
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            () = &mut stop => break,
+        };
+        let Ok(slot) = slot else { break };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut stop => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, most likely: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            // hyper's protocol detection waits for a first byte without a deadline.
+            let mut first = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(idle, stream.peek(&mut first)).await,
+                Ok(Ok(1..))
+            ) {
+                return;
+            }
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Answers 504 when a request takes longer than the configured timeout.

@@ -12,11 +12,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 fn conf() -> ServersConf {
-    let s = ServerConf {
-        addr: "127.0.0.1:0".into(),
-        timeout: Duration::from_secs(30),
-        max_body_bytes: 1024,
-    };
+    let s = ServerConf::new("127.0.0.1:0", Duration::from_secs(30), 1024);
     ServersConf {
         http: s.clone(),
         grpc: s,

@@ -337,12 +337,42 @@ async fn renew(reg: Arc<Publisher>, instance: ServiceInstance, current: Arc<Mute
 }
 
 /// Finds registered instances and keeps balanced gRPC channels to them. Cheap to clone.
-#[derive(Clone, Default)]
+///
+/// A channel's refresh task ends, and the channel is forgotten, once nobody has asked for it for
+/// [`Resolver::with_idle`] (5 minutes by default). A resolver made with
+/// [`Resolver::restricted`] resolves only through the etcd clusters it was given, so that URLs
+/// from untrusted input cannot make it poll arbitrary hosts.
+#[derive(Clone)]
 pub struct Resolver {
     /// The registry of `discovery:///name` (no hosts in the URL).
     discovery: Option<Etcd>,
+    /// The endpoints `discovery:///` resolves through.
+    discovery_endpoints: Vec<String>,
+    /// `Some`: the only etcd endpoints a URL may name.
+    allowed: Option<HashSet<String>>,
+    idle: Duration,
     clients: Arc<Mutex<HashMap<Vec<String>, Etcd>>>,
-    channels: Arc<Mutex<HashMap<String, Channel>>>,
+    channels: Arc<Mutex<HashMap<String, Followed>>>,
+}
+
+/// A channel and when it was last handed out.
+#[derive(Clone)]
+struct Followed {
+    channel: Channel,
+    last_used: Arc<Mutex<tokio::time::Instant>>,
+}
+
+impl Default for Resolver {
+    fn default() -> Self {
+        Resolver {
+            discovery: None,
+            discovery_endpoints: Vec::new(),
+            allowed: None,
+            idle: Duration::from_secs(300),
+            clients: Arc::default(),
+            channels: Arc::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Resolver {
@@ -363,13 +393,52 @@ impl Resolver {
             } else {
                 Some(Etcd::connect(endpoints)?)
             },
+            discovery_endpoints: endpoints.to_vec(),
             ..Resolver::default()
         })
+    }
+
+    /// A resolver that looks only in the etcd cluster at `endpoints` (none: no registry at all):
+    /// `discovery:///name`, and `etcd://` / `discovery://` URLs whose hosts are among them.
+    pub fn restricted(endpoints: &[String]) -> Result<Resolver, Error> {
+        let mut r = Resolver::new(endpoints)?;
+        r.allowed = Some(endpoints.iter().cloned().collect());
+        Ok(r)
+    }
+
+    /// Ends a channel's refresh task once nobody has asked for the channel for `idle`.
+    pub fn with_idle(mut self, idle: Duration) -> Resolver {
+        self.idle = idle;
+        self
     }
 
     /// Whether `discovery:///name` (no hosts) has a registry to look in.
     pub fn has_discovery(&self) -> bool {
         self.discovery.is_some()
+    }
+
+    /// Whether this resolver may look `server` up: always, unless it is
+    /// [`restricted`](Resolver::restricted) and `server` names other etcd hosts.
+    pub fn permits(&self, server: &str) -> Result<(), Error> {
+        let parsed = Server::parse(server)?;
+        let (Some(allowed), Server::Kratos { endpoints, .. } | Server::GoZero { endpoints, .. }) =
+            (&self.allowed, &parsed)
+        else {
+            return Ok(());
+        };
+        match endpoints.iter().find(|e| !allowed.contains(*e)) {
+            Some(e) => Err(Error::BadTarget(format!(
+                "{server:?}: etcd at {e} is not this coordinator's registry \
+                 (MicroService.Target: {:?})",
+                self.discovery_endpoints
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// How many channels are followed now (each one re-reads the registry every second).
+    pub fn followed(&self) -> usize {
+        lock(&self.channels).len()
     }
 
     /// The gRPC `host:port` of every instance `server` names, now.
@@ -381,17 +450,40 @@ impl Resolver {
     /// A channel balancing over `server`'s instances as they come and go (lazily connected;
     /// calls wait while there is none, so give them a timeout).
     pub fn channel(&self, server: &str) -> Result<Channel, Error> {
-        if let Some(c) = lock(&self.channels).get(server) {
-            return Ok(c.clone());
+        if let Some(f) = lock(&self.channels).get(server) {
+            *lock(&f.last_used) = tokio::time::Instant::now();
+            return Ok(f.channel.clone());
         }
+        self.permits(server)?;
         let parsed = Server::parse(server)?;
         let etcd = self.etcd(&parsed)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::BadTarget(format!("{server:?}: resolving needs a tokio runtime"))
         })?;
         let (channel, changes) = Channel::balance_channel(16);
-        runtime.spawn(follow(etcd, parsed, changes));
-        lock(&self.channels).insert(server.to_owned(), channel.clone());
+        let followed = Followed {
+            channel: channel.clone(),
+            last_used: Arc::new(Mutex::new(tokio::time::Instant::now())),
+        };
+        let forget = {
+            let (channels, server, last_used) = (
+                self.channels.clone(),
+                server.to_owned(),
+                followed.last_used.clone(),
+            );
+            let idle = self.idle;
+            // Polled by the refresh task: once idle, forget the channel and stop.
+            move || {
+                let mut channels = lock(&channels);
+                let unused = lock(&last_used).elapsed() >= idle;
+                if unused {
+                    channels.remove(&server);
+                }
+                unused
+            }
+        };
+        runtime.spawn(follow(etcd, parsed, changes, forget));
+        lock(&self.channels).insert(server.to_owned(), followed);
         Ok(channel)
     }
 
@@ -439,14 +531,15 @@ async fn addresses(etcd: &Etcd, server: &Server) -> Result<Vec<String>, Error> {
 }
 
 /// Feeds a balanced channel with `server`'s instances every [`REFRESH`], until the channel is
-/// dropped. On an etcd error the last known instances stay (as grpc-go's resolvers do).
+/// dropped or `idle` says nobody uses it. On an etcd error the last known instances stay (as grpc-go's resolvers do).
 async fn follow(
     etcd: Etcd,
     server: Server,
     changes: tokio::sync::mpsc::Sender<Change<String, Endpoint>>,
+    idle: impl Fn() -> bool,
 ) {
     let mut known = HashSet::new();
-    while !changes.is_closed() {
+    while !changes.is_closed() && !idle() {
         match addresses(&etcd, &server).await {
             Ok(now) => {
                 let now: HashSet<String> = now.into_iter().collect();

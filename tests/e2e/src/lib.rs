@@ -52,6 +52,8 @@ pub fn coordinator_conf(store: coordinator::conf::Store) -> coordinator::conf::B
         listen_ip: "127.0.0.1".into(),
         server_timeout: Duration::from_secs(30),
         max_body_bytes: 64 * 1024,
+        idle_timeout: Duration::from_secs(30),
+        max_connections: 512,
         micro_service: Default::default(),
     }
 }

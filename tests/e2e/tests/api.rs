@@ -150,6 +150,16 @@ async fn bad_input_is_a_clear_4xx_and_stores_nothing() {
         (r#"{"gid":"g1","trans_type":"saga","steps":[{"action":"http://a","compensate":"http://b"}],"payloads":["{}"],"custom_data":"{\"concurrent\":true,\"orders\":{\"0\":[0]}}"}"#.to_owned(), 400, "custom_data"),
         (r#"{"gid":"g1","trans_type":"msg","steps":[{"action":"topic://t"}],"payloads":["{}"]}"#.to_owned(), 400, "topics"),
         (format!(r#"{{"gid":"g1","trans_type":"saga","payloads":["{}"]}}"#, "x".repeat(70 * 1024)), 413, ""),
+        // Out of range: a panic inside tonic, or overflowing time arithmetic, if accepted.
+        (r#"{"gid":"g1","trans_type":"saga","request_timeout":1000000000000}"#.to_owned(), 400, "request_timeout: must be 0 to 86400"),
+        (r#"{"gid":"g1","trans_type":"tcc","timeout_to_fail":9223372036854775807}"#.to_owned(), 400, "timeout_to_fail"),
+        (r#"{"gid":"g1","trans_type":"saga","retry_interval":9223372036854775000}"#.to_owned(), 400, "retry_interval"),
+        (r#"{"gid":"g1","trans_type":"msg","custom_data":"{\"delay\":9223372036854775000}"}"#.to_owned(), 400, "delay"),
+        // Gids that cannot travel as gRPC metadata.
+        ("{\"gid\":\"g\\u0000x\",\"trans_type\":\"saga\"}".to_owned(), 400, "visible ASCII"),
+        (r#"{"gid":"äpfel","trans_type":"saga"}"#.to_owned(), 400, "visible ASCII"),
+        // A registry this coordinator was not configured with: it must not poll it.
+        (r#"{"gid":"g1","trans_type":"saga","protocol":"grpc","steps":[{"action":"etcd://127.0.0.2:2379/k/a.B/C","compensate":""}],"payloads":["{}"]}"#.to_owned(), 400, "not this coordinator's registry"),
     ];
     for (body, status, words) in cases {
         let (code, v) = raw(body.clone()).await;
@@ -184,6 +194,13 @@ async fn bad_input_is_a_clear_4xx_and_stores_nothing() {
         .await
         .expect_err("bad steps");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    // A cursor this coordinator never gave.
+    let (code, v) = s.get(&format!("{}/all?position=x", s.dtm_http)).await;
+    assert_eq!(
+        (code, v["reason"].as_str()),
+        (400, Some("INVALID_ARGUMENT")),
+        "{v}"
+    );
     assert_eq!(stored(&s).await, 0);
 }
 
@@ -305,4 +322,54 @@ async fn query_and_all_page_through_transactions() {
     );
     let (code, _) = s.get(&format!("{}/query", s.dtm_http)).await;
     assert_eq!(code, 400);
+}
+
+/// dtmgrpc (Go) marshals TCC's empty step list as `Steps: "null"` in Prepare, Submit and Abort,
+/// with `TransOptions` always present: requests shaped exactly so are accepted.
+#[tokio::test]
+async fn tcc_requests_shaped_like_dtmgrpc_are_accepted() {
+    let s = Stack::start().await;
+    let mut grpc = DtmClient::connect(format!("http://{}", s.dtm_grpc))
+        .await
+        .expect("grpc");
+    let request = |gid: &str| DtmRequest {
+        gid: gid.into(),
+        trans_type: "tcc".into(),
+        trans_options: Some(api::dtm::v1::DtmTransOptions {
+            wait_result: true,
+            ..Default::default()
+        }),
+        steps: "null".into(),
+        ..Default::default()
+    };
+    for (gid, end) in [
+        (gid("grpc-tcc-ok"), "succeed"),
+        (gid("grpc-tcc-abort"), "failed"),
+    ] {
+        grpc.prepare(request(&gid)).await.expect("prepare");
+        let data = [
+            ("confirm", s.script_url(e2e::Transport::Grpc, "confirm")),
+            ("cancel", s.script_url(e2e::Transport::Grpc, "cancel")),
+        ];
+        grpc.register_branch(api::dtm::v1::DtmBranchRequest {
+            gid: gid.clone(),
+            trans_type: "tcc".into(),
+            branch_id: "01".into(),
+            op: "try".into(),
+            data: data.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+            busi_payload: vec![],
+        })
+        .await
+        .expect("register");
+        if end == "succeed" {
+            grpc.submit(request(&gid)).await.expect("submit");
+        } else {
+            grpc.abort(request(&gid)).await.expect("abort");
+        }
+        assert_eq!(s.status(&gid).await, end);
+    }
+    assert_eq!(
+        (s.script.successes("confirm"), s.script.successes("cancel")),
+        (1, 1)
+    );
 }

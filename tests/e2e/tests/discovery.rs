@@ -215,3 +215,30 @@ async fn discovery_urls_without_a_registry_are_refused_at_submit() {
         get_json(&format!("{}/query?gid=no-registry", s.dtm_http)).await["transaction"].is_null()
     );
 }
+
+/// A registered name with no live instance: the call ends at its own timeout, not the server's.
+#[tokio::test]
+async fn a_call_to_a_name_without_instances_ends_at_its_timeout() {
+    let Some((list, _)) = etcd() else { return };
+    let resolver = registry::Resolver::new(&registry::split_endpoints(&list)).expect("resolver");
+    let caller = dtmcli::caller::Caller::new().with_resolver(resolver);
+    let name = format!("nobody-{}", uuid::Uuid::new_v4().simple());
+    let url = format!("discovery:///{name}/e2e.Script/a");
+    let info = dtmcli::testing::branch("saga", "action");
+    let headers = Default::default();
+    let request = dtmcli::caller::BranchRequest {
+        url: &url,
+        protocol: "grpc",
+        body: b"",
+        info: &info,
+        headers: &headers,
+        timeout: Duration::from_millis(500),
+    };
+    let result = tokio::time::timeout(Duration::from_secs(20), caller.call(&request))
+        .await
+        .expect("the call ends by itself");
+    assert!(
+        matches!(result, Err(dtmcli::caller::CallError::Transport { .. })),
+        "{result:?}"
+    );
+}

@@ -18,7 +18,7 @@ use dtmcli::wire::{parse_msg_custom_data, parse_saga_custom_data};
 use dtmcli::{BranchInfo, DtmResult};
 use futures_util::future::join_all;
 
-use crate::biz::usecase::{Inner, TransError, ms};
+use crate::biz::usecase::{Inner, TransError, ms, secs};
 use crate::biz::{Branch, Global, Op, Status, TransType};
 
 /// When to visit a transaction next, as a round ends.
@@ -62,15 +62,21 @@ impl Inner {
             Ok(Next::At(at)) => (at, current),
             Ok(Next::Ongoing(why)) => {
                 tracing::info!(gid, %why, "ongoing");
-                (now + base, base)
+                (now.saturating_add(base), base)
             }
             Ok(Next::Error(why)) => {
                 tracing::warn!(gid, %why, retry_in_ms = current, "branch error");
-                (now + current, (current * 2).min(cap))
+                (
+                    now.saturating_add(current),
+                    current.saturating_mul(2).min(cap),
+                )
             }
             Err(e) => {
                 tracing::warn!(gid, error = %e, retry_in_ms = current, "round failed");
-                (now + current, (current * 2).min(cap))
+                (
+                    now.saturating_add(current),
+                    current.saturating_mul(2).min(cap),
+                )
             }
         };
         if !g.status.is_final() {
@@ -144,7 +150,7 @@ impl Inner {
         if self.clock.now() < deadline {
             return Ok(Step::Stop(Next::At(deadline)));
         }
-        let reason = timeout_reason(g);
+        let reason = self.timeout_reason(g);
         self.change(g, Status::Prepared, Status::Aborting, Some(&reason))
             .await?;
         Ok(Step::Again)
@@ -177,15 +183,30 @@ impl Inner {
     /// Saga forward: start every action whose predecessors succeeded, wave after wave.
     async fn saga_forward(&self, g: &Global, retries: &AtomicI64) -> Result<Step, TransError> {
         if g.options.timeout_to_fail > 0
-            && self.clock.now() >= g.create_time + g.options.timeout_to_fail * 1000
+            && self.clock.now()
+                >= g.create_time
+                    .saturating_add(secs(g.options.timeout_to_fail))
         {
-            let reason = timeout_reason(g);
+            let reason = self.timeout_reason(g);
             self.change(g, Status::Submitted, Status::Aborting, Some(&reason))
                 .await?;
             return Ok(Step::Again);
         }
         let branches = self.store.branches(&g.gid).await?;
         let saga = SagaPlan::new(g, &branches);
+        // An action recorded `failed` by an earlier round that stopped before `aborting` was
+        // written (a crash, a failed write): the saga rolls back now. Without this check no
+        // action would be ready below, which must never read as "all done".
+        if let Some(failed) = saga
+            .steps
+            .iter()
+            .find(|s| s.action.status == Status::Failed)
+        {
+            let reason = format!("url:{} return failed", failed.action.url);
+            self.change(g, Status::Submitted, Status::Aborting, Some(&reason))
+                .await?;
+            return Ok(Step::Again);
+        }
         let mut done: Vec<Status> = saga.steps.iter().map(|s| s.action.status).collect();
         loop {
             let ready: Vec<usize> = (0..done.len())
@@ -241,6 +262,12 @@ impl Inner {
             if let Some(next) = pending {
                 return Ok(Step::Stop(next));
             }
+        }
+        // Success only when every action is recorded `succeed`: "nothing ready" alone proves nothing.
+        if done.iter().any(|s| *s != Status::Succeed) || saga.steps.len() * 2 != branches.len() {
+            return Ok(Step::Stop(Next::Error(
+                "the saga's branch rows do not form complete steps".into(),
+            )));
         }
         self.change(g, Status::Submitted, Status::Succeed, None)
             .await?;
@@ -308,7 +335,7 @@ impl Inner {
     /// Msg forward: after the delay, every action until it succeeds (a msg never rolls back).
     async fn msg_forward(&self, g: &Global) -> Result<Step, TransError> {
         let delay = parse_msg_custom_data(&g.custom_data).map_or(0, |c| c.delay);
-        let start = g.create_time + delay * 1000;
+        let start = g.create_time.saturating_add(secs(delay));
         if self.clock.now() < start {
             return Ok(Step::Stop(Next::At(start)));
         }
@@ -379,9 +406,17 @@ impl Inner {
         Ok(None)
     }
 
+    /// DTM's timeout reason, naming the timeout in force (the server's when the transaction
+    /// set none).
+    fn timeout_reason(&self, g: &Global) -> String {
+        let secs = self.timeout_ms(g.trans_type, &g.options) / 1000;
+        format!("Timeout after {secs} seconds")
+    }
+
     /// When a transaction times out (Unix ms).
     fn deadline(&self, g: &Global) -> i64 {
-        g.create_time + self.timeout_ms(g.trans_type, &g.options)
+        g.create_time
+            .saturating_add(self.timeout_ms(g.trans_type, &g.options))
     }
 
     /// A saga action, re-invoked at once while `retry_limit` allows.
@@ -501,11 +536,6 @@ impl<'a> SagaPlan<'a> {
             .collect();
         SagaPlan { steps, deps }
     }
-}
-
-/// DTM's timeout reason (it prints the transaction's own field, which may be 0).
-fn timeout_reason(g: &Global) -> String {
-    format!("Timeout after {} seconds", g.options.timeout_to_fail)
 }
 
 /// A call that did not succeed, as the reason to come back.

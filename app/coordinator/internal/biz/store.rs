@@ -163,4 +163,9 @@ pub trait TransStore: Send + Sync + 'static {
 
     /// One unfinished transaction becomes due `now`; `false` if none such.
     async fn reset_next_cron_time(&self, gid: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Proves the store can write now, with a small write committed and undone: the health
+    /// check. A store that still answers reads but cannot commit (full disk, read-only or
+    /// deleted file) must fail here.
+    async fn probe(&self) -> Result<(), StoreError>;
 }

@@ -192,7 +192,8 @@ impl TransUsecase {
                 }
             }
         }
-        self.finish(global.gid, t.options.wait_result).await
+        self.finish(global.gid, t.options.wait_result, Status::Succeed)
+            .await
     }
 
     /// `abort`: a prepared msg fails at once; a prepared (or aborting) tcc rolls back.
@@ -217,9 +218,13 @@ impl TransUsecase {
             }
             (TransType::Tcc, Status::Prepared) => {
                 me.take(&g, Status::Aborting, reason).await?;
-                self.finish(g.gid, t.options.wait_result).await
+                self.finish(g.gid, t.options.wait_result, Status::Failed)
+                    .await
             }
-            (TransType::Tcc, Status::Aborting) => self.finish(g.gid, t.options.wait_result).await,
+            (TransType::Tcc, Status::Aborting) => {
+                self.finish(g.gid, t.options.wait_result, Status::Failed)
+                    .await
+            }
             (tt, s) => Err(TransError::Failure(format!(
                 "current status '{}' of this {}, cannot abort",
                 s.as_str(),
@@ -399,20 +404,35 @@ impl TransUsecase {
         }))
     }
 
-    /// Drives `gid` in the request (`wait`) and reports the outcome, or in the background.
-    async fn finish(&self, gid: String, wait: bool) -> Result<(), TransError> {
+    /// Drives `gid` in a task of its own and, with `wait`, reports whether it reached `goal`
+    /// (`succeed` for a submit, `failed` for an abort, as DTM answers). The round never runs
+    /// inside the request's future: a client that hangs up must not stop it halfway.
+    async fn finish(&self, gid: String, wait: bool, goal: Status) -> Result<(), TransError> {
+        let me = self.inner.clone();
+        let round = tokio::spawn(async move {
+            let driven = me.drive(&gid).await;
+            if let Err(e) = &driven {
+                tracing::warn!(%gid, error = %e, "round");
+            }
+            driven
+        });
         if !wait {
-            let me = self.inner.clone();
-            tokio::spawn(async move {
-                if let Err(e) = me.drive(&gid).await {
-                    tracing::warn!(%gid, error = %e, "driving in the background");
-                }
-            });
             return Ok(());
         }
-        let g = self.inner.clone().drive(&gid).await?;
+        let g = match round.await {
+            Ok(driven) => driven?,
+            // A panic in the round: the lease runs out and the poller carries on.
+            Err(e) => {
+                return Err(TransError::Ongoing(format!(
+                    "the round stopped ({e}); the coordinator keeps going"
+                )));
+            }
+        };
         match g.status {
-            Status::Succeed => Ok(()),
+            s if s == goal => Ok(()),
+            Status::Succeed => Err(TransError::Failure(
+                "the transaction succeeded before the abort".into(),
+            )),
             Status::Failed => Err(TransError::Failure(if g.rollback_reason.is_empty() {
                 "the transaction failed".into()
             } else {
@@ -486,7 +506,10 @@ impl Inner {
             // Whoever creates it drives it: the lease keeps the poller away meanwhile.
             Status::Submitted => (self.owner.clone(), now + ms(self.policy.lease())),
             // Nothing to do until it is submitted, aborted, or times out.
-            _ => (String::new(), now + self.timeout_ms(trans_type, &options)),
+            _ => (
+                String::new(),
+                now.saturating_add(self.timeout_ms(trans_type, &options)),
+            ),
         };
         let global = Global {
             id: 0,
@@ -560,9 +583,9 @@ impl Inner {
     pub(crate) fn base_interval(&self, o: &Options) -> i64 {
         let server = ms(self.policy.retry_interval);
         if o.retry_interval > 0 {
-            o.retry_interval * 1000
-        } else if o.timeout_to_fail > 0 && o.timeout_to_fail * 1000 < server {
-            o.timeout_to_fail * 1000
+            secs(o.retry_interval)
+        } else if o.timeout_to_fail > 0 && secs(o.timeout_to_fail) < server {
+            secs(o.timeout_to_fail)
         } else {
             server
         }
@@ -572,7 +595,7 @@ impl Inner {
     /// server's — except a saga, which has no timeout unless it asks (spec §6.4).
     pub(crate) fn timeout_ms(&self, t: TransType, o: &Options) -> i64 {
         match (o.timeout_to_fail, t) {
-            (tf, _) if tf > 0 => tf * 1000,
+            (tf, _) if tf > 0 => secs(tf),
             (_, TransType::Saga) => i64::MAX / 4,
             _ => ms(self.policy.timeout_to_fail),
         }
@@ -592,4 +615,10 @@ pub const POLLER_CONCURRENCY: usize = 64;
 /// A duration in ms.
 pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// Seconds (an option's unit) in ms, saturating: stored options are range-checked at submit, but
+/// no value may overflow the time arithmetic.
+pub(crate) fn secs(s: i64) -> i64 {
+    s.saturating_mul(1000)
 }

@@ -45,6 +45,15 @@ pub struct Bootstrap {
     /// Largest request body / message accepted, bytes (ours).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// HTTP: time to send a request's headers, and the longest idle keep-alive (ours).
+    #[serde(
+        default = "default_idle_timeout",
+        deserialize_with = "kit::config::duration"
+    )]
+    pub idle_timeout: Duration,
+    /// HTTP: connections served at once; keep it below the file descriptor limit (ours).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Registration in etcd and the registry of `discovery:///` branch URLs.
     #[serde(default)]
     pub micro_service: MicroService,
@@ -126,9 +135,13 @@ impl Bootstrap {
     /// The two servers, on `ListenIp:HttpPort` and `ListenIp:GrpcPort`.
     pub fn servers(&self) -> kit::ServersConf {
         let server = |port: u16| kit::ServerConf {
-            addr: format!("{}:{port}", self.listen_ip),
-            timeout: self.server_timeout,
-            max_body_bytes: self.max_body_bytes,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+            ..kit::ServerConf::new(
+                format!("{}:{port}", self.listen_ip),
+                self.server_timeout,
+                self.max_body_bytes,
+            )
         };
         kit::ServersConf {
             http: server(self.http_port),
@@ -143,6 +156,12 @@ fn default_listen_ip() -> String {
 }
 fn default_server_timeout() -> Duration {
     Duration::from_secs(60)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_connections() -> usize {
+    512
 }
 fn default_max_body_bytes() -> usize {
     1 << 20

@@ -66,7 +66,15 @@ pub async fn open_store(conf: &Store) -> Result<Arc<dyn TransStore>, StoreOpenEr
         Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         Dialect::MySql => sqlx::migrate!("./migrations/mysql").run(&pool).await?,
     }
-    Ok(Arc::new(SqlStore::new(pool, dialect)))
+    let store = SqlStore::new(pool, dialect);
+    match dtmcli::dialect::sqlite_path(&conf.source) {
+        Some(path) => Ok(Arc::new(
+            store
+                .watching_file(std::path::Path::new(path))
+                .map_err(|e| StoreOpenError::Connect(sqlx::Error::Io(e)))?,
+        )),
+        None => Ok(Arc::new(store)),
+    }
 }
 
 /// The registry `MicroService` names: with `default`, none (plain `host:port` targets only);
@@ -84,7 +92,10 @@ pub fn micro_service(
     String,
 > {
     match conf.driver.as_str() {
-        "default" => Ok((None, registry::Resolver::default())),
+        "default" => Ok((
+            None,
+            registry::Resolver::restricted(&[]).map_err(|e| e.to_string())?,
+        )),
         "dtm-driver-gozero" | "dtm-driver-kratos" => {
             let bad = |e: registry::Error| format!("MicroService.Target {:?}: {e}", conf.target);
             let endpoints = match registry::Server::parse(&conf.target).map_err(bad)? {
@@ -100,7 +111,8 @@ pub fn micro_service(
             let registrar =
                 registry::EtcdRegistrar::gozero(&conf.target, end_point, registry::DEFAULT_TTL)
                     .map_err(bad)?;
-            let resolver = registry::Resolver::new(&endpoints).map_err(bad)?;
+            // Branch URLs come from clients: resolve through the configured cluster only.
+            let resolver = registry::Resolver::restricted(&endpoints).map_err(bad)?;
             Ok((Some(Arc::new(registrar)), resolver))
         }
         other => Err(format!(

@@ -509,6 +509,20 @@ impl TransStore for RedisStore {
             .arg(now);
         Ok(self.run::<i64>(&inv).await? == 1)
     }
+
+    async fn probe(&self) -> Result<(), StoreError> {
+        // A write that expires by itself: refused when Redis cannot write (maxmemory with
+        // noeviction, a read-only replica, a failed RDB save with stop-writes-on-bgsave-error).
+        let () = redis::cmd("SET")
+            .arg(self.index("probe"))
+            .arg(kit::time::now_ms())
+            .arg("PX")
+            .arg(60_000)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
 }
 
 /// The hash fields of a new transaction (all but `id`, which the store assigns).

@@ -2,8 +2,11 @@
 //! schema (spec §8.1), with times as Unix milliseconds (UTC, no zone to get wrong). The
 //! statements are plain SQL with `?` placeholders, rewritten per dialect.
 
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
 
 use crate::biz::{
     Branch, BranchStatus, Created, Global, Op, ScanPage, ScanQuery, Status, StatusChange,
@@ -16,6 +19,8 @@ use dtmcli::Dialect;
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite: the database file and its inode when opened, which the probe checks.
+    file: Option<(PathBuf, u64)>,
 }
 
 const GLOBAL_COLUMNS: &str = "id, gid, trans_type, status, protocol, query_prepared, custom_data, \
@@ -25,48 +30,43 @@ const GLOBAL_COLUMNS: &str = "id, gid, trans_type, status, protocol, query_prepa
 const BRANCH_COLUMNS: &str =
     "id, gid, url, bin_data, branch_id, op, status, create_time, update_time, finish_time";
 
+/// The probe's row size: more than a page, so that it must allocate.
+const PROBE_PAD: usize = 8 * 1024;
+
 /// The statuses the poller drives.
 const UNFINISHED: &str = "status IN ('prepared', 'submitted', 'aborting')";
 
 impl SqlStore {
     /// A store over an open pool whose migrations have run.
     pub fn new(pool: AnyPool, dialect: Dialect) -> SqlStore {
-        SqlStore { pool, dialect }
+        SqlStore {
+            pool,
+            dialect,
+            file: None,
+        }
+    }
+
+    /// Makes the probe also check that `path` is still the file this store writes to: SQLite
+    /// keeps writing to a deleted (or replaced) file, and those writes vanish on restart.
+    pub fn watching_file(mut self, path: &Path) -> std::io::Result<SqlStore> {
+        let inode = std::fs::metadata(path)?.ino();
+        self.file = Some((path.to_owned(), inode));
+        Ok(self)
     }
 
     fn q<'q>(&self, sql: &'q str) -> std::borrow::Cow<'q, str> {
         self.dialect.sql(sql)
     }
 
-    async fn insert_branches(
+    /// The rows of a new transaction in one transaction on `conn`.
+    async fn create_on(
         &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        conn: &mut AnyConnection,
+        g: &Global,
         branches: &[Branch],
-    ) -> Result<(), sqlx::Error> {
-        let sql = self.q("INSERT INTO trans_branch_op (gid, url, bin_data, branch_id, op, status, create_time, update_time) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-        for b in branches {
-            sqlx::query(&sql)
-                .bind(&b.gid)
-                .bind(&b.url)
-                .bind(b.bin_data.clone())
-                .bind(&b.branch_id)
-                .bind(b.op.as_str())
-                .bind(b.status.as_str())
-                .bind(b.create_time)
-                .bind(b.update_time)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl TransStore for SqlStore {
-    async fn create(&self, g: &Global, branches: &[Branch]) -> Result<Created, StoreError> {
+    ) -> Result<Created, StoreError> {
         let options = serde_json::to_string(&g.options).map_err(backend)?;
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = conn.begin().await.map_err(backend)?;
         let inserted = sqlx::query(&self.q(
             "INSERT INTO trans_global (gid, trans_type, status, protocol, query_prepared, custom_data, \
              options, rollback_reason, create_time, update_time, next_cron_interval, next_cron_time, owner) \
@@ -103,6 +103,92 @@ impl TransStore for SqlStore {
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(Created::Inserted)
+    }
+
+    /// Branches added in one transaction on `conn`, while the global row is in `expected`.
+    async fn add_branches_on(
+        &self,
+        conn: &mut AnyConnection,
+        gid: &str,
+        expected: Status,
+        branches: &[Branch],
+    ) -> Result<bool, StoreError> {
+        let mut tx = conn.begin().await.map_err(backend)?;
+        // Touching the global row first takes its write lock (SQL stores), so a concurrent
+        // submit or abort cannot slip between the status check and the inserts.
+        let locked =
+            sqlx::query(&self.q(
+                "UPDATE trans_global SET update_time = update_time WHERE gid = ? AND status = ?",
+            ))
+            .bind(gid)
+            .bind(expected.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if locked.rows_affected() != 1 {
+            return Ok(false);
+        }
+        match self.insert_branches(&mut tx, branches).await {
+            Ok(()) => {}
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate),
+            Err(e) => return Err(backend(e)),
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    /// A row of [`PROBE_PAD`] bytes inserted and deleted in one committed transaction: it needs
+    /// a free page and a commit, so a full disk or a read-only file fails it.
+    async fn probe_on(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        let owner = uuid::Uuid::new_v4().to_string();
+        let mut tx = conn.begin().await.map_err(backend)?;
+        sqlx::query(&self.q("INSERT INTO store_probe (owner, pad) VALUES (?, ?)"))
+            .bind(&owner)
+            .bind(vec![0u8; PROBE_PAD])
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(&self.q("DELETE FROM store_probe WHERE owner = ?"))
+            .bind(&owner)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_branches(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        branches: &[Branch],
+    ) -> Result<(), sqlx::Error> {
+        let sql = self.q("INSERT INTO trans_branch_op (gid, url, bin_data, branch_id, op, status, create_time, update_time) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        for b in branches {
+            sqlx::query(&sql)
+                .bind(&b.gid)
+                .bind(&b.url)
+                .bind(b.bin_data.clone())
+                .bind(&b.branch_id)
+                .bind(b.op.as_str())
+                .bind(b.status.as_str())
+                .bind(b.create_time)
+                .bind(b.update_time)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl TransStore for SqlStore {
+    async fn create(&self, g: &Global, branches: &[Branch]) -> Result<Created, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let created = self.create_on(&mut conn, g, branches).await;
+        if created.is_err() {
+            conn.close_on_drop();
+        }
+        created
     }
 
     async fn find(&self, gid: &str) -> Result<Option<Global>, StoreError> {
@@ -153,28 +239,14 @@ impl TransStore for SqlStore {
         expected: Status,
         branches: &[Branch],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        // Touching the global row first takes its write lock (SQL stores), so a concurrent
-        // submit or abort cannot slip between the status check and the inserts.
-        let locked =
-            sqlx::query(&self.q(
-                "UPDATE trans_global SET update_time = update_time WHERE gid = ? AND status = ?",
-            ))
-            .bind(gid)
-            .bind(expected.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if locked.rows_affected() != 1 {
-            return Ok(false);
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let added = self
+            .add_branches_on(&mut conn, gid, expected, branches)
+            .await;
+        if matches!(added, Err(StoreError::Backend(_))) {
+            conn.close_on_drop();
         }
-        match self.insert_branches(&mut tx, branches).await {
-            Ok(()) => {}
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate),
-            Err(e) => return Err(backend(e)),
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(true)
+        added
     }
 
     async fn update_branch(
@@ -383,6 +455,22 @@ impl TransStore for SqlStore {
             count += done.rows_affected();
         }
         Ok((count, has_remaining))
+    }
+
+    async fn probe(&self) -> Result<(), StoreError> {
+        if let Some((path, inode)) = &self.file {
+            match std::fs::metadata(path) {
+                Ok(m) if m.ino() == *inode => {}
+                Ok(_) => return Err(backend(format!("{} was replaced", path.display()))),
+                Err(e) => return Err(backend(format!("{}: {e}", path.display()))),
+            }
+        }
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let probed = self.probe_on(&mut conn).await;
+        if probed.is_err() {
+            conn.close_on_drop();
+        }
+        probed
     }
 
     async fn reset_next_cron_time(&self, gid: &str, now: i64) -> Result<bool, StoreError> {

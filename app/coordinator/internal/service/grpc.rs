@@ -76,14 +76,17 @@ impl Dtm for DtmService {
 
 /// `DtmRequest` → the HTTP body's shape (so one validation serves both) and the binary payloads.
 fn from_grpc(r: DtmRequest) -> Result<(TransRequest, Payloads), Status> {
+    // dtmgrpc marshals a nil slice, so TCC's Prepare/Submit/Abort send `Steps: "null"`.
     let steps = if r.steps.trim().is_empty() {
         Vec::new()
     } else {
-        serde_json::from_str(&r.steps).map_err(|e| {
-            status(TransError::BadRequest(format!(
-                "Steps: not a JSON array of string maps: {e}"
-            )))
-        })?
+        serde_json::from_str::<Option<Vec<_>>>(&r.steps)
+            .map_err(|e| {
+                status(TransError::BadRequest(format!(
+                    "Steps: not a JSON array of string maps: {e}"
+                )))
+            })?
+            .unwrap_or_default()
     };
     let o = r.trans_options.unwrap_or_default();
     let t = TransRequest {

@@ -98,6 +98,14 @@ impl DtmService {
 
     /// `all`: `{"transactions": [...], "next_position": "…"}`.
     pub async fn all(&self, q: &ScanQuery) -> Result<serde_json::Value, TransError> {
+        // Every store's cursor is the last id of the previous page.
+        if let Some(p) = q.position.as_deref().filter(|p| !p.is_empty())
+            && p.parse::<u64>().is_err()
+        {
+            return Err(TransError::BadRequest(format!(
+                "position: {p:?} is not a cursor this coordinator gave"
+            )));
+        }
         let page = self.uc.all(q).await?;
         Ok(serde_json::json!({
             "transactions": page.transactions.iter().map(global_json).collect::<Vec<_>>(),

@@ -196,6 +196,8 @@ async fn coordinator(dir: &tempfile::TempDir) -> anyhow::Result<String> {
         listen_ip: "127.0.0.1".into(),
         server_timeout: Duration::from_secs(60),
         max_body_bytes: 1 << 20,
+        idle_timeout: Duration::from_secs(30),
+        max_connections: 512,
         micro_service: Default::default(),
     };
     let c = coordinator::wire(&conf, Clock::default()).await?;
