@@ -2,4 +2,6 @@
 
 mod stock;
 
-pub use stock::{Branch, Movement, Stock, StockError, StockRepo, StockUsecase};
+pub use stock::{
+    Branch, MAX_COUNTER, MAX_QUANTITY, Movement, Stock, StockError, StockRepo, StockUsecase,
+};

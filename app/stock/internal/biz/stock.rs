@@ -69,14 +69,22 @@ pub struct Movement {
     pub frozen: i64,
 }
 
+/// The most pieces one branch may move. Bounded so that `quantity × delta` and the counters can
+/// never overflow, whatever a caller sends.
+pub const MAX_QUANTITY: i64 = 1_000_000_000;
+
+/// The most a counter may hold; a movement that would pass it is refused. Far below `i64::MAX`,
+/// and below 2^53, so that no database ever stores a counter as a float.
+pub const MAX_COUNTER: i64 = 1_000_000_000_000_000;
+
 /// Why a stock operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum StockError {
     /// Empty or longer than 64 characters.
     #[error("sku must be 1 to 64 characters")]
     InvalidSku,
-    /// Quantity ≤ 0.
-    #[error("quantity must be greater than 0, got {0}")]
+    /// Quantity ≤ 0 or above [`MAX_QUANTITY`].
+    #[error("quantity must be 1 to {MAX_QUANTITY}, got {0}")]
     InvalidQuantity(i64),
     /// No such SKU.
     #[error("sku {0} not found")]
@@ -89,6 +97,9 @@ pub enum StockError {
         /// How many pieces are missing.
         needed: i64,
     },
+    /// A counter would pass [`MAX_COUNTER`].
+    #[error("the stock of {0} would pass {MAX_COUNTER}")]
+    Overflow(String),
     /// A msg check-back: the local transaction never committed (and now never will).
     #[error("the local transaction of this msg did not commit")]
     NotCommitted,
@@ -163,8 +174,10 @@ impl<R: StockRepo> StockUsecase<R> {
     pub async fn seed(&self, stock: &[Stock]) -> Result<(), StockError> {
         for s in stock {
             validate(&s.sku, 1)?;
-            if s.available < 0 || s.frozen < 0 {
-                return Err(StockError::InvalidQuantity(s.available.min(s.frozen)));
+            for n in [s.available, s.frozen] {
+                if !(0..=MAX_COUNTER).contains(&n) {
+                    return Err(StockError::InvalidQuantity(n));
+                }
             }
         }
         self.repo.seed(stock).await
@@ -180,7 +193,7 @@ fn validate(sku: &str, quantity: i64) -> Result<(), StockError> {
     if sku.trim().is_empty() || sku.chars().count() > 64 {
         return Err(StockError::InvalidSku);
     }
-    if quantity <= 0 {
+    if !(1..=MAX_QUANTITY).contains(&quantity) {
         return Err(StockError::InvalidQuantity(quantity));
     }
     Ok(())
@@ -219,5 +232,10 @@ mod tests {
             Err(StockError::InvalidQuantity(0))
         ));
         assert!(validate("A", 1).is_ok());
+        assert!(validate("A", MAX_QUANTITY).is_ok());
+        assert!(matches!(
+            validate("A", i64::MAX),
+            Err(StockError::InvalidQuantity(i64::MAX))
+        ));
     }
 }

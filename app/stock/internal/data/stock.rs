@@ -5,7 +5,7 @@ use futures_util::FutureExt;
 use sqlx::{AnyConnection, Row};
 
 use super::Data;
-use crate::biz::{Movement, Stock, StockError, StockRepo};
+use crate::biz::{MAX_COUNTER, Movement, Stock, StockError, StockRepo};
 
 /// [`StockRepo`] over the app's database.
 #[derive(Debug, Clone)]
@@ -67,15 +67,19 @@ impl StockRepo for StockRepoImpl {
 }
 
 /// One guarded UPDATE: atomic under concurrency on every database, no read-then-write race.
+/// Both counters stay within `0..=MAX_COUNTER` (movements are at most `MAX_QUANTITY`, so the
+/// sums cannot overflow either).
 async fn move_stock(conn: &mut AnyConnection, d: Dialect, m: &Movement) -> Result<(), StockError> {
     let sql = "UPDATE stock SET available = available + ?, frozen = frozen + ? \
-               WHERE sku = ? AND available + ? >= 0 AND frozen + ? >= 0";
+               WHERE sku = ? AND available + ? BETWEEN 0 AND ? AND frozen + ? BETWEEN 0 AND ?";
     let done = sqlx::query(&d.sql(sql))
         .bind(m.available)
         .bind(m.frozen)
         .bind(&m.sku)
         .bind(m.available)
+        .bind(MAX_COUNTER)
         .bind(m.frozen)
+        .bind(MAX_COUNTER)
         .execute(&mut *conn)
         .await?;
     if done.rows_affected() == 1 {
@@ -90,10 +94,13 @@ async fn move_stock(conn: &mut AnyConnection, d: Dialect, m: &Movement) -> Resul
         None => Err(StockError::NotFound(m.sku.clone())),
         Some(r) => {
             let (available, frozen): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
-            let needed = (-(available + m.available)).max(-(frozen + m.frozen));
+            let (available, frozen) = (available + m.available, frozen + m.frozen);
+            if available > MAX_COUNTER || frozen > MAX_COUNTER {
+                return Err(StockError::Overflow(m.sku.clone()));
+            }
             Err(StockError::Insufficient {
                 sku: m.sku.clone(),
-                needed,
+                needed: (-available).max(-frozen),
             })
         }
     }

@@ -108,6 +108,12 @@ fn to_status(e: StockError, may_fail: bool) -> Status {
         }
         .into(),
         StockError::NotFound(_) => ErrorReason::SkuNotFound.error(message),
+        StockError::Overflow(_) if may_fail => BranchError::Failure {
+            message,
+            cause: ErrorReason::InvalidQuantity.as_str_name().into(),
+        }
+        .into(),
+        StockError::Overflow(_) => ErrorReason::InvalidQuantity.error(message),
         // A compensation that cannot apply yet: an error, so that DTM retries it.
         StockError::Insufficient { .. } => {
             kit::Error::new(503, ErrorReason::InsufficientStock.as_str_name(), message)

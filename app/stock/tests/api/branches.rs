@@ -1,8 +1,8 @@
 //! Every stock branch over both transports, with the barrier's guarantees.
 
 use api::stock::v1::{
-    HTTP_QUERY_PREPARED, HTTP_TRANS_OUT, HTTP_TRANS_OUT_CANCEL, HTTP_TRANS_OUT_COMPENSATE,
-    HTTP_TRANS_OUT_CONFIRM, HTTP_TRANS_OUT_TRY, StockRequest,
+    HTTP_QUERY_PREPARED, HTTP_TRANS_IN, HTTP_TRANS_OUT, HTTP_TRANS_OUT_CANCEL,
+    HTTP_TRANS_OUT_COMPENSATE, HTTP_TRANS_OUT_CONFIRM, HTTP_TRANS_OUT_TRY, StockRequest,
 };
 use dtmcli::BranchInfo;
 
@@ -236,5 +236,34 @@ async fn missing_dtm_context_is_a_bad_request() {
         let a = app.call(t, &HTTP_TRANS_OUT, &info, SKU, 1).await;
         assert!(a.is_bad_request("DTM_CONTEXT"), "{t:?}: {a:?}");
         assert_eq!(app.stock(SKU).await, (INITIAL, 0));
+    }
+}
+
+/// Quantities are bounded, so a counter can neither overflow nor turn into a float: an absurd
+/// quantity is a 400, a movement past the counter cap a FAILURE, and the SKU stays readable.
+#[tokio::test]
+async fn huge_quantities_are_refused_and_the_sku_stays_readable() {
+    for t in BOTH {
+        let app = spawn_app().await;
+        let a = app
+            .call(t, &HTTP_TRANS_IN, &branch("saga", "action"), SKU, i64::MAX)
+            .await;
+        assert!(a.is_bad_request("INVALID_QUANTITY"), "{t:?}: {a:?}");
+        // A counter just below the cap: one more piece would pass it.
+        sqlx::query("UPDATE stock SET available = ? WHERE sku = ?")
+            .bind(stock::biz::MAX_COUNTER - 1)
+            .bind(SKU)
+            .execute(&app.db.pool)
+            .await
+            .expect("update");
+        let a = app
+            .call(t, &HTTP_TRANS_IN, &branch("saga", "action"), SKU, 2)
+            .await;
+        assert!(a.is_failure(), "{t:?}: {a:?}");
+        assert_eq!(
+            app.stock(SKU).await,
+            (stock::biz::MAX_COUNTER - 1, 0),
+            "{t:?}"
+        );
     }
 }
