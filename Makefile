@@ -55,6 +55,15 @@ test-matrix:
 	  E2E_STORE=$$store E2E_DB=$$db $(CARGO) test -p e2e --tests --no-fail-fast; \
 	done
 
+# chaos: PlaceOrder (saga/TCC, HTTP/gRPC, some failing) while the coordinator, stock and order are
+# SIGKILLed, then every invariant; stops after CHAOS_ORDERS calls or CHAOS_DURATION seconds
+CHAOS_ORDERS ?= 2000
+CHAOS_DURATION ?= 600
+.PHONY: chaos
+chaos:
+	$(CARGO) build -q -p coordinator -p stock -p order -p e2e --bins
+	$(CARGO) run -q -p e2e --bin chaos -- --orders $(CHAOS_ORDERS) --duration $(CHAOS_DURATION)
+
 # lint: rustfmt check and clippy with warnings as errors
 .PHONY: lint
 lint:

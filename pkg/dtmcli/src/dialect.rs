@@ -165,7 +165,7 @@ pub async fn connect(source: &str, max_connections: u32) -> Result<AnyPool, sqlx
     }
     // One connection first, so that a file that cannot be opened (read-only, not a database)
     // fails now with SQLite's own error, not after the pool's retries with "pool timed out".
-    if dialect == Dialect::Sqlite {
+    if dialect == Dialect::Sqlite && !url.contains("mode=ro") {
         let mut first = sqlx::AnyConnection::connect(&url).await?;
         first.execute("PRAGMA journal_mode = WAL").await?;
         first.execute("BEGIN IMMEDIATE").await?;

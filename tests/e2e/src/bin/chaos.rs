@@ -1,0 +1,508 @@
+//! `make chaos`: coordinator, stock and order as separate processes (SQLite, loopback ports),
+//! PlaceOrder calls — saga and TCC, branches over HTTP and gRPC, some meant to fail — while the
+//! coordinator is SIGKILLed every few seconds and stock and order now and then. Then it restarts
+//! whatever is down, waits until no transaction is unfinished, and checks:
+//!
+//! - every transaction is final (`succeed` or `failed`);
+//! - each transaction agrees with its order row: `succeed` ⇔ the order is CREATED, `failed` ⇔ it
+//!   is absent or CANCELLED; no order is left PENDING;
+//! - per SKU, no effect applied twice or lost: nothing frozen, and seeded − available = Σ quantity
+//!   of the succeeded orders (which is also Σ quantity of the CREATED rows).
+//!
+//! One summary line; exit 1 on any violation. Everything lives under `target/chaos`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use prost::Message;
+use serde_json::{Value, json};
+use sqlx::Row;
+use tokio::process::{Child, Command};
+
+/// Flags of the chaos run.
+#[derive(Debug, Parser)]
+#[command(
+    name = "chaos",
+    about = "PlaceOrder under SIGKILLs, then check every invariant"
+)]
+struct Flags {
+    /// How many PlaceOrder calls to make.
+    #[arg(long, default_value_t = 2000)]
+    orders: usize,
+    /// Stop issuing calls after this long, even if fewer were made (e.g. `60s`).
+    #[arg(long, value_parser = parse_secs, default_value = "600")]
+    duration: Duration,
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Where the coordinator, stock and order binaries are (default: beside this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// The working directory; emptied first.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/chaos"))]
+    dir: PathBuf,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let n = s.trim_end_matches('s');
+    n.parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// The stock the run starts with: enough apples and pears that most orders can succeed.
+const SEED: [(&str, i64); 3] = [
+    ("SKU-APPLE", 100_000),
+    ("SKU-PEAR", 100_000),
+    ("SKU-PLUM", 5),
+];
+/// order's per-order limit in this run (TransIn answers FAILURE above it).
+const MAX_QUANTITY: i64 = 10;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let flags = Flags::parse();
+    let bin_dir = match &flags.bin_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory")?
+            .to_path_buf(),
+    };
+    if flags.dir.exists() {
+        std::fs::remove_dir_all(&flags.dir)?;
+    }
+    std::fs::create_dir_all(flags.dir.join("data"))?;
+    let dir = flags.dir.canonicalize()?;
+    let mut cluster = Cluster::new(&bin_dir, &dir)?;
+    let outcome = run(&flags, &mut cluster, &dir).await;
+    cluster.stop_all().await;
+    match outcome {
+        Ok(0) => Ok(()),
+        Ok(n) => bail!("{n} violations (logs in {})", dir.display()),
+        Err(e) => Err(e.context(format!("chaos failed (logs in {})", dir.display()))),
+    }
+}
+
+/// The run; returns how many violations it found.
+async fn run(flags: &Flags, cluster: &mut Cluster, dir: &Path) -> Result<usize> {
+    for app in APPS {
+        cluster.start(app)?;
+    }
+    for app in APPS {
+        cluster.wait_healthy(app).await?;
+    }
+    let place = format!(
+        "http://127.0.0.1:{}/api/order/v1/orders",
+        cluster.port("order", 0)
+    );
+    let counts = Arc::new(Counts::default());
+    let issued = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + flags.duration;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let mut workers = Vec::new();
+    for w in 0..flags.concurrency {
+        let (client, place, counts, issued) = (
+            client.clone(),
+            place.clone(),
+            counts.clone(),
+            issued.clone(),
+        );
+        let total = flags.orders;
+        workers.push(tokio::spawn(async move {
+            let mut rng = Rng::new(w as u64 + 1);
+            while issued.fetch_add(1, Ordering::SeqCst) < total && Instant::now() < deadline {
+                let body = rng.order();
+                let answer = client.post(&place).json(&body).send().await;
+                let status = match answer {
+                    Ok(res) => match res.json::<Value>().await {
+                        Ok(v) => v["status"].as_str().unwrap_or("error").to_owned(),
+                        Err(_) => "error".to_owned(),
+                    },
+                    Err(_) => "error".to_owned(),
+                };
+                counts.add(&status);
+                if status == "error" {
+                    // The order service may be down: do not spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }));
+    }
+    // The killer: the coordinator every 1.5–3 s, stock or order every fourth time.
+    let mut rng = Rng::new(99);
+    let (mut kills, mut service_kills) = (0, 0);
+    while !workers.iter().all(|w| w.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(rng.between(1500, 3000))).await;
+        if workers.iter().all(|w| w.is_finished()) {
+            break;
+        }
+        cluster.kill("coordinator").await;
+        kills += 1;
+        let also = (kills % 4 == 0).then_some(if kills % 8 == 0 { "order" } else { "stock" });
+        if let Some(app) = also {
+            cluster.kill(app).await;
+            service_kills += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.between(100, 300))).await;
+        cluster.start("coordinator")?;
+        if let Some(app) = also {
+            cluster.start(app)?;
+        }
+    }
+    for w in workers {
+        w.await?;
+    }
+    for app in APPS {
+        cluster.wait_healthy(app).await?;
+    }
+    // Quiescence: no unfinished transaction left (prepared TCCs time out after 3 s).
+    let db = |name: &str| format!("sqlite://{}/data/{name}.db?mode=ro", dir.display());
+    let open = async |name: &str| sqlx::SqlitePool::connect(&db(name)).await.context(db(name));
+    let dtm = open("dtm").await?;
+    let started = Instant::now();
+    let unfinished = loop {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM trans_global WHERE status NOT IN ('succeed', 'failed')",
+        )
+        .fetch_one(&dtm)
+        .await?
+        .get(0);
+        if n == 0 || started.elapsed() > Duration::from_secs(180) {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let report = check(&dtm, &open("stock").await?, &open("order").await?).await?;
+    for v in report.violations.iter().take(20) {
+        println!("violation: {v}");
+    }
+    let violations = report.violations.len() + usize::try_from(unfinished)?;
+    println!(
+        "chaos: {} PlaceOrder calls (succeed {}, failed {}, no answer {}), {} transactions \
+         (succeed {}, failed {}), {} coordinator SIGKILLs, {} stock/order SIGKILLs, \
+         {} unfinished, {} violations",
+        counts.total(),
+        counts.get("succeed"),
+        counts.get("failed"),
+        counts.total() - counts.get("succeed") - counts.get("failed"),
+        report.transactions,
+        report.succeed,
+        report.failed,
+        kills,
+        service_kills,
+        unfinished,
+        violations,
+    );
+    Ok(violations)
+}
+
+/// What the stores say once everything is final.
+struct Report {
+    transactions: usize,
+    succeed: usize,
+    failed: usize,
+    violations: Vec<String>,
+}
+
+/// Every transaction against its order row, and every SKU against the seed.
+async fn check(
+    dtm: &sqlx::SqlitePool,
+    stock: &sqlx::SqlitePool,
+    order: &sqlx::SqlitePool,
+) -> Result<Report> {
+    let mut violations = Vec::new();
+    let orders: HashMap<String, (String, i64, String)> =
+        sqlx::query("SELECT id, sku, quantity, status FROM orders")
+            .fetch_all(order)
+            .await?
+            .iter()
+            .map(|r| (r.get::<String, _>(0), (r.get(1), r.get(2), r.get(3))))
+            .collect();
+    // The order branch of each transaction carries the order (JSON over HTTP, protobuf over gRPC).
+    let rows = sqlx::query(
+        "SELECT g.gid, g.status, g.protocol, b.bin_data FROM trans_global g \
+         JOIN trans_branch_op b ON b.gid = g.gid \
+         WHERE b.op IN ('action', 'confirm') AND (b.url LIKE '%trans-in%' OR b.url LIKE '%TransIn%')",
+    )
+    .fetch_all(dtm)
+    .await?;
+    let (mut succeed, mut failed) = (0, 0);
+    let mut sold: HashMap<String, i64> = HashMap::new();
+    for r in &rows {
+        let (gid, status, protocol): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+        let body: Vec<u8> = r.get(3);
+        let Some((id, sku, quantity)) = order_of(&protocol, &body) else {
+            violations.push(format!("{gid}: unreadable order payload"));
+            continue;
+        };
+        let row = orders.get(&id).map(|(_, _, s)| s.as_str());
+        match (status.as_str(), row) {
+            ("succeed", Some("CREATED")) => {
+                succeed += 1;
+                *sold.entry(sku).or_default() += quantity;
+            }
+            ("failed", None | Some("CANCELLED")) => failed += 1,
+            (s, row) => violations.push(format!("{gid} is {s} but order {id} is {row:?}")),
+        }
+    }
+    for (id, (_, _, status)) in &orders {
+        if status == "PENDING" {
+            violations.push(format!("order {id} is still PENDING"));
+        }
+    }
+    for (sku, seeded) in SEED {
+        let r = sqlx::query("SELECT available, frozen FROM stock WHERE sku = ?")
+            .bind(sku)
+            .fetch_one(stock)
+            .await?;
+        let (available, frozen): (i64, i64) = (r.get(0), r.get(1));
+        let sold = sold.get(sku).copied().unwrap_or(0);
+        let created: i64 = orders
+            .values()
+            .filter(|(s, _, st)| s == sku && st == "CREATED")
+            .map(|(_, q, _)| q)
+            .sum();
+        if frozen != 0 || seeded - available != sold || sold != created {
+            violations.push(format!(
+                "{sku}: seeded {seeded}, available {available}, frozen {frozen}, \
+                 sold by succeeded transactions {sold}, in CREATED orders {created}"
+            ));
+        }
+    }
+    Ok(Report {
+        transactions: rows.len(),
+        succeed,
+        failed,
+        violations,
+    })
+}
+
+/// (order id, sku, quantity) from an order branch's body.
+fn order_of(protocol: &str, body: &[u8]) -> Option<(String, String, i64)> {
+    if protocol == "grpc" {
+        let o = api::order::v1::OrderRequest::decode(body).ok()?;
+        return Some((o.order_id, o.sku, o.quantity));
+    }
+    let v: Value = serde_json::from_slice(body).ok()?;
+    Some((
+        v["order_id"].as_str()?.to_owned(),
+        v["sku"].as_str()?.to_owned(),
+        v["quantity"].as_i64()?,
+    ))
+}
+
+/// PlaceOrder answers by status.
+#[derive(Default)]
+struct Counts(std::sync::Mutex<HashMap<String, usize>>);
+
+impl Counts {
+    fn add(&self, status: &str) {
+        *self.lock().entry(status.to_owned()).or_default() += 1;
+    }
+    fn get(&self, status: &str) -> usize {
+        self.lock().get(status).copied().unwrap_or(0)
+    }
+    fn total(&self) -> usize {
+        self.lock().values().sum()
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A small deterministic generator (xorshift): runs are repeatable without a crate for it.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+    /// A PlaceOrder body: mostly orders that can succeed, some over order's limit (TransIn
+    /// fails after TransOut ran) and some short of stock (TransOut fails).
+    fn order(&mut self) -> Value {
+        let mode = ["MODE_SAGA", "MODE_TCC"][(self.next() % 2) as usize];
+        let transport = ["TRANSPORT_HTTP", "TRANSPORT_GRPC"][(self.next() % 2) as usize];
+        let (sku, quantity) = match self.next() % 10 {
+            0 | 1 => ("SKU-APPLE", MAX_QUANTITY + 1 + (self.next() % 3) as i64),
+            2 => ("SKU-PLUM", 6),
+            n if n % 2 == 0 => ("SKU-APPLE", 1 + (self.next() % 3) as i64),
+            _ => ("SKU-PEAR", 1 + (self.next() % 3) as i64),
+        };
+        json!({"user_id": 1, "sku": sku, "quantity": quantity, "mode": mode, "transport": transport})
+    }
+}
+
+/// The apps, in start order.
+const APPS: [&str; 3] = ["coordinator", "stock", "order"];
+
+/// The three processes on free loopback ports, restartable.
+struct Cluster {
+    bin_dir: PathBuf,
+    dir: PathBuf,
+    /// app → (HTTP port, gRPC port).
+    ports: HashMap<&'static str, [u16; 2]>,
+    running: HashMap<&'static str, Child>,
+}
+
+impl Cluster {
+    fn new(bin_dir: &Path, dir: &Path) -> Result<Cluster> {
+        let mut ports = HashMap::new();
+        for app in APPS {
+            ports.insert(app, [free_port()?, free_port()?]);
+        }
+        // stock's seed for this run: the shipped config with more apples and pears.
+        let shipped =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../app/stock/configs/config.yaml");
+        let text = std::fs::read_to_string(shipped)?
+            .replace("available: 100 }", "available: 100000 }")
+            .replace("available: 50 }", "available: 100000 }");
+        std::fs::write(dir.join("stock.yaml"), text)?;
+        Ok(Cluster {
+            bin_dir: bin_dir.to_owned(),
+            dir: dir.to_owned(),
+            ports,
+            running: HashMap::new(),
+        })
+    }
+
+    fn port(&self, app: &str, which: usize) -> u16 {
+        self.ports[app][which]
+    }
+
+    /// Starts `app` (again), appending to `dir/<app>.log`.
+    fn start(&mut self, app: &'static str) -> Result<()> {
+        let [http, grpc] = self.ports[app];
+        let [dtm_http, dtm_grpc] = self.ports["coordinator"];
+        let [stock_http, stock_grpc] = self.ports["stock"];
+        let [order_http, order_grpc] = self.ports["order"];
+        let conf = match app {
+            "stock" => self.dir.join("stock.yaml"),
+            _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../app")
+                .join(app)
+                .join("configs"),
+        };
+        let env: Vec<(&str, String)> = match app {
+            "coordinator" => vec![
+                ("HTTP_PORT", http.to_string()),
+                ("GRPC_PORT", grpc.to_string()),
+                ("LISTEN_IP", "127.0.0.1".into()),
+                ("TRANS_CRON_INTERVAL", "200ms".into()),
+                ("RETRY_INTERVAL", "1".into()),
+                ("RETRY_MAX_INTERVAL", "4".into()),
+                ("TIMEOUT_TO_FAIL", "3".into()),
+                ("REQUEST_TIMEOUT", "3".into()),
+            ],
+            _ => vec![
+                ("HTTP_ADDR", format!("127.0.0.1:{http}")),
+                ("GRPC_ADDR", format!("127.0.0.1:{grpc}")),
+                (
+                    "DTM_HTTP",
+                    format!("http://127.0.0.1:{dtm_http}/api/dtmsvr"),
+                ),
+                ("DTM_GRPC", format!("127.0.0.1:{dtm_grpc}")),
+                ("STOCK_HTTP", format!("http://127.0.0.1:{stock_http}")),
+                ("STOCK_GRPC", format!("127.0.0.1:{stock_grpc}")),
+                ("ORDER_HTTP", format!("http://127.0.0.1:{order_http}")),
+                ("ORDER_GRPC", format!("127.0.0.1:{order_grpc}")),
+                ("ORDER_MAX_QUANTITY", MAX_QUANTITY.to_string()),
+            ],
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{app}.log")))?;
+        let child = Command::new(self.bin_dir.join(app))
+            .arg("--conf")
+            .arg(conf)
+            .envs(env)
+            .current_dir(&self.dir)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {app} (built? `make chaos` builds it)"))?;
+        self.running.insert(app, child);
+        Ok(())
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    async fn kill(&mut self, app: &str) {
+        if let Some(mut child) = self.running.remove(app) {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Polls `/healthz` until 200; restarts the app if it exited.
+    async fn wait_healthy(&mut self, app: &'static str) -> Result<()> {
+        let url = format!("http://127.0.0.1:{}/healthz", self.port(app, 0));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if kit::probe::probe(&url, Duration::from_secs(1))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            let exited = match self.running.get_mut(app) {
+                Some(child) => child.try_wait()?.is_some(),
+                None => true,
+            };
+            if exited {
+                self.start(app)?;
+            }
+            if Instant::now() > deadline {
+                bail!("{app} not healthy after 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM to each, then waits (SIGKILL after 15 s).
+    async fn stop_all(&mut self) {
+        for (_, child) in self.running.iter() {
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await;
+            }
+        }
+        for (_, mut child) in self.running.drain() {
+            if tokio::time::timeout(Duration::from_secs(15), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
+/// A free loopback port (bound and released at once).
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
