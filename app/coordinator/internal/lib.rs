@@ -55,12 +55,17 @@ pub async fn wire_store(
 ) -> Result<Coordinator, StartError> {
     let (registrar, resolver) =
         data::micro_service(&conf.micro_service).map_err(StartError::Config)?;
-    let caller = Arc::new(data::BranchCallerImpl::new(resolver));
+    let branch_policy = conf.hardening.branch_policy().map_err(StartError::Config)?;
+    let caller = Arc::new(data::BranchCallerImpl::new(resolver, branch_policy));
     let usecase = TransUsecase::new(store.clone(), caller, conf.policy(), clock);
-    let svc = Arc::new(service::DtmService::new(usecase.clone()));
+    let svc = Arc::new(
+        service::DtmService::new(usecase.clone())
+            .redacting_headers(conf.hardening.redact_branch_headers),
+    );
     let servers = conf.servers();
+    let token = Some(conf.hardening.api_token.clone()).filter(|t| !t.is_empty());
     let app = App::builder("coordinator")
-        .http(server::new_http_server(svc.clone()))
+        .http(server::new_http_server(svc.clone(), token))
         .grpc(server::new_grpc_server(&servers, svc))
         .reflection(api::FILE_DESCRIPTOR_SET)
         .registrar(registrar, None)

@@ -38,6 +38,7 @@ fn conf(url: &str) -> Bootstrap {
         max_body_bytes: 1 << 20,
         idle_timeout: Duration::from_secs(30),
         max_connections: 512,
+        hardening: Default::default(),
         micro_service: Default::default(),
     }
 }

@@ -22,6 +22,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
+use crate::policy::BranchPolicy;
 use crate::{BranchInfo, DtmResult};
 
 /// One branch call.
@@ -170,6 +171,7 @@ pub struct Caller {
     http: reqwest::Client,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     resolver: registry::Resolver,
+    policy: Arc<BranchPolicy>,
 }
 
 impl Caller {
@@ -185,12 +187,45 @@ impl Caller {
         self
     }
 
-    /// Whether `url` can be called: it parses, and a `discovery:///` URL has a registry.
+    /// Calls only where `policy` allows (see [`crate::policy`]).
+    pub fn with_policy(mut self, policy: BranchPolicy) -> Caller {
+        let policy = Arc::new(policy);
+        let mut http = reqwest::Client::builder();
+        if policy.checks_addresses() {
+            http = http.dns_resolver(Arc::new(PolicyResolver(policy.clone())));
+        }
+        let redirects = if !policy.follow_redirects {
+            reqwest::redirect::Policy::none()
+        } else {
+            let p = policy.clone();
+            reqwest::redirect::Policy::custom(move |attempt| {
+                let refused = attempt.url().host_str().and_then(|h| p.refuses_host(h));
+                match refused {
+                    Some(why) => attempt.error(why),
+                    None if attempt.previous().len() >= 10 => attempt.error("too many redirects"),
+                    None => attempt.follow(),
+                }
+            })
+        };
+        // Building fails only on TLS back-end errors, which this build has none of.
+        self.http = http
+            .redirect(redirects)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        self.policy = policy;
+        self
+    }
+
+    /// Whether `url` can be called: it parses, a `discovery:///` URL has a registry, and a
+    /// literal address is one the policy allows.
     pub fn check(&self, protocol: &str, url: &str) -> Result<(), CallError> {
         let bad = |reason: String| CallError::BadTarget {
             url: url.to_owned(),
             reason,
         };
+        if let Some(why) = self.refused_literal(protocol, url) {
+            return Err(bad(format!("refused by the branch policy: {why}")));
+        }
         match Target::parse(protocol, url)? {
             Target::Registry { server, .. }
                 if server.starts_with("discovery:///") && !self.resolver.has_discovery() =>
@@ -219,11 +254,58 @@ impl Caller {
         }
     }
 
+    /// Why the policy refuses the literal address `url` names, if it does.
+    fn refused_literal(&self, protocol: &str, url: &str) -> Option<String> {
+        if !self.policy.checks_addresses() {
+            return None;
+        }
+        match Target::parse(protocol, url).ok()? {
+            Target::Http(url) => {
+                let url = reqwest::Url::parse(url).ok()?;
+                self.policy.refuses_host(url.host_str()?)
+            }
+            Target::Grpc { authority, .. } => {
+                let authority = http::uri::Authority::from_str(authority).ok()?;
+                self.policy.refuses_host(authority.host())
+            }
+            Target::Empty | Target::Registry { .. } => None,
+        }
+    }
+
+    /// With an address policy, a gRPC host name is resolved and every address checked before
+    /// any connection is made.
+    async fn check_grpc_host(&self, authority: &str) -> Result<(), String> {
+        if !self.policy.checks_addresses() {
+            return Ok(());
+        }
+        let addrs = tokio::net::lookup_host(authority)
+            .await
+            .map_err(|e| format!("resolving {authority}: {e}"))?;
+        for addr in addrs {
+            if let Some(why) = self.policy.refuses(addr.ip()) {
+                return Err(format!("refused by the branch policy: {why}"));
+            }
+        }
+        Ok(())
+    }
+
     async fn call_unbounded(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
+        if let Some(why) = self.refused_literal(req.protocol, req.url) {
+            return Err(CallError::Transport {
+                url: req.url.to_owned(),
+                message: format!("refused by the branch policy: {why}"),
+            });
+        }
         match Target::parse(req.protocol, req.url)? {
             Target::Empty => Ok(Reply::new(DtmResult::Success, String::new())),
             Target::Http(url) => self.call_http(url, req).await,
             Target::Grpc { authority, method } => {
+                self.check_grpc_host(authority)
+                    .await
+                    .map_err(|message| CallError::Transport {
+                        url: req.url.to_owned(),
+                        message,
+                    })?;
                 let channel = self.channel(authority, req.timeout)?;
                 self.call_grpc(channel, authority, method, req).await
             }
@@ -350,6 +432,29 @@ impl Caller {
             .connect_lazy();
         channels.insert(authority.to_owned(), channel.clone());
         Ok(channel)
+    }
+}
+
+/// A DNS resolver that drops the addresses the policy refuses, so that no connection is ever
+/// made to them (a host name that resolves only to refused addresses fails to resolve).
+struct PolicyResolver(Arc<BranchPolicy>);
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| policy.refuses(a.ip()).is_none())
+                .collect();
+            if addrs.is_empty() {
+                return Err(
+                    format!("{host}: every address is refused by the branch policy").into(),
+                );
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 

@@ -18,6 +18,7 @@ pub mod branch;
 pub mod caller;
 pub mod client;
 pub mod dialect;
+pub mod policy;
 pub mod result;
 #[cfg(feature = "testing")]
 pub mod script;

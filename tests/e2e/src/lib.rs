@@ -54,6 +54,7 @@ pub fn coordinator_conf(store: coordinator::conf::Store) -> coordinator::conf::B
         max_body_bytes: 64 * 1024,
         idle_timeout: Duration::from_secs(30),
         max_connections: 512,
+        hardening: Default::default(),
         micro_service: Default::default(),
     }
 }

@@ -54,6 +54,9 @@ pub struct Bootstrap {
     /// HTTP: connections served at once; keep it below the file descriptor limit (ours).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Limits for a coordinator exposed to clients it does not fully trust (all off by default).
+    #[serde(default)]
+    pub hardening: Hardening,
     /// Registration in etcd and the registry of `discovery:///` branch URLs.
     #[serde(default)]
     pub micro_service: MicroService,
@@ -92,6 +95,49 @@ impl Store {
             redis_prefix: default_redis_prefix(),
             finished_data_expire: default_finished_data_expire(),
         }
+    }
+}
+
+/// `Hardening` (ours; every default is DTM's behaviour): where branch calls may go, and who may
+/// use the admin routes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
+pub struct Hardening {
+    /// Follow HTTP redirects of branch calls (DTM does); `false`: a redirect is retried as an error.
+    pub follow_redirects: bool,
+    /// Only these networks may be called, comma-separated CIDRs (`10.1.0.0/16, 127.0.0.1`);
+    /// empty: any.
+    pub branch_networks: String,
+    /// Refuse private, link-local (cloud metadata), shared and unspecified addresses.
+    pub refuse_private_networks: bool,
+    /// When set, `Authorization: Bearer <token>` is required on the admin routes (`query`, `all`,
+    /// `forceStop`, `resetCronTime`, `resetNextCronTime`).
+    pub api_token: String,
+    /// Show `branch_headers` values as `***` in `query` and `all`.
+    pub redact_branch_headers: bool,
+}
+
+impl Default for Hardening {
+    fn default() -> Self {
+        Hardening {
+            follow_redirects: true,
+            branch_networks: String::new(),
+            refuse_private_networks: false,
+            api_token: String::new(),
+            redact_branch_headers: false,
+        }
+    }
+}
+
+impl Hardening {
+    /// The branch policy of the caller.
+    pub fn branch_policy(&self) -> Result<dtmcli::policy::BranchPolicy, String> {
+        Ok(dtmcli::policy::BranchPolicy {
+            allow: dtmcli::policy::parse_networks(&self.branch_networks)
+                .map_err(|e| format!("Hardening.BranchNetworks: {e}"))?,
+            refuse_private: self.refuse_private_networks,
+            follow_redirects: self.follow_redirects,
+        })
     }
 }
 

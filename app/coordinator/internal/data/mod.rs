@@ -127,9 +127,13 @@ pub fn micro_service(
 pub struct BranchCallerImpl(Caller);
 
 impl BranchCallerImpl {
-    /// A caller whose `discovery:///` URLs are looked up with `resolver`.
-    pub fn new(resolver: registry::Resolver) -> BranchCallerImpl {
-        BranchCallerImpl(Caller::new().with_resolver(resolver))
+    /// A caller whose `discovery:///` URLs are looked up with `resolver`, calling only where
+    /// `policy` allows.
+    pub fn new(
+        resolver: registry::Resolver,
+        policy: dtmcli::policy::BranchPolicy,
+    ) -> BranchCallerImpl {
+        BranchCallerImpl(Caller::new().with_resolver(resolver).with_policy(policy))
     }
 }
 

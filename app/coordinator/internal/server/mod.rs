@@ -22,8 +22,20 @@ use serde_json::{Value, json};
 use crate::biz::{ScanQuery, TransError};
 use crate::service::{DtmService, Payloads};
 
-/// The HTTP router.
-pub fn new_http_server(svc: Arc<DtmService>) -> Router {
+/// The HTTP router; with `token`, the admin routes require `Authorization: Bearer <token>`.
+pub fn new_http_server(svc: Arc<DtmService>, token: Option<String>) -> Router<()> {
+    let mut admin = Router::new()
+        .route("/query", get(query))
+        .route("/all", get(all))
+        .route("/forceStop", post(force_stop))
+        .route("/resetCronTime", get(reset_cron_time))
+        .route("/resetNextCronTime", post(reset_next_cron_time));
+    if let Some(token) = token {
+        let token = Arc::new(token);
+        admin = admin.route_layer(axum::middleware::from_fn(move |req, next| {
+            bearer(token.clone(), req, next)
+        }));
+    }
     let dtm = Router::new()
         .route("/newGid", get(new_gid))
         .route("/prepare", post(prepare))
@@ -32,12 +44,8 @@ pub fn new_http_server(svc: Arc<DtmService>) -> Router {
         .route("/registerBranch", post(register_branch))
         // Legacy alias used by the Node and old PHP SDKs.
         .route("/registerTccBranch", post(register_branch))
-        .route("/query", get(query))
-        .route("/all", get(all))
-        .route("/forceStop", post(force_stop))
-        .route("/resetCronTime", get(reset_cron_time))
-        .route("/resetNextCronTime", post(reset_next_cron_time))
-        .route("/version", get(version));
+        .route("/version", get(version))
+        .merge(admin);
     Router::new()
         .nest("/api/dtmsvr", dtm)
         .route(
@@ -50,6 +58,37 @@ pub fn new_http_server(svc: Arc<DtmService>) -> Router {
 /// The gRPC server, with the configured message size limit.
 pub fn new_grpc_server(conf: &kit::ServersConf, svc: Arc<DtmService>) -> DtmServer<DtmService> {
     DtmServer::from_arc(svc).max_decoding_message_size(conf.grpc.max_body_bytes)
+}
+
+/// Lets a request through only with `Authorization: Bearer <token>` (compared in constant time).
+async fn bearer(
+    token: Arc<String>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let same = given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        next.run(req).await
+    } else {
+        tracing::warn!(path = %req.uri().path(), "admin route without a valid bearer token");
+        kit::Error::new(
+            401,
+            "UNAUTHORIZED",
+            "this route needs Authorization: Bearer <ApiToken>",
+        )
+        .into_response()
+    }
 }
 
 type Svc = State<Arc<DtmService>>;

@@ -7,8 +7,15 @@ use serde_json::{Map, Value, json};
 
 use crate::biz::{Branch, Global};
 
-/// A global transaction as DTM shows it.
-pub fn global_json(g: &Global) -> Value {
+/// A global transaction as DTM shows it; with `redact`, `branch_headers` values are `***`.
+pub fn global_json(g: &Global, redact: bool) -> Value {
+    let mut options = g.options.clone();
+    if redact {
+        options
+            .branch_headers
+            .values_mut()
+            .for_each(|v| *v = "***".into());
+    }
     let mut v = json!({
         "id": g.id,
         "gid": g.gid,
@@ -17,7 +24,7 @@ pub fn global_json(g: &Global) -> Value {
         "protocol": g.protocol,
         "query_prepared": g.query_prepared,
         "custom_data": g.custom_data,
-        "options": serde_json::to_string(&g.options).unwrap_or_default(),
+        "options": serde_json::to_string(&options).unwrap_or_default(),
         "result": "",
         "rollback_reason": g.rollback_reason,
         "ext_data": "",
@@ -32,7 +39,7 @@ pub fn global_json(g: &Global) -> Value {
         "request_timeout": g.options.request_timeout,
         "retry_interval": g.options.retry_interval,
         "retry_limit": g.options.retry_limit,
-        "branch_headers": g.options.branch_headers,
+        "branch_headers": options.branch_headers,
         "concurrent": g.options.concurrent,
     });
     if let Value::Object(m) = &mut v {

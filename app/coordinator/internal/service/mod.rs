@@ -16,12 +16,22 @@ pub use json::{branch_json, global_json};
 #[derive(Clone)]
 pub struct DtmService {
     uc: TransUsecase,
+    redact_headers: bool,
 }
 
 impl DtmService {
     /// A service over the use case.
     pub fn new(uc: TransUsecase) -> Self {
-        DtmService { uc }
+        DtmService {
+            uc,
+            redact_headers: false,
+        }
+    }
+
+    /// Shows `branch_headers` values as `***` in `query` and `all` (they may carry credentials).
+    pub fn redacting_headers(mut self, redact: bool) -> Self {
+        self.redact_headers = redact;
+        self
     }
 
     /// `newGid`.
@@ -89,7 +99,7 @@ impl DtmService {
         }
         Ok(match self.uc.query(gid).await? {
             Some((g, branches)) => serde_json::json!({
-                "transaction": global_json(&g),
+                "transaction": global_json(&g, self.redact_headers),
                 "branches": branches.iter().map(branch_json).collect::<Vec<_>>(),
             }),
             None => serde_json::json!({"transaction": null, "branches": []}),
@@ -108,7 +118,11 @@ impl DtmService {
         }
         let page = self.uc.all(q).await?;
         Ok(serde_json::json!({
-            "transactions": page.transactions.iter().map(global_json).collect::<Vec<_>>(),
+            "transactions": page
+                .transactions
+                .iter()
+                .map(|g| global_json(g, self.redact_headers))
+                .collect::<Vec<_>>(),
             "next_position": page.next_position,
         }))
     }

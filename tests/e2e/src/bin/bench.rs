@@ -198,6 +198,7 @@ async fn coordinator(dir: &tempfile::TempDir) -> anyhow::Result<String> {
         max_body_bytes: 1 << 20,
         idle_timeout: Duration::from_secs(30),
         max_connections: 512,
+        hardening: Default::default(),
         micro_service: Default::default(),
     };
     let c = coordinator::wire(&conf, Clock::default()).await?;

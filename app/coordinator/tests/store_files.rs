@@ -1,0 +1,64 @@
+//! The SQLite file itself goes wrong: a file that is not a database fails start-up at once with
+//! SQLite's error, and a store whose directory is deleted under it turns health NOT_SERVING
+//! (SQLite would go on writing to the unlinked file, and every write would vanish on restart).
+
+use std::time::Duration;
+
+use coordinator::conf::{Bootstrap, Store};
+use dtmcli::testing::eventually;
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_fails_start_up_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("dtm.db");
+    std::fs::write(&path, vec![0x5a; 64 * 1024]).expect("garbage");
+    let url = format!("sqlite://{}", path.display());
+    let opened = tokio::time::timeout(
+        Duration::from_secs(10),
+        coordinator::data::open_store(&Store::new("sqlite", &url)),
+    )
+    .await
+    .expect("an answer well before the pool's 30 s timeout");
+    let e = opened.err().expect("refused").to_string();
+    assert!(e.contains("not a database"), "{e}");
+}
+
+#[tokio::test]
+async fn a_deleted_store_directory_turns_health_not_serving() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let url = format!("sqlite://{}/dtm.db", data.display());
+    let conf = Bootstrap {
+        store: Store::new("sqlite", &url),
+        trans_cron_interval: Duration::from_millis(10),
+        timeout_to_fail: Duration::from_secs(30),
+        retry_interval: Duration::from_secs(1),
+        retry_max_interval: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(3),
+        http_port: 0,
+        grpc_port: 0,
+        listen_ip: "127.0.0.1".into(),
+        server_timeout: Duration::from_secs(30),
+        max_body_bytes: 1 << 20,
+        idle_timeout: Duration::from_secs(30),
+        max_connections: 512,
+        hardening: Default::default(),
+        micro_service: Default::default(),
+    };
+    let c = coordinator::wire(&conf, Default::default())
+        .await
+        .expect("wire");
+    let healthz = format!("http://{}/healthz", c.app.http_addr());
+    tokio::spawn(c.app.run_until(std::future::pending()));
+    let status = async || match reqwest::get(&healthz).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    };
+    eventually("serving", async || status().await.0 == 200).await;
+    std::fs::remove_dir_all(&data).expect("delete the store");
+    eventually("NOT_SERVING once the file is gone", async || {
+        let (code, body) = status().await;
+        code == 503 && body.contains("dtm.db")
+    })
+    .await;
+}
