@@ -8,7 +8,7 @@
 //!   the case that used to leave a pooled connection believing it was still in a transaction,
 //!   acknowledging writes that were never stored.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -22,6 +22,9 @@ use dtmcli::testing::eventually_within;
 use serde_json::{Value, json};
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
+use support::Tmpfs;
+
+mod support;
 
 fn conf(url: &str) -> Bootstrap {
     Bootstrap {
@@ -134,7 +137,7 @@ async fn a_store_whose_file_cannot_grow_refuses_writes_and_recovers() {
 #[tokio::test]
 async fn a_store_on_a_full_file_system_refuses_writes_and_recovers() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(_mount) = Tmpfs::mount(dir.path()) else {
+    let Some(_mount) = Tmpfs::mount(dir.path(), "the full file system test") else {
         return;
     };
     let url = format!("sqlite://{}/dtm.db", dir.path().display());
@@ -148,40 +151,6 @@ async fn a_store_on_a_full_file_system_refuses_writes_and_recovers() {
         },
     )
     .await;
-}
-
-/// A 16 MiB tmpfs at a directory, unmounted on drop; `None` (with the reason printed) when this
-/// process may not mount, unless `CI=true`, where that fails the test.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path) -> Option<Tmpfs> {
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
-            .arg(dir)
-            .status();
-        match mounted {
-            Ok(s) if s.success() => Some(Tmpfs(dir.to_owned())),
-            other if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("CI=true but a tmpfs cannot be mounted (needs root): {other:?}")
-            }
-            other => {
-                eprintln!(
-                    "skipping the full file system test: cannot mount a tmpfs (needs root): {other:?}"
-                );
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
 }
 
 /// Fills the disk under a running coordinator, checks that nothing is acknowledged and health

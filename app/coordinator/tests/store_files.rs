@@ -1,11 +1,15 @@
-//! The SQLite file itself goes wrong: a file that is not a database fails start-up at once with
-//! SQLite's error, and a store whose directory is deleted under it turns health NOT_SERVING
+//! The SQLite file itself goes wrong: a file that is not a database, or one on a read-only file
+//! system, fails start-up at once with SQLite's error (not "pool timed out" half a minute
+//! later), and a store whose directory is deleted under it turns health NOT_SERVING
 //! (SQLite would go on writing to the unlinked file, and every write would vanish on restart).
 
 use std::time::Duration;
 
 use coordinator::conf::{Bootstrap, Store};
 use dtmcli::testing::eventually;
+use support::Tmpfs;
+
+mod support;
 
 #[tokio::test]
 async fn a_file_that_is_not_a_database_fails_start_up_at_once() {
@@ -21,6 +25,31 @@ async fn a_file_that_is_not_a_database_fails_start_up_at_once() {
     .expect("an answer well before the pool's 30 s timeout");
     let e = opened.err().expect("refused").to_string();
     assert!(e.contains("not a database"), "{e}");
+}
+
+#[tokio::test]
+async fn a_store_on_a_read_only_file_system_fails_start_up_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(mount) = Tmpfs::mount(dir.path(), "the read-only store test") else {
+        return;
+    };
+    let url = format!("sqlite://{}/dtm.db", dir.path().display());
+    // A database that worked, then its file system turned read-only.
+    let pool = dtmcli::dialect::connect(&url, 1).await.expect("create");
+    sqlx::query("CREATE TABLE t (x INTEGER)")
+        .execute(&pool)
+        .await
+        .expect("write");
+    pool.close().await;
+    mount.read_only();
+    let opened = tokio::time::timeout(
+        Duration::from_secs(10),
+        coordinator::data::open_store(&Store::new("sqlite", &url)),
+    )
+    .await
+    .expect("an answer well before the pool's 30 s timeout");
+    let e = opened.err().expect("refused").to_string();
+    assert!(!e.contains("timed out"), "{e}");
 }
 
 #[tokio::test]

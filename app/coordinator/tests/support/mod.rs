@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -94,5 +95,51 @@ pub fn policy() -> Policy {
         timeout_to_fail: Duration::from_secs(30),
         request_timeout: Duration::from_secs(60),
         trans_cron_interval: Duration::from_millis(10),
+    }
+}
+
+/// A 16 MiB tmpfs mounted at a directory, unmounted on drop: a file system the test can fill or
+/// make read-only. Mounting needs root (CI runs as root): elsewhere `mount` says why `what` is
+/// skipped and returns `None`; with `CI=true` it fails instead.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts it at `dir`.
+    pub fn mount(dir: &Path, what: &str) -> Option<Tmpfs> {
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+            .arg(dir)
+            .status();
+        match mounted {
+            Ok(s) if s.success() => Some(Tmpfs(dir.to_owned())),
+            other if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true but a tmpfs cannot be mounted for {what} (needs root): {other:?}")
+            }
+            other => {
+                eprintln!("skipping {what}: cannot mount a tmpfs (needs root): {other:?}");
+                None
+            }
+        }
+    }
+
+    /// Makes it read-only: every write fails, root's too.
+    pub fn read_only(&self) {
+        let done = std::process::Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status();
+        assert!(
+            done.as_ref().is_ok_and(|s| s.success()),
+            "remount read-only: {done:?}"
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
     }
 }
