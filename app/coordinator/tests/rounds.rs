@@ -1,5 +1,5 @@
-//! Rounds as a client sees them: a client that hangs up does not stop its transaction, and a
-//! transaction that times out says after how long.
+//! Rounds as a client sees them: a client that hangs up does not stop its transaction, slow
+//! transactions cannot starve the poller, and a transaction that times out says after how long.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,4 +78,73 @@ async fn a_tcc_that_times_out_on_the_default_names_that_timeout() {
     let (g, _) = uc.query("tcc-late").await.expect("query").expect("stored");
     assert_eq!(g.status, Status::Failed);
     assert_eq!(g.rollback_reason, "Timeout after 30 seconds");
+}
+
+fn saga(gid: &str, action: &str, wait: bool) -> NewTrans {
+    NewTrans {
+        gid: gid.into(),
+        trans_type: Some(TransType::Saga),
+        protocol: "http".into(),
+        steps: vec![BTreeMap::from([
+            ("action".into(), format!("http://branch/{action}")),
+            ("compensate".into(), String::new()),
+        ])],
+        payloads: vec![b"{}".to_vec()],
+        options: Options {
+            wait_result: wait,
+            ..Options::default()
+        },
+        ..NewTrans::default()
+    }
+}
+
+#[tokio::test]
+async fn slow_transactions_do_not_starve_the_poller() {
+    // Every `slow…` branch hangs for the whole test.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let branches = Branches::default().gated(gate.clone());
+    let (uc, clock, _dir) = coordinator(branches.clone()).await;
+    let slow = coordinator::biz::POLLER_CONCURRENCY + 6;
+    for i in 0..slow {
+        uc.submit(saga(&format!("slow-{i}"), &format!("slow-{i}"), false))
+            .await
+            .expect("submit");
+    }
+    // Their leases run out: the poller takes them all, and every round hangs.
+    clock.advance(Duration::from_secs(600));
+    let _poller = uc.spawn_poller();
+    eventually("the poller drives every slow saga", async || {
+        let calls = branches.calls();
+        (0..slow).all(|i| {
+            calls
+                .iter()
+                .filter(|(n, _)| *n == format!("slow-{i}"))
+                .count()
+                >= 2
+        })
+    })
+    .await;
+    // A msg that only the poller can settle (its check-back, once it times out).
+    let msg = NewTrans {
+        gid: "due".into(),
+        trans_type: Some(TransType::Msg),
+        protocol: "http".into(),
+        steps: vec![BTreeMap::from([(
+            "action".into(),
+            "http://branch/fast".into(),
+        )])],
+        payloads: vec![b"{}".to_vec()],
+        query_prepared: "http://branch/fast-check".into(),
+        ..NewTrans::default()
+    };
+    uc.prepare(msg).await.expect("prepare");
+    clock.advance(Duration::from_secs(31));
+    eventually(
+        "the msg is settled while every slow round still hangs",
+        async || {
+            let g = uc.query("due").await.expect("query");
+            g.is_some_and(|(g, _)| g.status == Status::Succeed)
+        },
+    )
+    .await;
 }

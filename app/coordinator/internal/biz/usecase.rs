@@ -349,11 +349,14 @@ impl TransUsecase {
     }
 
     /// Starts the poller: it leases due transactions and drives up to [`POLLER_CONCURRENCY`] of
-    /// them at once (one slow branch must not hold up every other transaction); when nothing is
-    /// due it sleeps `TransCronInterval`. Abort the handle to stop it.
+    /// them at once; when nothing is due it sleeps `TransCronInterval`. A round still running
+    /// after [`SLOW_ROUND`] (a branch that answers late or never) moves out of its slot into a
+    /// larger overflow budget, so that slow transactions cannot hold every slot and starve the
+    /// rest. Abort the handle to stop it.
     pub fn spawn_poller(&self) -> JoinHandle<()> {
         let uc = self.clone();
         let slots = Arc::new(tokio::sync::Semaphore::new(POLLER_CONCURRENCY));
+        let overflow = Arc::new(tokio::sync::Semaphore::new(POLLER_OVERFLOW));
         tokio::spawn(async move {
             loop {
                 let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -362,11 +365,27 @@ impl TransUsecase {
                 match uc.lease_one().await {
                     Ok(Some(gid)) => {
                         let me = uc.inner.clone();
+                        let overflow = overflow.clone();
                         tokio::spawn(async move {
-                            if let Err(e) = me.drive(&gid).await {
+                            let round = me.drive(&gid);
+                            tokio::pin!(round);
+                            let driven = tokio::select! {
+                                driven = &mut round => driven,
+                                () = tokio::time::sleep(SLOW_ROUND) => {
+                                    // Slow: give the slot back if the overflow has room.
+                                    let _spare = match overflow.try_acquire_owned() {
+                                        Ok(spare) => {
+                                            drop(slot);
+                                            Some(spare)
+                                        }
+                                        Err(_) => None,
+                                    };
+                                    round.await
+                                }
+                            };
+                            if let Err(e) = driven {
                                 tracing::warn!(%gid, error = %e, "poller");
                             }
-                            drop(slot);
                         });
                     }
                     Ok(None) => tokio::time::sleep(uc.inner.policy.trans_cron_interval).await,
@@ -611,6 +630,13 @@ fn check_target(caller: &dyn BranchCaller, protocol: &str, url: &str) -> Result<
 
 /// How many transactions the poller drives at once.
 pub const POLLER_CONCURRENCY: usize = 64;
+
+/// How many slow rounds (running longer than [`SLOW_ROUND`]) may go on outside the poller's
+/// slots.
+pub const POLLER_OVERFLOW: usize = 4 * POLLER_CONCURRENCY;
+
+/// A round running longer than this is slow: it gives its poller slot back.
+pub const SLOW_ROUND: Duration = Duration::from_secs(1);
 
 /// A duration in ms.
 pub(crate) fn ms(d: Duration) -> i64 {

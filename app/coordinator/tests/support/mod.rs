@@ -20,7 +20,7 @@ pub struct Branches {
     calls: Arc<Mutex<Vec<(String, String)>>>,
     /// Set when the "process" died: it calls nothing any more.
     pub dead: Arc<AtomicBool>,
-    /// When set, every call waits for a permit here first (a slow branch).
+    /// When set, every call of a branch named `slow…` waits for a permit here first.
     gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
@@ -33,7 +33,8 @@ impl Branches {
         }
     }
 
-    /// These branches, each call waiting for a permit of `gate` before it answers.
+    /// These branches, where each call of a branch named `slow…` waits for a permit of `gate`
+    /// before it answers.
     pub fn gated(self, gate: Arc<tokio::sync::Semaphore>) -> Branches {
         Branches {
             gate: Some(gate),
@@ -74,7 +75,7 @@ impl BranchCaller for Branches {
             .lock()
             .expect("calls")
             .push((name.clone(), req.info.op.clone()));
-        if let Some(gate) = &self.gate {
+        if let Some(gate) = self.gate.as_ref().filter(|_| name.starts_with("slow")) {
             drop(gate.acquire().await);
         }
         let result = self
