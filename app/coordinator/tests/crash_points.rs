@@ -17,7 +17,6 @@ use coordinator::biz::{
     Branch, BranchStatus, Clock, Created, Global, NewTccBranch, NewTrans, Op, Options, ScanPage,
     ScanQuery, Status, StatusChange, StoreError, TransStore, TransType, TransUsecase,
 };
-use coordinator::conf::Store;
 use dtmcli::DtmResult;
 use support::{Branches, policy};
 
@@ -172,13 +171,9 @@ async fn every_crash_point(
     name: &str,
     answers: &[(&str, DtmResult)],
     client: Client,
-    check: fn(&Run),
+    check: impl Fn(&Run),
 ) -> usize {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}/dtm.db", dir.path().display());
-    let store = coordinator::data::open_store(&Store::new("sqlite", &url))
-        .await
-        .expect("store");
+    let (store, _dir) = support::sqlite_store().await;
     let clock = Clock::default();
     let mut runs = 0;
     for fault in [Fault::Fail, Fault::Crash] {
@@ -300,24 +295,36 @@ fn saga(steps: &[(&str, &str)]) -> NewTrans {
     }
 }
 
+/// Submits the three-step saga (`custom_data` as given) and waits for its result.
+async fn submit_saga(uc: TransUsecase, gid: String, custom_data: &str) -> ClientEnd {
+    let t = NewTrans {
+        gid,
+        custom_data: custom_data.into(),
+        ..saga(&[
+            ("out", "out-undo"),
+            ("in", "in-undo"),
+            ("third", "third-undo"),
+        ])
+    };
+    match uc.submit(t).await {
+        Ok(()) => ClientEnd::Submitted,
+        Err(_) => ClientEnd::Gave,
+    }
+}
+
 fn saga_client(
     uc: TransUsecase,
     gid: String,
 ) -> futures_util::future::BoxFuture<'static, ClientEnd> {
-    Box::pin(async move {
-        let t = NewTrans {
-            gid,
-            ..saga(&[
-                ("out", "out-undo"),
-                ("in", "in-undo"),
-                ("third", "third-undo"),
-            ])
-        };
-        match uc.submit(t).await {
-            Ok(()) => ClientEnd::Submitted,
-            Err(_) => ClientEnd::Gave,
-        }
-    })
+    Box::pin(submit_saga(uc, gid, ""))
+}
+
+/// The three steps at once.
+fn concurrent_saga_client(
+    uc: TransUsecase,
+    gid: String,
+) -> futures_util::future::BoxFuture<'static, ClientEnd> {
+    Box::pin(submit_saga(uc, gid, r#"{"concurrent":true}"#))
 }
 
 /// The saga's rules: final; `succeed` only if no action answered FAILURE and every one ran; on
@@ -362,61 +369,27 @@ fn check_saga(run: &Run, failing: Option<&str>) {
 }
 
 #[tokio::test]
-async fn a_saga_that_succeeds_survives_every_crash_point() {
-    let runs = every_crash_point("saga-ok", &[], saga_client, |r| check_saga(r, None)).await;
-    println!("{runs} runs");
+async fn a_sequential_saga_survives_every_crash_point_whichever_action_fails() {
+    for failing in [None, Some("out"), Some("in"), Some("third")] {
+        let answers: Vec<_> = failing.iter().map(|f| (*f, DtmResult::Failure)).collect();
+        let name = format!("saga-{}", failing.unwrap_or("ok"));
+        let runs =
+            every_crash_point(&name, &answers, saga_client, |r| check_saga(r, failing)).await;
+        println!("{name}: {runs} runs");
+    }
 }
 
 #[tokio::test]
-async fn a_saga_whose_second_action_fails_is_compensated_at_every_crash_point() {
-    let answers = [("in", DtmResult::Failure)];
-    let runs = every_crash_point("saga-fail", &answers, saga_client, |r| {
-        check_saga(r, Some("in"))
-    })
-    .await;
-    println!("{runs} runs");
-}
-
-#[tokio::test]
-async fn a_saga_whose_last_action_fails_is_compensated_at_every_crash_point() {
-    let answers = [("third", DtmResult::Failure)];
-    let runs = every_crash_point("saga-fail-last", &answers, saga_client, |r| {
-        check_saga(r, Some("third"))
-    })
-    .await;
-    println!("{runs} runs");
-}
-
-fn concurrent_saga_client(
-    uc: TransUsecase,
-    gid: String,
-) -> futures_util::future::BoxFuture<'static, ClientEnd> {
-    Box::pin(async move {
-        let t = NewTrans {
-            gid,
-            // Three steps at once; the third waits for none.
-            custom_data: r#"{"concurrent":true}"#.into(),
-            ..saga(&[
-                ("out", "out-undo"),
-                ("in", "in-undo"),
-                ("third", "third-undo"),
-            ])
-        };
-        match uc.submit(t).await {
-            Ok(()) => ClientEnd::Submitted,
-            Err(_) => ClientEnd::Gave,
-        }
-    })
-}
-
-#[tokio::test]
-async fn a_concurrent_saga_with_one_failure_is_compensated_at_every_crash_point() {
-    let answers = [("in", DtmResult::Failure)];
-    let runs = every_crash_point("saga-conc", &answers, concurrent_saga_client, |r| {
-        check_saga(r, Some("in"))
-    })
-    .await;
-    println!("{runs} runs");
+async fn a_concurrent_saga_survives_every_crash_point_whichever_action_fails() {
+    for failing in [None, Some("out"), Some("third")] {
+        let answers: Vec<_> = failing.iter().map(|f| (*f, DtmResult::Failure)).collect();
+        let name = format!("conc-{}", failing.unwrap_or("ok"));
+        let runs = every_crash_point(&name, &answers, concurrent_saga_client, |r| {
+            check_saga(r, failing)
+        })
+        .await;
+        println!("{name}: {runs} runs");
+    }
 }
 
 fn msg(gid: String) -> NewTrans {

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use coordinator::Coordinator;
-use coordinator::conf::{Bootstrap, Store};
 use coordinator::data::SqlStore;
 use dtmcli::Dialect;
 use dtmcli::script::ScriptServer;
@@ -25,26 +24,6 @@ use sqlx::any::AnyPoolOptions;
 use support::Tmpfs;
 
 mod support;
-
-fn conf(url: &str) -> Bootstrap {
-    Bootstrap {
-        store: Store::new("sqlite", url),
-        trans_cron_interval: Duration::from_millis(10),
-        timeout_to_fail: Duration::from_secs(30),
-        retry_interval: Duration::from_secs(1),
-        retry_max_interval: Duration::from_secs(10),
-        request_timeout: Duration::from_secs(3),
-        http_port: 0,
-        grpc_port: 0,
-        listen_ip: "127.0.0.1".into(),
-        server_timeout: Duration::from_secs(30),
-        max_body_bytes: 1 << 20,
-        idle_timeout: Duration::from_secs(30),
-        max_connections: 512,
-        hardening: Default::default(),
-        micro_service: Default::default(),
-    }
-}
 
 /// How the test fills the store's disk and frees it again.
 enum Disk {
@@ -128,7 +107,7 @@ async fn a_store_whose_file_cannot_grow_refuses_writes_and_recovers() {
         .await
         .expect("filler");
     let store = Arc::new(SqlStore::new(pool.clone(), Dialect::Sqlite));
-    let c = coordinator::wire_store(&conf(&url), store, Default::default())
+    let c = coordinator::wire_store(&support::bootstrap(&url), store, Default::default())
         .await
         .expect("wire");
     full_store_scenario(c, Disk::Capped { pool, full }).await;
@@ -141,7 +120,7 @@ async fn a_store_on_a_full_file_system_refuses_writes_and_recovers() {
         return;
     };
     let url = format!("sqlite://{}/dtm.db", dir.path().display());
-    let c = coordinator::wire(&conf(&url), Default::default())
+    let c = coordinator::wire(&support::bootstrap(&url), Default::default())
         .await
         .expect("wire");
     full_store_scenario(

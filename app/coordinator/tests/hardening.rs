@@ -4,34 +4,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use coordinator::conf::{Bootstrap, Hardening, Store};
+use coordinator::conf::{Bootstrap, Hardening};
 use dtmcli::script::ScriptServer;
 use serde_json::{Value, json};
+
+mod support;
 
 /// A coordinator with `hardening` on a temp SQLite store; its HTTP base URL.
 async fn coordinator(hardening: Hardening) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let conf = Bootstrap {
-        store: Store::new(
-            "sqlite",
-            &format!("sqlite://{}/dtm.db", dir.path().display()),
-        ),
-        trans_cron_interval: Duration::from_millis(10),
-        timeout_to_fail: Duration::from_secs(30),
-        retry_interval: Duration::from_secs(1),
-        retry_max_interval: Duration::from_secs(10),
-        request_timeout: Duration::from_secs(3),
-        http_port: 0,
-        grpc_port: 0,
-        listen_ip: "127.0.0.1".into(),
-        server_timeout: Duration::from_secs(30),
-        max_body_bytes: 1 << 20,
-        idle_timeout: Duration::from_secs(30),
-        max_connections: 512,
         hardening,
-        micro_service: Default::default(),
+        ..support::bootstrap(&format!("sqlite://{}/dtm.db", dir.path().display()))
     };
     let c = coordinator::wire(&conf, Default::default())
         .await

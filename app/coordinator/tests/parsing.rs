@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use coordinator::biz::{Clock, TransError, TransUsecase};
-use coordinator::conf::Store;
 use coordinator::service::{DtmService, Payloads};
 use dtmcli::wire::{TransRequest, register_branch_from_json};
 use proptest::prelude::*;
@@ -129,11 +128,7 @@ fn service() -> (
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}/dtm.db", dir.path().display());
-    let store = rt
-        .block_on(coordinator::data::open_store(&Store::new("sqlite", &url)))
-        .expect("store");
+    let (store, dir) = rt.block_on(support::sqlite_store());
     let uc = TransUsecase::new(
         store,
         Arc::new(Branches::default()),

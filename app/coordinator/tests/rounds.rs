@@ -6,18 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coordinator::biz::{Clock, NewTrans, Options, Status, TransType, TransUsecase};
-use coordinator::conf::Store;
 use dtmcli::testing::eventually;
 use support::{Branches, policy};
 
 mod support;
 
 async fn coordinator(branches: Branches) -> (TransUsecase, Clock, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}/dtm.db", dir.path().display());
-    let store = coordinator::data::open_store(&Store::new("sqlite", &url))
-        .await
-        .expect("store");
+    let (store, dir) = support::sqlite_store().await;
     let clock = Clock::default();
     let uc = TransUsecase::new(store, Arc::new(branches), policy(), clock.clone());
     (uc, clock, dir)

@@ -5,11 +5,22 @@
 
 use std::time::Duration;
 
-use coordinator::conf::{Bootstrap, Store};
+use coordinator::conf::Store;
 use dtmcli::testing::eventually;
 use support::Tmpfs;
 
 mod support;
+
+/// Opens the store at `url`, which must fail well before the pool's 30 s timeout; the error.
+async fn refused_at_once(url: &str) -> String {
+    let opened = tokio::time::timeout(
+        Duration::from_secs(10),
+        coordinator::data::open_store(&Store::new("sqlite", url)),
+    )
+    .await
+    .expect("an answer well before the pool's 30 s timeout");
+    opened.err().expect("refused").to_string()
+}
 
 #[tokio::test]
 async fn a_file_that_is_not_a_database_fails_start_up_at_once() {
@@ -17,13 +28,7 @@ async fn a_file_that_is_not_a_database_fails_start_up_at_once() {
     let path = dir.path().join("dtm.db");
     std::fs::write(&path, vec![0x5a; 64 * 1024]).expect("garbage");
     let url = format!("sqlite://{}", path.display());
-    let opened = tokio::time::timeout(
-        Duration::from_secs(10),
-        coordinator::data::open_store(&Store::new("sqlite", &url)),
-    )
-    .await
-    .expect("an answer well before the pool's 30 s timeout");
-    let e = opened.err().expect("refused").to_string();
+    let e = refused_at_once(&url).await;
     assert!(e.contains("not a database"), "{e}");
 }
 
@@ -42,13 +47,7 @@ async fn a_store_on_a_read_only_file_system_fails_start_up_at_once() {
         .expect("write");
     pool.close().await;
     mount.read_only();
-    let opened = tokio::time::timeout(
-        Duration::from_secs(10),
-        coordinator::data::open_store(&Store::new("sqlite", &url)),
-    )
-    .await
-    .expect("an answer well before the pool's 30 s timeout");
-    let e = opened.err().expect("refused").to_string();
+    let e = refused_at_once(&url).await;
     assert!(!e.contains("timed out"), "{e}");
 }
 
@@ -57,23 +56,7 @@ async fn a_deleted_store_directory_turns_health_not_serving() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let url = format!("sqlite://{}/dtm.db", data.display());
-    let conf = Bootstrap {
-        store: Store::new("sqlite", &url),
-        trans_cron_interval: Duration::from_millis(10),
-        timeout_to_fail: Duration::from_secs(30),
-        retry_interval: Duration::from_secs(1),
-        retry_max_interval: Duration::from_secs(10),
-        request_timeout: Duration::from_secs(3),
-        http_port: 0,
-        grpc_port: 0,
-        listen_ip: "127.0.0.1".into(),
-        server_timeout: Duration::from_secs(30),
-        max_body_bytes: 1 << 20,
-        idle_timeout: Duration::from_secs(30),
-        max_connections: 512,
-        hardening: Default::default(),
-        micro_service: Default::default(),
-    };
+    let conf = support::bootstrap(&url);
     let c = coordinator::wire(&conf, Default::default())
         .await
         .expect("wire");

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coordinator::biz::{BranchCaller, Policy};
+use coordinator::biz::{BranchCaller, Policy, TransStore};
+use coordinator::conf::{Bootstrap, Store};
 use dtmcli::DtmResult;
 use dtmcli::caller::{BranchRequest, CallError, Reply};
 
@@ -143,4 +144,36 @@ impl Drop for Tmpfs {
             .arg(&self.0)
             .status();
     }
+}
+
+/// A coordinator config on the SQLite store at `url`: both APIs on `127.0.0.1:0`, production
+/// timing scaled down, no registry, no hardening.
+pub fn bootstrap(url: &str) -> Bootstrap {
+    Bootstrap {
+        store: Store::new("sqlite", url),
+        trans_cron_interval: Duration::from_millis(10),
+        timeout_to_fail: Duration::from_secs(30),
+        retry_interval: Duration::from_secs(1),
+        retry_max_interval: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(3),
+        http_port: 0,
+        grpc_port: 0,
+        listen_ip: "127.0.0.1".into(),
+        server_timeout: Duration::from_secs(30),
+        max_body_bytes: 1 << 20,
+        idle_timeout: Duration::from_secs(30),
+        max_connections: 512,
+        hardening: Default::default(),
+        micro_service: Default::default(),
+    }
+}
+
+/// A store on a fresh SQLite file (kept while the directory lives).
+pub async fn sqlite_store() -> (Arc<dyn TransStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/dtm.db", dir.path().display());
+    let store = coordinator::data::open_store(&Store::new("sqlite", &url))
+        .await
+        .expect("store");
+    (store, dir)
 }
