@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use dtmcli::caller::{BranchRequest, CallError, Reply};
-use dtmcli::wire::{parse_msg_custom_data, parse_saga_custom_data};
+use dtmcli::wire::{MAX_REQUEST_TIMEOUT_SECS, parse_msg_custom_data, parse_saga_custom_data};
 use dtmcli::{BranchInfo, DtmResult};
 use futures_util::future::join_all;
 
@@ -464,8 +464,9 @@ impl Inner {
             dtm: String::new(),
             phase2_url: String::new(),
         };
+        // Clamped as well as checked at submit: a row stored by an older version may hold any value.
         let timeout = match g.options.request_timeout {
-            s if s > 0 => Duration::from_secs(s.unsigned_abs()),
+            s if s > 0 => Duration::from_secs(s.min(MAX_REQUEST_TIMEOUT_SECS).unsigned_abs()),
             _ => self.policy.request_timeout,
         };
         let result = self
