@@ -450,7 +450,9 @@ impl Resolver {
     /// A channel balancing over `server`'s instances as they come and go (lazily connected;
     /// calls wait while there is none, so give them a timeout).
     pub fn channel(&self, server: &str) -> Result<Channel, Error> {
-        if let Some(f) = lock(&self.channels).get(server) {
+        // One lock for the lookup and the insert: two first calls must not make two channels.
+        let mut channels = lock(&self.channels);
+        if let Some(f) = channels.get(server) {
             *lock(&f.last_used) = tokio::time::Instant::now();
             return Ok(f.channel.clone());
         }
@@ -476,14 +478,18 @@ impl Resolver {
             move || {
                 let mut channels = lock(&channels);
                 let unused = lock(&last_used).elapsed() >= idle;
-                if unused {
+                if unused
+                    && channels
+                        .get(&server)
+                        .is_some_and(|f| Arc::ptr_eq(&f.last_used, &last_used))
+                {
                     channels.remove(&server);
                 }
                 unused
             }
         };
         runtime.spawn(follow(etcd, parsed, changes, forget));
-        lock(&self.channels).insert(server.to_owned(), followed);
+        channels.insert(server.to_owned(), followed);
         Ok(channel)
     }
 
