@@ -70,12 +70,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# bench: sagas/s and p50/p99 of the coordinator vs the raw ceiling (CONCURRENCY=64 DURATION=10s)
+# bench: sagas/s, p50/p99 and CPU per saga of the coordinator vs the raw ceiling (CONCURRENCY=64 DURATION=10s)
 CONCURRENCY ?= 64
 DURATION ?= 10s
 .PHONY: bench
 bench:
-	$(CARGO) run --release -p e2e --bin bench -- --concurrency $(CONCURRENCY) --duration $(DURATION)
+	$(CARGO) build --release -q -p coordinator -p e2e --bins
+	$(CARGO) run --release -q -p e2e --bin bench -- --concurrency $(CONCURRENCY) --duration $(DURATION)
 
 # Containers. `docker compose` (v2) when present, else docker-compose (v1, Debian's package).
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)

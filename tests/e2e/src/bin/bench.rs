@@ -1,14 +1,17 @@
-//! `make bench`: 2-step HTTP sagas with `wait_result` against the coordinator (SQLite store) and a
-//! minimal branch server, at a given concurrency; and, in the same run, the raw ceiling — the
-//! same two branch POSTs without the coordinator. Prints throughput and p50/p99 latency.
+//! `make bench`: 2-step HTTP sagas with `wait_result` against the coordinator (the release binary,
+//! its own process, production settings, SQLite store) and a minimal branch server, at a given
+//! concurrency; and, in the same run, the raw ceiling — the same two branch POSTs without the
+//! coordinator. Prints throughput, p50/p99 latency, the share of the ceiling, and the
+//! coordinator's CPU time per saga (from /proc, so Linux only).
 
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::routing::post;
 use clap::Parser;
-use coordinator::biz::Clock;
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -32,7 +35,8 @@ async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
     let dir = tempfile::tempdir()?;
     let branches = branch_server().await?;
-    let dtm = coordinator(&dir).await?;
+    let (dtm, mut child) = coordinator(&dir).await?;
+    let pid = child.id().context("the coordinator exited")?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(flags.concurrency)
         .build()?;
@@ -67,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
     };
     raw.print("raw ceiling (2 branch POSTs, no coordinator)");
 
+    let cpu_before = cpu_ticks(pid)?;
     let sagas = {
         let (client, b, dtm) = (client.clone(), branches.clone(), dtm.clone());
         run(&flags, move |n| {
@@ -89,17 +94,29 @@ async fn main() -> anyhow::Result<()> {
         })
         .await?
     };
+    let cpu = cpu_ticks(pid)? - cpu_before;
     sagas.print("sagas through the coordinator");
     println!(
         "coordinator / raw ceiling: {:.1}%",
         100.0 * sagas.per_second() / raw.per_second()
     );
+    // Ticks of 10 ms (USER_HZ = 100 on Linux), over every saga of the phase, warm-up included.
+    println!(
+        "coordinator CPU: {:.3} ms per saga ({} sagas, {:.2} s of CPU)",
+        cpu as f64 * 10.0 / sagas.total.max(1) as f64,
+        sagas.total,
+        cpu as f64 / 100.0
+    );
+    child.kill().await?;
     Ok(())
 }
 
 /// What one phase measured.
 struct Figures {
+    /// Operations in the measured period.
     done: usize,
+    /// Operations in the whole phase, warm-up included.
+    total: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
 }
@@ -133,12 +150,13 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
     let op = Arc::new(op);
+    let total = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let measure_from = start + flags.warmup;
     let end = measure_from + flags.duration;
     let mut workers = Vec::new();
     for n in 0..flags.concurrency {
-        let op = op.clone();
+        let (op, total) = (op.clone(), total.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -147,6 +165,7 @@ where
                     return Ok::<_, anyhow::Error>(latencies);
                 }
                 op(n).await?;
+                total.fetch_add(1, Ordering::Relaxed);
                 if t0 >= measure_from {
                     latencies.push(t0.elapsed());
                 }
@@ -160,6 +179,7 @@ where
     latencies.sort_unstable();
     Ok(Figures {
         done: latencies.len(),
+        total: total.load(Ordering::Relaxed),
         elapsed: flags.duration,
         latencies,
     })
@@ -179,33 +199,57 @@ async fn branch_server() -> anyhow::Result<String> {
     Ok(format!("http://{addr}"))
 }
 
-/// The coordinator with its production settings, on a temp SQLite file.
-async fn coordinator(dir: &tempfile::TempDir) -> anyhow::Result<String> {
-    let conf = coordinator::conf::Bootstrap {
-        store: coordinator::conf::Store::new(
-            "sqlite",
-            &format!("sqlite://{}/dtm.db", dir.path().display()),
-        ),
-        trans_cron_interval: Duration::from_secs(3),
-        timeout_to_fail: Duration::from_secs(35),
-        retry_interval: Duration::from_secs(10),
-        retry_max_interval: Duration::from_secs(300),
-        request_timeout: Duration::from_secs(3),
-        http_port: 0,
-        grpc_port: 0,
-        listen_ip: "127.0.0.1".into(),
-        server_timeout: Duration::from_secs(60),
-        max_body_bytes: 1 << 20,
-        idle_timeout: Duration::from_secs(30),
-        max_connections: 512,
-        hardening: Default::default(),
-        micro_service: Default::default(),
-    };
-    let c = coordinator::wire(&conf, Clock::default()).await?;
-    let url = format!("http://{}/api/dtmsvr", c.app.http_addr());
-    let _poller = c.usecase.spawn_poller();
-    tokio::spawn(c.app.run_until(std::future::pending()));
-    Ok(url)
+/// The coordinator binary beside this one, with its shipped config (production settings) on a
+/// temp SQLite file and free loopback ports; its API URL and the process.
+async fn coordinator(dir: &tempfile::TempDir) -> anyhow::Result<(String, tokio::process::Child)> {
+    let exe = std::env::current_exe()?
+        .parent()
+        .context("no directory")?
+        .join("coordinator");
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../app/coordinator/configs");
+    let port = |l: std::net::TcpListener| l.local_addr().map(|a| a.port());
+    let http = port(std::net::TcpListener::bind("127.0.0.1:0")?)?;
+    let grpc = port(std::net::TcpListener::bind("127.0.0.1:0")?)?;
+    let child = tokio::process::Command::new(&exe)
+        .arg("--conf")
+        .arg(conf)
+        .env(
+            "STORE_SOURCE",
+            format!("sqlite://{}/dtm.db", dir.path().display()),
+        )
+        .env("HTTP_PORT", http.to_string())
+        .env("GRPC_PORT", grpc.to_string())
+        .env("LISTEN_IP", "127.0.0.1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.path().join("coordinator.log"))?)
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {} (`make bench` builds it)", exe.display()))?;
+    let health = format!("http://127.0.0.1:{http}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while kit::probe::probe(&health, Duration::from_secs(1))
+        .await
+        .is_err()
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the coordinator is not healthy after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((format!("http://127.0.0.1:{http}/api/dtmsvr"), child))
+}
+
+/// User + system CPU ticks of process `pid` so far (`/proc/<pid>/stat` fields 14 and 15).
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces: count from the closing parenthesis.
+    let rest = stat.rsplit_once(')').context("stat format")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field =
+        |n: usize| -> anyhow::Result<u64> { Ok(fields.get(n - 3).context("stat field")?.parse()?) };
+    Ok(field(14)? + field(15)?)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
