@@ -325,7 +325,9 @@ async fn query_and_all_page_through_transactions() {
 }
 
 /// dtmgrpc (Go) marshals TCC's empty step list as `Steps: "null"` in Prepare, Submit and Abort,
-/// with `TransOptions` always present: requests shaped exactly so are accepted.
+/// always sends `TransOptions` (zero values by default), and registers a TCC branch with
+/// `Data {confirm, cancel}` and no `Op` (its `GetDtmRequest` and `TccGrpc.CallBranch`): requests
+/// shaped exactly so are accepted.
 #[tokio::test]
 async fn tcc_requests_shaped_like_dtmgrpc_are_accepted() {
     let s = Stack::start().await;
@@ -335,10 +337,7 @@ async fn tcc_requests_shaped_like_dtmgrpc_are_accepted() {
     let request = |gid: &str| DtmRequest {
         gid: gid.into(),
         trans_type: "tcc".into(),
-        trans_options: Some(api::dtm::v1::DtmTransOptions {
-            wait_result: true,
-            ..Default::default()
-        }),
+        trans_options: Some(api::dtm::v1::DtmTransOptions::default()),
         steps: "null".into(),
         ..Default::default()
     };
@@ -355,7 +354,7 @@ async fn tcc_requests_shaped_like_dtmgrpc_are_accepted() {
             gid: gid.clone(),
             trans_type: "tcc".into(),
             branch_id: "01".into(),
-            op: "try".into(),
+            op: String::new(),
             data: data.into_iter().map(|(k, v)| (k.into(), v)).collect(),
             busi_payload: vec![],
         })
@@ -366,7 +365,7 @@ async fn tcc_requests_shaped_like_dtmgrpc_are_accepted() {
         } else {
             grpc.abort(request(&gid)).await.expect("abort");
         }
-        assert_eq!(s.status(&gid).await, end);
+        s.wait_status(&gid, end).await;
     }
     assert_eq!(
         (s.script.successes("confirm"), s.script.successes("cancel")),
