@@ -1,4 +1,4 @@
-//! The sub-transaction barrier (DTM spec §7): one table, one unique key, and a few inserts that
+//! The sub-transaction barrier (docs/dtm-protocol.md, The barrier): one table, one unique key, and a few inserts that
 //! run in the *same local transaction* as the branch's business write, so that the three network
 //! anomalies of distributed transactions become harmless:
 //!
@@ -147,7 +147,7 @@ impl BranchBarrier {
     }
 }
 
-/// The msg check-back (spec §7.3): `Ok` if the msg's local transaction committed, `RolledBack`
+/// The msg check-back (docs/dtm-protocol.md, The barrier): `Ok` if the msg's local transaction committed, `RolledBack`
 /// if it did not — and, by inserting the `rollback` row first, makes sure it never will.
 pub async fn query_prepared(pool: &AnyPool, info: &BranchInfo) -> Result<(), BarrierError> {
     let mut conn = pool.acquire().await?;
@@ -193,7 +193,7 @@ pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::migrate::MigrateError> 
     migrator.set_ignore_missing(true).run(pool).await
 }
 
-/// The op whose row a compensation inserts first (spec §7.2 step 3).
+/// The op whose row a compensation inserts first (docs/dtm-protocol.md, The barrier).
 fn origin_op(op: &str) -> Option<&'static str> {
     match op {
         "cancel" => Some("try"),

@@ -1,4 +1,4 @@
-//! Calling a branch the way DTM does (spec §4): the coordinator calls every saga, msg and TCC
+//! Calling a branch the way DTM does (docs/dtm-protocol.md, Calling branches): the coordinator calls every saga, msg and TCC
 //! phase-2 branch this way, and the SDK calls TCC try branches and the msg check-back the same way.
 //!
 //! - HTTP (§4.1): POST with the stored body, GET when it is empty; `gid, trans_type, branch_id, op`

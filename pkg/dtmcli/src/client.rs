@@ -270,7 +270,7 @@ impl TransOp {
     }
 }
 
-/// What the SDK sends for prepare/submit/abort (spec §1.2 / §3).
+/// What the SDK sends for prepare/submit/abort (docs/dtm-protocol.md, The coordinator's HTTP API / The gRPC API).
 #[derive(Debug, Clone, Default)]
 struct Trans {
     gid: String,
@@ -284,7 +284,7 @@ struct Trans {
     rollback_reason: String,
 }
 
-/// Transaction options (spec §1.2), all optional. The coordinator stores them as this JSON.
+/// Transaction options (docs/dtm-protocol.md, Transaction options), all optional. The coordinator stores them as this JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Options {
@@ -649,7 +649,7 @@ impl Tcc {
     }
 }
 
-/// DTM's reply rule (spec §A): success iff 200 and no `FAILURE` in the body.
+/// DTM's reply rule (docs/dtm-protocol.md, The coordinator's HTTP API): success iff 200 and no `FAILURE` in the body.
 async fn check_http(res: reqwest::Response) -> Result<String, ClientError> {
     let status = res.status().as_u16();
     let body = res

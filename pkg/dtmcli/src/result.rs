@@ -11,7 +11,7 @@
 
 use tonic::Code;
 
-/// The three results of a branch (spec §0).
+/// The three results of a branch (docs/dtm-protocol.md, Results).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DtmResult {
     /// Done.
@@ -46,7 +46,7 @@ impl DtmResult {
         kit::errors::grpc_code(self.http_status())
     }
 
-    /// How the coordinator reads an HTTP branch answer (spec §4.1, in this order): ONGOING if
+    /// How the coordinator reads an HTTP branch answer (docs/dtm-protocol.md, Calling branches; in this order): ONGOING if
     /// 425 or the body says so, FAILURE if 409 or the body says so, SUCCESS on 200, else `None`
     /// (an error: retry). Body sniffing keeps pre-1.10 branches (`200 {"dtm_result":"FAILURE"}`) working.
     pub fn from_http(status: u16, body: &str) -> Option<DtmResult> {
@@ -57,7 +57,7 @@ impl DtmResult {
             })
     }
 
-    /// How the coordinator reads a gRPC branch answer (spec §4.2); `None` is an error (retry).
+    /// How the coordinator reads a gRPC branch answer (docs/dtm-protocol.md, Calling branches); `None` is an error (retry).
     /// `Aborted` with the message exactly `ONGOING` is the pre-1.10 spelling of ONGOING.
     pub fn from_grpc(code: Code, message: &str) -> Option<DtmResult> {
         if code == Code::Aborted && message == DtmResult::Ongoing.as_str() {
@@ -70,7 +70,7 @@ impl DtmResult {
 }
 
 /// A branch's answer other than SUCCESS. Compensations, confirms and cancels never answer
-/// FAILURE: the coordinator would retry them forever (spec §4.4); they return errors instead.
+/// FAILURE: the coordinator would retry them forever (docs/dtm-protocol.md, Results); they return errors instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BranchError {
     /// Business refusal: roll the global transaction back. `cause` is a domain reason

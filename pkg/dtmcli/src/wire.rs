@@ -1,4 +1,4 @@
-//! The JSON that travels to and from the coordinator's HTTP API (spec §1.2, §1.4, §A), read the
+//! The JSON that travels to and from the coordinator's HTTP API (docs/dtm-protocol.md, The coordinator's HTTP API), read the
 //! way DTM reads it, so that every SDK's requests are accepted unchanged:
 //!
 //! - field names match **case-insensitively** (Go's `encoding/json`), underscores matter;

@@ -1,4 +1,4 @@
-//! The barrier suite: every scenario of spec §7 on SQLite, and on PostgreSQL / MariaDB when
+//! The barrier suite: every scenario of the barrier (docs/protocol.md) on SQLite, and on PostgreSQL / MariaDB when
 //! `TEST_PG_URL` / `TEST_MYSQL_URL` are set (required when `CI=true`).
 
 use anyhow::Result;

@@ -165,7 +165,7 @@ impl Server {
 }
 
 /// Splits a branch URL with a registry scheme the way DTM's go-zero and kratos drivers do
-/// (spec §9): server = `scheme://hosts/<first path segment>`, method = the rest.
+/// (docs/dtm-protocol.md, Registry URLs): server = `scheme://hosts/<first path segment>`, method = the rest.
 /// `discovery:///stock/api.stock.v1.Stock/TransOut` → (`discovery:///stock`,
 /// `/api.stock.v1.Stock/TransOut`). `None` when the URL has no `scheme://`.
 pub fn split_method(url: &str) -> Option<(&str, &str)> {

@@ -332,7 +332,7 @@ impl Stack {
             .to_owned()
     }
 
-    /// The branch table `(branch_id, op, status)` in insertion order (spec §11).
+    /// The branch table `(branch_id, op, status)` in insertion order, as `query` lists them.
     pub async fn branches(&self, gid: &str) -> Vec<(String, String, String)> {
         let v = self.query(gid).await;
         v["branches"]
@@ -392,7 +392,7 @@ impl Stack {
             .map(|r| r.get(0))
     }
 
-    /// DESIGN §5's invariant, once every transaction is final: for each SKU,
+    /// The stock invariant (docs/architecture.md), once every transaction is final: for each SKU,
     /// `available + frozen + Σ quantity of PENDING/CREATED orders == seeded stock`.
     pub async fn assert_invariant(&self) {
         let (s, v) = self.get(&format!("{}/all?limit=1000", self.dtm_http)).await;

@@ -1,6 +1,6 @@
 //! The coordinator's API as DTM's SDKs use it: bodies shaped exactly like those of the Go,
 //! Python, Java, C# and PHP SDKs are accepted; bad input is a clear 4xx and stores nothing;
-//! resubmit, forceStop, query and all behave as spec §1.3 says.
+//! resubmit, forceStop, query and all behave as docs/dtm-protocol.md says.
 
 use api::dtm::v1::DtmRequest;
 use api::dtm::v1::dtm_client::DtmClient;

@@ -1,4 +1,4 @@
-//! The state machines (spec §5): one *round* drives a transaction as far as it can go now —
+//! The state machines (docs/dtm-protocol.md, Statuses and state machines): one *round* drives a transaction as far as it can go now —
 //! calling branches, recording their results, changing its status — and says when to come back.
 //!
 //! | type | prepared | submitted | aborting |
@@ -375,7 +375,7 @@ impl Inner {
 
     /// Calls each wave's branches concurrently, waves in order, marking successes; the first
     /// wave with a branch that did not succeed ends the round. FAILURE counts as an error here:
-    /// these branches must eventually succeed (spec §4.4).
+    /// these branches must eventually succeed (docs/dtm-protocol.md, Results).
     async fn call_all(
         &self,
         g: &Global,

@@ -32,7 +32,7 @@ impl TransType {
     }
 }
 
-/// A global transaction's status (spec §0, §5.7).
+/// A global transaction's status (docs/dtm-protocol.md, Statuses and state machines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Created by prepare; branches may still be registered.
@@ -113,7 +113,7 @@ impl Op {
     }
 }
 
-/// The per-transaction options (spec §1.2), the SDK's own type; stored as JSON in `options`.
+/// The per-transaction options (docs/dtm-protocol.md, Transaction options), the SDK's own type; stored as JSON in `options`.
 pub use dtmcli::Options;
 
 /// A global transaction row.

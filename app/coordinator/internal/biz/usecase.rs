@@ -20,7 +20,7 @@ use crate::biz::{
     StoreError, TransStore, TransType,
 };
 
-/// Calls a branch (HTTP or gRPC, spec §4); implemented in `data`.
+/// Calls a branch (HTTP or gRPC, docs/dtm-protocol.md, Calling branches); implemented in `data`.
 #[async_trait::async_trait]
 pub trait BranchCaller: Send + Sync + 'static {
     /// Calls one branch and reads its answer.
@@ -598,7 +598,7 @@ impl Inner {
         Ok(())
     }
 
-    /// The base retry interval of a transaction, ms (spec §6.2).
+    /// The base retry interval of a transaction, ms (docs/dtm-protocol.md, Timing).
     pub(crate) fn base_interval(&self, o: &Options) -> i64 {
         let server = ms(self.policy.retry_interval);
         if o.retry_interval > 0 {
@@ -611,7 +611,7 @@ impl Inner {
     }
 
     /// How long a transaction may stay unfinished, ms: its own `timeout_to_fail`, else the
-    /// server's — except a saga, which has no timeout unless it asks (spec §6.4).
+    /// server's — except a saga, which has no timeout unless it asks (docs/dtm-protocol.md, Timing).
     pub(crate) fn timeout_ms(&self, t: TransType, o: &Options) -> i64 {
         match (o.timeout_to_fail, t) {
             (tf, _) if tf > 0 => secs(tf),

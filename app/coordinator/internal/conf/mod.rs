@@ -1,4 +1,4 @@
-//! The config schema. Keys keep DTM's names (spec §8.5) so DTM users feel at home; the shipped
+//! The config schema. Keys keep DTM's names (docs/dtm-protocol.md, Storage) so DTM users feel at home; the shipped
 //! file maps each to DTM's environment variable (`STORE_DRIVER`, `HTTP_PORT`, `RETRY_INTERVAL`…).
 //! Durations take a bare number of seconds, as DTM's do, or a unit (`500ms`, `2m`).
 

@@ -1,4 +1,4 @@
-//! [`TransStore`] over Redis, after DTM's layout (spec §8.3). Every key starts with the prefix
+//! [`TransStore`] over Redis, after DTM's layout (docs/dtm-protocol.md, Storage). Every key starts with the prefix
 //! (`{a}` by default: a hash tag, so all keys share one cluster slot and one Lua script may
 //! touch any of them). Every mutation is one Lua script, so each is atomic like the SQL stores'
 //! guarded UPDATEs.

@@ -1,4 +1,4 @@
-//! `dtmgimp.Dtm`, the gRPC API DTM's SDKs call (spec §3). A transaction created here has
+//! `dtmgimp.Dtm`, the gRPC API DTM's SDKs call (docs/dtm-protocol.md, The gRPC API). A transaction created here has
 //! `protocol = grpc` and protobuf payloads (`BinPayloads`).
 
 use std::collections::BTreeMap;

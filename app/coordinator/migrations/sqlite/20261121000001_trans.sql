@@ -1,4 +1,4 @@
--- DTM's trans_global / trans_branch_op (spec §8.1), times as Unix milliseconds (UTC).
+-- DTM's trans_global / trans_branch_op (docs/dtm-protocol.md, Storage), times as Unix milliseconds (UTC).
 CREATE TABLE IF NOT EXISTS trans_global (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     gid                VARCHAR(128)  NOT NULL UNIQUE,

@@ -69,7 +69,7 @@ pub struct NewOrder {
     pub quantity: i64,
 }
 
-/// The order branches of DESIGN §5.
+/// The order branches (docs/protocol.md, Sagas, TCC, messages in this repository).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Branch {
     /// Saga action: record a CREATED order.

@@ -15,7 +15,7 @@ pub struct Stock {
     pub frozen: i64,
 }
 
-/// The stock branches of DESIGN §5.
+/// The stock branches (docs/protocol.md, Sagas, TCC, messages in this repository).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Branch {
     /// Saga action: sell.

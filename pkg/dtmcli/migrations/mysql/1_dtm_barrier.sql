@@ -1,4 +1,4 @@
--- The sub-transaction barrier (DTM spec §7.1), as DTM's sqls/dtmcli.barrier.mysql.sql.
+-- The sub-transaction barrier (docs/dtm-protocol.md, The barrier), as DTM's sqls/dtmcli.barrier.mysql.sql.
 CREATE DATABASE IF NOT EXISTS dtm_barrier;
 CREATE TABLE IF NOT EXISTS dtm_barrier.barrier (
     id          bigint(22) PRIMARY KEY AUTO_INCREMENT,

@@ -1,4 +1,4 @@
--- The sub-transaction barrier (DTM spec §7.1), as DTM's sqls/dtmcli.barrier.postgres.sql.
+-- The sub-transaction barrier (docs/dtm-protocol.md, The barrier), as DTM's sqls/dtmcli.barrier.postgres.sql.
 CREATE SCHEMA IF NOT EXISTS dtm_barrier;
 CREATE SEQUENCE IF NOT EXISTS dtm_barrier.barrier_seq;
 CREATE TABLE IF NOT EXISTS dtm_barrier.barrier (

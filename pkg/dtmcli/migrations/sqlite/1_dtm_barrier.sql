@@ -1,4 +1,4 @@
--- The sub-transaction barrier (DTM spec §7.1), SQLite flavour: one table in the business database.
+-- The sub-transaction barrier (docs/dtm-protocol.md, The barrier), SQLite flavour: one table in the business database.
 CREATE TABLE IF NOT EXISTS dtm_barrier (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     trans_type  TEXT NOT NULL DEFAULT '',
