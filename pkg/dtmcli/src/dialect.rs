@@ -163,8 +163,9 @@ pub async fn connect(source: &str, max_connections: u32) -> Result<AnyPool, sqlx
             });
         }
     }
-    // One connection first, so that a file that cannot be opened (read-only, not a database)
-    // fails now with SQLite's own error, not after the pool's retries with "pool timed out".
+    // One connection first: it puts the file in WAL mode (a setting the file keeps), and a file
+    // that cannot be opened or written (read-only, not a database) fails now with SQLite's own
+    // error, not after the pool's retries with "pool timed out".
     if dialect == Dialect::Sqlite && !url.contains("mode=ro") {
         let mut first = sqlx::AnyConnection::connect(&url).await?;
         first.execute("PRAGMA journal_mode = WAL").await?;
@@ -185,9 +186,6 @@ pub async fn connect(source: &str, max_connections: u32) -> Result<AnyPool, sqlx
         })
         .connect(&url)
         .await?;
-    if dialect == Dialect::Sqlite {
-        pool.execute("PRAGMA journal_mode = WAL").await?;
-    }
     Ok(pool)
 }
 

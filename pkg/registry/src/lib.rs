@@ -420,9 +420,12 @@ impl Resolver {
     /// Whether this resolver may look `server` up: always, unless it is
     /// [`restricted`](Resolver::restricted) and `server` names other etcd hosts.
     pub fn permits(&self, server: &str) -> Result<(), Error> {
-        let parsed = Server::parse(server)?;
+        self.permits_parsed(server, &Server::parse(server)?)
+    }
+
+    fn permits_parsed(&self, server: &str, parsed: &Server) -> Result<(), Error> {
         let (Some(allowed), Server::Kratos { endpoints, .. } | Server::GoZero { endpoints, .. }) =
-            (&self.allowed, &parsed)
+            (&self.allowed, parsed)
         else {
             return Ok(());
         };
@@ -456,8 +459,8 @@ impl Resolver {
             *lock(&f.last_used) = tokio::time::Instant::now();
             return Ok(f.channel.clone());
         }
-        self.permits(server)?;
         let parsed = Server::parse(server)?;
+        self.permits_parsed(server, &parsed)?;
         let etcd = self.etcd(&parsed)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::BadTarget(format!("{server:?}: resolving needs a tokio runtime"))
