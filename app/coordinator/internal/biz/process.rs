@@ -21,6 +21,19 @@ use futures_util::future::join_all;
 use crate::biz::usecase::{Inner, TransError, ms, secs};
 use crate::biz::{Branch, Global, Op, Status, TransType};
 
+/// A transaction as a round holds it: the global row and its branches in insertion order.
+///
+/// Every write is a compare-and-set and, once it succeeds, is applied to this copy too; so a round
+/// reads the store only when it starts from the store (the poller, a client's retry) or when a
+/// write finds that someone else changed the transaction — never to learn what it just wrote.
+#[derive(Debug, Clone)]
+pub(crate) struct Trans {
+    /// The global row.
+    pub(crate) global: Global,
+    /// Its branches.
+    pub(crate) branches: Vec<Branch>,
+}
+
 /// When to visit a transaction next, as a round ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Next {
@@ -36,23 +49,38 @@ enum Next {
 
 /// What one step of a round did.
 enum Step {
-    /// The status changed (or someone else changed it): look again.
+    /// The status changed as this round wrote it: go on from the copy in memory.
     Again,
+    /// Someone else changed the transaction, or it left `prepared` (when TCC branches may have
+    /// been registered meanwhile): read it again from the store.
+    Reload,
     /// The round ends.
     Stop(Next),
 }
 
 impl Inner {
-    /// Drives `gid` for one round while holding its lease, then schedules the next visit.
-    /// Returns the transaction as the round left it.
+    /// Reads `gid` from the store and drives it for one round (see [`Inner::drive_loaded`]).
     pub(crate) async fn drive(self: Arc<Self>, gid: &str) -> Result<Global, TransError> {
+        let t = self.load(gid).await?;
+        self.drive_loaded(t).await
+    }
+
+    /// Drives a transaction for one round while holding its lease, then schedules the next
+    /// visit. Returns the transaction as the round left it.
+    pub(crate) async fn drive_loaded(self: Arc<Self>, mut t: Trans) -> Result<Global, TransError> {
+        let gid = t.global.gid.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let renewal = tokio::spawn(self.clone().renew_lease(gid.to_owned(), stopped));
-        let next = self.round(gid).await;
+        let renewal = tokio::spawn(self.clone().renew_lease(gid.clone(), stopped));
+        let next = self.round(&mut t).await;
         drop(stop);
         // Wait for the renewal to end so that its last write cannot overtake the schedule below.
         let _ = renewal.await;
-        let g = self.must_find(gid).await?;
+        if let Ok(Next::Done) = next {
+            return Ok(t.global);
+        }
+        // Not final: the slow path, where a fresh read costs nothing that matters and shows
+        // what others (forceStop, another instance) did meanwhile.
+        let g = self.must_find(&gid).await?;
         let now = self.clock.now();
         let base = self.base_interval(&g.options);
         let cap = ms(self.policy.retry_max_interval).max(base);
@@ -61,18 +89,18 @@ impl Inner {
             Ok(Next::Done) => return Ok(g),
             Ok(Next::At(at)) => (at, current),
             Ok(Next::Ongoing(why)) => {
-                tracing::info!(gid, %why, "ongoing");
+                tracing::info!(%gid, %why, "ongoing");
                 (now.saturating_add(base), base)
             }
             Ok(Next::Error(why)) => {
-                tracing::warn!(gid, %why, retry_in_ms = current, "branch error");
+                tracing::warn!(%gid, %why, retry_in_ms = current, "branch error");
                 (
                     now.saturating_add(current),
                     current.saturating_mul(2).min(cap),
                 )
             }
             Err(e) => {
-                tracing::warn!(gid, error = %e, retry_in_ms = current, "round failed");
+                tracing::warn!(%gid, error = %e, retry_in_ms = current, "round failed");
                 (
                     now.saturating_add(current),
                     current.saturating_mul(2).min(cap),
@@ -81,10 +109,17 @@ impl Inner {
         };
         if !g.status.is_final() {
             self.store
-                .schedule(gid, &self.owner, at, Some(interval), now)
+                .schedule(&gid, &self.owner, at, Some(interval), now)
                 .await?;
         }
         Ok(g)
+    }
+
+    /// A transaction and its branches, from the store.
+    pub(crate) async fn load(&self, gid: &str) -> Result<Trans, TransError> {
+        let global = self.must_find(gid).await?;
+        let branches = self.store.branches(gid).await?;
+        Ok(Trans { global, branches })
     }
 
     /// Extends the lease every third of its length until `stopped` fires.
@@ -113,52 +148,66 @@ impl Inner {
         }
     }
 
-    async fn round(&self, gid: &str) -> Result<Next, TransError> {
+    async fn round(&self, t: &mut Trans) -> Result<Next, TransError> {
         let retries = AtomicI64::new(0);
         loop {
-            let g = self.must_find(gid).await?;
-            let step = match (g.trans_type, g.status) {
+            let step = match (t.global.trans_type, t.global.status) {
                 (_, Status::Succeed | Status::Failed) => return Ok(Next::Done),
-                (TransType::Msg, Status::Prepared) => self.msg_check_back(&g).await?,
-                (TransType::Saga | TransType::Tcc, Status::Prepared) => self.expire(&g).await?,
-                (TransType::Saga, Status::Submitted) => self.saga_forward(&g, &retries).await?,
-                (TransType::Saga, Status::Aborting) => self.saga_backward(&g).await?,
-                (TransType::Msg, Status::Submitted) => self.msg_forward(&g).await?,
+                (TransType::Msg, Status::Prepared) => self.msg_check_back(t).await?,
+                (TransType::Saga | TransType::Tcc, Status::Prepared) => self.expire(t).await?,
+                (TransType::Saga, Status::Submitted) => self.saga_forward(t, &retries).await?,
+                (TransType::Saga, Status::Aborting) => self.saga_backward(t).await?,
+                (TransType::Msg, Status::Submitted) => self.msg_forward(t).await?,
                 // A msg never rolls back: nothing to undo.
                 (TransType::Msg, Status::Aborting) => {
-                    self.change(&g, Status::Aborting, Status::Failed, None)
-                        .await?;
-                    Step::Again
+                    self.advance(t, Status::Failed, None).await?
                 }
                 (TransType::Tcc, Status::Submitted) => {
-                    self.phase_two(&g, Op::Confirm, Status::Succeed).await?
+                    self.phase_two(t, Op::Confirm, Status::Succeed).await?
                 }
                 (TransType::Tcc, Status::Aborting) => {
-                    self.phase_two(&g, Op::Cancel, Status::Failed).await?
+                    self.phase_two(t, Op::Cancel, Status::Failed).await?
                 }
             };
             match step {
-                Step::Again => continue,
+                Step::Again => {}
+                Step::Reload => *t = self.load(&t.global.gid).await?,
                 Step::Stop(next) => return Ok(next),
             }
         }
     }
 
+    /// Moves the transaction to `to` (compare-and-set from its status in memory).
+    async fn advance(
+        &self,
+        t: &mut Trans,
+        to: Status,
+        reason: Option<&str>,
+    ) -> Result<Step, TransError> {
+        let from = t.global.status;
+        let changed = self.change(&mut t.global, to, reason).await?;
+        // Leaving `prepared`: a TCC branch may have been registered since the copy was read.
+        Ok(if changed && from != Status::Prepared {
+            Step::Again
+        } else {
+            Step::Reload
+        })
+    }
+
     /// A prepared saga or tcc past its timeout rolls back.
-    async fn expire(&self, g: &Global) -> Result<Step, TransError> {
-        let deadline = self.deadline(g);
+    async fn expire(&self, t: &mut Trans) -> Result<Step, TransError> {
+        let deadline = self.deadline(&t.global);
         if self.clock.now() < deadline {
             return Ok(Step::Stop(Next::At(deadline)));
         }
-        let reason = self.timeout_reason(g);
-        self.change(g, Status::Prepared, Status::Aborting, Some(&reason))
-            .await?;
-        Ok(Step::Again)
+        let reason = self.timeout_reason(&t.global);
+        self.advance(t, Status::Aborting, Some(&reason)).await
     }
 
     /// A prepared msg past its timeout: ask the application whether its local transaction
     /// committed (GET `query_prepared`, branch `00`, op `msg`).
-    async fn msg_check_back(&self, g: &Global) -> Result<Step, TransError> {
+    async fn msg_check_back(&self, t: &mut Trans) -> Result<Step, TransError> {
+        let g = &t.global;
         let deadline = self.deadline(g);
         if self.clock.now() < deadline {
             return Ok(Step::Stop(Next::At(deadline)));
@@ -166,121 +215,107 @@ impl Inner {
         let reply = self.call(g, &g.query_prepared, &[], "00", "msg").await;
         match reply {
             Ok(r) if r.result == DtmResult::Success => {
-                self.change(g, Status::Prepared, Status::Submitted, None)
-                    .await?;
-                Ok(Step::Again)
+                self.advance(t, Status::Submitted, None).await
             }
             Ok(r) if r.result == DtmResult::Failure => {
                 let reason = format!("query_prepared answered FAILURE: {}", r.body);
-                self.change(g, Status::Prepared, Status::Failed, Some(&reason))
-                    .await?;
-                Ok(Step::Again)
+                self.advance(t, Status::Failed, Some(&reason)).await
             }
             other => Ok(Step::Stop(not_done(&g.query_prepared, other))),
         }
     }
 
     /// Saga forward: start every action whose predecessors succeeded, wave after wave.
-    async fn saga_forward(&self, g: &Global, retries: &AtomicI64) -> Result<Step, TransError> {
+    async fn saga_forward(&self, t: &mut Trans, retries: &AtomicI64) -> Result<Step, TransError> {
+        let g = &t.global;
         if g.options.timeout_to_fail > 0
             && self.clock.now()
                 >= g.create_time
                     .saturating_add(secs(g.options.timeout_to_fail))
         {
             let reason = self.timeout_reason(g);
-            self.change(g, Status::Submitted, Status::Aborting, Some(&reason))
-                .await?;
-            return Ok(Step::Again);
+            return self.advance(t, Status::Aborting, Some(&reason)).await;
         }
-        let branches = self.store.branches(&g.gid).await?;
-        let saga = SagaPlan::new(g, &branches);
+        let saga = SagaPlan::new(g, &t.branches);
+        let action = |t: &Trans, i: usize| t.branches[saga.steps[i].action].status;
         // An action recorded `failed` by an earlier round that stopped before `aborting` was
         // written (a crash, a failed write): the saga rolls back now. Without this check no
         // action would be ready below, which must never read as "all done".
-        if let Some(failed) = saga
-            .steps
-            .iter()
-            .find(|s| s.action.status == Status::Failed)
-        {
-            let reason = format!("url:{} return failed", failed.action.url);
-            self.change(g, Status::Submitted, Status::Aborting, Some(&reason))
-                .await?;
-            return Ok(Step::Again);
+        if let Some(failed) = (0..saga.steps.len()).find(|&i| action(t, i) == Status::Failed) {
+            let reason = format!("url:{} return failed", t.branches[saga.steps[failed].action].url);
+            return self.advance(t, Status::Aborting, Some(&reason)).await;
         }
-        let mut done: Vec<Status> = saga.steps.iter().map(|s| s.action.status).collect();
         loop {
-            let ready: Vec<usize> = (0..done.len())
+            let ready: Vec<usize> = (0..saga.steps.len())
                 .filter(|&i| {
-                    done[i] == Status::Prepared
-                        && saga.deps[i].iter().all(|&d| done[d] == Status::Succeed)
+                    action(t, i) == Status::Prepared
+                        && saga.deps[i].iter().all(|&d| action(t, d) == Status::Succeed)
                 })
                 .collect();
             if ready.is_empty() {
                 break;
             }
-            let calls = ready
-                .iter()
-                .map(|&i| self.call_action(g, saga.steps[i].action, retries));
+            let calls = ready.iter().map(|&i| {
+                self.call_action(&t.global, &t.branches[saga.steps[i].action], retries)
+            });
             let results = join_all(calls).await;
             let mut failure = None;
             let mut pending = None;
             for (&i, result) in ready.iter().zip(results) {
-                let action = saga.steps[i].action;
+                let a = saga.steps[i].action;
                 match result {
                     Action::Answered(r) if r.result == DtmResult::Success => {
-                        if !self.set_branch(g, action, Status::Succeed).await? {
-                            return Ok(Step::Again);
+                        if !self.set_branch(t, a, Status::Succeed).await? {
+                            return Ok(Step::Reload);
                         }
-                        done[i] = Status::Succeed;
                     }
                     Action::Answered(r) if r.result == DtmResult::Failure => {
-                        if !self.set_branch(g, action, Status::Failed).await? {
-                            return Ok(Step::Again);
+                        if !self.set_branch(t, a, Status::Failed).await? {
+                            return Ok(Step::Reload);
                         }
-                        failure
-                            .get_or_insert(format!("url:{} return failed: {}", action.url, r.body));
+                        failure.get_or_insert(format!(
+                            "url:{} return failed: {}",
+                            t.branches[a].url, r.body
+                        ));
                     }
                     Action::Exhausted => {
                         failure.get_or_insert(format!(
                             "RetryCount is greater than RetryLimit, RetryLimit: {}",
-                            g.options.retry_limit
+                            t.global.options.retry_limit
                         ));
                     }
                     Action::Answered(r) => {
-                        pending.get_or_insert(not_done(&action.url, Ok(r)));
+                        pending.get_or_insert(not_done(&t.branches[a].url, Ok(r)));
                     }
                     Action::Failed(e) => {
-                        pending.get_or_insert(not_done(&action.url, Err(e)));
+                        pending.get_or_insert(not_done(&t.branches[a].url, Err(e)));
                     }
                 }
             }
             if let Some(reason) = failure {
-                self.change(g, Status::Submitted, Status::Aborting, Some(&reason))
-                    .await?;
-                return Ok(Step::Again);
+                return self.advance(t, Status::Aborting, Some(&reason)).await;
             }
             if let Some(next) = pending {
                 return Ok(Step::Stop(next));
             }
         }
         // Success only when every action is recorded `succeed`: "nothing ready" alone proves nothing.
-        if done.iter().any(|s| *s != Status::Succeed) || saga.steps.len() * 2 != branches.len() {
+        if (0..saga.steps.len()).any(|i| action(t, i) != Status::Succeed)
+            || saga.steps.len() * 2 != t.branches.len()
+        {
             return Ok(Step::Stop(Next::Error(
                 "the saga's branch rows do not form complete steps".into(),
             )));
         }
-        self.change(g, Status::Submitted, Status::Succeed, None)
-            .await?;
-        Ok(Step::Again)
+        self.advance(t, Status::Succeed, None).await
     }
 
     /// Saga backward: compensate every step whose action ran or may have started (including the
     /// one that answered FAILURE), a step only after the steps that depended on it.
-    async fn saga_backward(&self, g: &Global) -> Result<Step, TransError> {
-        let branches = self.store.branches(&g.gid).await?;
-        let saga = SagaPlan::new(g, &branches);
+    async fn saga_backward(&self, t: &mut Trans) -> Result<Step, TransError> {
+        let saga = SagaPlan::new(&t.global, &t.branches);
         let n = saga.steps.len();
-        let action = |i: usize| saga.steps[i].action.status;
+        let action = |i: usize| t.branches[saga.steps[i].action].status;
         // An action may have started if it was ever eligible: its predecessors all succeeded.
         let needs: Vec<bool> = (0..n)
             .map(|i| {
@@ -289,7 +324,7 @@ impl Inner {
             })
             .collect();
         let mut undone: Vec<bool> = (0..n)
-            .map(|i| !needs[i] || saga.steps[i].compensate.status == Status::Succeed)
+            .map(|i| !needs[i] || t.branches[saga.steps[i].compensate].status == Status::Succeed)
             .collect();
         loop {
             let ready: Vec<usize> = (0..n)
@@ -303,99 +338,75 @@ impl Inner {
             if ready.is_empty() {
                 break;
             }
-            let calls = ready.iter().map(|&i| {
-                let c = saga.steps[i].compensate;
-                self.call(g, &c.url, &c.bin_data, &c.branch_id, c.op.as_str())
-            });
-            let results = join_all(calls).await;
-            let mut pending = None;
-            for (&i, result) in ready.iter().zip(results) {
-                let c = saga.steps[i].compensate;
-                match result {
-                    Ok(r) if r.result == DtmResult::Success => {
-                        if !self.set_branch(g, c, Status::Succeed).await? {
-                            return Ok(Step::Again);
-                        }
-                        undone[i] = true;
-                    }
-                    other => {
-                        pending.get_or_insert(not_done(&c.url, other));
-                    }
-                }
+            let waves = vec![ready.iter().map(|&i| saga.steps[i].compensate).collect()];
+            if let Some(step) = self.call_all(t, waves).await? {
+                return Ok(step);
             }
-            if let Some(next) = pending {
-                return Ok(Step::Stop(next));
+            for i in ready {
+                undone[i] = true;
             }
         }
-        self.change(g, Status::Aborting, Status::Failed, None)
-            .await?;
-        Ok(Step::Again)
+        self.advance(t, Status::Failed, None).await
     }
 
     /// Msg forward: after the delay, every action until it succeeds (a msg never rolls back).
-    async fn msg_forward(&self, g: &Global) -> Result<Step, TransError> {
-        let delay = parse_msg_custom_data(&g.custom_data).map_or(0, |c| c.delay);
-        let start = g.create_time.saturating_add(secs(delay));
+    async fn msg_forward(&self, t: &mut Trans) -> Result<Step, TransError> {
+        let delay = parse_msg_custom_data(&t.global.custom_data).map_or(0, |c| c.delay);
+        let start = t.global.create_time.saturating_add(secs(delay));
         if self.clock.now() < start {
             return Ok(Step::Stop(Next::At(start)));
         }
-        let branches = self.store.branches(&g.gid).await?;
-        let todo: Vec<&Branch> = branches
-            .iter()
-            .filter(|b| b.op == Op::Action && b.status == Status::Prepared)
-            .collect();
-        let waves: Vec<Vec<&Branch>> = if g.options.concurrent {
+        let todo = t.pending(|b| b.op == Op::Action);
+        let waves: Vec<Vec<usize>> = if t.global.options.concurrent {
             vec![todo]
         } else {
-            todo.into_iter().map(|b| vec![b]).collect()
+            todo.into_iter().map(|i| vec![i]).collect()
         };
-        if let Some(step) = self.call_all(g, waves).await? {
+        if let Some(step) = self.call_all(t, waves).await? {
             return Ok(step);
         }
-        self.change(g, Status::Submitted, Status::Succeed, None)
-            .await?;
-        Ok(Step::Again)
+        self.advance(t, Status::Succeed, None).await
     }
 
     /// TCC phase two: every `op` branch, last registered first, then `to`.
-    async fn phase_two(&self, g: &Global, op: Op, to: Status) -> Result<Step, TransError> {
-        let branches = self.store.branches(&g.gid).await?;
-        let waves = branches
-            .iter()
+    async fn phase_two(&self, t: &mut Trans, op: Op, to: Status) -> Result<Step, TransError> {
+        let waves = t
+            .pending(|b| b.op == op)
+            .into_iter()
             .rev()
-            .filter(|b| b.op == op && b.status == Status::Prepared)
-            .map(|b| vec![b])
+            .map(|i| vec![i])
             .collect();
-        if let Some(step) = self.call_all(g, waves).await? {
+        if let Some(step) = self.call_all(t, waves).await? {
             return Ok(step);
         }
-        self.change(g, g.status, to, None).await?;
-        Ok(Step::Again)
+        self.advance(t, to, None).await
     }
 
-    /// Calls each wave's branches concurrently, waves in order, marking successes; the first
-    /// wave with a branch that did not succeed ends the round. FAILURE counts as an error here:
-    /// these branches must eventually succeed (docs/dtm-protocol.md, Results).
+    /// Calls each wave's branches (indexes into `t.branches`) concurrently, waves in order,
+    /// marking successes; the first wave with a branch that did not succeed ends the round.
+    /// FAILURE counts as an error here: these branches must eventually succeed
+    /// (docs/dtm-protocol.md, Results).
     async fn call_all(
         &self,
-        g: &Global,
-        waves: Vec<Vec<&Branch>>,
+        t: &mut Trans,
+        waves: Vec<Vec<usize>>,
     ) -> Result<Option<Step>, TransError> {
         for wave in waves {
-            let calls = wave
-                .iter()
-                .map(|b| self.call(g, &b.url, &b.bin_data, &b.branch_id, b.op.as_str()));
+            let calls = wave.iter().map(|&i| {
+                let b = &t.branches[i];
+                self.call(&t.global, &b.url, &b.bin_data, &b.branch_id, b.op.as_str())
+            });
             let results = join_all(calls).await;
             let mut pending = None;
-            for (b, result) in wave.iter().zip(results) {
+            for (&i, result) in wave.iter().zip(results) {
                 match result {
                     Ok(r) if r.result == DtmResult::Success => {
-                        if !self.set_branch(g, b, Status::Succeed).await? {
-                            return Ok(Some(Step::Again));
+                        if !self.set_branch(t, i, Status::Succeed).await? {
+                            return Ok(Some(Step::Reload));
                         }
                     }
                     other => {
-                        pending.get_or_insert(not_done(&b.url, other));
+                        pending.get_or_insert(not_done(&t.branches[i].url, other));
                     }
                 }
             }
@@ -438,13 +449,22 @@ impl Inner {
         }
     }
 
-    /// Records a branch's status while the transaction keeps its status; `false` if it changed.
-    async fn set_branch(&self, g: &Global, b: &Branch, status: Status) -> Result<bool, TransError> {
+    /// Records a branch's status (`t.branches[i]`) while the transaction keeps its status;
+    /// `false` if it changed.
+    async fn set_branch(&self, t: &mut Trans, i: usize, status: Status) -> Result<bool, TransError> {
         let now = self.clock.now();
-        Ok(self
+        let b = &t.branches[i];
+        let set = self
             .store
-            .update_branch(&g.gid, g.status, &b.branch_id, b.op, status, now)
-            .await?)
+            .update_branch(&t.global.gid, t.global.status, &b.branch_id, b.op, status, now)
+            .await?;
+        if set {
+            let b = &mut t.branches[i];
+            b.status = status;
+            b.update_time = now;
+            b.finish_time = Some(now);
+        }
+        Ok(set)
     }
 
     /// One branch call with the transaction's context, headers and timeout.
@@ -501,27 +521,29 @@ enum Action {
 }
 
 /// A saga's steps and what each waits for.
-struct SagaPlan<'a> {
-    steps: Vec<SagaStep<'a>>,
+struct SagaPlan {
+    steps: Vec<SagaStep>,
     /// Step index → the steps whose actions must succeed before its action starts.
     deps: Vec<Vec<usize>>,
 }
 
-struct SagaStep<'a> {
-    action: &'a Branch,
-    compensate: &'a Branch,
+/// A step's two branch rows, as indexes into the transaction's branches.
+struct SagaStep {
+    action: usize,
+    compensate: usize,
 }
 
-impl<'a> SagaPlan<'a> {
+impl SagaPlan {
     /// Pairs the rows (`compensate`, `action` per step, in insertion order) and reads the
     /// order: sequential, or concurrent with `orders` (validated at submit).
-    fn new(g: &Global, branches: &'a [Branch]) -> SagaPlan<'a> {
-        let steps: Vec<SagaStep<'a>> = branches
+    fn new(g: &Global, branches: &[Branch]) -> SagaPlan {
+        let steps: Vec<SagaStep> = branches
             .chunks_exact(2)
-            .filter_map(|pair| match (pair[0].op, pair[1].op) {
+            .enumerate()
+            .filter_map(|(k, pair)| match (pair[0].op, pair[1].op) {
                 (Op::Compensate, Op::Action) => Some(SagaStep {
-                    compensate: &pair[0],
-                    action: &pair[1],
+                    compensate: 2 * k,
+                    action: 2 * k + 1,
                 }),
                 _ => None,
             })
@@ -536,6 +558,15 @@ impl<'a> SagaPlan<'a> {
             })
             .collect();
         SagaPlan { steps, deps }
+    }
+}
+
+impl Trans {
+    /// Indexes of the `prepared` branches that `which` selects, in insertion order.
+    fn pending(&self, which: impl Fn(&Branch) -> bool) -> Vec<usize> {
+        (0..self.branches.len())
+            .filter(|&i| self.branches[i].status == Status::Prepared && which(&self.branches[i]))
+            .collect()
     }
 }
 

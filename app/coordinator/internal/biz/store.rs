@@ -37,6 +37,24 @@ pub struct StatusChange<'a> {
     pub now: i64,
 }
 
+impl StatusChange<'_> {
+    /// Applies the change to a copy in memory, as the stores apply it to the row: the
+    /// reason only when given, the finish time on a final status, the rollback time once.
+    pub fn apply(&self, g: &mut Global) {
+        g.status = self.to;
+        g.update_time = self.now;
+        if let Some(reason) = self.rollback_reason {
+            g.rollback_reason = reason.to_owned();
+        }
+        if self.to.is_final() {
+            g.finish_time = Some(self.now);
+        }
+        if matches!(self.to, Status::Aborting | Status::Failed) && g.rollback_time.is_none() {
+            g.rollback_time = Some(self.now);
+        }
+    }
+}
+
 /// Filters and cursor of the `all` query.
 #[derive(Debug, Clone, Default)]
 pub struct ScanQuery {

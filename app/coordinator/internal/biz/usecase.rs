@@ -15,6 +15,7 @@ use dtmcli::caller::{BranchRequest, CallError, Reply, Target};
 use dtmcli::wire::{parse_msg_custom_data, parse_saga_custom_data};
 use tokio::task::JoinHandle;
 
+use crate::biz::process::Trans;
 use crate::biz::{
     Branch, Clock, Created, Global, Op, Options, ScanPage, ScanQuery, Status, StatusChange,
     StoreError, TransStore, TransType,
@@ -172,7 +173,9 @@ impl TransUsecase {
     pub async fn submit(&self, t: NewTrans) -> Result<(), TransError> {
         let me = &self.inner;
         let (global, branches) = me.build(&t, Status::Submitted)?;
-        if let Created::Exists(g) = me.store.create(&global, &branches).await? {
+        let gid = global.gid.clone();
+        let created = me.store.create(&global, &branches).await?;
+        if let Created::Exists(g) = created {
             if g.trans_type != global.trans_type {
                 return Err(TransError::Failure(format!(
                     "gid {} is a {} transaction, not {}",
@@ -191,21 +194,24 @@ impl TransUsecase {
                     )));
                 }
             }
+            return self
+                .finish(Start::Load(gid), t.options.wait_result, Status::Succeed)
+                .await;
         }
-        self.finish(global.gid, t.options.wait_result, Status::Succeed)
+        // Just written: the round starts from these rows, without reading them back.
+        let trans = Trans { global, branches };
+        self.finish(Start::Loaded(trans), t.options.wait_result, Status::Succeed)
             .await
     }
 
     /// `abort`: a prepared msg fails at once; a prepared (or aborting) tcc rolls back.
     pub async fn abort(&self, t: NewTrans) -> Result<(), TransError> {
         let me = &self.inner;
-        let g = me.must_find(&t.gid).await?;
+        let mut g = me.must_find(&t.gid).await?;
         let reason = Some(t.rollback_reason.as_str()).filter(|r| !r.is_empty());
         match (g.trans_type, g.status) {
             (TransType::Msg, Status::Prepared) => {
-                if me
-                    .change(&g, Status::Prepared, Status::Failed, reason)
-                    .await?
+                if me.change(&mut g, Status::Failed, reason).await?
                 {
                     Ok(())
                 } else {
@@ -218,11 +224,11 @@ impl TransUsecase {
             }
             (TransType::Tcc, Status::Prepared) => {
                 me.take(&g, Status::Aborting, reason).await?;
-                self.finish(g.gid, t.options.wait_result, Status::Failed)
+                self.finish(Start::Load(g.gid), t.options.wait_result, Status::Failed)
                     .await
             }
             (TransType::Tcc, Status::Aborting) => {
-                self.finish(g.gid, t.options.wait_result, Status::Failed)
+                self.finish(Start::Load(g.gid), t.options.wait_result, Status::Failed)
                     .await
             }
             (tt, s) => Err(TransError::Failure(format!(
@@ -290,7 +296,7 @@ impl TransUsecase {
     pub async fn force_stop(&self, gid: &str) -> Result<(), TransError> {
         let me = &self.inner;
         loop {
-            let g = me.must_find(gid).await?;
+            let mut g = me.must_find(gid).await?;
             if g.status.is_final() {
                 return Err(TransError::Failure(format!(
                     "current status '{}', cannot force stop",
@@ -298,7 +304,7 @@ impl TransUsecase {
                 )));
             }
             if me
-                .change(&g, g.status, Status::Failed, Some("force stopped"))
+                .change(&mut g, Status::Failed, Some("force stopped"))
                 .await?
             {
                 return Ok(());
@@ -426,10 +432,16 @@ impl TransUsecase {
     /// Drives `gid` in a task of its own and, with `wait`, reports whether it reached `goal`
     /// (`succeed` for a submit, `failed` for an abort, as DTM answers). The round never runs
     /// inside the request's future: a client that hangs up must not stop it halfway.
-    async fn finish(&self, gid: String, wait: bool, goal: Status) -> Result<(), TransError> {
+    async fn finish(&self, start: Start, wait: bool, goal: Status) -> Result<(), TransError> {
         let me = self.inner.clone();
         let round = tokio::spawn(async move {
-            let driven = me.drive(&gid).await;
+            let (gid, driven) = match start {
+                Start::Load(gid) => {
+                    let driven = me.drive(&gid).await;
+                    (gid, driven)
+                }
+                Start::Loaded(t) => (t.global.gid.clone(), me.drive_loaded(t).await),
+            };
             if let Err(e) = &driven {
                 tracing::warn!(%gid, error = %e, "round");
             }
@@ -558,30 +570,31 @@ impl Inner {
             .ok_or_else(|| TransError::NotFound(format!("no transaction with gid {gid}")))
     }
 
-    /// Compare-and-set of the status; `false` if someone changed it first.
+    /// Compare-and-set of the status from `g.status` to `to`, applied to `g` as well when it
+    /// succeeds; `false` if someone changed it first.
     pub(crate) async fn change(
         &self,
-        g: &Global,
-        from: Status,
+        g: &mut Global,
         to: Status,
         rollback_reason: Option<&str>,
     ) -> Result<bool, TransError> {
         let change = StatusChange {
-            from,
+            from: g.status,
             to,
             rollback_reason,
             now: self.clock.now(),
         };
         let changed = self.store.change_status(&g.gid, &change).await?;
         if changed {
-            tracing::info!(gid = %g.gid, trans_type = g.trans_type.as_str(), from = from.as_str(), to = to.as_str(), "status");
+            tracing::info!(gid = %g.gid, trans_type = g.trans_type.as_str(), from = change.from.as_str(), to = to.as_str(), "status");
+            change.apply(g);
         }
         Ok(changed)
     }
 
     /// Moves a `prepared` transaction on (submit / abort) and takes its lease to drive it.
     async fn take(&self, g: &Global, to: Status, reason: Option<&str>) -> Result<(), TransError> {
-        if !self.change(g, Status::Prepared, to, reason).await? {
+        if !self.change(&mut g.clone(), to, reason).await? {
             let now = self.must_find(&g.gid).await?;
             if now.status != to {
                 return Err(TransError::Failure(format!(
@@ -619,6 +632,12 @@ impl Inner {
             _ => ms(self.policy.timeout_to_fail),
         }
     }
+}
+
+/// Where a round starts: from the store, or from rows this request has just written.
+enum Start {
+    Load(String),
+    Loaded(Trans),
 }
 
 /// A branch URL this coordinator can call, or a 400 naming the problem.
