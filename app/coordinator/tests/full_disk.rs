@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use coordinator::Coordinator;
-use coordinator::data::SqlStore;
+use coordinator::data::{DbError, SqlStore, SqliteConn, Stmt, WriteConn, Writer};
 use dtmcli::Dialect;
 use dtmcli::script::ScriptServer;
 use dtmcli::testing::eventually_within;
@@ -73,23 +73,20 @@ impl Disk {
 #[tokio::test]
 async fn a_store_whose_file_cannot_grow_refuses_writes_and_recovers() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}/dtm.db?mode=rwc", dir.path().display());
-    // Every connection, each time it leaves the pool, gets the cap of the moment: the file may
-    // not grow while `full` holds (SQLite clamps the cap to the current size).
+    let path = dir.path().join("dtm.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    // Every connection gets the cap of the moment: the pool's each time one leaves the pool,
+    // the writer's at each BEGIN. The file may not grow while `full` holds (SQLite clamps the cap
+    // to the current size).
     sqlx::any::install_default_drivers();
     let full = Arc::new(AtomicBool::new(false));
     let cap = full.clone();
     let pool = AnyPoolOptions::new()
         .max_connections(4)
         .before_acquire(move |conn, _| {
-            let pages = if cap.load(Ordering::SeqCst) {
-                1
-            } else {
-                1 << 30
-            };
+            let pragma = max_page_count(&cap);
             Box::pin(async move {
-                conn.execute(format!("PRAGMA max_page_count = {pages}").as_str())
-                    .await?;
+                conn.execute(pragma.as_str()).await?;
                 Ok(true)
             })
         })
@@ -106,11 +103,53 @@ async fn a_store_whose_file_cannot_grow_refuses_writes_and_recovers() {
     pool.execute("CREATE TABLE filler (pad BLOB)")
         .await
         .expect("filler");
-    let store = Arc::new(SqlStore::new(pool.clone(), Dialect::Sqlite));
+    let writer = Capped {
+        conn: SqliteConn::new(&path, false),
+        full: full.clone(),
+    };
+    let writer = Writer::thread("capped-writer", writer).expect("writer");
+    let store = Arc::new(SqlStore::with_writer(pool.clone(), Dialect::Sqlite, writer));
     let c = coordinator::wire_store(&support::bootstrap(&url), store, Default::default())
         .await
         .expect("wire");
     full_store_scenario(c, Disk::Capped { pool, full }).await;
+}
+
+/// The store's own SQLite writer connection, capped as `full` says at every transaction.
+struct Capped {
+    conn: SqliteConn,
+    full: Arc<AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl WriteConn for Capped {
+    async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
+        self.conn.execute(stmt).await
+    }
+
+    async fn raw(&mut self, sql: &str) -> Result<(), DbError> {
+        if sql.starts_with("BEGIN") {
+            self.conn.raw(&max_page_count(&self.full)).await?;
+        }
+        self.conn.raw(sql).await
+    }
+
+    fn begin(&self) -> &'static str {
+        self.conn.begin()
+    }
+
+    fn reset(&mut self) {
+        self.conn.reset();
+    }
+}
+
+fn max_page_count(full: &AtomicBool) -> String {
+    let pages = if full.load(Ordering::SeqCst) {
+        1
+    } else {
+        1 << 30
+    };
+    format!("PRAGMA max_page_count = {pages}")
 }
 
 #[tokio::test]

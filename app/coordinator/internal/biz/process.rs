@@ -159,9 +159,7 @@ impl Inner {
                 (TransType::Saga, Status::Aborting) => self.saga_backward(t).await?,
                 (TransType::Msg, Status::Submitted) => self.msg_forward(t).await?,
                 // A msg never rolls back: nothing to undo.
-                (TransType::Msg, Status::Aborting) => {
-                    self.advance(t, Status::Failed, None).await?
-                }
+                (TransType::Msg, Status::Aborting) => self.advance(t, Status::Failed, None).await?,
                 (TransType::Tcc, Status::Submitted) => {
                     self.phase_two(t, Op::Confirm, Status::Succeed).await?
                 }
@@ -242,22 +240,27 @@ impl Inner {
         // written (a crash, a failed write): the saga rolls back now. Without this check no
         // action would be ready below, which must never read as "all done".
         if let Some(failed) = (0..saga.steps.len()).find(|&i| action(t, i) == Status::Failed) {
-            let reason = format!("url:{} return failed", t.branches[saga.steps[failed].action].url);
+            let reason = format!(
+                "url:{} return failed",
+                t.branches[saga.steps[failed].action].url
+            );
             return self.advance(t, Status::Aborting, Some(&reason)).await;
         }
         loop {
             let ready: Vec<usize> = (0..saga.steps.len())
                 .filter(|&i| {
                     action(t, i) == Status::Prepared
-                        && saga.deps[i].iter().all(|&d| action(t, d) == Status::Succeed)
+                        && saga.deps[i]
+                            .iter()
+                            .all(|&d| action(t, d) == Status::Succeed)
                 })
                 .collect();
             if ready.is_empty() {
                 break;
             }
-            let calls = ready.iter().map(|&i| {
-                self.call_action(&t.global, &t.branches[saga.steps[i].action], retries)
-            });
+            let calls = ready
+                .iter()
+                .map(|&i| self.call_action(&t.global, &t.branches[saga.steps[i].action], retries));
             let results = join_all(calls).await;
             let mut failure = None;
             let mut pending = None;
@@ -451,12 +454,24 @@ impl Inner {
 
     /// Records a branch's status (`t.branches[i]`) while the transaction keeps its status;
     /// `false` if it changed.
-    async fn set_branch(&self, t: &mut Trans, i: usize, status: Status) -> Result<bool, TransError> {
+    async fn set_branch(
+        &self,
+        t: &mut Trans,
+        i: usize,
+        status: Status,
+    ) -> Result<bool, TransError> {
         let now = self.clock.now();
         let b = &t.branches[i];
         let set = self
             .store
-            .update_branch(&t.global.gid, t.global.status, &b.branch_id, b.op, status, now)
+            .update_branch(
+                &t.global.gid,
+                t.global.status,
+                &b.branch_id,
+                b.op,
+                status,
+                now,
+            )
             .await?;
         if set {
             let b = &mut t.branches[i];

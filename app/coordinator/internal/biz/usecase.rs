@@ -199,7 +199,7 @@ impl TransUsecase {
                 .await;
         }
         // Just written: the round starts from these rows, without reading them back.
-        let trans = Trans { global, branches };
+        let trans = Box::new(Trans { global, branches });
         self.finish(Start::Loaded(trans), t.options.wait_result, Status::Succeed)
             .await
     }
@@ -211,8 +211,7 @@ impl TransUsecase {
         let reason = Some(t.rollback_reason.as_str()).filter(|r| !r.is_empty());
         match (g.trans_type, g.status) {
             (TransType::Msg, Status::Prepared) => {
-                if me.change(&mut g, Status::Failed, reason).await?
-                {
+                if me.change(&mut g, Status::Failed, reason).await? {
                     Ok(())
                 } else {
                     // Submitted (or settled by the check-back) meanwhile.
@@ -440,7 +439,7 @@ impl TransUsecase {
                     let driven = me.drive(&gid).await;
                     (gid, driven)
                 }
-                Start::Loaded(t) => (t.global.gid.clone(), me.drive_loaded(t).await),
+                Start::Loaded(t) => (t.global.gid.clone(), me.drive_loaded(*t).await),
             };
             if let Err(e) = &driven {
                 tracing::warn!(%gid, error = %e, "round");
@@ -637,7 +636,7 @@ impl Inner {
 /// Where a round starts: from the store, or from rows this request has just written.
 enum Start {
     Load(String),
-    Loaded(Trans),
+    Loaded(Box<Trans>),
 }
 
 /// A branch URL this coordinator can call, or a 400 naming the problem.

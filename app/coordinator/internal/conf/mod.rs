@@ -83,6 +83,22 @@ pub struct Store {
         deserialize_with = "kit::config::duration"
     )]
     pub finished_data_expire: Duration,
+    /// SQLite: `normal` (a committed write survives a crash of the coordinator; WAL's fsync at
+    /// each checkpoint) or `full` (an fsync at every commit: it survives a power loss too).
+    /// PostgreSQL and MySQL follow their servers' own settings.
+    #[serde(default)]
+    pub synchronous: Synchronous,
+}
+
+/// `Store.Synchronous`: when SQLite makes a commit durable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// At each WAL checkpoint: a commit survives the process, not the machine.
+    #[default]
+    Normal,
+    /// At every commit (one fsync per group commit).
+    Full,
 }
 
 impl Store {
@@ -94,6 +110,7 @@ impl Store {
             max_open_conns: default_max_open_conns(),
             redis_prefix: default_redis_prefix(),
             finished_data_expire: default_finished_data_expire(),
+            synchronous: Synchronous::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod redis_store;
 mod sql_store;
+mod writer;
 
 use std::sync::Arc;
 
@@ -10,9 +11,10 @@ use dtmcli::caller::{BranchRequest, CallError, Caller, Reply};
 
 pub use redis_store::RedisStore;
 pub use sql_store::SqlStore;
+pub use writer::{Arg, DbError, Outcome, PoolConn, SqliteConn, Stmt, Write, WriteConn, Writer};
 
 use crate::biz::{BranchCaller, TransStore};
-use crate::conf::{MicroService, Store};
+use crate::conf::{MicroService, Store, Synchronous};
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -66,15 +68,18 @@ pub async fn open_store(conf: &Store) -> Result<Arc<dyn TransStore>, StoreOpenEr
         Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         Dialect::MySql => sqlx::migrate!("./migrations/mysql").run(&pool).await?,
     }
-    let store = SqlStore::new(pool, dialect);
-    match dtmcli::dialect::sqlite_path(&conf.source) {
-        Some(path) => Ok(Arc::new(
-            store
-                .watching_file(std::path::Path::new(path))
-                .map_err(|e| StoreOpenError::Connect(sqlx::Error::Io(e)))?,
-        )),
-        None => Ok(Arc::new(store)),
-    }
+    let Some(path) = dtmcli::dialect::sqlite_path(&conf.source).map(std::path::Path::new) else {
+        // A server (or an in-memory SQLite database): the writer takes a pooled connection.
+        return Ok(Arc::new(SqlStore::new(pool, dialect)));
+    };
+    // A SQLite file: the writer owns a connection on a thread of its own.
+    let full = conf.synchronous == Synchronous::Full;
+    let io = |e: std::io::Error| StoreOpenError::Connect(sqlx::Error::Io(e));
+    let writer = Writer::thread("sqlite-writer", SqliteConn::new(path, full)).map_err(io)?;
+    let store = SqlStore::with_writer(pool, dialect, writer)
+        .watching_file(path)
+        .map_err(io)?;
+    Ok(Arc::new(store))
 }
 
 /// The registry `MicroService` names: with `default`, none (plain `host:port` targets only);

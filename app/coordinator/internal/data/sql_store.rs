@@ -6,19 +6,22 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AnyPool, Connection, Row};
+use sqlx::{AnyPool, Row};
 
+use super::writer::{Arg, Outcome, PoolConn, Stmt, Write, Writer};
 use crate::biz::{
     Branch, BranchStatus, Created, Global, Op, ScanPage, ScanQuery, Status, StatusChange,
     StoreError, TransStore, TransType,
 };
 use dtmcli::Dialect;
 
-/// The SQL store.
+/// The SQL store. Reads go to the pool; every write goes to the store's one [`Writer`], which
+/// commits the writes waiting for it together (group commit) and answers each after the commit.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    writer: Writer,
     /// SQLite: the database file and its inode when opened, which the probe checks.
     file: Option<(PathBuf, u64)>,
 }
@@ -37,11 +40,19 @@ const PROBE_PAD: usize = 8 * 1024;
 const UNFINISHED: &str = "status IN ('prepared', 'submitted', 'aborting')";
 
 impl SqlStore {
-    /// A store over an open pool whose migrations have run.
+    /// A store over an open pool whose migrations have run; its writer takes one connection
+    /// of the pool. Call it inside a Tokio runtime (the writer is a task).
     pub fn new(pool: AnyPool, dialect: Dialect) -> SqlStore {
+        let writer = Writer::spawn(PoolConn::new(pool.clone(), dialect));
+        SqlStore::with_writer(pool, dialect, writer)
+    }
+
+    /// A store whose writes go to `writer` (reads still to `pool`).
+    pub fn with_writer(pool: AnyPool, dialect: Dialect, writer: Writer) -> SqlStore {
         SqlStore {
             pool,
             dialect,
+            writer,
             file: None,
         }
     }
@@ -58,137 +69,107 @@ impl SqlStore {
         self.dialect.sql(sql)
     }
 
-    /// The rows of a new transaction in one transaction on `conn`.
-    async fn create_on(
-        &self,
-        conn: &mut AnyConnection,
-        g: &Global,
-        branches: &[Branch],
-    ) -> Result<Created, StoreError> {
-        let options = serde_json::to_string(&g.options).map_err(backend)?;
-        let mut tx = conn.begin().await.map_err(backend)?;
-        let inserted = sqlx::query(&self.q(
-            "INSERT INTO trans_global (gid, trans_type, status, protocol, query_prepared, custom_data, \
-             options, rollback_reason, create_time, update_time, next_cron_interval, next_cron_time, owner) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(&g.gid)
-        .bind(g.trans_type.as_str())
-        .bind(g.status.as_str())
-        .bind(&g.protocol)
-        .bind(&g.query_prepared)
-        .bind(&g.custom_data)
-        .bind(options)
-        .bind(&g.rollback_reason)
-        .bind(g.create_time)
-        .bind(g.update_time)
-        .bind(g.next_cron_interval)
-        .bind(g.next_cron_time)
-        .bind(&g.owner)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                drop(tx);
-                return match self.find(&g.gid).await? {
-                    Some(existing) => Ok(Created::Exists(Box::new(existing))),
-                    None => Err(StoreError::Backend(format!("gid {} vanished", g.gid))),
-                };
-            }
-            Err(e) => return Err(backend(e)),
+    /// A statement in this store's dialect.
+    fn stmt(&self, sql: &str, args: Vec<Arg>) -> Stmt {
+        Stmt {
+            sql: self.q(sql).into_owned(),
+            args,
+            guard: false,
         }
-        self.insert_branches(&mut tx, branches)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(Created::Inserted)
     }
 
-    /// Branches added in one transaction on `conn`, while the global row is in `expected`.
-    async fn add_branches_on(
-        &self,
-        conn: &mut AnyConnection,
-        gid: &str,
-        expected: Status,
-        branches: &[Branch],
-    ) -> Result<bool, StoreError> {
-        let mut tx = conn.begin().await.map_err(backend)?;
-        // Touching the global row first takes its write lock (SQL stores), so a concurrent
-        // submit or abort cannot slip between the status check and the inserts.
-        let locked =
-            sqlx::query(&self.q(
-                "UPDATE trans_global SET update_time = update_time WHERE gid = ? AND status = ?",
-            ))
-            .bind(gid)
-            .bind(expected.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if locked.rows_affected() != 1 {
-            return Ok(false);
+    /// A guarded statement: the write stops (unmatched) if it changes no row.
+    fn guard(&self, sql: &str, args: Vec<Arg>) -> Stmt {
+        Stmt {
+            guard: true,
+            ..self.stmt(sql, args)
         }
-        match self.insert_branches(&mut tx, branches).await {
-            Ok(()) => {}
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate),
-            Err(e) => return Err(backend(e)),
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(true)
     }
 
-    /// A row of [`PROBE_PAD`] bytes inserted and deleted in one committed transaction: it needs
-    /// a free page and a commit, so a full disk or a read-only file fails it.
-    async fn probe_on(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
-        let owner = uuid::Uuid::new_v4().to_string();
-        let mut tx = conn.begin().await.map_err(backend)?;
-        sqlx::query(&self.q("INSERT INTO store_probe (owner, pad) VALUES (?, ?)"))
-            .bind(&owner)
-            .bind(vec![0u8; PROBE_PAD])
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        sqlx::query(&self.q("DELETE FROM store_probe WHERE owner = ?"))
-            .bind(&owner)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+    /// One guarded statement as a write: `true` if it changed its row.
+    async fn cas(&self, sql: &str, args: Vec<Arg>) -> Result<bool, StoreError> {
+        let write = Write {
+            stmts: vec![self.guard(sql, args)],
+            isolated: false,
+        };
+        Ok(self.writer.write(write).await? != Outcome::Unmatched)
     }
 
-    async fn insert_branches(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        branches: &[Branch],
-    ) -> Result<(), sqlx::Error> {
-        let sql = self.q("INSERT INTO trans_branch_op (gid, url, bin_data, branch_id, op, status, create_time, update_time) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-        for b in branches {
-            sqlx::query(&sql)
-                .bind(&b.gid)
-                .bind(&b.url)
-                .bind(b.bin_data.clone())
-                .bind(&b.branch_id)
-                .bind(b.op.as_str())
-                .bind(b.status.as_str())
-                .bind(b.create_time)
-                .bind(b.update_time)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
+    /// Multi-row inserts of `branches` (a few hundred rows per statement, well within every
+    /// database's limit on placeholders).
+    fn insert_branches(&self, branches: &[Branch]) -> Vec<Stmt> {
+        const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
+        branches
+            .chunks(256)
+            .map(|chunk| {
+                let rows = vec![ROW; chunk.len()].join(", ");
+                let sql = format!(
+                    "INSERT INTO trans_branch_op (gid, url, bin_data, branch_id, op, status, \
+                     create_time, update_time) VALUES {rows}"
+                );
+                let args = chunk
+                    .iter()
+                    .flat_map(|b| {
+                        [
+                            Arg::Text(b.gid.clone()),
+                            Arg::Text(b.url.clone()),
+                            Arg::Blob(b.bin_data.clone()),
+                            Arg::Text(b.branch_id.clone()),
+                            Arg::Text(b.op.as_str().to_owned()),
+                            Arg::Text(b.status.as_str().to_owned()),
+                            Arg::Int(b.create_time),
+                            Arg::Int(b.update_time),
+                        ]
+                    })
+                    .collect();
+                self.stmt(&sql, args)
+            })
+            .collect()
     }
 }
 
 #[async_trait::async_trait]
 impl TransStore for SqlStore {
     async fn create(&self, g: &Global, branches: &[Branch]) -> Result<Created, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        let created = self.create_on(&mut conn, g, branches).await;
-        if created.is_err() {
-            conn.close_on_drop();
+        let options = serde_json::to_string(&g.options).map_err(backend)?;
+        let global = self.stmt(
+            "INSERT INTO trans_global (gid, trans_type, status, protocol, query_prepared, custom_data, \
+             options, rollback_reason, create_time, update_time, next_cron_interval, next_cron_time, owner) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                Arg::Text(g.gid.clone()),
+                Arg::Text(g.trans_type.as_str().to_owned()),
+                Arg::Text(g.status.as_str().to_owned()),
+                Arg::Text(g.protocol.clone()),
+                Arg::Text(g.query_prepared.clone()),
+                Arg::Text(g.custom_data.clone()),
+                Arg::Text(options),
+                Arg::Text(g.rollback_reason.clone()),
+                Arg::Int(g.create_time),
+                Arg::Int(g.update_time),
+                Arg::Int(g.next_cron_interval),
+                Arg::Int(g.next_cron_time),
+                Arg::Text(g.owner.clone()),
+            ],
+        );
+        let mut stmts = vec![global];
+        stmts.extend(self.insert_branches(branches));
+        // Isolated: a gid that exists already fails this write alone.
+        match self
+            .writer
+            .write(Write {
+                stmts,
+                isolated: true,
+            })
+            .await
+        {
+            Ok(_) => Ok(Created::Inserted),
+            Err(StoreError::Duplicate) => match self.find(&g.gid).await? {
+                Some(existing) => Ok(Created::Exists(Box::new(existing))),
+                None => Err(StoreError::Backend(format!("gid {} vanished", g.gid))),
+            },
+            Err(e) => Err(e),
         }
-        created
     }
 
     async fn find(&self, gid: &str) -> Result<Option<Global>, StoreError> {
@@ -214,23 +195,22 @@ impl TransStore for SqlStore {
     async fn change_status(&self, gid: &str, c: &StatusChange<'_>) -> Result<bool, StoreError> {
         let finish = c.to.is_final().then_some(c.now);
         let rollback = matches!(c.to, Status::Aborting | Status::Failed).then_some(c.now);
-        let done = sqlx::query(
-            &self.q("UPDATE trans_global SET status = ?, update_time = ?, \
+        self.cas(
+            "UPDATE trans_global SET status = ?, update_time = ?, \
              rollback_reason = COALESCE(?, rollback_reason), \
              finish_time = COALESCE(?, finish_time), rollback_time = COALESCE(rollback_time, ?) \
-             WHERE gid = ? AND status = ?"),
+             WHERE gid = ? AND status = ?",
+            vec![
+                Arg::Text(c.to.as_str().to_owned()),
+                Arg::Int(c.now),
+                Arg::OptText(c.rollback_reason.map(str::to_owned)),
+                Arg::OptInt(finish),
+                Arg::OptInt(rollback),
+                Arg::Text(gid.to_owned()),
+                Arg::Text(c.from.as_str().to_owned()),
+            ],
         )
-        .bind(c.to.as_str())
-        .bind(c.now)
-        .bind(c.rollback_reason)
-        .bind(finish)
-        .bind(rollback)
-        .bind(gid)
-        .bind(c.from.as_str())
-        .execute(&self.pool)
         .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn add_branches(
@@ -239,14 +219,26 @@ impl TransStore for SqlStore {
         expected: Status,
         branches: &[Branch],
     ) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        let added = self
-            .add_branches_on(&mut conn, gid, expected, branches)
-            .await;
-        if matches!(added, Err(StoreError::Backend(_))) {
-            conn.close_on_drop();
-        }
-        added
+        // The guard touches the global row first, which takes its write lock (SQL stores): a
+        // concurrent submit or abort cannot slip between the status check and the inserts.
+        let touch = self.guard(
+            "UPDATE trans_global SET update_time = update_time WHERE gid = ? AND status = ?",
+            vec![
+                Arg::Text(gid.to_owned()),
+                Arg::Text(expected.as_str().to_owned()),
+            ],
+        );
+        let mut stmts = vec![touch];
+        stmts.extend(self.insert_branches(branches));
+        // Isolated: a branch registered already fails this write alone.
+        let outcome = self
+            .writer
+            .write(Write {
+                stmts,
+                isolated: true,
+            })
+            .await?;
+        Ok(outcome != Outcome::Unmatched)
     }
 
     async fn update_branch(
@@ -258,23 +250,22 @@ impl TransStore for SqlStore {
         status: BranchStatus,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.q(
+        self.cas(
             "UPDATE trans_branch_op SET status = ?, update_time = ?, finish_time = ? \
              WHERE gid = ? AND branch_id = ? AND op = ? \
              AND EXISTS (SELECT 1 FROM trans_global WHERE gid = ? AND status = ?)",
-        ))
-        .bind(status.as_str())
-        .bind(now)
-        .bind(now)
-        .bind(gid)
-        .bind(branch_id)
-        .bind(op.as_str())
-        .bind(gid)
-        .bind(global_status.as_str())
-        .execute(&self.pool)
+            vec![
+                Arg::Text(status.as_str().to_owned()),
+                Arg::Int(now),
+                Arg::Int(now),
+                Arg::Text(gid.to_owned()),
+                Arg::Text(branch_id.to_owned()),
+                Arg::Text(op.as_str().to_owned()),
+                Arg::Text(gid.to_owned()),
+                Arg::Text(global_status.as_str().to_owned()),
+            ],
+        )
         .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn lease_due(
@@ -302,16 +293,14 @@ impl TransStore for SqlStore {
             "UPDATE trans_global SET owner = ?, next_cron_time = ?, update_time = ? \
              WHERE id = ? AND {UNFINISHED} AND next_cron_time <= ?"
         );
-        let taken = sqlx::query(&self.q(&sql))
-            .bind(owner)
-            .bind(lease_until)
-            .bind(now)
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        if taken.rows_affected() != 1 {
+        let args = vec![
+            Arg::Text(owner.to_owned()),
+            Arg::Int(lease_until),
+            Arg::Int(now),
+            Arg::Int(id),
+            Arg::Int(now),
+        ];
+        if !self.cas(&sql, args).await? {
             return Ok(None);
         }
         let sql = format!("SELECT {GLOBAL_COLUMNS} FROM trans_global WHERE id = ?");
@@ -336,16 +325,14 @@ impl TransStore for SqlStore {
              next_cron_interval = COALESCE(?, next_cron_interval), update_time = ? \
              WHERE gid = ? AND owner = ? AND {UNFINISHED}"
         );
-        let done = sqlx::query(&self.q(&sql))
-            .bind(next_cron_time)
-            .bind(next_cron_interval)
-            .bind(now)
-            .bind(gid)
-            .bind(owner)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        let args = vec![
+            Arg::Int(next_cron_time),
+            Arg::OptInt(next_cron_interval),
+            Arg::Int(now),
+            Arg::Text(gid.to_owned()),
+            Arg::Text(owner.to_owned()),
+        ];
+        self.cas(&sql, args).await
     }
 
     async fn take_lease(
@@ -359,15 +346,13 @@ impl TransStore for SqlStore {
             "UPDATE trans_global SET owner = ?, next_cron_time = ?, update_time = ? \
              WHERE gid = ? AND {UNFINISHED}"
         );
-        let done = sqlx::query(&self.q(&sql))
-            .bind(owner)
-            .bind(lease_until)
-            .bind(now)
-            .bind(gid)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        let args = vec![
+            Arg::Text(owner.to_owned()),
+            Arg::Int(lease_until),
+            Arg::Int(now),
+            Arg::Text(gid.to_owned()),
+        ];
+        self.cas(&sql, args).await
     }
 
     async fn scan(&self, q: &ScanQuery) -> Result<ScanPage, StoreError> {
@@ -438,22 +423,29 @@ impl TransStore for SqlStore {
             .collect::<Result<_, _>>()
             .map_err(backend)?;
         let has_remaining = ids.len() > limit as usize;
-        let mut count = 0;
         let sql = format!(
             "UPDATE trans_global SET next_cron_time = ?, update_time = ? \
              WHERE id = ? AND {UNFINISHED} AND next_cron_time > ?"
         );
-        for id in ids.iter().take(limit as usize) {
-            let done = sqlx::query(&self.q(&sql))
-                .bind(now)
-                .bind(now)
-                .bind(id)
-                .bind(after)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-            count += done.rows_affected();
-        }
+        let stmts = ids
+            .iter()
+            .take(limit as usize)
+            .map(|&id| {
+                let args = vec![Arg::Int(now), Arg::Int(now), Arg::Int(id), Arg::Int(after)];
+                self.stmt(&sql, args)
+            })
+            .collect();
+        let count = match self
+            .writer
+            .write(Write {
+                stmts,
+                isolated: false,
+            })
+            .await?
+        {
+            Outcome::Applied(n) => n,
+            Outcome::Unmatched => 0,
+        };
         Ok((count, has_remaining))
     }
 
@@ -465,26 +457,33 @@ impl TransStore for SqlStore {
                 Err(e) => return Err(backend(format!("{}: {e}", path.display()))),
             }
         }
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        let probed = self.probe_on(&mut conn).await;
-        if probed.is_err() {
-            conn.close_on_drop();
-        }
-        probed
+        // Through the writer: the probe proves that the connection every write takes can commit.
+        let owner = uuid::Uuid::new_v4().to_string();
+        let stmts = vec![
+            self.stmt(
+                "INSERT INTO store_probe (owner, pad) VALUES (?, ?)",
+                vec![Arg::Text(owner.clone()), Arg::Blob(vec![0u8; PROBE_PAD])],
+            ),
+            self.stmt(
+                "DELETE FROM store_probe WHERE owner = ?",
+                vec![Arg::Text(owner)],
+            ),
+        ];
+        self.writer
+            .write(Write {
+                stmts,
+                isolated: false,
+            })
+            .await
+            .map(drop)
     }
 
     async fn reset_next_cron_time(&self, gid: &str, now: i64) -> Result<bool, StoreError> {
         let sql = format!(
             "UPDATE trans_global SET next_cron_time = ?, update_time = ? WHERE gid = ? AND {UNFINISHED}"
         );
-        let done = sqlx::query(&self.q(&sql))
-            .bind(now)
-            .bind(now)
-            .bind(gid)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        let args = vec![Arg::Int(now), Arg::Int(now), Arg::Text(gid.to_owned())];
+        self.cas(&sql, args).await
     }
 }
 
@@ -550,11 +549,6 @@ fn text(r: &AnyRow, i: usize) -> Result<String, StoreError> {
             String::from_utf8(bytes).map_err(backend)
         }
     }
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {

@@ -1,0 +1,440 @@
+//! Group commit: one writer per SQL store takes the writes waiting in its channel, runs them as
+//! one database transaction, and answers each caller only after that transaction committed.
+//!
+//! Many transactions share one commit, so the cost of a commit (and of the write lock SQLite
+//! hands from connection to connection) is paid once per batch instead of once per statement,
+//! and a 2xx still means the rows are stored. A write that fails on its own (a duplicate key, a
+//! value the database refuses) must not fail the others of its batch:
+//!
+//! - a write that may fail by itself ([`Write::isolated`]) runs inside a savepoint, and its
+//!   failure rolls back only that savepoint;
+//! - any other failure inside a batch rolls the whole batch back, and each of its writes is then
+//!   run again in a transaction of its own, so that the failure reaches only its owner;
+//! - a failed COMMIT fails every write of the batch: none of them is stored.
+//!
+//! After a failed transaction the connection is dropped, never reused: a connection whose
+//! COMMIT failed may be in any state (SQLite rolls back by itself on a full disk).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dtmcli::Dialect;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::biz::StoreError;
+
+/// The most writes in one batch: a bound on how long one transaction holds the write lock.
+pub const MAX_BATCH: usize = 256;
+
+/// How many writes may wait for the writer before callers wait to hand theirs in.
+const QUEUE: usize = 4096;
+
+/// One write: statements run in order, in one transaction.
+#[derive(Debug, Default)]
+pub struct Write {
+    /// The statements.
+    pub stmts: Vec<Stmt>,
+    /// Runs inside a savepoint of its own: it may fail without the rest of its batch (an
+    /// insert that may meet a duplicate key).
+    pub isolated: bool,
+}
+
+/// One statement with its arguments.
+#[derive(Debug)]
+pub struct Stmt {
+    /// SQL in the store's dialect.
+    pub sql: String,
+    /// The arguments, in placeholder order.
+    pub args: Vec<Arg>,
+    /// When it changes no row, the write stops here and reports [`Outcome::Unmatched`]: the
+    /// compare-and-set guard of a write. A guard comes before the statements it protects.
+    pub guard: bool,
+}
+
+/// A statement argument.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    /// An integer.
+    Int(i64),
+    /// An integer or NULL.
+    OptInt(Option<i64>),
+    /// Text.
+    Text(String),
+    /// Text or NULL.
+    OptText(Option<String>),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
+/// What a committed write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every statement ran; the rows they changed, in total.
+    Applied(u64),
+    /// A guard changed no row; the statements after it did not run.
+    Unmatched,
+}
+
+/// A database error, as the writer sorts it.
+#[derive(Debug, Clone)]
+pub struct DbError {
+    /// The database's message.
+    pub message: String,
+    /// A unique key refused the row.
+    pub unique: bool,
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> StoreError {
+        if e.unique {
+            StoreError::Duplicate
+        } else {
+            StoreError::Backend(e.message)
+        }
+    }
+}
+
+/// A connection the writer runs batches on. Implementations drop a broken connection on
+/// [`WriteConn::reset`] and open a new one when next used.
+#[async_trait::async_trait]
+pub trait WriteConn: Send + 'static {
+    /// Runs one statement; the rows it changed.
+    async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError>;
+    /// Runs a statement without arguments (`BEGIN`, `COMMIT`, `SAVEPOINT w`, …).
+    async fn raw(&mut self, sql: &str) -> Result<(), DbError>;
+    /// The statement that starts a write transaction.
+    fn begin(&self) -> &'static str {
+        "BEGIN"
+    }
+    /// Forgets the connection after a failed transaction.
+    fn reset(&mut self);
+}
+
+/// The writer's connection from an `sqlx` pool: PostgreSQL and MySQL (and SQLite on a pool a
+/// test configured). Statements are prepared once per connection (sqlx caches them).
+pub struct PoolConn {
+    pool: AnyPool,
+    conn: Option<PoolConnection<Any>>,
+    dialect: Dialect,
+}
+
+impl PoolConn {
+    /// The writer's connection will come from `pool`.
+    pub fn new(pool: AnyPool, dialect: Dialect) -> PoolConn {
+        PoolConn {
+            pool,
+            conn: None,
+            dialect,
+        }
+    }
+
+    async fn conn(&mut self) -> Result<&mut PoolConnection<Any>, DbError> {
+        if self.conn.is_none() {
+            self.conn = Some(self.pool.acquire().await.map_err(db_error)?);
+        }
+        self.conn.as_mut().ok_or_else(|| db_error("no connection"))
+    }
+}
+
+#[async_trait::async_trait]
+impl WriteConn for PoolConn {
+    async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
+        let mut q = sqlx::query(&stmt.sql);
+        for arg in &stmt.args {
+            q = match arg {
+                Arg::Int(i) => q.bind(*i),
+                Arg::OptInt(i) => q.bind(*i),
+                Arg::Text(s) => q.bind(s.as_str()),
+                Arg::OptText(s) => q.bind(s.as_deref()),
+                Arg::Blob(b) => q.bind(b.clone()),
+            };
+        }
+        let conn = self.conn().await?;
+        let done = q.execute(&mut **conn).await.map_err(sqlx_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn raw(&mut self, sql: &str) -> Result<(), DbError> {
+        let conn = self.conn().await?;
+        conn.execute(sql).await.map(drop).map_err(sqlx_error)
+    }
+
+    fn begin(&self) -> &'static str {
+        match self.dialect {
+            // Take the write lock at once: no upgrade from a read lock that could fail as busy.
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres | Dialect::MySql => "BEGIN",
+        }
+    }
+
+    fn reset(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            // Closed, not returned to the pool: it may still hold the failed transaction open.
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// The writer's SQLite connection, owned by the writer's thread: statements run right there,
+/// prepared once and cached.
+pub struct SqliteConn {
+    path: PathBuf,
+    full_sync: bool,
+    conn: Option<rusqlite::Connection>,
+}
+
+impl SqliteConn {
+    /// A connection to the database file at `path` (created and migrated already), opened when
+    /// first used. `full_sync`: `synchronous = FULL`, an fsync at every commit, so that a
+    /// committed batch survives a power loss too; otherwise `NORMAL`, where it survives a crash
+    /// of the process (WAL mode), and the fsync comes at each checkpoint.
+    pub fn new(path: &Path, full_sync: bool) -> SqliteConn {
+        SqliteConn {
+            path: path.to_owned(),
+            full_sync,
+            conn: None,
+        }
+    }
+
+    fn conn(&mut self) -> Result<&mut rusqlite::Connection, DbError> {
+        if self.conn.is_none() {
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn =
+                rusqlite::Connection::open_with_flags(&self.path, flags).map_err(sqlite_error)?;
+            conn.busy_timeout(Duration::from_secs(5))
+                .map_err(sqlite_error)?;
+            let sync = if self.full_sync { "FULL" } else { "NORMAL" };
+            conn.pragma_update(None, "synchronous", sync)
+                .map_err(sqlite_error)?;
+            conn.set_prepared_statement_cache_capacity(64);
+            self.conn = Some(conn);
+        }
+        self.conn.as_mut().ok_or_else(|| db_error("no connection"))
+    }
+}
+
+#[async_trait::async_trait]
+impl WriteConn for SqliteConn {
+    async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
+        let conn = self.conn()?;
+        let mut prepared = conn.prepare_cached(&stmt.sql).map_err(sqlite_error)?;
+        let changed = prepared
+            .execute(rusqlite::params_from_iter(&stmt.args))
+            .map_err(sqlite_error)?;
+        Ok(changed as u64)
+    }
+
+    async fn raw(&mut self, sql: &str) -> Result<(), DbError> {
+        self.conn()?.execute_batch(sql).map_err(sqlite_error)
+    }
+
+    fn begin(&self) -> &'static str {
+        "BEGIN IMMEDIATE"
+    }
+
+    fn reset(&mut self) {
+        // Closing rolls back whatever the connection had open.
+        self.conn = None;
+    }
+}
+
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Arg::Int(i) | Arg::OptInt(Some(i)) => ValueRef::Integer(*i),
+            Arg::OptInt(None) | Arg::OptText(None) => ValueRef::Null,
+            Arg::Text(s) | Arg::OptText(Some(s)) => ValueRef::Text(s.as_bytes()),
+            Arg::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+fn sqlite_error(e: rusqlite::Error) -> DbError {
+    let unique = matches!(
+        e.sqlite_error().map(|f| f.extended_code),
+        Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+    );
+    DbError {
+        message: e.to_string(),
+        unique,
+    }
+}
+
+fn sqlx_error(e: sqlx::Error) -> DbError {
+    DbError {
+        unique: e
+            .as_database_error()
+            .is_some_and(|d| d.is_unique_violation()),
+        message: e.to_string(),
+    }
+}
+
+fn db_error(e: impl std::fmt::Display) -> DbError {
+    DbError {
+        message: e.to_string(),
+        unique: false,
+    }
+}
+
+/// The handle of a writer. Cheap to clone; the writer stops when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Pending>,
+}
+
+type Pending = (Write, oneshot::Sender<Result<Outcome, StoreError>>);
+
+impl Writer {
+    /// A writer running on the current Tokio runtime (servers: the batch waits on the network).
+    pub fn spawn(conn: impl WriteConn) -> Writer {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(conn, rx));
+        Writer { queue }
+    }
+
+    /// A writer on a thread of its own (SQLite: its statements run on the calling thread, so
+    /// a batch costs one wake-up of that thread, not one per statement).
+    pub fn thread(name: &str, conn: impl WriteConn) -> std::io::Result<Writer> {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let rt = tokio::runtime::Builder::new_current_thread().build()?;
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || rt.block_on(run(conn, rx)))?;
+        Ok(Writer { queue })
+    }
+
+    /// Hands `write` to the writer and waits until the transaction holding it has committed
+    /// (or failed).
+    pub async fn write(&self, write: Write) -> Result<Outcome, StoreError> {
+        let (done, outcome) = oneshot::channel();
+        let stopped = || StoreError::Backend("the store's writer has stopped".into());
+        self.queue
+            .send((write, done))
+            .await
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+}
+
+/// The writer: batches whatever is waiting (up to [`MAX_BATCH`]), runs it, answers.
+async fn run(mut conn: impl WriteConn, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (writes, waiters): (Vec<Write>, Vec<_>) = batch.drain(..).unzip();
+        let outcomes = run_batch(&mut conn, &writes).await;
+        for (waiter, outcome) in waiters.into_iter().zip(outcomes) {
+            // The caller may have given up (a client hung up); the write stands regardless.
+            let _ = waiter.send(outcome);
+        }
+    }
+}
+
+/// Runs a batch; one outcome per write.
+async fn run_batch(
+    conn: &mut impl WriteConn,
+    writes: &[Write],
+) -> Vec<Result<Outcome, StoreError>> {
+    if let [one] = writes {
+        return vec![run_alone(conn, one).await];
+    }
+    match try_batch(conn, writes).await {
+        Ok(outcomes) => outcomes,
+        Err(Abort::Commit(e)) => {
+            tracing::warn!(error = %e.message, writes = writes.len(), "store: a batch failed to commit");
+            writes.iter().map(|_| Err(e.clone().into())).collect()
+        }
+        Err(Abort::Replay(e)) => {
+            tracing::debug!(error = %e.message, "store: batch rolled back; its writes run one by one");
+            let mut outcomes = Vec::with_capacity(writes.len());
+            for w in writes {
+                outcomes.push(run_alone(conn, w).await);
+            }
+            outcomes
+        }
+    }
+}
+
+/// Why a batch did not commit.
+enum Abort {
+    /// A write failed outside a savepoint: rolled back, to be run one by one.
+    Replay(DbError),
+    /// The COMMIT failed: nothing of the batch is stored.
+    Commit(DbError),
+}
+
+async fn try_batch(
+    conn: &mut impl WriteConn,
+    writes: &[Write],
+) -> Result<Vec<Result<Outcome, StoreError>>, Abort> {
+    let begin = conn.begin();
+    conn.raw(begin)
+        .await
+        .map_err(|e| broken(conn, Abort::Replay(e)))?;
+    let mut outcomes = Vec::with_capacity(writes.len());
+    for w in writes {
+        if !w.isolated {
+            let outcome = statements(conn, w).await;
+            outcomes.push(Ok(outcome.map_err(|e| broken(conn, Abort::Replay(e)))?));
+            continue;
+        }
+        conn.raw("SAVEPOINT w")
+            .await
+            .map_err(|e| broken(conn, Abort::Replay(e)))?;
+        match statements(conn, w).await {
+            Ok(outcome) => outcomes.push(Ok(outcome)),
+            Err(e) => {
+                // Undo this write only; if even that fails, the batch starts over one by one.
+                conn.raw("ROLLBACK TO SAVEPOINT w")
+                    .await
+                    .map_err(|e| broken(conn, Abort::Replay(e)))?;
+                outcomes.push(Err(e.into()));
+            }
+        }
+        conn.raw("RELEASE SAVEPOINT w")
+            .await
+            .map_err(|e| broken(conn, Abort::Replay(e)))?;
+    }
+    conn.raw("COMMIT")
+        .await
+        .map_err(|e| broken(conn, Abort::Commit(e)))?;
+    Ok(outcomes)
+}
+
+/// One write in a transaction of its own.
+async fn run_alone(conn: &mut impl WriteConn, w: &Write) -> Result<Outcome, StoreError> {
+    let begin = conn.begin();
+    let done = async {
+        conn.raw(begin).await?;
+        let outcome = statements(conn, w).await?;
+        conn.raw("COMMIT").await?;
+        Ok::<_, DbError>(outcome)
+    }
+    .await;
+    done.map_err(|e| {
+        conn.reset();
+        e.into()
+    })
+}
+
+async fn statements(conn: &mut impl WriteConn, w: &Write) -> Result<Outcome, DbError> {
+    let mut total = 0;
+    for stmt in &w.stmts {
+        let changed = conn.execute(stmt).await?;
+        if stmt.guard && changed == 0 {
+            return Ok(Outcome::Unmatched);
+        }
+        total += changed;
+    }
+    Ok(Outcome::Applied(total))
+}
+
+/// A failure inside a transaction: the connection is dropped (which rolls back what it had
+/// open) and never reused; the next write opens a new one.
+fn broken<C: WriteConn>(conn: &mut C, abort: Abort) -> Abort {
+    conn.reset();
+    abort
+}
