@@ -171,6 +171,11 @@ impl TransUsecase {
     /// tcc moves to `submitted`; a submitted one is accepted again. Then it is driven — in the
     /// request with `wait_result`, else in the background.
     pub async fn submit(&self, t: NewTrans) -> Result<(), TransError> {
+        let uc = self.clone();
+        detached(async move { uc.submit_now(t).await }).await
+    }
+
+    async fn submit_now(&self, t: NewTrans) -> Result<(), TransError> {
         let me = &self.inner;
         let (global, branches) = me.build(&t, Status::Submitted)?;
         let gid = global.gid.clone();
@@ -206,6 +211,11 @@ impl TransUsecase {
 
     /// `abort`: a prepared msg fails at once; a prepared (or aborting) tcc rolls back.
     pub async fn abort(&self, t: NewTrans) -> Result<(), TransError> {
+        let uc = self.clone();
+        detached(async move { uc.abort_now(t).await }).await
+    }
+
+    async fn abort_now(&self, t: NewTrans) -> Result<(), TransError> {
         let me = &self.inner;
         let mut g = me.must_find(&t.gid).await?;
         let reason = Some(t.rollback_reason.as_str()).filter(|r| !r.is_empty());
@@ -428,12 +438,12 @@ impl TransUsecase {
         }))
     }
 
-    /// Drives `gid` in a task of its own and, with `wait`, reports whether it reached `goal`
-    /// (`succeed` for a submit, `failed` for an abort, as DTM answers). The round never runs
-    /// inside the request's future: a client that hangs up must not stop it halfway.
+    /// Drives a transaction and, with `wait`, reports whether it reached `goal` (`succeed` for
+    /// a submit, `failed` for an abort, as DTM answers); without `wait` the round goes on in a
+    /// task of its own. Callers run detached from the request (see [`detached`]).
     async fn finish(&self, start: Start, wait: bool, goal: Status) -> Result<(), TransError> {
         let me = self.inner.clone();
-        let round = tokio::spawn(async move {
+        let round = async move {
             let (gid, driven) = match start {
                 Start::Load(gid) => {
                     let driven = me.drive(&gid).await;
@@ -445,19 +455,12 @@ impl TransUsecase {
                 tracing::warn!(%gid, error = %e, "round");
             }
             driven
-        });
+        };
         if !wait {
+            tokio::spawn(round);
             return Ok(());
         }
-        let g = match round.await {
-            Ok(driven) => driven?,
-            // A panic in the round: the lease runs out and the poller carries on.
-            Err(e) => {
-                return Err(TransError::Ongoing(format!(
-                    "the round stopped ({e}); the coordinator keeps going"
-                )));
-            }
-        };
+        let g = round.await?;
         match g.status {
             s if s == goal => Ok(()),
             Status::Succeed => Err(TransError::Failure(
@@ -630,6 +633,21 @@ impl Inner {
             (_, TransType::Saga) => i64::MAX / 4,
             _ => ms(self.policy.timeout_to_fail),
         }
+    }
+}
+
+/// Runs a request's work in a task of its own and waits for it. A client that hangs up drops
+/// the request's future; the work must not stop with it — least of all between a commit and
+/// the round that follows it, which would leave the transaction to wait for its lease to run out.
+async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, TransError>> + Send + 'static,
+) -> Result<T, TransError> {
+    match tokio::spawn(work).await {
+        Ok(done) => done,
+        // A panic: the lease runs out and the poller carries on.
+        Err(e) => Err(TransError::Ongoing(format!(
+            "the request stopped ({e}); the coordinator keeps going"
+        ))),
     }
 }
 
