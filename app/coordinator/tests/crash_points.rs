@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use coordinator::biz::{
-    Branch, BranchStatus, Clock, Created, Global, NewTccBranch, NewTrans, Op, Options, ScanPage,
-    ScanQuery, Status, StatusChange, StoreError, TransStore, TransType, TransUsecase,
+    Branch, BranchStatus, Clock, Created, Global, NewTccBranch, NewTrans, Op, Options, Progress,
+    ScanPage, ScanQuery, Status, StatusChange, StoreError, TransStore, TransType, TransUsecase,
 };
 use dtmcli::DtmResult;
 use support::{Branches, policy};
@@ -97,6 +97,11 @@ impl TransStore for FaultStore {
         self.inner
             .update_branch(gid, global_status, branch_id, op, status, now)
             .await
+    }
+    /// One write, as the SQL stores make it: a fault here loses all of it.
+    async fn record(&self, p: &Progress<'_>) -> Result<bool, StoreError> {
+        self.write()?;
+        self.inner.record(p).await
     }
     async fn lease_due(
         &self,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use coordinator::biz::{
-    Branch, Created, Global, Op, Options, ScanQuery, Status, StatusChange, StoreError, TransStore,
-    TransType,
+    Branch, Created, Global, Op, Options, Progress, ScanQuery, Status, StatusChange, StoreError,
+    TransStore, TransType,
 };
 use coordinator::conf::Store;
 use coordinator::data::open_store;
@@ -186,6 +186,87 @@ async fn status_changes_are_compare_and_set() -> Result<()> {
             "{driver}"
         );
         assert!(!store.change_status("g-missing", &late).await?, "{driver}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn progress_is_written_whole_or_not_at_all() -> Result<()> {
+    for (driver, store, _db) in stores().await? {
+        let g = global(
+            "g-progress",
+            TransType::Saga,
+            Status::Submitted,
+            1_000,
+            1_000,
+        );
+        let mut rows = saga_branches(&g.gid, 1_000);
+        rows.extend([
+            Branch::new(
+                &g.gid,
+                "02".into(),
+                Op::Compensate,
+                "http://s/c",
+                b"{}",
+                1_000,
+            ),
+            Branch::new(&g.gid, "02".into(), Op::Action, "http://s/a", b"{}", 1_000),
+        ]);
+        store.create(&g, &rows).await?;
+        let wave = |global_status, then| Progress {
+            gid: &g.gid,
+            global_status,
+            branches: vec![
+                ("01", Op::Action, Status::Succeed),
+                ("02", Op::Action, Status::Succeed),
+            ],
+            then,
+            now: 2_000,
+        };
+        // A round that believes the global is aborting writes nothing, branches included.
+        let stale = wave(Status::Aborting, None);
+        assert!(!store.record(&stale).await?, "{driver}");
+        let stale_end = wave(
+            Status::Aborting,
+            Some(change(Status::Aborting, Status::Failed, None, 2_000)),
+        );
+        assert!(!store.record(&stale_end).await?, "{driver}");
+        assert!(
+            store
+                .branches(&g.gid)
+                .await?
+                .iter()
+                .all(|b| b.status == Status::Prepared),
+            "{driver}: a refused progress changed a branch"
+        );
+        // The right status: both branches and the status change, together.
+        let end = wave(
+            Status::Submitted,
+            Some(change(Status::Submitted, Status::Succeed, None, 2_000)),
+        );
+        assert!(store.record(&end).await?, "{driver}");
+        let found = store.find(&g.gid).await?.expect("stored");
+        assert_eq!(
+            (found.status, found.finish_time),
+            (Status::Succeed, Some(2_000)),
+            "{driver}"
+        );
+        let statuses: Vec<_> = store
+            .branches(&g.gid)
+            .await?
+            .iter()
+            .map(|b| (b.branch_id.clone(), b.op, b.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![
+                ("01".into(), Op::Compensate, Status::Prepared),
+                ("01".into(), Op::Action, Status::Succeed),
+                ("02".into(), Op::Compensate, Status::Prepared),
+                ("02".into(), Op::Action, Status::Succeed),
+            ],
+            "{driver}"
+        );
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ mod store;
 mod trans;
 mod usecase;
 
-pub use store::{Created, ScanPage, ScanQuery, StatusChange, StoreError, TransStore};
+pub use store::{Created, Progress, ScanPage, ScanQuery, StatusChange, StoreError, TransStore};
 pub use trans::{Branch, BranchStatus, Clock, Global, Op, Options, Status, TransType, new_gid};
 pub use usecase::{
     BranchCaller, NewTccBranch, NewTrans, POLLER_CONCURRENCY, POLLER_OVERFLOW, Policy, SLOW_ROUND,

@@ -18,8 +18,8 @@ use dtmcli::wire::{MAX_REQUEST_TIMEOUT_SECS, parse_msg_custom_data, parse_saga_c
 use dtmcli::{BranchInfo, DtmResult};
 use futures_util::future::join_all;
 
-use crate::biz::usecase::{Inner, TransError, ms, secs};
-use crate::biz::{Branch, Global, Op, Status, TransType};
+use crate::biz::usecase::{Inner, TransError, log_change, ms, secs};
+use crate::biz::{Branch, Global, Op, Progress, Status, StatusChange, TransType};
 
 /// A transaction as a round holds it: the global row and its branches in insertion order.
 ///
@@ -262,20 +262,17 @@ impl Inner {
                 .iter()
                 .map(|&i| self.call_action(&t.global, &t.branches[saga.steps[i].action], retries));
             let results = join_all(calls).await;
+            let mut answered = Vec::new();
             let mut failure = None;
             let mut pending = None;
             for (&i, result) in ready.iter().zip(results) {
                 let a = saga.steps[i].action;
                 match result {
                     Action::Answered(r) if r.result == DtmResult::Success => {
-                        if !self.set_branch(t, a, Status::Succeed).await? {
-                            return Ok(Step::Reload);
-                        }
+                        answered.push((a, Status::Succeed));
                     }
                     Action::Answered(r) if r.result == DtmResult::Failure => {
-                        if !self.set_branch(t, a, Status::Failed).await? {
-                            return Ok(Step::Reload);
-                        }
+                        answered.push((a, Status::Failed));
                         failure.get_or_insert(format!(
                             "url:{} return failed: {}",
                             t.branches[a].url, r.body
@@ -295,8 +292,29 @@ impl Inner {
                     }
                 }
             }
-            if let Some(reason) = failure {
-                return self.advance(t, Status::Aborting, Some(&reason)).await;
+            // What the wave leads to, written with its results: a rollback, the end, or more.
+            let then = match (&failure, &pending) {
+                (Some(reason), _) => Some((Status::Aborting, Some(reason.as_str()))),
+                (None, None) => {
+                    let after = |i: usize| {
+                        let a = saga.steps[i].action;
+                        answered
+                            .iter()
+                            .find(|(b, _)| *b == a)
+                            .map_or(t.branches[a].status, |(_, s)| *s)
+                    };
+                    let complete = (0..saga.steps.len()).all(|i| after(i) == Status::Succeed)
+                        && saga.steps.len() * 2 == t.branches.len();
+                    complete.then_some((Status::Succeed, None))
+                }
+                (None, Some(_)) => None,
+            };
+            let ends = then.is_some();
+            if !self.record(t, &answered, then).await? {
+                return Ok(Step::Reload);
+            }
+            if ends {
+                return Ok(Step::Again);
             }
             if let Some(next) = pending {
                 return Ok(Step::Stop(next));
@@ -341,12 +359,12 @@ impl Inner {
             if ready.is_empty() {
                 break;
             }
-            let waves = vec![ready.iter().map(|&i| saga.steps[i].compensate).collect()];
-            if let Some(step) = self.call_all(t, waves).await? {
-                return Ok(step);
-            }
-            for i in ready {
-                undone[i] = true;
+            let last = (0..n).all(|i| undone[i] || ready.contains(&i));
+            let wave = vec![ready.iter().map(|&i| saga.steps[i].compensate).collect()];
+            let then = last.then_some(Status::Failed);
+            match self.call_all(t, wave, then).await? {
+                Step::Again if !last => ready.iter().for_each(|&i| undone[i] = true),
+                step => return Ok(step),
             }
         }
         self.advance(t, Status::Failed, None).await
@@ -365,10 +383,7 @@ impl Inner {
         } else {
             todo.into_iter().map(|i| vec![i]).collect()
         };
-        if let Some(step) = self.call_all(t, waves).await? {
-            return Ok(step);
-        }
-        self.advance(t, Status::Succeed, None).await
+        self.call_all(t, waves, Some(Status::Succeed)).await
     }
 
     /// TCC phase two: every `op` branch, last registered first, then `to`.
@@ -379,45 +394,50 @@ impl Inner {
             .rev()
             .map(|i| vec![i])
             .collect();
-        if let Some(step) = self.call_all(t, waves).await? {
-            return Ok(step);
-        }
-        self.advance(t, to, None).await
+        self.call_all(t, waves, Some(to)).await
     }
 
     /// Calls each wave's branches (indexes into `t.branches`) concurrently, waves in order,
-    /// marking successes; the first wave with a branch that did not succeed ends the round.
-    /// FAILURE counts as an error here: these branches must eventually succeed
+    /// recording each wave's successes; the first wave with a branch that did not succeed ends
+    /// the round. When all succeed, the transaction moves to `then` — written with the last
+    /// wave's results. FAILURE counts as an error here: these branches must eventually succeed
     /// (docs/dtm-protocol.md, Results).
     async fn call_all(
         &self,
         t: &mut Trans,
         waves: Vec<Vec<usize>>,
-    ) -> Result<Option<Step>, TransError> {
-        for wave in waves {
+        then: Option<Status>,
+    ) -> Result<Step, TransError> {
+        let count = waves.len();
+        for (k, wave) in waves.into_iter().enumerate() {
             let calls = wave.iter().map(|&i| {
                 let b = &t.branches[i];
                 self.call(&t.global, &b.url, &b.bin_data, &b.branch_id, b.op.as_str())
             });
             let results = join_all(calls).await;
+            let mut answered = Vec::new();
             let mut pending = None;
             for (&i, result) in wave.iter().zip(results) {
                 match result {
-                    Ok(r) if r.result == DtmResult::Success => {
-                        if !self.set_branch(t, i, Status::Succeed).await? {
-                            return Ok(Some(Step::Reload));
-                        }
-                    }
+                    Ok(r) if r.result == DtmResult::Success => answered.push((i, Status::Succeed)),
                     other => {
                         pending.get_or_insert(not_done(&t.branches[i].url, other));
                     }
                 }
             }
+            let last = k + 1 == count && pending.is_none();
+            let to = then.filter(|_| last).map(|to| (to, None));
+            if !self.record(t, &answered, to).await? {
+                return Ok(Step::Reload);
+            }
             if let Some(next) = pending {
-                return Ok(Some(Step::Stop(next)));
+                return Ok(Step::Stop(next));
             }
         }
-        Ok(None)
+        match then {
+            Some(to) if count == 0 => self.advance(t, to, None).await,
+            _ => Ok(Step::Again),
+        }
     }
 
     /// DTM's timeout reason, naming the timeout in force (the server's when the transaction
@@ -452,34 +472,49 @@ impl Inner {
         }
     }
 
-    /// Records a branch's status (`t.branches[i]`) while the transaction keeps its status;
-    /// `false` if it changed.
-    async fn set_branch(
+    /// Writes a wave's results (`(index into t.branches, status)`) and, with `then`, the
+    /// status change that follows, as one; applies them to `t` once written. `false` if the
+    /// transaction left its status meanwhile (nothing was written).
+    async fn record(
         &self,
         t: &mut Trans,
-        i: usize,
-        status: Status,
+        results: &[(usize, Status)],
+        then: Option<(Status, Option<&str>)>,
     ) -> Result<bool, TransError> {
+        if results.is_empty() && then.is_none() {
+            return Ok(true);
+        }
         let now = self.clock.now();
-        let b = &t.branches[i];
-        let set = self
-            .store
-            .update_branch(
-                &t.global.gid,
-                t.global.status,
-                &b.branch_id,
-                b.op,
-                status,
-                now,
-            )
-            .await?;
-        if set {
+        let change = then.map(|(to, rollback_reason)| StatusChange {
+            from: t.global.status,
+            to,
+            rollback_reason,
+            now,
+        });
+        let progress = Progress {
+            gid: &t.global.gid,
+            global_status: t.global.status,
+            branches: results
+                .iter()
+                .map(|&(i, s)| (t.branches[i].branch_id.as_str(), t.branches[i].op, s))
+                .collect(),
+            then: change.clone(),
+            now,
+        };
+        if !self.store.record(&progress).await? {
+            return Ok(false);
+        }
+        for &(i, status) in results {
             let b = &mut t.branches[i];
             b.status = status;
             b.update_time = now;
             b.finish_time = Some(now);
         }
-        Ok(set)
+        if let Some(change) = change {
+            log_change(&t.global, &change);
+            change.apply(&mut t.global);
+        }
+        Ok(true)
     }
 
     /// One branch call with the transaction's context, headers and timeout.

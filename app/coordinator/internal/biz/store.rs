@@ -55,6 +55,22 @@ impl StatusChange<'_> {
     }
 }
 
+/// A round's progress, written as one: the results of a wave of branch calls and, when they
+/// end the transaction's current phase, the status change that follows.
+#[derive(Debug, Clone)]
+pub struct Progress<'a> {
+    /// The transaction.
+    pub gid: &'a str,
+    /// The status it must still be in; otherwise nothing is written.
+    pub global_status: Status,
+    /// `(branch_id, op, status)` of each branch that answered.
+    pub branches: Vec<(&'a str, Op, BranchStatus)>,
+    /// The status change that follows (its `from` is `global_status`).
+    pub then: Option<StatusChange<'a>>,
+    /// Now, Unix ms.
+    pub now: i64,
+}
+
 /// Filters and cursor of the `all` query.
 #[derive(Debug, Clone, Default)]
 pub struct ScanQuery {
@@ -135,6 +151,25 @@ pub trait TransStore: Send + Sync + 'static {
         status: BranchStatus,
         now: i64,
     ) -> Result<bool, StoreError>;
+
+    /// Writes `p` while the transaction is in `p.global_status`; `false` if it is not (stop
+    /// this round). SQL stores write it in one transaction; the default writes each branch and
+    /// then the status, each guarded, which a crash can cut between writes but never leaves a
+    /// status change without the branch results before it.
+    async fn record(&self, p: &Progress<'_>) -> Result<bool, StoreError> {
+        for &(branch_id, op, status) in &p.branches {
+            if !self
+                .update_branch(p.gid, p.global_status, branch_id, op, status, p.now)
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        match &p.then {
+            Some(change) => self.change_status(p.gid, change).await,
+            None => Ok(true),
+        }
+    }
 
     /// Leases one unfinished transaction whose `next_cron_time <= now` to `owner` until
     /// `lease_until`, or `None` if nothing is due.

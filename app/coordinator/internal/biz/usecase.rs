@@ -588,7 +588,7 @@ impl Inner {
         };
         let changed = self.store.change_status(&g.gid, &change).await?;
         if changed {
-            tracing::info!(gid = %g.gid, trans_type = g.trans_type.as_str(), from = change.from.as_str(), to = to.as_str(), "status");
+            log_change(g, &change);
             change.apply(g);
         }
         Ok(changed)
@@ -662,6 +662,23 @@ fn check_target(caller: &dyn BranchCaller, protocol: &str, url: &str) -> Result<
     caller
         .check(protocol, url)
         .map_err(|e| TransError::BadRequest(e.to_string()))
+}
+
+/// Logs a status change: at info when the transaction rolls back or fails (what an operator
+/// looks for), at debug otherwise — a line per success would cost a coordinator at thousands
+/// of transactions a second a tenth of its CPU.
+pub(crate) fn log_change(g: &Global, c: &StatusChange<'_>) {
+    let (gid, trans_type, from, to) = (
+        &g.gid,
+        g.trans_type.as_str(),
+        c.from.as_str(),
+        c.to.as_str(),
+    );
+    if matches!(c.to, Status::Aborting | Status::Failed) {
+        tracing::info!(%gid, trans_type, from, to, reason = c.rollback_reason, "status");
+    } else {
+        tracing::debug!(%gid, trans_type, from, to, "status");
+    }
 }
 
 /// How many transactions the poller drives at once.

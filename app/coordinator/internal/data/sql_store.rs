@@ -10,7 +10,7 @@ use sqlx::{AnyPool, Row};
 
 use super::writer::{Arg, Outcome, PoolConn, Stmt, Write, Writer};
 use crate::biz::{
-    Branch, BranchStatus, Created, Global, Op, ScanPage, ScanQuery, Status, StatusChange,
+    Branch, BranchStatus, Created, Global, Op, Progress, ScanPage, ScanQuery, Status, StatusChange,
     StoreError, TransStore, TransType,
 };
 use dtmcli::Dialect;
@@ -93,6 +93,27 @@ impl SqlStore {
             isolated: false,
         };
         Ok(self.writer.write(write).await? != Outcome::Unmatched)
+    }
+
+    /// The guarded status change of `gid`.
+    fn status_change(&self, gid: &str, c: &StatusChange<'_>) -> Stmt {
+        let finish = c.to.is_final().then_some(c.now);
+        let rollback = matches!(c.to, Status::Aborting | Status::Failed).then_some(c.now);
+        self.guard(
+            "UPDATE trans_global SET status = ?, update_time = ?, \
+             rollback_reason = COALESCE(?, rollback_reason), \
+             finish_time = COALESCE(?, finish_time), rollback_time = COALESCE(rollback_time, ?) \
+             WHERE gid = ? AND status = ?",
+            vec![
+                Arg::Text(c.to.as_str().to_owned()),
+                Arg::Int(c.now),
+                Arg::OptText(c.rollback_reason.map(str::to_owned)),
+                Arg::OptInt(finish),
+                Arg::OptInt(rollback),
+                Arg::Text(gid.to_owned()),
+                Arg::Text(c.from.as_str().to_owned()),
+            ],
+        )
     }
 
     /// Multi-row inserts of `branches` (a few hundred rows per statement, well within every
@@ -193,24 +214,47 @@ impl TransStore for SqlStore {
     }
 
     async fn change_status(&self, gid: &str, c: &StatusChange<'_>) -> Result<bool, StoreError> {
-        let finish = c.to.is_final().then_some(c.now);
-        let rollback = matches!(c.to, Status::Aborting | Status::Failed).then_some(c.now);
-        self.cas(
-            "UPDATE trans_global SET status = ?, update_time = ?, \
-             rollback_reason = COALESCE(?, rollback_reason), \
-             finish_time = COALESCE(?, finish_time), rollback_time = COALESCE(rollback_time, ?) \
-             WHERE gid = ? AND status = ?",
-            vec![
-                Arg::Text(c.to.as_str().to_owned()),
-                Arg::Int(c.now),
-                Arg::OptText(c.rollback_reason.map(str::to_owned)),
-                Arg::OptInt(finish),
-                Arg::OptInt(rollback),
-                Arg::Text(gid.to_owned()),
-                Arg::Text(c.from.as_str().to_owned()),
-            ],
-        )
-        .await
+        let write = Write {
+            stmts: vec![self.status_change(gid, c)],
+            isolated: false,
+        };
+        Ok(self.writer.write(write).await? != Outcome::Unmatched)
+    }
+
+    async fn record(&self, p: &Progress<'_>) -> Result<bool, StoreError> {
+        // The guard first: the status change itself, or a touch of the global row; the branch
+        // rows after it, in the same transaction, so all of it is written or none.
+        let guard = match &p.then {
+            Some(change) => self.status_change(p.gid, change),
+            None => self.guard(
+                "UPDATE trans_global SET update_time = ? WHERE gid = ? AND status = ?",
+                vec![
+                    Arg::Int(p.now),
+                    Arg::Text(p.gid.to_owned()),
+                    Arg::Text(p.global_status.as_str().to_owned()),
+                ],
+            ),
+        };
+        let mut stmts = vec![guard];
+        for &(branch_id, op, status) in &p.branches {
+            stmts.push(self.stmt(
+                "UPDATE trans_branch_op SET status = ?, update_time = ?, finish_time = ? \
+                 WHERE gid = ? AND branch_id = ? AND op = ?",
+                vec![
+                    Arg::Text(status.as_str().to_owned()),
+                    Arg::Int(p.now),
+                    Arg::Int(p.now),
+                    Arg::Text(p.gid.to_owned()),
+                    Arg::Text(branch_id.to_owned()),
+                    Arg::Text(op.as_str().to_owned()),
+                ],
+            ));
+        }
+        let write = Write {
+            stmts,
+            isolated: false,
+        };
+        Ok(self.writer.write(write).await? != Outcome::Unmatched)
     }
 
     async fn add_branches(
