@@ -8,6 +8,11 @@ use clap::Parser;
 use coordinator::biz::Clock;
 use coordinator::conf::Bootstrap;
 
+/// mimalloc: under load the coordinator allocates per request and per branch call, and glibc's
+/// allocator took an eighth of its CPU (docs/coordinator.md, Benchmark).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Command-line flags (Go-style `-conf` works too).
 #[derive(Debug, Parser)]
 #[command(

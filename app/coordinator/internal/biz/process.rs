@@ -69,12 +69,19 @@ impl Inner {
     /// visit. Returns the transaction as the round left it.
     pub(crate) async fn drive_loaded(self: Arc<Self>, mut t: Trans) -> Result<Global, TransError> {
         let gid = t.global.gid.clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let renewal = tokio::spawn(self.clone().renew_lease(gid.clone(), stopped));
-        let next = self.round(&mut t).await;
-        drop(stop);
-        // Wait for the renewal to end so that its last write cannot overtake the schedule below.
-        let _ = renewal.await;
+        let next = {
+            // The lease is renewed beside the round, in this task (no task per round). A renewal
+            // cut short when the round ends has either not reached the store or was queued
+            // before anything the round writes next, so it cannot overtake the schedule below.
+            let round = self.round(&mut t);
+            let renewal = self.renew_lease(&gid);
+            tokio::pin!(round, renewal);
+            tokio::select! {
+                biased;
+                next = &mut round => next,
+                () = &mut renewal => round.await,
+            }
+        };
         if let Ok(Next::Done) = next {
             return Ok(t.global);
         }
@@ -122,26 +129,19 @@ impl Inner {
         Ok(Trans { global, branches })
     }
 
-    /// Extends the lease every third of its length until `stopped` fires.
-    async fn renew_lease(
-        self: Arc<Self>,
-        gid: String,
-        mut stopped: tokio::sync::oneshot::Receiver<()>,
-    ) {
+    /// Extends the lease every third of its length; returns when it cannot (the transaction
+    /// finished, or another instance took it over).
+    async fn renew_lease(&self, gid: &str) {
         let lease = self.policy.lease();
         loop {
-            tokio::select! {
-                _ = &mut stopped => return,
-                () = tokio::time::sleep(lease / 3) => {}
-            }
+            tokio::time::sleep(lease / 3).await;
             let now = self.clock.now();
             match self
                 .store
-                .schedule(&gid, &self.owner, now + ms(lease), None, now)
+                .schedule(gid, &self.owner, now + ms(lease), None, now)
                 .await
             {
                 Ok(true) => {}
-                // Finished, or another instance took it over: nothing to renew.
                 Ok(false) => return,
                 Err(e) => tracing::warn!(%gid, error = %e, "renewing the lease"),
             }
