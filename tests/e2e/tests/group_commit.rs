@@ -122,7 +122,11 @@ async fn killed_under_load(driver: &str, source: &str) {
         client.await.expect("client task");
     }
     let Outcomes { accepted, cut } = std::mem::take(&mut *outcomes.lock().expect("lock"));
-    assert_eq!(cut.len(), CLIENTS, "every client ends with a dead connection");
+    assert_eq!(
+        cut.len(),
+        CLIENTS,
+        "every client ends with a dead connection"
+    );
 
     // A new process on the same store finishes what the dead one accepted.
     let c = coordinator(driver, source);
@@ -197,7 +201,10 @@ async fn killed_under_load(driver: &str, source: &str) {
     assert_eq!(orphans, 0, "branch rows without their transaction");
     let accepted_set: HashSet<&String> = accepted.iter().collect();
     for gid in &accepted {
-        assert!(stored.contains_key(gid), "{gid} got a 2xx and is not stored");
+        assert!(
+            stored.contains_key(gid),
+            "{gid} got a 2xx and is not stored"
+        );
     }
     for (gid, (status, branches)) in &stored {
         assert_eq!(*branches, 4, "{gid}: {branches} branch rows");
@@ -210,7 +217,11 @@ async fn killed_under_load(driver: &str, source: &str) {
         }
     }
     // A cut-off gid that was stored is driven too (the poller finds it).
-    let cut_stored: Vec<String> = cut.iter().filter(|g| stored.contains_key(*g)).cloned().collect();
+    let cut_stored: Vec<String> = cut
+        .iter()
+        .filter(|g| stored.contains_key(*g))
+        .cloned()
+        .collect();
     eventually_within(
         "the stored cut-off sagas finish",
         Duration::from_secs(60),

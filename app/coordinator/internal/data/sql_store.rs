@@ -40,11 +40,18 @@ const PROBE_PAD: usize = 8 * 1024;
 const UNFINISHED: &str = "status IN ('prepared', 'submitted', 'aborting')";
 
 impl SqlStore {
-    /// A store over an open pool whose migrations have run; its writer takes one connection
-    /// of the pool. Call it inside a Tokio runtime (the writer is a task).
+    /// A store over an open pool whose migrations have run; its writers take up to half the
+    /// pool's connections (one for SQLite), the rest serve reads. Call it inside a Tokio
+    /// runtime (the writers are tasks).
     pub fn new(pool: AnyPool, dialect: Dialect) -> SqlStore {
-        let writer = Writer::spawn(PoolConn::new(pool.clone(), dialect));
-        SqlStore::with_writer(pool, dialect, writer)
+        let writers = match dialect {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres | Dialect::MySql => (pool.options().get_max_connections() / 2).max(1),
+        };
+        let conns = (0..writers)
+            .map(|_| PoolConn::new(pool.clone(), dialect))
+            .collect();
+        SqlStore::with_writer(pool.clone(), dialect, Writer::spawn_many(conns))
     }
 
     /// A store whose writes go to `writer` (reads still to `pool`).

@@ -16,6 +16,7 @@
 //! COMMIT failed may be in any state (SQLite rolls back by itself on a full disk).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dtmcli::Dialect;
@@ -291,8 +292,19 @@ type Pending = (Write, oneshot::Sender<Result<Outcome, StoreError>>);
 impl Writer {
     /// A writer running on the current Tokio runtime (servers: the batch waits on the network).
     pub fn spawn(conn: impl WriteConn) -> Writer {
+        Writer::spawn_many(vec![conn])
+    }
+
+    /// Several writers, one connection each, taking batches from one queue: while one waits
+    /// for its commit (a server's fsync), the next takes the writes that arrived meanwhile, and
+    /// the server flushes their commits together. Only for servers: SQLite has one writer at a
+    /// time anyway.
+    pub fn spawn_many(conns: Vec<impl WriteConn>) -> Writer {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(conn, rx));
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for conn in conns {
+            tokio::spawn(run_shared(conn, rx.clone()));
+        }
         Writer { queue }
     }
 
@@ -324,12 +336,31 @@ impl Writer {
 async fn run(mut conn: impl WriteConn, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (writes, waiters): (Vec<Write>, Vec<_>) = batch.drain(..).unzip();
-        let outcomes = run_batch(&mut conn, &writes).await;
-        for (waiter, outcome) in waiters.into_iter().zip(outcomes) {
-            // The caller may have given up (a client hung up); the write stands regardless.
-            let _ = waiter.send(outcome);
+        answer(&mut conn, &mut batch).await;
+    }
+}
+
+/// One of several writers on a shared queue: it holds the queue only while taking a batch.
+async fn run_shared(
+    mut conn: impl WriteConn,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        if rx.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
         }
+        answer(&mut conn, &mut batch).await;
+    }
+}
+
+/// Runs the batch and answers each waiter.
+async fn answer(conn: &mut impl WriteConn, batch: &mut Vec<Pending>) {
+    let (writes, waiters): (Vec<Write>, Vec<_>) = batch.drain(..).unzip();
+    let outcomes = run_batch(conn, &writes).await;
+    for (waiter, outcome) in waiters.into_iter().zip(outcomes) {
+        // The caller may have given up (a client hung up); the write stands regardless.
+        let _ = waiter.send(outcome);
     }
 }
 
