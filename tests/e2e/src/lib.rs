@@ -488,3 +488,28 @@ fn branch_url(t: Transport, (http, grpc): &(String, String), rule: &HttpRule) ->
 async fn bind() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").await.expect("bind")
 }
+
+/// The status of each of `gids` (in order; `""` when not stored), from the coordinator's query
+/// API at `http` (`http://host:port`), 32 queries at a time.
+pub async fn statuses(http: &str, gids: &[String]) -> Vec<String> {
+    use futures_util::StreamExt;
+    let client = reqwest::Client::new();
+    futures_util::stream::iter(gids)
+        .map(|gid| {
+            let client = &client;
+            async move {
+                let v: Value = client
+                    .get(format!("{http}/api/dtmsvr/query?gid={gid}"))
+                    .send()
+                    .await
+                    .expect("query")
+                    .json()
+                    .await
+                    .expect("JSON");
+                v["transaction"]["status"].as_str().unwrap_or("").to_owned()
+            }
+        })
+        .buffered(32)
+        .collect()
+        .await
+}

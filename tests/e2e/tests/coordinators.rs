@@ -14,7 +14,6 @@ use dtmcli::testing::{Process, eventually_within};
 use dtmcli::{Dtm, Saga};
 use e2e::{SEED, stock_app};
 use futures_util::StreamExt;
-use serde_json::Value;
 
 const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../app/coordinator/configs");
 const SAGAS: usize = 1000;
@@ -116,30 +115,7 @@ async fn two_coordinators(driver: &str, source: &str, prefix: &str) {
     // SIGKILL A; nothing has finished (stock does not answer yet).
     a.child.kill().expect("SIGKILL");
     a.child.wait().expect("reap");
-    let statuses = |gids: Vec<String>| {
-        let http = b.http.clone();
-        async move {
-            let client = reqwest::Client::new();
-            futures_util::stream::iter(gids)
-                .map(|gid| {
-                    let (client, http) = (&client, &http);
-                    async move {
-                        let v: Value = client
-                            .get(format!("{http}/api/dtmsvr/query?gid={gid}"))
-                            .send()
-                            .await
-                            .expect("query")
-                            .json()
-                            .await
-                            .expect("JSON");
-                        v["transaction"]["status"].as_str().unwrap_or("").to_owned()
-                    }
-                })
-                .buffer_unordered(32)
-                .collect::<Vec<_>>()
-                .await
-        }
-    };
+    let statuses = async |gids: Vec<String>| e2e::statuses(&b.http, &gids).await;
     let before = statuses(gids.clone()).await;
     assert!(
         before.iter().all(|s| s == "submitted" || s == "aborting"),

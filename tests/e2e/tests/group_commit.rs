@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use dtmcli::script::ScriptServer;
 use dtmcli::testing::{Process, eventually_within};
-use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::Row;
 
 const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../app/coordinator/configs");
@@ -130,30 +129,12 @@ async fn killed_under_load(driver: &str, source: &str) {
 
     // A new process on the same store finishes what the dead one accepted.
     let c = coordinator(driver, source);
-    let query = |gid: String| {
-        let (client, http) = (client.clone(), c.http.clone());
-        async move {
-            let v: Value = client
-                .get(format!("{http}/api/dtmsvr/query?gid={gid}"))
-                .send()
-                .await
-                .expect("query")
-                .json()
-                .await
-                .expect("JSON");
-            v["transaction"]["status"].as_str().unwrap_or("").to_owned()
-        }
-    };
     let mut open = accepted.clone();
     eventually_within(
         "every accepted saga reaches a final state",
         Duration::from_secs(120),
         async || {
-            let statuses: Vec<String> = futures_util::stream::iter(open.clone())
-                .map(query)
-                .buffered(32)
-                .collect()
-                .await;
+            let statuses = e2e::statuses(&c.http, &open).await;
             assert!(
                 statuses.iter().all(|s| !s.is_empty()),
                 "an accepted saga is not stored"
@@ -226,11 +207,7 @@ async fn killed_under_load(driver: &str, source: &str) {
         "the stored cut-off sagas finish",
         Duration::from_secs(60),
         async || {
-            let statuses: Vec<String> = futures_util::stream::iter(cut_stored.clone())
-                .map(query)
-                .buffered(32)
-                .collect()
-                .await;
+            let statuses = e2e::statuses(&c.http, &cut_stored).await;
             statuses.iter().all(|s| s == "succeed")
         },
     )
