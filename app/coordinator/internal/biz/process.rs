@@ -9,7 +9,6 @@
 //!
 //! ONGOING keeps the base interval; an error doubles it, up to `RetryMaxInterval`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -60,14 +59,14 @@ enum Step {
 
 impl Inner {
     /// Reads `gid` from the store and drives it for one round (see [`Inner::drive_loaded`]).
-    pub(crate) async fn drive(self: Arc<Self>, gid: &str) -> Result<Global, TransError> {
+    pub(crate) async fn drive(&self, gid: &str) -> Result<Global, TransError> {
         let t = self.load(gid).await?;
         self.drive_loaded(t).await
     }
 
     /// Drives a transaction for one round while holding its lease, then schedules the next
     /// visit. Returns the transaction as the round left it.
-    pub(crate) async fn drive_loaded(self: Arc<Self>, mut t: Trans) -> Result<Global, TransError> {
+    pub(crate) async fn drive_loaded(&self, mut t: Trans) -> Result<Global, TransError> {
         let gid = t.global.gid.clone();
         let next = {
             // The lease is renewed beside the round, in this task (no task per round). A renewal

@@ -95,8 +95,14 @@ impl SqlStore {
 
     /// One guarded statement as a write: `true` if it changed its row.
     async fn cas(&self, sql: &str, args: Vec<Arg>) -> Result<bool, StoreError> {
+        self.guarded(vec![self.guard(sql, args)]).await
+    }
+
+    /// A write whose first statement is its guard: `true` if the guard matched (and the rest
+    /// ran), `false` if it matched nothing (and nothing ran).
+    async fn guarded(&self, stmts: Vec<Stmt>) -> Result<bool, StoreError> {
         let write = Write {
-            stmts: vec![self.guard(sql, args)],
+            stmts,
             isolated: false,
         };
         Ok(self.writer.write(write).await? != Outcome::Unmatched)
@@ -221,11 +227,7 @@ impl TransStore for SqlStore {
     }
 
     async fn change_status(&self, gid: &str, c: &StatusChange<'_>) -> Result<bool, StoreError> {
-        let write = Write {
-            stmts: vec![self.status_change(gid, c)],
-            isolated: false,
-        };
-        Ok(self.writer.write(write).await? != Outcome::Unmatched)
+        self.guarded(vec![self.status_change(gid, c)]).await
     }
 
     async fn record(&self, p: &Progress<'_>) -> Result<bool, StoreError> {
@@ -257,11 +259,7 @@ impl TransStore for SqlStore {
                 ],
             ));
         }
-        let write = Write {
-            stmts,
-            isolated: false,
-        };
-        Ok(self.writer.write(write).await? != Outcome::Unmatched)
+        self.guarded(stmts).await
     }
 
     async fn add_branches(
