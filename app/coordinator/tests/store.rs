@@ -145,6 +145,25 @@ async fn create_writes_everything_once_per_gid() -> Result<()> {
         }
         assert_eq!(store.branches(&g.gid).await?.len(), 2, "{driver}");
         assert!(store.find("g-missing").await?.is_none(), "{driver}");
+
+        // Racing creates of one gid (they may share a batch, or wait on each other's row):
+        // one is stored, the others see it.
+        let racer = global("g-race", TransType::Saga, Status::Submitted, 3_000, 3_000);
+        let racers = (0..8).map(|_| {
+            let (store, racer) = (store.clone(), racer.clone());
+            tokio::spawn(async move {
+                let branches = saga_branches(&racer.gid, 3_000);
+                store.create(&racer, &branches).await
+            })
+        });
+        let mut inserted = 0;
+        for r in futures_util::future::join_all(racers).await {
+            if matches!(r??, Created::Inserted) {
+                inserted += 1;
+            }
+        }
+        assert_eq!(inserted, 1, "{driver}: racing creates");
+        assert_eq!(store.branches(&racer.gid).await?.len(), 2, "{driver}");
     }
     Ok(())
 }

@@ -153,9 +153,9 @@ pub trait TransStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Writes `p` while the transaction is in `p.global_status`; `false` if it is not (stop
-    /// this round). SQL stores write it in one transaction; the default writes each branch and
-    /// then the status, each guarded, which a crash can cut between writes but never leaves a
-    /// status change without the branch results before it.
+    /// this round). The SQL stores write it in one transaction, Redis in one script; the
+    /// default writes each branch and then the status, each guarded, which a crash can cut
+    /// between writes but never leaves a status change without the branch results before it.
     async fn record(&self, p: &Progress<'_>) -> Result<bool, StoreError> {
         for &(branch_id, op, status) in &p.branches {
             if !self

@@ -26,7 +26,7 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
 use crate::biz::{
-    Branch, BranchStatus, Created, Global, Op, ScanPage, ScanQuery, Status, StatusChange,
+    Branch, BranchStatus, Created, Global, Op, Progress, ScanPage, ScanQuery, Status, StatusChange,
     StoreError, TransStore, TransType,
 };
 
@@ -198,40 +198,14 @@ impl TransStore for RedisStore {
     }
 
     async fn change_status(&self, gid: &str, c: &StatusChange<'_>) -> Result<bool, StoreError> {
-        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(
-                r"
-            if redis.call('HGET', KEYS[1], 'status') ~= ARGV[2] then return 0 end
-            local gid, now = ARGV[1], ARGV[4]
-            redis.call('HSET', KEYS[1], 'status', ARGV[3], 'update_time', now)
-            if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'rollback_reason', ARGV[6]) end
-            if ARGV[7] == '1' then redis.call('HSETNX', KEYS[1], 'rollback_time', now) end
-            if ARGV[8] ~= '' then
-              -- Final: out of the poller's queue; the data expires, the index entry with it.
-              redis.call('HSET', KEYS[1], 'finish_time', now)
-              redis.call('ZREM', KEYS[4], gid)
-              for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[8]) end
-              redis.call('ZADD', KEYS[5], math.floor(now / 1000) + ARGV[8], gid)
-            end
-            return 1
-            ",
-            )
-        });
-        let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.key("g", gid))
-            .key(self.key("b", gid))
-            .key(self.key("bs", gid))
-            .key(self.index("u"))
-            .key(self.index("f"))
-            .arg(gid)
-            .arg(c.from.as_str())
-            .arg(c.to.as_str())
-            .arg(c.now)
-            .arg(flag(c.rollback_reason.is_some()))
-            .arg(c.rollback_reason.unwrap_or_default())
-            .arg(flag(matches!(c.to, Status::Aborting | Status::Failed)))
-            .arg(self.expire_if_final(c.to));
-        Ok(self.run::<i64>(&inv).await? == 1)
+        self.record(&Progress {
+            gid,
+            global_status: c.from,
+            branches: Vec::new(),
+            then: Some(c.clone()),
+            now: c.now,
+        })
+        .await
     }
 
     async fn add_branches(
@@ -283,22 +257,69 @@ impl TransStore for RedisStore {
         status: BranchStatus,
         now: i64,
     ) -> Result<bool, StoreError> {
+        self.record(&Progress {
+            gid,
+            global_status,
+            branches: vec![(branch_id, op, status)],
+            then: None,
+            now,
+        })
+        .await
+    }
+
+    async fn record(&self, p: &Progress<'_>) -> Result<bool, StoreError> {
+        // One script, so the branch results and the status change are written together or not
+        // at all, in one round trip; a branch it does not know stops it before any write.
         static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
             Script::new(
                 r"
-            if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then return 0 end
-            if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 then return 0 end
-            redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+            local global, states, queue, finished = KEYS[1], KEYS[3], KEYS[4], KEYS[5]
+            local gid, expected, now, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+            local to, at, has_reason, reason, rolls_back, expire = unpack(ARGV, 5 + 2 * n, 10 + 2 * n)
+            if redis.call('HGET', global, 'status') ~= expected then return 0 end
+            for i = 5, 4 + 2 * n, 2 do
+              if redis.call('HEXISTS', states, ARGV[i]) == 0 then return 0 end
+            end
+            for i = 5, 4 + 2 * n, 2 do redis.call('HSET', states, ARGV[i], ARGV[i + 1]) end
+            if to == '' then return 1 end
+            redis.call('HSET', global, 'status', to, 'update_time', at)
+            if has_reason == '1' then redis.call('HSET', global, 'rollback_reason', reason) end
+            if rolls_back == '1' then redis.call('HSETNX', global, 'rollback_time', at) end
+            if expire ~= '' then
+              -- Final: out of the poller's queue; the data expires, the index entry with it.
+              redis.call('HSET', global, 'finish_time', at)
+              redis.call('ZREM', queue, gid)
+              for i = 1, 3 do redis.call('EXPIRE', KEYS[i], expire) end
+              redis.call('ZADD', finished, math.floor(at / 1000) + expire, gid)
+            end
             return 1
             ",
             )
         });
         let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.key("g", gid))
-            .key(self.key("bs", gid))
-            .arg(global_status.as_str())
-            .arg(state_field(branch_id, op))
-            .arg(branch_state(status, now, Some(now)));
+        inv.key(self.key("g", p.gid))
+            .key(self.key("b", p.gid))
+            .key(self.key("bs", p.gid))
+            .key(self.index("u"))
+            .key(self.index("f"))
+            .arg(p.gid)
+            .arg(p.global_status.as_str())
+            .arg(p.now)
+            .arg(p.branches.len());
+        for &(branch_id, op, status) in &p.branches {
+            inv.arg(state_field(branch_id, op))
+                .arg(branch_state(status, p.now, Some(p.now)));
+        }
+        match &p.then {
+            Some(c) => inv
+                .arg(c.to.as_str())
+                .arg(c.now)
+                .arg(flag(c.rollback_reason.is_some()))
+                .arg(c.rollback_reason.unwrap_or_default())
+                .arg(flag(matches!(c.to, Status::Aborting | Status::Failed)))
+                .arg(self.expire_if_final(c.to)),
+            None => inv.arg("").arg("").arg("").arg("").arg("").arg(""),
+        };
         Ok(self.run::<i64>(&inv).await? == 1)
     }
 

@@ -108,27 +108,6 @@ impl SqlStore {
         Ok(self.writer.write(write).await? != Outcome::Unmatched)
     }
 
-    /// The guarded status change of `gid`.
-    fn status_change(&self, gid: &str, c: &StatusChange<'_>) -> Stmt {
-        let finish = c.to.is_final().then_some(c.now);
-        let rollback = matches!(c.to, Status::Aborting | Status::Failed).then_some(c.now);
-        self.guard(
-            "UPDATE trans_global SET status = ?, update_time = ?, \
-             rollback_reason = COALESCE(?, rollback_reason), \
-             finish_time = COALESCE(?, finish_time), rollback_time = COALESCE(rollback_time, ?) \
-             WHERE gid = ? AND status = ?",
-            vec![
-                Arg::Text(c.to.as_str().to_owned()),
-                Arg::Int(c.now),
-                Arg::OptText(c.rollback_reason.map(str::to_owned)),
-                Arg::OptInt(finish),
-                Arg::OptInt(rollback),
-                Arg::Text(gid.to_owned()),
-                Arg::Text(c.from.as_str().to_owned()),
-            ],
-        )
-    }
-
     /// Multi-row inserts of `branches` (a few hundred rows per statement, well within every
     /// database's limit on placeholders).
     fn insert_branches(&self, branches: &[Branch]) -> Vec<Stmt> {
@@ -166,39 +145,48 @@ impl SqlStore {
 impl TransStore for SqlStore {
     async fn create(&self, g: &Global, branches: &[Branch]) -> Result<Created, StoreError> {
         let options = serde_json::to_string(&g.options).map_err(backend)?;
-        let global = self.stmt(
+        // PostgreSQL and SQLite skip a gid that exists (the insert is the write's guard);
+        // MySQL has no such clause that keeps other errors errors (INSERT IGNORE does not), so
+        // there the write runs in a savepoint and a duplicate gid fails it alone.
+        let skip_existing = self.dialect != Dialect::MySql;
+        let mut sql = String::from(
             "INSERT INTO trans_global (gid, trans_type, status, protocol, query_prepared, custom_data, \
              options, rollback_reason, create_time, update_time, next_cron_interval, next_cron_time, owner) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            vec![
-                Arg::Text(g.gid.clone()),
-                Arg::Text(g.trans_type.as_str().to_owned()),
-                Arg::Text(g.status.as_str().to_owned()),
-                Arg::Text(g.protocol.clone()),
-                Arg::Text(g.query_prepared.clone()),
-                Arg::Text(g.custom_data.clone()),
-                Arg::Text(options),
-                Arg::Text(g.rollback_reason.clone()),
-                Arg::Int(g.create_time),
-                Arg::Int(g.update_time),
-                Arg::Int(g.next_cron_interval),
-                Arg::Int(g.next_cron_time),
-                Arg::Text(g.owner.clone()),
-            ],
         );
+        if skip_existing {
+            sql.push_str(" ON CONFLICT (gid) DO NOTHING");
+        }
+        let global = Stmt {
+            guard: skip_existing,
+            ..self.stmt(
+                &sql,
+                vec![
+                    Arg::Text(g.gid.clone()),
+                    Arg::Text(g.trans_type.as_str().to_owned()),
+                    Arg::Text(g.status.as_str().to_owned()),
+                    Arg::Text(g.protocol.clone()),
+                    Arg::Text(g.query_prepared.clone()),
+                    Arg::Text(g.custom_data.clone()),
+                    Arg::Text(options),
+                    Arg::Text(g.rollback_reason.clone()),
+                    Arg::Int(g.create_time),
+                    Arg::Int(g.update_time),
+                    Arg::Int(g.next_cron_interval),
+                    Arg::Int(g.next_cron_time),
+                    Arg::Text(g.owner.clone()),
+                ],
+            )
+        };
         let mut stmts = vec![global];
         stmts.extend(self.insert_branches(branches));
-        // Isolated: a gid that exists already fails this write alone.
-        match self
-            .writer
-            .write(Write {
-                stmts,
-                isolated: true,
-            })
-            .await
-        {
-            Ok(_) => Ok(Created::Inserted),
-            Err(StoreError::Duplicate) => match self.find(&g.gid).await? {
+        let write = Write {
+            stmts,
+            isolated: !skip_existing,
+        };
+        match self.writer.write(write).await {
+            Ok(Outcome::Applied(_)) => Ok(Created::Inserted),
+            Ok(Outcome::Unmatched) | Err(StoreError::Duplicate) => match self.find(&g.gid).await? {
                 Some(existing) => Ok(Created::Exists(Box::new(existing))),
                 None => Err(StoreError::Backend(format!("gid {} vanished", g.gid))),
             },
@@ -227,15 +215,16 @@ impl TransStore for SqlStore {
     }
 
     async fn change_status(&self, gid: &str, c: &StatusChange<'_>) -> Result<bool, StoreError> {
-        self.guarded(vec![self.status_change(gid, c)]).await
+        let (sql, args) = status_change(gid, c);
+        self.cas(sql, args).await
     }
 
     async fn record(&self, p: &Progress<'_>) -> Result<bool, StoreError> {
         // The guard first: the status change itself, or a touch of the global row; the branch
         // rows after it, in the same transaction, so all of it is written or none.
-        let guard = match &p.then {
-            Some(change) => self.status_change(p.gid, change),
-            None => self.guard(
+        let (guard, mut args) = match &p.then {
+            Some(change) => status_change(p.gid, change),
+            None => (
                 "UPDATE trans_global SET update_time = ? WHERE gid = ? AND status = ?",
                 vec![
                     Arg::Int(p.now),
@@ -244,7 +233,28 @@ impl TransStore for SqlStore {
                 ],
             ),
         };
-        let mut stmts = vec![guard];
+        if self.dialect == Dialect::Postgres && !p.branches.is_empty() {
+            // One statement, one round trip: each branch update reads the gid the guard
+            // returned, so none runs when the guard changed nothing; single-row updates by
+            // the unique key keep the plan an index lookup however small the table was when
+            // the statement was prepared. The statement's result is the guard's row count.
+            let update = "UPDATE trans_branch_op SET status = ?, update_time = ?, finish_time = ? \
+                          WHERE gid = (SELECT gid FROM g) AND branch_id = ? AND op = ?";
+            let mut sql = format!("WITH g AS ({guard} RETURNING gid)");
+            for (i, &(branch_id, op, status)) in p.branches.iter().enumerate() {
+                sql.push_str(&format!(", b{i} AS ({update})"));
+                args.extend([
+                    Arg::Text(status.as_str().to_owned()),
+                    Arg::Int(p.now),
+                    Arg::Int(p.now),
+                    Arg::Text(branch_id.to_owned()),
+                    Arg::Text(op.as_str().to_owned()),
+                ]);
+            }
+            sql.push_str(" SELECT 1 FROM g");
+            return self.cas(&sql, args).await;
+        }
+        let mut stmts = vec![self.guard(guard, args)];
         for &(branch_id, op, status) in &p.branches {
             stmts.push(self.stmt(
                 "UPDATE trans_branch_op SET status = ?, update_time = ?, finish_time = ? \
@@ -602,4 +612,25 @@ fn text(r: &AnyRow, i: usize) -> Result<String, StoreError> {
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
+}
+
+/// The guarded status change of `gid`: its SQL and arguments.
+fn status_change(gid: &str, c: &StatusChange<'_>) -> (&'static str, Vec<Arg>) {
+    let finish = c.to.is_final().then_some(c.now);
+    let rollback = matches!(c.to, Status::Aborting | Status::Failed).then_some(c.now);
+    (
+        "UPDATE trans_global SET status = ?, update_time = ?, \
+         rollback_reason = COALESCE(?, rollback_reason), \
+         finish_time = COALESCE(?, finish_time), rollback_time = COALESCE(rollback_time, ?) \
+         WHERE gid = ? AND status = ?",
+        vec![
+            Arg::Text(c.to.as_str().to_owned()),
+            Arg::Int(c.now),
+            Arg::OptText(c.rollback_reason.map(str::to_owned)),
+            Arg::OptInt(finish),
+            Arg::OptInt(rollback),
+            Arg::Text(gid.to_owned()),
+            Arg::Text(c.from.as_str().to_owned()),
+        ],
+    )
 }
