@@ -4,6 +4,8 @@
 //! `google.api.http` annotations — `register_<service>_http_server`, which serves the same service
 //! struct over HTTP/JSON. Error reason enums (kratos `errors.proto` style) get `code()` and `error()`.
 
+#![warn(missing_docs)]
+
 use std::sync::OnceLock;
 
 use prost_reflect::DescriptorPool;

@@ -7,6 +7,8 @@
 //! - [`server`]: the `/api/dtmsvr` routes and the `dtmgimp.Dtm` gRPC server;
 //! - [`conf`]: the config schema, with DTM's key names.
 
+#![warn(missing_docs)]
+
 pub mod biz;
 pub mod conf;
 pub mod data;

@@ -6,6 +6,8 @@
 //! - [`server`]: the HTTP router and the gRPC server for the app;
 //! - [`conf`]: the config schema.
 
+#![warn(missing_docs)]
+
 pub mod biz;
 pub mod conf;
 pub mod data;

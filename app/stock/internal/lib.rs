@@ -8,6 +8,8 @@
 //!
 //! Copy this crate to start a new service (docs/template.md).
 
+#![warn(missing_docs)]
+
 pub mod biz;
 pub mod conf;
 pub mod data;

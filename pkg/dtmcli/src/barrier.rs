@@ -46,6 +46,17 @@ pub enum Outcome<T> {
     Skipped,
 }
 
+impl<T> Outcome<T> {
+    /// `applied`, `null_compensation` or `skipped`: for log lines.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Applied(_) => "applied",
+            Outcome::NullCompensation => "null_compensation",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
 /// What can go wrong inside the barrier itself.
 #[derive(Debug, thiserror::Error)]
 pub enum BarrierError {

@@ -105,12 +105,14 @@ impl Dtm {
     }
 
     /// Calls TCC try branches at `discovery:///…` URLs through `resolver`'s registry.
+    #[must_use]
     pub fn with_resolver(mut self, resolver: registry::Resolver) -> Dtm {
         self.caller = self.caller.with_resolver(resolver);
         self
     }
 
     /// Sets how long one call may take (a `wait_result` submit includes the branches' work).
+    #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Dtm {
         self.timeout = timeout;
         self
@@ -359,6 +361,7 @@ impl Trans {
 
 /// A saga: steps of `action` + `compensate`, run in order (or concurrently) by the coordinator,
 /// compensated in reverse when an action answers FAILURE.
+#[must_use = "a saga does nothing until it is submitted"]
 pub struct Saga {
     dtm: Dtm,
     t: Trans,
@@ -423,6 +426,7 @@ impl Saga {
 
 /// A two-phase message: the coordinator calls every action (in order, or concurrently) until
 /// each succeeds; it never rolls back once submitted.
+#[must_use = "a msg does nothing until it is prepared and submitted"]
 pub struct Msg {
     dtm: Dtm,
     t: Trans,

@@ -13,6 +13,8 @@
 //! - [`caller`]: calling a branch as DTM does, over HTTP and (dynamically) gRPC;
 //! - [`client`]: the client side — [`Saga`], [`Msg`], [`Tcc`] over the coordinator's HTTP or gRPC API.
 
+#![warn(missing_docs)]
+
 pub mod barrier;
 pub mod branch;
 pub mod caller;

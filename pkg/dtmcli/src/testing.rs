@@ -289,10 +289,29 @@ pub fn server_url(var: &str) -> Option<String> {
             panic!("{var} is not set but CI=true: start the servers with deploy/ci/servers.sh")
         }
         _ => {
-            eprintln!(
-                "skipping the {var} backend: {var} is not set (deploy/ci/servers.sh starts one)"
-            );
+            skip(format_args!(
+                "the {var} backend: {var} is not set (deploy/ci/servers.sh starts one)"
+            ));
             None
+        }
+    }
+}
+
+/// Says that a test skips `what`: on stderr, and as a line of the file `TEST_SKIP_LOG` names
+/// (`make test` sets it and prints the count and the reasons at the end: a skipped test still
+/// shows `ok`, and the summary must not overstate what ran).
+pub fn skip(what: impl std::fmt::Display) {
+    use std::io::Write;
+    let line = format!("skipping {what}");
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("TEST_SKIP_LOG") {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path);
+        // One write per line: concurrent tests append whole lines.
+        if let Err(e) = file.and_then(|mut f| f.write_all(format!("{line}\n").as_bytes())) {
+            eprintln!("TEST_SKIP_LOG: {e}");
         }
     }
 }

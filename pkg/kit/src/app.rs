@@ -139,6 +139,7 @@ pub type HealthCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// Collects what the app serves; [`AppBuilder::build`] binds the listeners.
+#[must_use = "an app builder serves nothing until it is built and run"]
 pub struct AppBuilder {
     name: &'static str,
     http: Router,

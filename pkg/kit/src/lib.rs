@@ -12,6 +12,8 @@
 //! - [`probe`]: `--probe <url>`, the healthcheck a container runs without curl;
 //! - [`time`]: Unix milliseconds stored, RFC 3339 UTC shown.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod codec;
 pub mod config;

@@ -11,10 +11,13 @@ use tracing_subscriber::EnvFilter;
 use crate::errors::ErrorReason;
 use crate::transcode::Operation;
 
-/// Installs the global subscriber: `RUST_LOG` filter (default `info`), text or JSON lines.
+/// Installs the global subscriber: `RUST_LOG` filter (default `info`), text or JSON lines on
+/// stdout; colours only when stdout is a terminal (a log file gets no escape codes).
 pub fn init(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {

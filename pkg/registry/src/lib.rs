@@ -9,6 +9,8 @@
 //! that dies without deregistering drops out when its lease runs out. [`Resolver`] turns either
 //! form into a balanced gRPC [`Channel`] that follows the registry (re-read every second).
 
+#![warn(missing_docs)]
+
 mod etcd;
 
 use std::collections::{HashMap, HashSet};

@@ -2,6 +2,8 @@
 //! in-process on random ports with temporary SQLite files, plus a scripted branch server — and
 //! the checks every scenario ends with (global status, branch table, rows, the invariant).
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -118,7 +118,9 @@ impl Tmpfs {
                 panic!("CI=true but a tmpfs cannot be mounted for {what} (needs root): {other:?}")
             }
             other => {
-                eprintln!("skipping {what}: cannot mount a tmpfs (needs root): {other:?}");
+                dtmcli::testing::skip(format_args!(
+                    "{what}: cannot mount a tmpfs (needs root): {other:?}"
+                ));
                 None
             }
         }

@@ -135,8 +135,11 @@ pub enum OrderError {
     /// Input that can never be valid.
     #[error("invalid order: {0}")]
     Invalid(String),
-    /// No such order.
-    #[error("order {0} not found")]
+    /// No such order. PlaceOrder names the order before its transaction runs, so a failed
+    /// PlaceOrder's id is one of these: say so.
+    #[error(
+        "order {0} not found (an order is stored only when its PlaceOrder transaction succeeds)"
+    )]
     NotFound(String),
     /// The business rule: too many pieces in one order.
     #[error("quantity {quantity} is above the limit of {max} per order")]
@@ -302,7 +305,7 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
             update_time: now,
         };
         let outcome = self.repo.apply(info, &Change::Insert(order)).await?;
-        tracing::info!(gid = %info.gid, ?branch, ?outcome, "order branch");
+        tracing::info!(gid = %info.gid, ?branch, outcome = outcome.as_str(), "order branch");
         Ok(outcome)
     }
 
@@ -323,7 +326,7 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
             to,
         };
         let outcome = self.repo.apply(info, &change).await?;
-        tracing::info!(gid = %info.gid, ?branch, order_id = id, ?outcome, "order branch");
+        tracing::info!(gid = %info.gid, ?branch, order_id = id, outcome = outcome.as_str(), "order branch");
         Ok(outcome)
     }
 

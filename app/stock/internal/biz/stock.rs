@@ -155,7 +155,7 @@ impl<R: StockRepo> StockUsecase<R> {
             frozen: frozen * quantity,
         };
         let outcome = self.repo.apply(info, &m).await?;
-        tracing::info!(gid = %info.gid, ?branch, sku, quantity, ?outcome, "stock branch");
+        tracing::info!(gid = %info.gid, ?branch, sku, quantity, outcome = outcome.as_str(), "stock branch");
         Ok(outcome)
     }
 
