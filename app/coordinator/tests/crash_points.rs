@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use coordinator::biz::{
-    Branch, BranchStatus, Clock, Created, Global, NewTccBranch, NewTrans, Op, Options, Progress,
-    ScanPage, ScanQuery, Status, StatusChange, StoreError, TransStore, TransType, TransUsecase,
+    Branch, Clock, Created, Global, NewTccBranch, NewTrans, Op, Options, Progress, ScanPage,
+    ScanQuery, Status, StatusChange, StoreError, TransStore, TransType, TransUsecase,
 };
 use dtmcli::DtmResult;
 use support::{Branches, policy};
@@ -83,20 +83,6 @@ impl TransStore for FaultStore {
     async fn add_branches(&self, gid: &str, s: Status, b: &[Branch]) -> Result<bool, StoreError> {
         self.write()?;
         self.inner.add_branches(gid, s, b).await
-    }
-    async fn update_branch(
-        &self,
-        gid: &str,
-        global_status: Status,
-        branch_id: &str,
-        op: Op,
-        status: BranchStatus,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        self.write()?;
-        self.inner
-            .update_branch(gid, global_status, branch_id, op, status, now)
-            .await
     }
     /// One write, as the SQL stores make it: a fault here loses all of it.
     async fn record(&self, p: &Progress<'_>) -> Result<bool, StoreError> {

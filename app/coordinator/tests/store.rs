@@ -295,29 +295,22 @@ async fn branch_updates_hold_only_while_the_global_keeps_its_status() -> Result<
     for (driver, store, _db) in stores().await? {
         let g = global("g-branch", TransType::Saga, Status::Submitted, 1_000, 1_000);
         store.create(&g, &saga_branches(&g.gid, 1_000)).await?;
+        let one = |global_status, op, now| Progress {
+            gid: &g.gid,
+            global_status,
+            branches: vec![("01", op, Status::Succeed)],
+            then: None,
+            now,
+        };
         let done = store
-            .update_branch(
-                &g.gid,
-                Status::Submitted,
-                "01",
-                Op::Action,
-                Status::Succeed,
-                2_000,
-            )
+            .record(&one(Status::Submitted, Op::Action, 2_000))
             .await?;
         assert!(done, "{driver}");
         let abort = change(Status::Submitted, Status::Aborting, None, 3_000);
         store.change_status(&g.gid, &abort).await?;
         // A round that still believes the global is submitted must not write.
         let stale = store
-            .update_branch(
-                &g.gid,
-                Status::Submitted,
-                "01",
-                Op::Compensate,
-                Status::Succeed,
-                4_000,
-            )
+            .record(&one(Status::Submitted, Op::Compensate, 4_000))
             .await?;
         assert!(!stale, "{driver}");
 

@@ -13,3 +13,34 @@ pub mod conf;
 pub mod data;
 pub mod server;
 pub mod service;
+
+use std::sync::Arc;
+
+/// Why the app could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Data(#[from] dtmcli::dialect::OpenError),
+    /// The coordinator's address is unusable.
+    #[error("dtm: {0}")]
+    Dtm(#[from] dtmcli::ClientError),
+    /// The registry configuration is unusable.
+    #[error("registry: {0}")]
+    Registry(#[from] registry::Error),
+}
+
+/// The app in kratos order — data → repo → usecase → service → servers — ready to build and
+/// run: `cmd/order` runs it, every test starts it (a test may add listeners or a registrar).
+pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, StartError> {
+    let data = data::Data::new(&conf.data.database).await?;
+    let repo = data::OrderRepoImpl::new(data);
+    let tx = data::DtmTransactions::new(&conf.dtm, conf.registry.resolver()?)?;
+    let uc = biz::OrderUsecase::new(repo, tx, conf.order.max_quantity);
+    let svc = Arc::new(service::OrderService::new(uc));
+    Ok(kit::App::builder("order")
+        .http(server::new_http_server(svc.clone()))
+        .grpc(server::new_grpc_server(&conf.server, svc))
+        .reflection(api::FILE_DESCRIPTOR_SET)
+        .registrar(conf.registry.registrar()?, conf.registry.host()))
+}

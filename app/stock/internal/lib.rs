@@ -15,3 +15,44 @@ pub mod conf;
 pub mod data;
 pub mod server;
 pub mod service;
+
+use std::sync::Arc;
+
+/// Why the app could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Data(#[from] dtmcli::dialect::OpenError),
+    /// The configured seed could not be written.
+    #[error("seed: {0}")]
+    Seed(#[from] biz::StockError),
+    /// The registry configuration is unusable.
+    #[error("registry: {0}")]
+    Registry(#[from] registry::Error),
+}
+
+/// The app in kratos order — data → repo → usecase → service → servers — ready to build and
+/// run: `cmd/stock` runs it, every test starts it (a test may add listeners or a registrar).
+pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, StartError> {
+    let data = data::Data::new(&conf.data.database).await?;
+    let repo = data::StockRepoImpl::new(data);
+    let uc = biz::StockUsecase::new(repo);
+    let seed: Vec<biz::Stock> = conf
+        .stock
+        .seed
+        .iter()
+        .map(|s| biz::Stock {
+            sku: s.sku.clone(),
+            available: s.available,
+            frozen: 0,
+        })
+        .collect();
+    uc.seed(&seed).await?;
+    let svc = Arc::new(service::StockService::new(uc));
+    Ok(kit::App::builder("stock")
+        .http(server::new_http_server(svc.clone()))
+        .grpc(server::new_grpc_server(&conf.server, svc))
+        .reflection(api::FILE_DESCRIPTOR_SET)
+        .registrar(conf.registry.registrar()?, conf.registry.host()))
+}

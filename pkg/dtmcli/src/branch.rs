@@ -22,6 +22,17 @@ pub struct BranchInfo {
 }
 
 impl BranchInfo {
+    /// Whether this call may refuse, i.e. answer FAILURE and roll the global transaction back:
+    /// a saga or XA action, a TCC try, a msg check-back (op `msg`). Compensations, confirms,
+    /// cancels and msg actions must eventually succeed (docs/dtm-protocol.md, Results): a
+    /// FAILURE there is retried for ever, or would end a msg that cannot roll back.
+    pub fn may_refuse(&self) -> bool {
+        matches!(
+            (self.trans_type.as_str(), self.op.as_str()),
+            ("saga" | "xa", "action") | ("tcc", "try") | ("msg", "msg")
+        )
+    }
+
     /// Reads the context from gRPC metadata; `gid, trans_type, branch_id, op` are required.
     pub fn from_metadata(md: &MetadataMap) -> Result<BranchInfo, kit::Error> {
         let get = |key: &str| {

@@ -32,4 +32,4 @@ pub use barrier::{BarrierError, BranchBarrier, Outcome};
 pub use branch::BranchInfo;
 pub use client::{ClientError, Dtm, Msg, Options, Saga, Tcc};
 pub use dialect::Dialect;
-pub use result::{BranchError, DtmResult};
+pub use result::{BranchError, DtmResult, refuse};

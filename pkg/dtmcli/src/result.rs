@@ -11,6 +11,8 @@
 
 use tonic::Code;
 
+use crate::BranchInfo;
+
 /// The three results of a branch (docs/dtm-protocol.md, Results).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DtmResult {
@@ -102,6 +104,23 @@ impl From<BranchError> for kit::Error {
     }
 }
 
+/// A business refusal (`refusal`: its reason, message and own code), answered by the rule DTM
+/// needs: to a branch call that may refuse ([`BranchInfo::may_refuse`]) it is FAILURE (409 /
+/// Aborted, the reason as `cause`: roll back); to any other branch call it is a 503 /
+/// Unavailable with the same reason, which the coordinator retries until the branch can apply;
+/// to a call that is not a branch (`None`: a user's request) it is `refusal` as it is.
+pub fn refuse(info: Option<&BranchInfo>, refusal: kit::Error) -> kit::Error {
+    match info {
+        Some(info) if info.may_refuse() => BranchError::Failure {
+            message: refusal.message,
+            cause: refusal.reason,
+        }
+        .into(),
+        Some(_) => kit::Error::new(503, refusal.reason, refusal.message),
+        None => refusal,
+    }
+}
+
 impl From<BranchError> for tonic::Status {
     fn from(e: BranchError) -> Self {
         kit::Error::from(e).into()
@@ -145,6 +164,51 @@ mod tests {
             Some(DtmResult::Ongoing)
         );
         assert_eq!(DtmResult::from_grpc(Code::Unavailable, ""), None);
+    }
+
+    #[test]
+    fn refusals_follow_the_branch_context() {
+        let call = |trans_type: &str, op: &str| BranchInfo {
+            gid: "g".into(),
+            trans_type: trans_type.into(),
+            branch_id: "01".into(),
+            op: op.into(),
+            dtm: String::new(),
+            phase2_url: String::new(),
+        };
+        let no = || kit::Error::new(409, "INSUFFICIENT_STOCK", "not enough");
+        for (trans_type, op) in [
+            ("saga", "action"),
+            ("tcc", "try"),
+            ("msg", "msg"),
+            ("xa", "action"),
+        ] {
+            let e = refuse(Some(&call(trans_type, op)), no());
+            assert_eq!(
+                (
+                    e.code,
+                    e.reason.as_str(),
+                    e.metadata.get("cause").map(String::as_str)
+                ),
+                (409, "FAILURE", Some("INSUFFICIENT_STOCK")),
+                "{trans_type} {op}"
+            );
+        }
+        // A msg action (same op as a saga action) and every phase two are retried instead.
+        for (trans_type, op) in [
+            ("saga", "compensate"),
+            ("tcc", "confirm"),
+            ("tcc", "cancel"),
+            ("msg", "action"),
+        ] {
+            let e = refuse(Some(&call(trans_type, op)), no());
+            assert_eq!(
+                (e.code, e.reason.as_str()),
+                (503, "INSUFFICIENT_STOCK"),
+                "{trans_type} {op}"
+            );
+        }
+        assert_eq!(refuse(None, no()).code, 409);
     }
 
     #[test]

@@ -220,6 +220,29 @@ pub struct TestDb {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestDb {
+    /// The database as an app's `data.database` config.
+    pub fn conf(&self) -> kit::DatabaseConf {
+        kit::DatabaseConf {
+            driver: self.dialect.driver().into(),
+            source: self.url.clone(),
+            max_connections: 4,
+        }
+    }
+}
+
+/// Builds `app` on `servers` and runs it in the background for the rest of the test: its HTTP
+/// base URL and a gRPC channel to it (connected on first use).
+pub async fn serve(app: kit::AppBuilder, servers: &ServersConf) -> (String, Channel) {
+    let app = app.build(servers).await.expect("build app");
+    let http = format!("http://{}", app.http_addr());
+    let grpc = Channel::from_shared(format!("http://{}", app.grpc_addr()))
+        .expect("uri")
+        .connect_lazy();
+    tokio::spawn(app.run_until(std::future::pending()));
+    (http, grpc)
+}
+
 /// The server backends and the variables that name them.
 const SERVERS: &[(Dialect, &str)] = &[
     (Dialect::Postgres, "TEST_PG_URL"),

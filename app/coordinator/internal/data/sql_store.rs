@@ -10,8 +10,8 @@ use sqlx::{AnyPool, Row};
 
 use super::writer::{Arg, Outcome, PoolConn, Stmt, Write, Writer};
 use crate::biz::{
-    Branch, BranchStatus, Created, Global, Op, Progress, ScanPage, ScanQuery, Status, StatusChange,
-    StoreError, TransStore, TransType,
+    Branch, Created, Global, Op, Progress, ScanPage, ScanQuery, Status, StatusChange, StoreError,
+    TransStore, TransType,
 };
 use dtmcli::Dialect;
 
@@ -298,33 +298,6 @@ impl TransStore for SqlStore {
             })
             .await?;
         Ok(outcome != Outcome::Unmatched)
-    }
-
-    async fn update_branch(
-        &self,
-        gid: &str,
-        global_status: Status,
-        branch_id: &str,
-        op: Op,
-        status: BranchStatus,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        self.cas(
-            "UPDATE trans_branch_op SET status = ?, update_time = ?, finish_time = ? \
-             WHERE gid = ? AND branch_id = ? AND op = ? \
-             AND EXISTS (SELECT 1 FROM trans_global WHERE gid = ? AND status = ?)",
-            vec![
-                Arg::Text(status.as_str().to_owned()),
-                Arg::Int(now),
-                Arg::Int(now),
-                Arg::Text(gid.to_owned()),
-                Arg::Text(branch_id.to_owned()),
-                Arg::Text(op.as_str().to_owned()),
-                Arg::Text(gid.to_owned()),
-                Arg::Text(global_status.as_str().to_owned()),
-            ],
-        )
-        .await
     }
 
     async fn lease_due(

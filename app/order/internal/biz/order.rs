@@ -118,15 +118,6 @@ impl Branch {
             Branch::TransInCancel => Some((Pending, Cancelled)),
         }
     }
-
-    /// Whether a refusal rolls the global transaction back (saga actions, TCC try); the other
-    /// branches must eventually succeed, so DTM retries them.
-    pub fn may_fail(self) -> bool {
-        matches!(
-            self,
-            Branch::TransIn | Branch::TransOut | Branch::TransInTry
-        )
-    }
 }
 
 /// Why an order operation did not happen.
@@ -463,14 +454,6 @@ mod tests {
             Branch::TransInCancel.transition().map(|t| t.1),
             Some(Cancelled)
         );
-        for b in [
-            Branch::TransInCompensate,
-            Branch::TransOutCompensate,
-            Branch::TransInConfirm,
-            Branch::TransInCancel,
-        ] {
-            assert!(!b.may_fail(), "{b:?}");
-        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use api::order::v1::{
     ListOrdersRequest, Mode as ApiMode, OrderInfo, OrderRef, OrderRequest,
     OrderStatus as ApiStatus, PlaceOrderReply, PlaceOrderRequest, Transport as ApiTransport,
 };
-use dtmcli::{BranchError, BranchInfo};
+use dtmcli::{BranchError, BranchInfo, refuse};
 use tonic::{Request, Response, Status};
 
 use crate::biz::{
@@ -42,7 +42,7 @@ impl<R: OrderRepo, T: Transactions> OrderService<R, T> {
         self.uc
             .record(&info, branch, order)
             .await
-            .map_err(|e| to_status(e, branch.may_fail()))?;
+            .map_err(|e| to_status(e, Some(&info)))?;
         Ok(Response::new(()))
     }
 
@@ -53,10 +53,11 @@ impl<R: OrderRepo, T: Transactions> OrderService<R, T> {
         id: &str,
         branch: Branch,
     ) -> Result<Response<()>, Status> {
+        let info = info?;
         self.uc
-            .transition(&info?, branch, id)
+            .transition(&info, branch, id)
             .await
-            .map_err(|e| to_status(e, branch.may_fail()))?;
+            .map_err(|e| to_status(e, Some(&info)))?;
         Ok(Response::new(()))
     }
 }
@@ -103,7 +104,7 @@ impl<R: OrderRepo, T: Transactions> OrderApi for OrderService<R, T> {
         self.uc
             .query_prepared(&info)
             .await
-            .map_err(|e| to_status(e, true))?;
+            .map_err(|e| to_status(e, Some(&info)))?;
         Ok(Response::new(()))
     }
 
@@ -122,7 +123,7 @@ impl<R: OrderRepo, T: Transactions> OrderApi for OrderService<R, T> {
             .uc
             .place(r.user_id, &r.sku, r.quantity, mode, transport)
             .await
-            .map_err(|e| to_status(e, false))?;
+            .map_err(|e| to_status(e, None))?;
         Ok(Response::new(PlaceOrderReply {
             order_id,
             gid: outcome.gid,
@@ -139,13 +140,7 @@ impl<R: OrderRepo, T: Transactions> OrderApi for OrderService<R, T> {
             .uc
             .cancel(&id, Transport::Http)
             .await
-            .map_err(|e| match e {
-                // A user's request, not a branch: the conflict is final, 409.
-                OrderError::StatusConflict { .. } => {
-                    ErrorReason::OrderStatusConflict.error(e.to_string()).into()
-                }
-                e => to_status(e, false),
-            })?;
+            .map_err(|e| to_status(e, None))?;
         Ok(Response::new(CancelOrderReply {
             order_id: id,
             gid: outcome.gid,
@@ -161,7 +156,7 @@ impl<R: OrderRepo, T: Transactions> OrderApi for OrderService<R, T> {
             .uc
             .get(&req.into_inner().order_id)
             .await
-            .map_err(|e| to_status(e, false))?;
+            .map_err(|e| to_status(e, None))?;
         Ok(Response::new(to_info(order)))
     }
 
@@ -184,7 +179,7 @@ impl<R: OrderRepo, T: Transactions> OrderApi for OrderService<R, T> {
             .uc
             .list(user, size, after)
             .await
-            .map_err(|e| to_status(e, false))?;
+            .map_err(|e| to_status(e, None))?;
         Ok(Response::new(ListOrdersReply {
             orders: page.orders.into_iter().map(to_info).collect(),
             next_page_token: page
@@ -225,35 +220,27 @@ fn to_info(o: Order) -> OrderInfo {
     }
 }
 
-/// Domain error → the answer DTM and people read. A refusal is FAILURE (roll back) only where
-/// the branch may fail; elsewhere it stays an error, which DTM retries.
-fn to_status(e: OrderError, may_fail: bool) -> Status {
+/// Domain error → the answer DTM and people read. `info` is the DTM context of a branch call
+/// (`None`: a user's request); a refusal is answered by the SDK's rule ([`dtmcli::refuse`]).
+fn to_status(e: OrderError, info: Option<&BranchInfo>) -> Status {
     let message = e.to_string();
-    let refusal = match &e {
-        OrderError::NotFound(_) => Some(ErrorReason::OrderNotFound),
-        OrderError::QuantityLimit { .. } => Some(ErrorReason::QuantityLimitExceeded),
-        OrderError::Exists(_) => Some(ErrorReason::OrderExists),
-        OrderError::StatusConflict { .. } => Some(ErrorReason::OrderStatusConflict),
-        _ => None,
-    };
-    let err: kit::Error = match (e, refusal) {
-        (_, Some(reason)) if may_fail => BranchError::Failure {
-            message,
-            cause: reason.as_str_name().into(),
+    let err: kit::Error = match e {
+        OrderError::NotFound(_) => refuse(info, ErrorReason::OrderNotFound.error(message)),
+        OrderError::QuantityLimit { .. } => {
+            refuse(info, ErrorReason::QuantityLimitExceeded.error(message))
         }
-        .into(),
-        (OrderError::NotFound(_), _) => ErrorReason::OrderNotFound.error(message),
-        // A compensation, confirm or cancel that cannot apply yet: an error, so that DTM retries.
-        (_, Some(reason)) => kit::Error::new(503, reason.as_str_name(), message),
-        (OrderError::Invalid(_), _) => ErrorReason::InvalidOrder.error(message),
-        (OrderError::NotCommitted, _) => BranchError::Failure {
+        OrderError::Exists(_) => refuse(info, ErrorReason::OrderExists.error(message)),
+        OrderError::StatusConflict { .. } => {
+            refuse(info, ErrorReason::OrderStatusConflict.error(message))
+        }
+        OrderError::Invalid(_) => ErrorReason::InvalidOrder.error(message),
+        OrderError::NotCommitted => BranchError::Failure {
             message,
             cause: "NOT_COMMITTED".into(),
         }
         .into(),
-        (OrderError::Coordinator(_), _) => kit::Error::new(503, "DTM_UNAVAILABLE", message),
-        (OrderError::Storage(cause), _) => kit::Error::internal(&cause),
-        (_, None) => kit::Error::internal(&message),
+        OrderError::Coordinator(_) => kit::Error::new(503, "DTM_UNAVAILABLE", message),
+        OrderError::Storage(cause) => kit::Error::internal(&cause),
     };
     err.into()
 }

@@ -1,19 +1,12 @@
 //! `spawn_app` and typed calls over either transport.
 
-use std::sync::Arc;
-
 use api::order::v1::order_client::OrderClient;
 use api::order::v1::{GetOrderRequest, OrderRef, OrderRequest};
 use dtmcli::BranchInfo;
 pub use dtmcli::testing::{Answer, BOTH, Transport, branch, with_op};
-use dtmcli::testing::{Target, TestDb, call, servers_conf, sqlite};
-use kit::App;
+use dtmcli::testing::{Target, TestDb, call, serve, servers_conf, sqlite};
 use kit::transcode::HttpRule;
-use order::biz::OrderUsecase;
-use order::conf;
-use order::data::{Data, DtmTransactions, OrderRepoImpl};
-use order::server::{new_grpc_server, new_http_server};
-use order::service::OrderService;
+use order::conf::{self, Bootstrap};
 use tonic::transport::Channel;
 
 /// The per-order quantity limit of every test app.
@@ -30,44 +23,30 @@ pub struct TestApp {
 pub async fn spawn_app() -> TestApp {
     kit::log::init_for_tests();
     let db = sqlite().await;
-    let conf = servers_conf();
-    let database = kit::DatabaseConf {
-        driver: "sqlite".into(),
-        source: db.url.clone(),
-        max_connections: 4,
-    };
-
-    // The wiring of cmd/order/main.rs, with test config.
-    let data = Data::new(&database).await.expect("data");
-    let repo = OrderRepoImpl::new(data);
     // No coordinator runs here (tests/e2e has one): port 1 refuses, so PlaceOrder answers 503.
     let nowhere = conf::Endpoints {
         http: "http://127.0.0.1:1".into(),
         grpc: "127.0.0.1:1".into(),
     };
-    let dtm = conf::Dtm {
-        http: "http://127.0.0.1:1/api/dtmsvr".into(),
-        grpc: "127.0.0.1:1".into(),
-        timeout: std::time::Duration::from_secs(5),
-        stock: nowhere.clone(),
-        order: nowhere,
+    let conf = Bootstrap {
+        server: servers_conf(),
+        data: conf::Data {
+            database: db.conf(),
+        },
+        order: conf::Order {
+            max_quantity: MAX_QUANTITY,
+        },
+        dtm: conf::Dtm {
+            http: "http://127.0.0.1:1/api/dtmsvr".into(),
+            grpc: "127.0.0.1:1".into(),
+            timeout: std::time::Duration::from_secs(5),
+            stock: nowhere.clone(),
+            order: nowhere,
+        },
+        registry: Default::default(),
     };
-    let tx = DtmTransactions::new(&dtm, Default::default()).expect("dtm client");
-    let uc = OrderUsecase::new(repo, tx, MAX_QUANTITY);
-    let svc = Arc::new(OrderService::new(uc));
-    let app = App::builder("order")
-        .http(new_http_server(svc.clone()))
-        .grpc(new_grpc_server(&conf, svc))
-        .reflection(api::FILE_DESCRIPTOR_SET)
-        .build(&conf)
-        .await
-        .expect("build app");
-
-    let http = format!("http://{}", app.http_addr());
-    let grpc = Channel::from_shared(format!("http://{}", app.grpc_addr()))
-        .expect("uri")
-        .connect_lazy();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let app = order::wire(&conf).await.expect("wire");
+    let (http, grpc) = serve(app, &conf.server).await;
     TestApp {
         http,
         grpc,

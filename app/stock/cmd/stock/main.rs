@@ -1,71 +1,17 @@
-//! `stock`: the stock service binary. Wiring in kratos order: data → repo → usecase → service →
-//! servers → app.
-
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use anyhow::Context;
-use clap::Parser;
-use kit::App;
-use stock::biz::{Stock, StockUsecase};
-use stock::conf::Bootstrap;
-use stock::data::{Data, StockRepoImpl};
-use stock::server::{new_grpc_server, new_http_server};
-use stock::service::StockService;
-
-/// Command-line flags (Go-style `-conf` works too).
-#[derive(Debug, Parser)]
-#[command(
-    name = "stock",
-    version,
-    about = "The stock service: DTM branches over HTTP and gRPC"
-)]
-struct Flags {
-    /// Config file or directory.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/configs"))]
-    conf: PathBuf,
-    /// Log JSON lines instead of text.
-    #[arg(long)]
-    log_json: bool,
-    /// Exit 0 if this URL (a running app's /healthz) answers 200, else 1: the container
-    /// healthcheck, as the image has no curl.
-    #[arg(long, value_name = "URL")]
-    probe: Option<String>,
-}
+//! `stock`: the stock service binary. The wiring, in kratos order, is [`stock::wire`].
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let flags = Flags::parse_from(kit::flags::args());
-    if let Some(url) = &flags.probe {
-        kit::probe::probe(url, std::time::Duration::from_secs(3)).await?;
-        return Ok(());
-    }
-    kit::log::init(flags.log_json);
-    let conf: Bootstrap = kit::config::load(&flags.conf)
-        .with_context(|| format!("loading {}", flags.conf.display()))?;
-
-    let data = Data::new(&conf.data.database).await?;
-    let repo = StockRepoImpl::new(data);
-    let uc = StockUsecase::new(repo);
-    let seed: Vec<Stock> = conf
-        .stock
-        .seed
-        .iter()
-        .map(|s| Stock {
-            sku: s.sku.clone(),
-            available: s.available,
-            frozen: 0,
-        })
-        .collect();
-    uc.seed(&seed).await?;
-    let svc = Arc::new(StockService::new(uc));
-    let app = App::builder("stock")
-        .http(new_http_server(svc.clone()))
-        .grpc(new_grpc_server(&conf.server, svc))
-        .reflection(api::FILE_DESCRIPTOR_SET)
-        .registrar(conf.registry.registrar()?, conf.registry.host())
-        .build(&conf.server)
-        .await?;
+    let binary = kit::flags::Binary {
+        name: "stock",
+        version: env!("CARGO_PKG_VERSION"),
+        about: "The stock service: DTM branches over HTTP and gRPC",
+        default_conf: concat!(env!("CARGO_MANIFEST_DIR"), "/configs"),
+    };
+    let Some(conf) = kit::flags::start::<stock::conf::Bootstrap>(binary).await? else {
+        return Ok(()); // --probe answered
+    };
+    let app = stock::wire(&conf).await?.build(&conf.server).await?;
     app.run().await?;
     Ok(())
 }

@@ -47,15 +47,6 @@ impl Branch {
             Branch::TransOutCancel => (1, -1),
         }
     }
-
-    /// Whether a refusal of this branch rolls the global transaction back (saga actions, TCC
-    /// tries). Compensations, confirms and cancels must eventually succeed: DTM retries them.
-    pub fn may_fail(self) -> bool {
-        matches!(
-            self,
-            Branch::TransOut | Branch::TransIn | Branch::TransOutTry
-        )
-    }
 }
 
 /// A change of one SKU's counters; applied only if neither counter goes below zero.
@@ -203,7 +194,7 @@ fn validate(sku: &str, quantity: i64) -> Result<(), StockError> {
 mod tests {
     use super::*;
 
-    /// Every branch and its undo leave the total unchanged, and only forward steps may fail.
+    /// Every branch and its undo leave the total unchanged.
     #[test]
     fn each_branch_has_an_inverse() {
         let pairs = [
@@ -214,7 +205,6 @@ mod tests {
         for (a, b) in pairs {
             let (x, y) = (a.deltas(), b.deltas());
             assert_eq!((x.0 + y.0, x.1 + y.1), (0, 0), "{a:?} / {b:?}");
-            assert!(a.may_fail() && !b.may_fail());
         }
         // Try then confirm: the goods left; nothing stays frozen.
         let (t, c) = (

@@ -2,7 +2,7 @@
 
 use api::stock::v1::stock_server::Stock as StockApi;
 use api::stock::v1::{ErrorReason, GetStockRequest, StockLevel, StockRequest};
-use dtmcli::{BranchError, BranchInfo};
+use dtmcli::{BranchError, BranchInfo, refuse};
 use tonic::{Request, Response, Status};
 
 use crate::biz::{Branch, StockError, StockRepo, StockUsecase};
@@ -29,7 +29,7 @@ impl<R: StockRepo> StockService<R> {
         self.uc
             .branch(&info, branch, &sku, quantity)
             .await
-            .map_err(|e| to_status(e, branch.may_fail()))?;
+            .map_err(|e| to_status(e, Some(&info)))?;
         Ok(Response::new(()))
     }
 }
@@ -69,7 +69,7 @@ impl<R: StockRepo> StockApi for StockService<R> {
         self.uc
             .query_prepared(&info)
             .await
-            .map_err(|e| to_status(e, true))?;
+            .map_err(|e| to_status(e, Some(&info)))?;
         Ok(Response::new(()))
     }
 
@@ -81,7 +81,7 @@ impl<R: StockRepo> StockApi for StockService<R> {
             .uc
             .get(&req.into_inner().sku)
             .await
-            .map_err(|e| to_status(e, false))?;
+            .map_err(|e| to_status(e, None))?;
         Ok(Response::new(StockLevel {
             sku: s.sku,
             available: s.available,
@@ -90,34 +90,19 @@ impl<R: StockRepo> StockApi for StockService<R> {
     }
 }
 
-/// Domain error → the answer DTM and people read. A refusal is FAILURE (roll back) only where
-/// the branch may fail; elsewhere it stays an error, which DTM retries.
-fn to_status(e: StockError, may_fail: bool) -> Status {
+/// Domain error → the answer DTM and people read. `info` is the DTM context of a branch call
+/// (`None`: a user's request); a refusal is answered by the SDK's rule ([`dtmcli::refuse`]):
+/// FAILURE where the call may refuse, a retried 503 where it may not.
+fn to_status(e: StockError, info: Option<&BranchInfo>) -> Status {
     let message = e.to_string();
     let err: kit::Error = match e {
         StockError::InvalidSku => ErrorReason::InvalidSku.error(message),
         StockError::InvalidQuantity(_) => ErrorReason::InvalidQuantity.error(message),
-        StockError::Insufficient { .. } if may_fail => BranchError::Failure {
-            message,
-            cause: ErrorReason::InsufficientStock.as_str_name().into(),
-        }
-        .into(),
-        StockError::NotFound(_) if may_fail => BranchError::Failure {
-            message,
-            cause: ErrorReason::SkuNotFound.as_str_name().into(),
-        }
-        .into(),
-        StockError::NotFound(_) => ErrorReason::SkuNotFound.error(message),
-        StockError::Overflow(_) if may_fail => BranchError::Failure {
-            message,
-            cause: ErrorReason::InvalidQuantity.as_str_name().into(),
-        }
-        .into(),
-        StockError::Overflow(_) => ErrorReason::InvalidQuantity.error(message),
-        // A compensation that cannot apply yet: an error, so that DTM retries it.
         StockError::Insufficient { .. } => {
-            kit::Error::new(503, ErrorReason::InsufficientStock.as_str_name(), message)
+            refuse(info, ErrorReason::InsufficientStock.error(message))
         }
+        StockError::NotFound(_) => refuse(info, ErrorReason::SkuNotFound.error(message)),
+        StockError::Overflow(_) => refuse(info, ErrorReason::InvalidQuantity.error(message)),
         StockError::NotCommitted => BranchError::Failure {
             message,
             cause: "NOT_COMMITTED".into(),

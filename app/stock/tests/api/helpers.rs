@@ -1,18 +1,12 @@
 //! `spawn_app` and typed calls over either transport.
 
-use std::sync::Arc;
-
 use api::stock::v1::{GetStockRequest, StockRequest, stock_client::StockClient};
 use dtmcli::BranchInfo;
 pub use dtmcli::testing::{Answer, BOTH, Transport, branch, with_op};
-use dtmcli::testing::{Target, TestDb, call, servers_conf, sqlite};
-use kit::App;
+use dtmcli::testing::{Target, TestDb, call, serve, servers_conf, sqlite};
 use kit::transcode::HttpRule;
 use serde_json::Value;
-use stock::biz::{Stock, StockUsecase};
-use stock::data::{Data, StockRepoImpl};
-use stock::server::{new_grpc_server, new_http_server};
-use stock::service::StockService;
+use stock::conf::{self, Bootstrap};
 use tonic::transport::Channel;
 
 /// A running stock app and clients for it.
@@ -30,38 +24,21 @@ pub const INITIAL: i64 = 10;
 pub async fn spawn_app() -> TestApp {
     kit::log::init_for_tests();
     let db = sqlite().await;
-    let conf = servers_conf();
-    let database = kit::DatabaseConf {
-        driver: "sqlite".into(),
-        source: db.url.clone(),
-        max_connections: 4,
+    let conf = Bootstrap {
+        server: servers_conf(),
+        data: conf::Data {
+            database: db.conf(),
+        },
+        stock: conf::Stock {
+            seed: vec![conf::Seed {
+                sku: SKU.into(),
+                available: INITIAL,
+            }],
+        },
+        registry: Default::default(),
     };
-
-    // The wiring of cmd/stock/main.rs, with test config.
-    let data = Data::new(&database).await.expect("data");
-    let repo = StockRepoImpl::new(data);
-    let uc = StockUsecase::new(repo);
-    uc.seed(&[Stock {
-        sku: SKU.into(),
-        available: INITIAL,
-        frozen: 0,
-    }])
-    .await
-    .expect("seed");
-    let svc = Arc::new(StockService::new(uc));
-    let app = App::builder("stock")
-        .http(new_http_server(svc.clone()))
-        .grpc(new_grpc_server(&conf, svc))
-        .reflection(api::FILE_DESCRIPTOR_SET)
-        .build(&conf)
-        .await
-        .expect("build app");
-
-    let http = format!("http://{}", app.http_addr());
-    let grpc = Channel::from_shared(format!("http://{}", app.grpc_addr()))
-        .expect("uri")
-        .connect_lazy();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let app = stock::wire(&conf).await.expect("wire");
+    let (http, grpc) = serve(app, &conf.server).await;
     TestApp {
         http,
         grpc,
