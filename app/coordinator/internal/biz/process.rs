@@ -17,7 +17,8 @@ use dtmcli::wire::{MAX_REQUEST_TIMEOUT_SECS, parse_msg_custom_data, parse_saga_c
 use dtmcli::{BranchInfo, DtmResult};
 use futures_util::future::join_all;
 
-use crate::biz::usecase::{Inner, TransError, log_change, ms, secs};
+use crate::biz::policy::{ms, secs};
+use crate::biz::usecase::{Driver, TransError, log_change};
 use crate::biz::{Branch, Global, Op, Progress, Status, StatusChange, TransType};
 
 /// A transaction as a round holds it: the global row and its branches in insertion order.
@@ -57,8 +58,8 @@ enum Step {
     Stop(Next),
 }
 
-impl Inner {
-    /// Reads `gid` from the store and drives it for one round (see [`Inner::drive_loaded`]).
+impl Driver {
+    /// Reads `gid` from the store and drives it for one round (see [`Driver::drive_loaded`]).
     pub(crate) async fn drive(&self, gid: &str) -> Result<Global, TransError> {
         let t = self.load(gid).await?;
         self.drive_loaded(t).await
@@ -88,7 +89,7 @@ impl Inner {
         // what others (forceStop, another instance) did meanwhile.
         let g = self.must_find(&gid).await?;
         let now = self.clock.now();
-        let base = self.base_interval(&g.options);
+        let base = self.policy.base_interval(&g.options);
         let cap = ms(self.policy.retry_max_interval).max(base);
         let current = g.next_cron_interval.clamp(base, cap);
         let (at, interval) = match next {
@@ -442,14 +443,14 @@ impl Inner {
     /// DTM's timeout reason, naming the timeout in force (the server's when the transaction
     /// set none).
     fn timeout_reason(&self, g: &Global) -> String {
-        let secs = self.timeout_ms(g.trans_type, &g.options) / 1000;
+        let secs = self.policy.timeout_ms(g.trans_type, &g.options) / 1000;
         format!("Timeout after {secs} seconds")
     }
 
     /// When a transaction times out (Unix ms).
     fn deadline(&self, g: &Global) -> i64 {
         g.create_time
-            .saturating_add(self.timeout_ms(g.trans_type, &g.options))
+            .saturating_add(self.policy.timeout_ms(g.trans_type, &g.options))
     }
 
     /// A saga action, re-invoked at once while `retry_limit` allows.

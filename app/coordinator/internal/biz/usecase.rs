@@ -1,5 +1,5 @@
-//! The coordinator's use cases: what each API call does to a global transaction, and the
-//! poller that drives unfinished transactions to a final status.
+//! The coordinator's use cases: what each API call does to a global transaction. The rounds
+//! that drive one are in `process`, the poller that picks up unfinished ones in `poller`.
 //!
 //! A transaction is always written before any branch is called, every status change is a
 //! compare-and-set, and whoever drives a transaction holds its lease (`owner`,
@@ -11,50 +11,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dtmcli::caller::{BranchRequest, CallError, Reply, Target};
 use dtmcli::wire::{parse_msg_custom_data, parse_saga_custom_data};
-use tokio::task::JoinHandle;
 
+use crate::biz::caller::check_target;
+use crate::biz::policy::{Policy, ms};
 use crate::biz::process::Trans;
 use crate::biz::{
-    Branch, Clock, Created, Global, Op, Options, ScanPage, ScanQuery, Status, StatusChange,
-    StoreError, TransStore, TransType,
+    Branch, BranchCaller, Clock, Created, Global, Op, Options, ScanPage, ScanQuery, Status,
+    StatusChange, StoreError, TransStore, TransType,
 };
-
-/// Calls a branch (HTTP or gRPC, docs/dtm-protocol.md, Calling branches); implemented in `data`.
-#[async_trait::async_trait]
-pub trait BranchCaller: Send + Sync + 'static {
-    /// Calls one branch and reads its answer.
-    async fn call(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError>;
-
-    /// Whether `url` names a branch this caller can call (checked when a transaction arrives,
-    /// so a URL that can never work is a 400, not retries forever).
-    fn check(&self, protocol: &str, url: &str) -> Result<(), CallError> {
-        Target::parse(protocol, url).map(drop)
-    }
-}
-
-/// The server-wide timing rules (config keys of the same names).
-#[derive(Debug, Clone)]
-pub struct Policy {
-    /// `RetryInterval`: base interval between visits of an unfinished transaction.
-    pub retry_interval: Duration,
-    /// `RetryMaxInterval`: the cap of the doubling back-off (DTM has none).
-    pub retry_max_interval: Duration,
-    /// `TimeoutToFail`: default timeout of msg and tcc (a saga has none unless it asks).
-    pub timeout_to_fail: Duration,
-    /// `RequestTimeout`: default time one branch call may take.
-    pub request_timeout: Duration,
-    /// `TransCronInterval`: how long the poller sleeps when nothing is due.
-    pub trans_cron_interval: Duration,
-}
-
-impl Policy {
-    /// How long a lease lasts; it is renewed every third of it while a round runs.
-    pub fn lease(&self) -> Duration {
-        (self.request_timeout * 3).max(Duration::from_secs(1))
-    }
-}
 
 /// A transaction as a client submits or prepares it.
 #[derive(Debug, Clone, Default)]
@@ -118,10 +83,12 @@ pub enum TransError {
 /// The coordinator. Cheap to clone.
 #[derive(Clone)]
 pub struct TransUsecase {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Arc<Driver>,
 }
 
-pub(crate) struct Inner {
+/// What drives transactions, shared by the API operations, the rounds and the poller: the
+/// store, the branch caller, the timing rules, the clock, and this instance's lease owner id.
+pub(crate) struct Driver {
     pub(crate) store: Arc<dyn TransStore>,
     pub(crate) caller: Arc<dyn BranchCaller>,
     pub(crate) policy: Policy,
@@ -139,7 +106,7 @@ impl TransUsecase {
         clock: Clock,
     ) -> TransUsecase {
         TransUsecase {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Driver {
                 store,
                 caller,
                 policy,
@@ -363,81 +330,6 @@ impl TransUsecase {
         }
     }
 
-    /// Starts the poller: it leases due transactions and drives up to [`POLLER_CONCURRENCY`] of
-    /// them at once; when nothing is due it sleeps `TransCronInterval`. A round still running
-    /// after [`SLOW_ROUND`] (a branch that answers late or never) moves out of its slot into a
-    /// larger overflow budget, so that slow transactions cannot hold every slot and starve the
-    /// rest. Abort the handle to stop it.
-    pub fn spawn_poller(&self) -> JoinHandle<()> {
-        let uc = self.clone();
-        let slots = Arc::new(tokio::sync::Semaphore::new(POLLER_CONCURRENCY));
-        let overflow = Arc::new(tokio::sync::Semaphore::new(POLLER_OVERFLOW));
-        tokio::spawn(async move {
-            loop {
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                match uc.lease_one().await {
-                    Ok(Some(gid)) => {
-                        let me = uc.inner.clone();
-                        let overflow = overflow.clone();
-                        tokio::spawn(async move {
-                            let round = me.drive(&gid);
-                            tokio::pin!(round);
-                            let driven = tokio::select! {
-                                driven = &mut round => driven,
-                                () = tokio::time::sleep(SLOW_ROUND) => {
-                                    // Slow: give the slot back if the overflow has room.
-                                    let _spare = match overflow.try_acquire_owned() {
-                                        Ok(spare) => {
-                                            drop(slot);
-                                            Some(spare)
-                                        }
-                                        Err(_) => None,
-                                    };
-                                    round.await
-                                }
-                            };
-                            if let Err(e) = driven {
-                                tracing::warn!(%gid, error = %e, "poller");
-                            }
-                        });
-                    }
-                    Ok(None) => tokio::time::sleep(uc.inner.policy.trans_cron_interval).await,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "poller");
-                        tokio::time::sleep(uc.inner.policy.trans_cron_interval).await;
-                    }
-                }
-            }
-        })
-    }
-
-    /// One poller step: leases one due transaction and drives it; `false` if none was due.
-    pub async fn cron_once(&self) -> Result<bool, TransError> {
-        match self.lease_one().await? {
-            Some(gid) => {
-                self.inner.clone().drive(&gid).await?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-
-    /// Leases one due transaction to this instance; its gid.
-    async fn lease_one(&self) -> Result<Option<String>, TransError> {
-        let me = &self.inner;
-        let now = me.clock.now();
-        let leased = me
-            .store
-            .lease_due(now, now + ms(me.policy.lease()), &me.owner)
-            .await?;
-        Ok(leased.map(|g| {
-            tracing::debug!(gid = %g.gid, status = g.status.as_str(), "poller took");
-            g.gid
-        }))
-    }
-
     /// Drives a transaction and, with `wait`, reports whether it reached `goal` (`succeed` for
     /// a submit, `failed` for an abort, as DTM answers); without `wait` the round goes on in a
     /// task of its own. Callers run detached from the request (see [`detached`]).
@@ -480,7 +372,7 @@ impl TransUsecase {
     }
 }
 
-impl Inner {
+impl Driver {
     /// The rows a new transaction is stored as, after checking what the service could not.
     fn build(&self, t: &NewTrans, status: Status) -> Result<(Global, Vec<Branch>), TransError> {
         let trans_type = t
@@ -534,14 +426,14 @@ impl Inner {
             }
         }
         let options = t.options.clone();
-        let base = self.base_interval(&options);
+        let base = self.policy.base_interval(&options);
         let (owner, next_cron_time) = match status {
             // Whoever creates it drives it: the lease keeps the poller away meanwhile.
             Status::Submitted => (self.owner.clone(), now + ms(self.policy.lease())),
             // Nothing to do until it is submitted, aborted, or times out.
             _ => (
                 String::new(),
-                now.saturating_add(self.timeout_ms(trans_type, &options)),
+                now.saturating_add(self.policy.timeout_ms(trans_type, &options)),
             ),
         };
         let global = Global {
@@ -612,28 +504,6 @@ impl Inner {
             .await?;
         Ok(())
     }
-
-    /// The base retry interval of a transaction, ms (docs/dtm-protocol.md, Timing).
-    pub(crate) fn base_interval(&self, o: &Options) -> i64 {
-        let server = ms(self.policy.retry_interval);
-        if o.retry_interval > 0 {
-            secs(o.retry_interval)
-        } else if o.timeout_to_fail > 0 && secs(o.timeout_to_fail) < server {
-            secs(o.timeout_to_fail)
-        } else {
-            server
-        }
-    }
-
-    /// How long a transaction may stay unfinished, ms: its own `timeout_to_fail`, else the
-    /// server's — except a saga, which has no timeout unless it asks (docs/dtm-protocol.md, Timing).
-    pub(crate) fn timeout_ms(&self, t: TransType, o: &Options) -> i64 {
-        match (o.timeout_to_fail, t) {
-            (tf, _) if tf > 0 => secs(tf),
-            (_, TransType::Saga) => i64::MAX / 4,
-            _ => ms(self.policy.timeout_to_fail),
-        }
-    }
 }
 
 /// Runs a request's work in a task of its own and waits for it. A client that hangs up drops
@@ -657,13 +527,6 @@ enum Start {
     Loaded(Box<Trans>),
 }
 
-/// A branch URL this coordinator can call, or a 400 naming the problem.
-fn check_target(caller: &dyn BranchCaller, protocol: &str, url: &str) -> Result<(), TransError> {
-    caller
-        .check(protocol, url)
-        .map_err(|e| TransError::BadRequest(e.to_string()))
-}
-
 /// Logs a status change: at info when the transaction rolls back or fails (what an operator
 /// looks for), at debug otherwise — a line per success would cost a coordinator at thousands
 /// of transactions a second a tenth of its CPU.
@@ -679,25 +542,4 @@ pub(crate) fn log_change(g: &Global, c: &StatusChange<'_>) {
     } else {
         tracing::debug!(%gid, trans_type, from, to, "status");
     }
-}
-
-/// How many transactions the poller drives at once.
-pub const POLLER_CONCURRENCY: usize = 64;
-
-/// How many slow rounds (running longer than [`SLOW_ROUND`]) may go on outside the poller's
-/// slots.
-pub const POLLER_OVERFLOW: usize = 4 * POLLER_CONCURRENCY;
-
-/// A round running longer than this is slow: it gives its poller slot back.
-pub const SLOW_ROUND: Duration = Duration::from_secs(1);
-
-/// A duration in ms.
-pub(crate) fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
-}
-
-/// Seconds (an option's unit) in ms, saturating: stored options are range-checked at submit, but
-/// no value may overflow the time arithmetic.
-pub(crate) fn secs(s: i64) -> i64 {
-    s.saturating_mul(1000)
 }

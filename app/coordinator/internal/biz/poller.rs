@@ -1,0 +1,98 @@
+//! The poller: it leases due transactions — new ones whose round was cut short, retries,
+//! timeouts — and drives them, a bounded number at a time, on this and every other instance
+//! sharing the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::biz::policy::ms;
+use crate::biz::{TransError, TransUsecase};
+
+/// How many transactions the poller drives at once.
+pub const POLLER_CONCURRENCY: usize = 64;
+
+/// How many slow rounds (running longer than [`SLOW_ROUND`]) may go on outside the poller's
+/// slots.
+pub const POLLER_OVERFLOW: usize = 4 * POLLER_CONCURRENCY;
+
+/// A round running longer than this is slow: it gives its poller slot back.
+pub const SLOW_ROUND: Duration = Duration::from_secs(1);
+
+impl TransUsecase {
+    /// Starts the poller: it leases due transactions and drives up to [`POLLER_CONCURRENCY`] of
+    /// them at once; when nothing is due it sleeps `TransCronInterval`. A round still running
+    /// after [`SLOW_ROUND`] (a branch that answers late or never) moves out of its slot into a
+    /// larger overflow budget, so that slow transactions cannot hold every slot and starve the
+    /// rest. Abort the handle to stop it.
+    pub fn spawn_poller(&self) -> JoinHandle<()> {
+        let uc = self.clone();
+        let slots = Arc::new(tokio::sync::Semaphore::new(POLLER_CONCURRENCY));
+        let overflow = Arc::new(tokio::sync::Semaphore::new(POLLER_OVERFLOW));
+        tokio::spawn(async move {
+            loop {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                match uc.lease_one().await {
+                    Ok(Some(gid)) => {
+                        let me = uc.inner.clone();
+                        let overflow = overflow.clone();
+                        tokio::spawn(async move {
+                            let round = me.drive(&gid);
+                            tokio::pin!(round);
+                            let driven = tokio::select! {
+                                driven = &mut round => driven,
+                                () = tokio::time::sleep(SLOW_ROUND) => {
+                                    // Slow: give the slot back if the overflow has room.
+                                    let _spare = match overflow.try_acquire_owned() {
+                                        Ok(spare) => {
+                                            drop(slot);
+                                            Some(spare)
+                                        }
+                                        Err(_) => None,
+                                    };
+                                    round.await
+                                }
+                            };
+                            if let Err(e) = driven {
+                                tracing::warn!(%gid, error = %e, "poller");
+                            }
+                        });
+                    }
+                    Ok(None) => tokio::time::sleep(uc.inner.policy.trans_cron_interval).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "poller");
+                        tokio::time::sleep(uc.inner.policy.trans_cron_interval).await;
+                    }
+                }
+            }
+        })
+    }
+
+    /// One poller step: leases one due transaction and drives it; `false` if none was due.
+    pub async fn cron_once(&self) -> Result<bool, TransError> {
+        match self.lease_one().await? {
+            Some(gid) => {
+                self.inner.clone().drive(&gid).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Leases one due transaction to this instance; its gid.
+    async fn lease_one(&self) -> Result<Option<String>, TransError> {
+        let me = &self.inner;
+        let now = me.clock.now();
+        let leased = me
+            .store
+            .lease_due(now, now + ms(me.policy.lease()), &me.owner)
+            .await?;
+        Ok(leased.map(|g| {
+            tracing::debug!(gid = %g.gid, status = g.status.as_str(), "poller took");
+            g.gid
+        }))
+    }
+}
