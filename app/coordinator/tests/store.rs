@@ -16,10 +16,15 @@ use coordinator::conf::Store;
 use coordinator::data::open_store;
 use dtmcli::testing::TestDb;
 
+mod support;
+
 /// A store on a fresh database of every available backend, named by its driver (the database is
 /// kept alive beside it).
 async fn stores() -> Result<Vec<(&'static str, Arc<dyn TransStore>, Option<TestDb>)>> {
-    let mut out = Vec::new();
+    // The in-memory store of the state-machine tests (tests/machines.rs) must keep this
+    // contract too.
+    let memory: Arc<dyn TransStore> = Arc::new(support::memory::MemoryStore::default());
+    let mut out = vec![("memory", memory, None)];
     for db in dtmcli::testing::databases().await {
         let driver = db.dialect.driver();
         out.push((

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod memory;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
