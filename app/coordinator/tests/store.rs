@@ -675,3 +675,27 @@ async fn redis_expires_finished_transactions_only() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn corrupt_stored_options_are_an_error_not_the_defaults() -> Result<()> {
+    for (driver, store, db) in stores().await? {
+        let Some(db) = db else { continue };
+        let g = global(
+            "g-corrupt",
+            TransType::Saga,
+            Status::Submitted,
+            1_000,
+            1_000,
+        );
+        store.create(&g, &saga_branches(&g.gid, 1_000)).await?;
+        sqlx::query("UPDATE trans_global SET options = '{\"retry_limit\": \"many\"' WHERE gid = 'g-corrupt'")
+            .execute(&db.pool)
+            .await?;
+        let err = store.find(&g.gid).await.expect_err("corrupt options");
+        assert!(
+            err.to_string().contains("options of g-corrupt are corrupt"),
+            "{driver}: {err}"
+        );
+    }
+    Ok(())
+}

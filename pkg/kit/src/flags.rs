@@ -51,7 +51,7 @@ pub enum StartError {
     Config {
         /// The file or directory.
         path: PathBuf,
-        /// Why.
+        /// What went wrong reading or parsing it.
         source: ConfigError,
     },
 }

@@ -133,7 +133,7 @@ pub struct Global {
     pub query_prepared: String,
     /// Saga concurrency / msg delay (JSON text, as sent).
     pub custom_data: String,
-    /// Options.
+    /// Timeouts, retries, `wait_result`, branch headers, as the client sent them.
     pub options: Options,
     /// Why it rolled back.
     pub rollback_reason: String,

@@ -38,7 +38,7 @@ pub struct NewTrans {
     pub custom_data: String,
     /// Msg check-back URL.
     pub query_prepared: String,
-    /// Options.
+    /// Timeouts, retries, `wait_result`, branch headers (DTM's transaction options).
     pub options: Options,
     /// Abort: why.
     pub rollback_reason: String,

@@ -152,3 +152,15 @@ impl BranchCaller for BranchCallerImpl {
         self.0.check(protocol, url)
     }
 }
+
+/// A transaction's stored options (JSON, as DTM stores them): empty means the defaults; anything
+/// else that does not parse is an error — silently running a corrupt row with default timeouts
+/// and retries would hide it.
+fn stored_options(gid: &str, text: &str) -> Result<crate::biz::Options, crate::biz::StoreError> {
+    if text.is_empty() {
+        return Ok(crate::biz::Options::default());
+    }
+    serde_json::from_str(text).map_err(|e| {
+        crate::biz::StoreError::Backend(format!("the stored options of {gid} are corrupt: {e}"))
+    })
+}

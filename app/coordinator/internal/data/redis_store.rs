@@ -457,7 +457,7 @@ fn parse_global(map: &HashMap<String, String>) -> Result<Global, StoreError> {
         protocol: text("protocol"),
         query_prepared: text("query_prepared"),
         custom_data: text("custom_data"),
-        options: serde_json::from_str(&text("options")).unwrap_or_default(),
+        options: super::stored_options(&text("gid"), &text("options"))?,
         rollback_reason: text("rollback_reason"),
         create_time: int("create_time")?,
         update_time: int("update_time")?,

@@ -525,10 +525,11 @@ fn global(r: &AnyRow) -> Result<Global, StoreError> {
     let opt = |i: usize| r.try_get::<Option<i64>, _>(i).map_err(backend);
     let trans_type = text(2)?;
     let status = text(3)?;
-    let options = text(7)?;
+    let gid = text(1)?;
+    let options = super::stored_options(&gid, &text(7)?)?;
     Ok(Global {
         id: int(0)?,
-        gid: text(1)?,
+        gid,
         trans_type: TransType::parse(&trans_type)
             .ok_or_else(|| StoreError::Backend(format!("unknown trans_type {trans_type:?}")))?,
         status: Status::parse(&status)
@@ -536,7 +537,7 @@ fn global(r: &AnyRow) -> Result<Global, StoreError> {
         protocol: text(4)?,
         query_prepared: text(5)?,
         custom_data: text(6)?,
-        options: serde_json::from_str(&options).unwrap_or_default(),
+        options,
         rollback_reason: text(8)?,
         create_time: int(9)?,
         update_time: int(10)?,

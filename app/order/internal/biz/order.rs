@@ -9,7 +9,7 @@ use dtmcli::{BranchInfo, Outcome};
 pub enum OrderStatus {
     /// Held by a TCC try, waiting for confirm or cancel.
     Pending,
-    /// Placed.
+    /// Placed: the goods are out of stock and the order stands.
     Created,
     /// Cancelled (by a compensation, a TCC cancel, or the user).
     Cancelled,
@@ -44,7 +44,7 @@ pub struct Order {
     pub id: String,
     /// Who ordered.
     pub user_id: i64,
-    /// What.
+    /// The SKU ordered.
     pub sku: String,
     /// How many.
     pub quantity: i64,
@@ -61,11 +61,11 @@ pub struct Order {
 pub struct NewOrder {
     /// Order id.
     pub id: String,
-    /// Who.
+    /// Who orders.
     pub user_id: i64,
-    /// What.
+    /// The SKU ordered.
     pub sku: String,
-    /// How many.
+    /// How many pieces.
     pub quantity: i64,
 }
 
@@ -135,9 +135,9 @@ pub enum OrderError {
     /// The business rule: too many pieces in one order.
     #[error("quantity {quantity} is above the limit of {max} per order")]
     QuantityLimit {
-        /// Asked.
+        /// The quantity asked for.
         quantity: i64,
-        /// Allowed.
+        /// The most one order may hold (`order.max_quantity`).
         max: i64,
     },
     /// An order with this id exists already (from another transaction).

@@ -8,7 +8,7 @@ use serde::Deserialize;
 pub struct Bootstrap {
     /// HTTP and gRPC servers.
     pub server: kit::ServersConf,
-    /// Storage.
+    /// Where stock levels and barrier rows are kept.
     pub data: Data,
     /// Domain settings.
     #[serde(default)]
