@@ -49,7 +49,9 @@ impl FaultStore {
             if self.fault == Fault::Crash {
                 self.dead.store(true, Ordering::SeqCst);
             }
-            return Err(StoreError::Backend(format!("injected fault at write {n}")));
+            return Err(StoreError::Backend(
+                format!("injected fault at write {n}").into(),
+            ));
         }
         Ok(())
     }

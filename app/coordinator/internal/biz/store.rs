@@ -10,9 +10,10 @@ pub enum StoreError {
     /// A branch with this (gid, branch_id, op) exists already.
     #[error("duplicate branch")]
     Duplicate,
-    /// The backend failed; the caller may retry.
+    /// The backend failed; the caller may retry. The cause is kept: the database's or
+    /// Redis's own error, or a message of ours for a row that makes no sense.
     #[error("store: {0}")]
-    Backend(String),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// The result of [`TransStore::create`].

@@ -161,6 +161,8 @@ fn stored_options(gid: &str, text: &str) -> Result<crate::biz::Options, crate::b
         return Ok(crate::biz::Options::default());
     }
     serde_json::from_str(text).map_err(|e| {
-        crate::biz::StoreError::Backend(format!("the stored options of {gid} are corrupt: {e}"))
+        crate::biz::StoreError::Backend(
+            format!("the stored options of {gid} are corrupt: {e}").into(),
+        )
     })
 }

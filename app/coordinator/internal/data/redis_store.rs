@@ -138,7 +138,9 @@ impl TransStore for RedisStore {
         }
         match self.find(&g.gid).await? {
             Some(existing) => Ok(Created::Exists(Box::new(existing))),
-            None => Err(StoreError::Backend(format!("gid {} vanished", g.gid))),
+            None => Err(StoreError::Backend(
+                format!("gid {} vanished", g.gid).into(),
+            )),
         }
     }
 
@@ -322,7 +324,7 @@ impl TransStore for RedisStore {
             Some(p) => format!(
                 "({}",
                 p.parse::<i64>()
-                    .map_err(|_| StoreError::Backend(format!("bad position {p:?}")))?
+                    .map_err(|_| StoreError::Backend(format!("bad position {p:?}").into()))?
             ),
             None => "+inf".into(),
         };
@@ -441,8 +443,9 @@ fn parse_global(map: &HashMap<String, String>) -> Result<Global, StoreError> {
     let text = |name: &str| map.get(name).cloned().unwrap_or_default();
     let int = |name: &str| -> Result<i64, StoreError> {
         let v = text(name);
-        v.parse()
-            .map_err(|_| StoreError::Backend(format!("field {name} = {v:?} is not a number")))
+        v.parse().map_err(|_| {
+            StoreError::Backend(format!("field {name} = {v:?} is not a number").into())
+        })
     };
     let opt = |name: &str| map.contains_key(name).then(|| int(name)).transpose();
     let trans_type = text("trans_type");
@@ -450,10 +453,11 @@ fn parse_global(map: &HashMap<String, String>) -> Result<Global, StoreError> {
     Ok(Global {
         id: int("id")?,
         gid: text("gid"),
-        trans_type: TransType::parse(&trans_type)
-            .ok_or_else(|| StoreError::Backend(format!("unknown trans_type {trans_type:?}")))?,
+        trans_type: TransType::parse(&trans_type).ok_or_else(|| {
+            StoreError::Backend(format!("unknown trans_type {trans_type:?}").into())
+        })?,
         status: Status::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}")))?,
+            .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}").into()))?,
         protocol: text("protocol"),
         query_prepared: text("query_prepared"),
         custom_data: text("custom_data"),
@@ -500,14 +504,15 @@ fn parse_branch(
     states: &HashMap<String, String>,
 ) -> Result<Branch, StoreError> {
     let r: BranchRecord = serde_json::from_str(record).map_err(backend)?;
-    let op =
-        Op::parse(&r.op).ok_or_else(|| StoreError::Backend(format!("unknown op {:?}", r.op)))?;
+    let op = Op::parse(&r.op)
+        .ok_or_else(|| StoreError::Backend(format!("unknown op {:?}", r.op).into()))?;
     let field = state_field(&r.branch_id, op);
-    let state = states
-        .get(&field)
-        .ok_or_else(|| StoreError::Backend(format!("branch {field} of {gid} has no state")))?;
+    let state = states.get(&field).ok_or_else(|| {
+        StoreError::Backend(format!("branch {field} of {gid} has no state").into())
+    })?;
     let mut parts = state.split(' ');
-    let bad = || StoreError::Backend(format!("branch {field} of {gid}: bad state {state:?}"));
+    let bad =
+        || StoreError::Backend(format!("branch {field} of {gid}: bad state {state:?}").into());
     let status = parts.next().and_then(Status::parse).ok_or_else(bad)?;
     let update_time = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
     let finish_time = parts
@@ -532,6 +537,6 @@ fn flag(on: bool) -> &'static str {
     if on { "1" } else { "" }
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
 }

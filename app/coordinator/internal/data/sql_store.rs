@@ -188,7 +188,9 @@ impl TransStore for SqlStore {
             Ok(Outcome::Applied(_)) => Ok(Created::Inserted),
             Ok(Outcome::Unmatched) | Err(StoreError::Duplicate) => match self.find(&g.gid).await? {
                 Some(existing) => Ok(Created::Exists(Box::new(existing))),
-                None => Err(StoreError::Backend(format!("gid {} vanished", g.gid))),
+                None => Err(StoreError::Backend(
+                    format!("gid {} vanished", g.gid).into(),
+                )),
             },
             Err(e) => Err(e),
         }
@@ -397,7 +399,7 @@ impl TransStore for SqlStore {
         if let Some(p) = q.position.as_deref().filter(|p| !p.is_empty()) {
             let id: i64 = p
                 .parse()
-                .map_err(|_| StoreError::Backend(format!("bad position {p:?}")))?;
+                .map_err(|_| StoreError::Backend(format!("bad position {p:?}").into()))?;
             sql.push_str(" AND id < ?");
             args.push(Arg::Int(id));
         }
@@ -485,8 +487,14 @@ impl TransStore for SqlStore {
         if let Some((path, inode)) = &self.file {
             match std::fs::metadata(path) {
                 Ok(m) if m.ino() == *inode => {}
-                Ok(_) => return Err(backend(format!("{} was replaced", path.display()))),
-                Err(e) => return Err(backend(format!("{}: {e}", path.display()))),
+                Ok(_) => {
+                    let replaced = format!("{} was replaced", path.display());
+                    return Err(StoreError::Backend(replaced.into()));
+                }
+                Err(e) => {
+                    let gone = std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+                    return Err(backend(gone));
+                }
             }
         }
         // Through the writer: the probe proves that the connection every write takes can commit.
@@ -530,10 +538,11 @@ fn global(r: &AnyRow) -> Result<Global, StoreError> {
     Ok(Global {
         id: int(0)?,
         gid,
-        trans_type: TransType::parse(&trans_type)
-            .ok_or_else(|| StoreError::Backend(format!("unknown trans_type {trans_type:?}")))?,
+        trans_type: TransType::parse(&trans_type).ok_or_else(|| {
+            StoreError::Backend(format!("unknown trans_type {trans_type:?}").into())
+        })?,
         status: Status::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}")))?,
+            .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}").into()))?,
         protocol: text(4)?,
         query_prepared: text(5)?,
         custom_data: text(6)?,
@@ -563,9 +572,10 @@ fn branch(r: &AnyRow) -> Result<Branch, StoreError> {
             .map_err(backend)?
             .unwrap_or_default(),
         branch_id: text(4)?,
-        op: Op::parse(&op).ok_or_else(|| StoreError::Backend(format!("unknown op {op:?}")))?,
+        op: Op::parse(&op)
+            .ok_or_else(|| StoreError::Backend(format!("unknown op {op:?}").into()))?,
         status: Status::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}")))?,
+            .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}").into()))?,
         create_time: int(7)?,
         update_time: int(8)?,
         finish_time: r.try_get::<Option<i64>, _>(9).map_err(backend)?,
@@ -584,8 +594,8 @@ fn text(r: &AnyRow, i: usize) -> Result<String, StoreError> {
     }
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
 }
 
 /// The guarded status change of `gid`: its SQL and arguments.

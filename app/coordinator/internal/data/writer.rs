@@ -79,7 +79,8 @@ pub enum Outcome {
 }
 
 /// A database error, as the writer sorts it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
 pub struct DbError {
     /// The database's message.
     pub message: String,
@@ -92,7 +93,7 @@ impl From<DbError> for StoreError {
         if e.unique {
             StoreError::Duplicate
         } else {
-            StoreError::Backend(e.message)
+            StoreError::Backend(Box::new(e))
         }
     }
 }

@@ -191,7 +191,7 @@ impl TransStore for MemoryStore {
         let below = match q.position.as_deref().filter(|p| !p.is_empty()) {
             Some(p) => p
                 .parse::<i64>()
-                .map_err(|_| StoreError::Backend(format!("bad position {p:?}")))?,
+                .map_err(|_| StoreError::Backend(format!("bad position {p:?}").into()))?,
             None => i64::MAX,
         };
         let mut page: Vec<Global> = self.with(|s| {
