@@ -3,7 +3,9 @@
 //! - prost messages and tonic clients/servers (`<package>.rs`, by `tonic-prost-build`);
 //! - `<package>.kit.rs`: the HTTP routes of every `google.api.http` annotation (the equivalent of
 //!   kratos' `protoc-gen-go-http`) and, for kratos `errors.proto` enums, each reason's HTTP code;
-//! - `descriptor.bin`: the encoded descriptor set, for gRPC reflection and the JSON transcoder.
+//! - `descriptor.bin`: the encoded descriptor set, for gRPC reflection and the JSON transcoder;
+//! - `modules.rs`: one Rust module per proto file's directory (`stock/v1/stock.proto` →
+//!   `api::stock::v1`), so adding a service adds a proto file and edits nothing here.
 //!
 //! Why our own generator and not `tonic-rest-build`: the routes must copy DTM's query parameters
 //! into `dtm-*` metadata, answer with our one error table (425 ↔ FailedPrecondition) and kratos
@@ -12,25 +14,26 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use prost_reflect::{DescriptorPool, EnumDescriptor, MethodDescriptor, ServiceDescriptor, Value};
-
-/// Our protos, relative to this crate; everything else is an import.
-const PROTOS: &[&str] = &[
-    "stock/v1/stock.proto",
-    "order/v1/order.proto",
-    "dtm/v1/dtmgimp.proto",
-];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     println!("cargo:rerun-if-changed=.");
     println!("cargo:rerun-if-changed=../third_party");
 
+    // Our protos: every `.proto` below this crate (`<name>/<version>/<file>.proto`); everything
+    // else is an import from third_party.
+    let mut protos = Vec::new();
+    find_protos(Path::new("."), &mut protos)?;
+    protos.sort();
+    let protos: Vec<&str> = protos.iter().map(String::as_str).collect();
+    let protos = protos.as_slice();
+
     let mut compiler = protox::Compiler::new([".", "../third_party"])?;
     compiler.include_imports(true).include_source_info(true);
-    compiler.open_files(PROTOS)?;
+    compiler.open_files(protos)?;
     std::fs::write(
         out_dir.join("descriptor.bin"),
         compiler.encode_file_descriptor_set(),
@@ -38,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Only our files get Rust code: imports are options (google.api, errors) or well-known types.
     let mut fds = compiler.file_descriptor_set();
-    fds.file.retain(|f| PROTOS.contains(&f.name()));
+    fds.file.retain(|f| protos.contains(&f.name()));
     tonic_prost_build::configure()
         .emit_rerun_if_changed(false)
         .codec_path("::kit::codec::ProstCodec")
@@ -46,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let pool = compiler.descriptor_pool();
     let mut per_package: BTreeMap<String, String> = BTreeMap::new();
-    for file in pool.files().filter(|f| PROTOS.contains(&f.name())) {
+    for file in pool.files().filter(|f| protos.contains(&f.name())) {
         let code = per_package
             .entry(file.package_name().to_owned())
             .or_default();
@@ -60,7 +63,60 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (package, code) in per_package {
         std::fs::write(out_dir.join(format!("{package}.kit.rs")), code)?;
     }
+    std::fs::write(out_dir.join("modules.rs"), modules(&pool, protos)?)?;
     Ok(())
+}
+
+/// Collects the `.proto` files below `dir` as paths relative to this crate (`stock/v1/stock.proto`).
+fn find_protos(dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            find_protos(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "proto") {
+            let relative = path.strip_prefix(".").unwrap_or(&path);
+            out.push(relative.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(())
+}
+
+/// `pub mod <name> { pub mod <version> { … } }` for every proto file, including its generated
+/// code; documented by package and services, as `missing_docs` wants.
+fn modules(pool: &DescriptorPool, protos: &[&str]) -> Result<String, String> {
+    let mut tree: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for name in protos {
+        let file = pool
+            .get_file_by_name(name)
+            .ok_or_else(|| format!("{name} is not in the descriptor pool"))?;
+        let (dir, version) = match name.split('/').collect::<Vec<_>>()[..] {
+            [dir, version, _] => (dir.to_owned(), version.to_owned()),
+            _ => return Err(format!("{name}: expected <name>/<version>/<file>.proto")),
+        };
+        let package = file.package_name();
+        let services: Vec<String> = file.services().map(|s| format!("`{}`", s.name())).collect();
+        let doc = if services.is_empty() {
+            format!("`{package}` ({name})")
+        } else {
+            format!("`{package}` ({name}): {}", services.join(", "))
+        };
+        tree.entry(dir).or_default().push(format!(
+            "    #[doc = {doc:?}]\n    pub mod {version} {{\n        #![allow(missing_docs)]\n        \
+             tonic::include_proto!({package:?});\n        \
+             include!(concat!(env!(\"OUT_DIR\"), \"/{package}.kit.rs\"));\n    }}\n"
+        ));
+    }
+    let mut out = String::new();
+    for (dir, versions) in tree {
+        let doc = format!("The `{dir}` protos, one module per version.");
+        writeln!(
+            out,
+            "#[doc = {doc:?}]\npub mod {dir} {{\n{}}}",
+            versions.concat()
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(out)
 }
 
 /// One `google.api.http` binding of a method.

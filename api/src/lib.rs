@@ -1,4 +1,5 @@
-//! The contract of every service: the Rust generated from `api/**/*.proto` by `build.rs`.
+//! The contract of every service: the Rust generated from `api/**/*.proto` by `build.rs` (a new
+//! proto file is found by itself: nothing here or in build.rs names the services).
 //!
 //! Each package module holds the prost messages, the tonic client and server, and — from the
 //! `google.api.http` annotations — `register_<service>_http_server`, which serves the same service
@@ -10,34 +11,9 @@ use std::sync::OnceLock;
 
 use prost_reflect::DescriptorPool;
 
-/// `api.stock.v1`: the stock service.
-pub mod stock {
-    /// Version 1 of the stock API.
-    pub mod v1 {
-        #![allow(missing_docs)]
-        tonic::include_proto!("api.stock.v1");
-        include!(concat!(env!("OUT_DIR"), "/api.stock.v1.kit.rs"));
-    }
-}
-
-/// `api.order.v1`: the order service.
-pub mod order {
-    /// Version 1 of the order API.
-    pub mod v1 {
-        #![allow(missing_docs)]
-        tonic::include_proto!("api.order.v1");
-        include!(concat!(env!("OUT_DIR"), "/api.order.v1.kit.rs"));
-    }
-}
-
-/// `dtmgimp`: the DTM coordinator's gRPC API (package name fixed by DTM).
-pub mod dtm {
-    /// The only version DTM has.
-    pub mod v1 {
-        #![allow(missing_docs)]
-        tonic::include_proto!("dtmgimp");
-    }
-}
+// One module per proto file's directory, written by build.rs: `api::stock::v1` from
+// `stock/v1/stock.proto`, `api::order::v1`, `api::dtm::v1` (package `dtmgimp`, DTM's name), …
+include!(concat!(env!("OUT_DIR"), "/modules.rs"));
 
 /// The encoded `FileDescriptorSet` of every proto and its imports, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
