@@ -1,6 +1,6 @@
 //! [`Transactions`] through a DTM coordinator with `dtmcli`'s client builders: the branch URLs
-//! of the stock and order services, and payloads as each transport wants them — JSON text for
-//! HTTP branches, protobuf bytes for gRPC branches.
+//! of the stock and order services, and payloads as each transport wants them — one proto
+//! message, sent as protobuf bytes to gRPC branches and as its proto3 JSON to HTTP branches.
 
 use api::order::v1 as order_api;
 use api::stock::v1 as stock_api;
@@ -8,7 +8,6 @@ use dtmcli::client::DoAndSubmitError;
 use dtmcli::{BranchInfo, ClientError, Dtm, Msg, Options, Outcome, Saga, Tcc};
 use kit::transcode::HttpRule;
 use prost::Message;
-use serde_json::json;
 
 use crate::biz::{GlobalOutcome, Mode, NewOrder, Order, OrderError, Transactions, Transport};
 use crate::conf;
@@ -73,17 +72,20 @@ impl Transactions for DtmTransactions {
     ) -> Result<GlobalOutcome, OrderError> {
         let dtm = self.dtm(t);
         let gid = dtm.new_gid().await.map_err(unavailable)?;
-        let stock = stock_payload(t, &o.sku, o.quantity);
-        let order = payload(
-            t,
-            &order_api::OrderRequest {
-                order_id: o.id.clone(),
-                user_id: o.user_id,
-                sku: o.sku.clone(),
-                quantity: o.quantity,
-            },
-            json!({"order_id": o.id, "user_id": o.user_id, "sku": o.sku, "quantity": o.quantity}),
-        );
+        let stock = stock_api::StockRequest {
+            sku: o.sku.clone(),
+            quantity: o.quantity,
+        };
+        // Every stock branch takes a StockRequest, every order branch an OrderRequest: one
+        // body per service serves all of its branches.
+        let stock = payload(t, &stock_api::HTTP_TRANS_OUT, &stock)?;
+        let order = order_api::OrderRequest {
+            order_id: o.id.clone(),
+            user_id: o.user_id,
+            sku: o.sku.clone(),
+            quantity: o.quantity,
+        };
+        let order = payload(t, &order_api::HTTP_TRANS_IN, &order)?;
         let wait = Options {
             wait_result: true,
             ..Options::default()
@@ -142,7 +144,11 @@ impl Transactions for DtmTransactions {
     {
         let dtm = self.dtm(t);
         let gid = dtm.new_gid().await.map_err(unavailable)?;
-        let stock = stock_payload(t, &o.sku, o.quantity);
+        let stock = stock_api::StockRequest {
+            sku: o.sku.clone(),
+            quantity: o.quantity,
+        };
+        let stock = payload(t, &stock_api::HTTP_TRANS_IN, &stock)?;
         let msg = Msg::new(dtm, &gid)
             .add(&self.stock(t, &stock_api::HTTP_TRANS_IN), stock)
             .options(Options {
@@ -161,20 +167,14 @@ impl Transactions for DtmTransactions {
     }
 }
 
-/// A stock branch's body.
-fn stock_payload(t: Transport, sku: &str, quantity: i64) -> Vec<u8> {
-    let msg = stock_api::StockRequest {
-        sku: sku.to_owned(),
-        quantity,
-    };
-    payload(t, &msg, json!({"sku": sku, "quantity": quantity}))
-}
-
-/// The body of a branch: protobuf for gRPC, the same fields as JSON for HTTP.
-fn payload(t: Transport, msg: &impl Message, json: serde_json::Value) -> Vec<u8> {
+/// The body of a branch that `rule` routes: protobuf for gRPC; for HTTP the same message as
+/// proto3 JSON (`rule.input` names its type), so no payload is written twice.
+fn payload(t: Transport, rule: &HttpRule, msg: &impl Message) -> Result<Vec<u8>, OrderError> {
+    let bytes = msg.encode_to_vec();
     match t {
-        Transport::Http => json.to_string().into_bytes(),
-        Transport::Grpc => msg.encode_to_vec(),
+        Transport::Grpc => Ok(bytes),
+        Transport::Http => kit::transcode::to_json(api::descriptor_pool(), rule.input, &bytes)
+            .map_err(|e| OrderError::Invalid(format!("{}: {}", rule.input, e.message))),
     }
 }
 
