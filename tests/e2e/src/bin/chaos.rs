@@ -292,9 +292,11 @@ fn order_of(protocol: &str, body: &[u8]) -> Option<(String, String, i64)> {
         let o = api::order::v1::OrderRequest::decode(body).ok()?;
         return Some((o.order_id, o.sku, o.quantity));
     }
+    // Proto3 JSON: order sends `orderId`; parsers accept the proto name `order_id` too.
     let v: Value = serde_json::from_slice(body).ok()?;
+    let id = v.get("orderId").or_else(|| v.get("order_id"))?;
     Some((
-        v["order_id"].as_str()?.to_owned(),
+        id.as_str()?.to_owned(),
         v["sku"].as_str()?.to_owned(),
         v["quantity"].as_i64()?,
     ))
