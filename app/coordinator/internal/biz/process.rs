@@ -505,10 +505,7 @@ impl Driver {
             return Ok(false);
         }
         for &(i, status) in results {
-            let b = &mut t.branches[i];
-            b.status = status;
-            b.update_time = now;
-            b.finish_time = Some(now);
+            t.branches[i].answered(status, now);
         }
         if let Some(change) = change {
             log_change(&t.global, &change);

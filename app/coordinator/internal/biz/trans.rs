@@ -194,6 +194,13 @@ impl Branch {
             finish_time: None,
         }
     }
+
+    /// Records the branch's answer as the stores write it: its status, answered `now`.
+    pub fn answered(&mut self, status: BranchStatus, now: i64) {
+        self.status = status;
+        self.update_time = now;
+        self.finish_time = Some(now);
+    }
 }
 
 /// Time as the coordinator sees it: the system clock, which tests may move forward (as DTM's

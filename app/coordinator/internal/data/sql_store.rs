@@ -235,41 +235,40 @@ impl TransStore for SqlStore {
                 ],
             ),
         };
+        // One row per branch, by its unique key; the gid is the guarded one.
+        let update = |gid: &str| {
+            format!(
+                "UPDATE trans_branch_op SET status = ?, update_time = ?, finish_time = ? \
+                 WHERE branch_id = ? AND op = ? AND gid = {gid}"
+            )
+        };
+        let branch_args = |&(branch_id, op, status): &(&str, Op, Status)| {
+            [
+                Arg::Text(status.as_str().to_owned()),
+                Arg::Int(p.now),
+                Arg::Int(p.now),
+                Arg::Text(branch_id.to_owned()),
+                Arg::Text(op.as_str().to_owned()),
+            ]
+        };
         if self.dialect == Dialect::Postgres && !p.branches.is_empty() {
             // One statement, one round trip: each branch update reads the gid the guard
             // returned, so none runs when the guard changed nothing; single-row updates by
             // the unique key keep the plan an index lookup however small the table was when
             // the statement was prepared. The statement's result is the guard's row count.
-            let update = "UPDATE trans_branch_op SET status = ?, update_time = ?, finish_time = ? \
-                          WHERE gid = (SELECT gid FROM g) AND branch_id = ? AND op = ?";
             let mut sql = format!("WITH g AS ({guard} RETURNING gid)");
-            for (i, &(branch_id, op, status)) in p.branches.iter().enumerate() {
-                sql.push_str(&format!(", b{i} AS ({update})"));
-                args.extend([
-                    Arg::Text(status.as_str().to_owned()),
-                    Arg::Int(p.now),
-                    Arg::Int(p.now),
-                    Arg::Text(branch_id.to_owned()),
-                    Arg::Text(op.as_str().to_owned()),
-                ]);
+            for (i, b) in p.branches.iter().enumerate() {
+                sql.push_str(&format!(", b{i} AS ({})", update("(SELECT gid FROM g)")));
+                args.extend(branch_args(b));
             }
             sql.push_str(" SELECT 1 FROM g");
             return self.cas(&sql, args).await;
         }
         let mut stmts = vec![self.guard(guard, args)];
-        for &(branch_id, op, status) in &p.branches {
-            stmts.push(self.stmt(
-                "UPDATE trans_branch_op SET status = ?, update_time = ?, finish_time = ? \
-                 WHERE gid = ? AND branch_id = ? AND op = ?",
-                vec![
-                    Arg::Text(status.as_str().to_owned()),
-                    Arg::Int(p.now),
-                    Arg::Int(p.now),
-                    Arg::Text(p.gid.to_owned()),
-                    Arg::Text(branch_id.to_owned()),
-                    Arg::Text(op.as_str().to_owned()),
-                ],
-            ));
+        for b in &p.branches {
+            let mut args = branch_args(b).to_vec();
+            args.push(Arg::Text(p.gid.to_owned()));
+            stmts.push(self.stmt(&update("?"), args));
         }
         self.guarded(stmts).await
     }

@@ -78,7 +78,8 @@ pub enum Outcome {
     Unmatched,
 }
 
-/// A database error, as the writer sorts it.
+/// A database error, as the writer sorts it. Cloneable (a failed COMMIT fails every write of
+/// its batch), so the driver's own error is shared rather than owned.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct DbError {
@@ -86,6 +87,9 @@ pub struct DbError {
     pub message: String,
     /// A unique key refused the row.
     pub unique: bool,
+    /// The driver's error, when there is one.
+    #[source]
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl From<DbError> for StoreError {
@@ -134,7 +138,7 @@ impl PoolConn {
 
     async fn conn(&mut self) -> Result<&mut PoolConnection<Any>, DbError> {
         if self.conn.is_none() {
-            self.conn = Some(self.pool.acquire().await.map_err(db_error)?);
+            self.conn = Some(self.pool.acquire().await.map_err(sqlx_error)?);
         }
         self.conn.as_mut().ok_or_else(|| db_error("no connection"))
     }
@@ -263,6 +267,7 @@ fn sqlite_error(e: rusqlite::Error) -> DbError {
     DbError {
         message: e.to_string(),
         unique,
+        source: Some(Arc::new(e)),
     }
 }
 
@@ -272,6 +277,7 @@ fn sqlx_error(e: sqlx::Error) -> DbError {
             .as_database_error()
             .is_some_and(|d| d.is_unique_violation()),
         message: e.to_string(),
+        source: Some(Arc::new(e)),
     }
 }
 
@@ -279,6 +285,7 @@ fn db_error(e: impl std::fmt::Display) -> DbError {
     DbError {
         message: e.to_string(),
         unique: false,
+        source: None,
     }
 }
 
@@ -291,11 +298,6 @@ pub struct Writer {
 type Pending = (Write, oneshot::Sender<Result<Outcome, StoreError>>);
 
 impl Writer {
-    /// A writer running on the current Tokio runtime (servers: the batch waits on the network).
-    pub fn spawn(conn: impl WriteConn) -> Writer {
-        Writer::spawn_many(vec![conn])
-    }
-
     /// Several writers, one connection each, taking batches from one queue: while one waits
     /// for its commit (a server's fsync), the next takes the writes that arrived meanwhile, and
     /// the server flushes their commits together. Only for servers: SQLite has one writer at a
@@ -304,7 +306,7 @@ impl Writer {
         let (queue, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for conn in conns {
-            tokio::spawn(run_shared(conn, rx.clone()));
+            tokio::spawn(run(conn, rx.clone()));
         }
         Writer { queue }
     }
@@ -313,6 +315,7 @@ impl Writer {
     /// a batch costs one wake-up of that thread, not one per statement).
     pub fn thread(name: &str, conn: impl WriteConn) -> std::io::Result<Writer> {
         let (queue, rx) = mpsc::channel(QUEUE);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let rt = tokio::runtime::Builder::new_current_thread().build()?;
         std::thread::Builder::new()
             .name(name.to_owned())
@@ -333,19 +336,9 @@ impl Writer {
     }
 }
 
-/// The writer: batches whatever is waiting (up to [`MAX_BATCH`]), runs it, answers.
-async fn run(mut conn: impl WriteConn, mut rx: mpsc::Receiver<Pending>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        answer(&mut conn, &mut batch).await;
-    }
-}
-
-/// One of several writers on a shared queue: it holds the queue only while taking a batch.
-async fn run_shared(
-    mut conn: impl WriteConn,
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
-) {
+/// A writer: batches whatever is waiting (up to [`MAX_BATCH`]), runs it, answers. Several
+/// writers may share the queue; each holds it only while taking a batch.
+async fn run(mut conn: impl WriteConn, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         if rx.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {

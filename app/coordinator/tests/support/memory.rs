@@ -117,9 +117,7 @@ impl TransStore for MemoryStore {
                     .iter_mut()
                     .find(|b| b.branch_id == branch_id && b.op == op)
                 {
-                    b.status = status;
-                    b.update_time = p.now;
-                    b.finish_time = Some(p.now);
+                    b.answered(status, p.now);
                 }
             }
             if let Some(c) = &p.then {
