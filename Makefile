@@ -87,11 +87,12 @@ chaos:
 	$(CARGO) build -q $(BINS)
 	$(CARGO) run -q -p e2e --bin chaos -- --orders $(CHAOS_ORDERS) --duration $(CHAOS_DURATION)
 
-# lint: rustfmt check and clippy with warnings as errors
+# lint: rustfmt check and clippy with warnings as errors (dtmcli also without its default features)
 .PHONY: lint
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p dtmcli --lib --no-default-features -- -D warnings
 
 # bench: sagas/s, p50/p99 and CPU per saga of the coordinator vs the raw ceiling (CONCURRENCY=64 DURATION=10s)
 CONCURRENCY ?= 64

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use prost_reflect::DescriptorPool;
 
 // One module per proto file's directory, written by build.rs: `api::stock::v1` from
-// `stock/v1/stock.proto`, `api::order::v1`, `api::dtm::v1` (package `dtmgimp`, DTM's name), …
+// `stock/v1/stock.proto`, `api::order::v1`, …
 include!(concat!(env!("OUT_DIR"), "/modules.rs"));
 
 /// The encoded `FileDescriptorSet` of every proto and its imports, for gRPC reflection.

@@ -69,7 +69,7 @@ pub async fn wire_store(
     let app = App::builder("coordinator")
         .http(server::new_http_server(svc.clone(), token))
         .grpc(server::new_grpc_server(&servers, svc))
-        .reflection(api::FILE_DESCRIPTOR_SET)
+        .reflection(dtmcli::proto::FILE_DESCRIPTOR_SET)
         .registrar(registrar, None)
         // A coordinator whose store cannot write must not look healthy: every submit would fail.
         .health_check(

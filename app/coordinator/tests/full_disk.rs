@@ -16,8 +16,8 @@ use std::time::Duration;
 use coordinator::Coordinator;
 use coordinator::data::{DbError, SqlStore, SqliteConn, Stmt, WriteConn, Writer};
 use dtmcli::Dialect;
-use dtmcli::script::ScriptServer;
-use dtmcli::testing::eventually_within;
+use dtmtest::eventually_within;
+use dtmtest::script::ScriptServer;
 use serde_json::{Value, json};
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
@@ -232,11 +232,7 @@ async fn full_store_scenario(c: Coordinator, disk: Disk) {
         async || healthz().await == 503,
     )
     .await;
-    assert_eq!(
-        dtmcli::testing::grpc_health(&grpc, "").await,
-        2,
-        "gRPC NOT_SERVING"
-    );
+    assert_eq!(dtmtest::grpc_health(&grpc, "").await, 2, "gRPC NOT_SERVING");
     assert_eq!(
         script.calls("a").len(),
         1,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use coordinator::conf::{Bootstrap, Hardening};
-use dtmcli::script::ScriptServer;
+use dtmtest::script::ScriptServer;
 use serde_json::{Value, json};
 
 mod support;

@@ -11,7 +11,7 @@ use coordinator::biz::{
     Clock, NewTrans, Options, Status, StatusChange, TransError, TransStore, TransType, TransUsecase,
 };
 use dtmcli::DtmResult;
-use dtmcli::testing::eventually;
+use dtmtest::eventually;
 use support::memory::MemoryStore;
 use support::{Branches, policy};
 

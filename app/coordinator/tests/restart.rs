@@ -1,8 +1,8 @@
 //! The real binary, killed mid-transaction: SIGKILL while a branch answers ONGOING, restart on
 //! the same SQLite file, and the saga finishes with each effect applied exactly once.
 
-use dtmcli::script::{Reply, ScriptServer};
-use dtmcli::testing::{Process, eventually};
+use dtmtest::script::{Reply, ScriptServer};
+use dtmtest::{Process, eventually};
 use serde_json::{Value, json};
 
 const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs");

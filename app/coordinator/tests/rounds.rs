@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coordinator::biz::{Clock, NewTrans, Options, Status, TransType, TransUsecase};
-use dtmcli::testing::eventually;
+use dtmtest::eventually;
 use support::{Branches, policy};
 
 mod support;

@@ -14,7 +14,7 @@ use coordinator::biz::{
 };
 use coordinator::conf::Store;
 use coordinator::data::open_store;
-use dtmcli::testing::TestDb;
+use dtmtest::TestDb;
 
 mod support;
 
@@ -25,7 +25,7 @@ async fn stores() -> Result<Vec<(&'static str, Arc<dyn TransStore>, Option<TestD
     // contract too.
     let memory: Arc<dyn TransStore> = Arc::new(support::memory::MemoryStore::default());
     let mut out = vec![("memory", memory, None)];
-    for db in dtmcli::testing::databases().await {
+    for db in dtmtest::databases().await {
         let driver = db.dialect.driver();
         out.push((
             driver,
@@ -33,7 +33,7 @@ async fn stores() -> Result<Vec<(&'static str, Arc<dyn TransStore>, Option<TestD
             Some(db),
         ));
     }
-    if let Some(redis) = dtmcli::testing::redis() {
+    if let Some(redis) = dtmtest::redis() {
         let conf = Store {
             redis_prefix: redis.prefix,
             ..Store::new("redis", &redis.url)
@@ -642,7 +642,7 @@ async fn cron_resets_make_unfinished_transactions_due_now() -> Result<()> {
 /// Redis keeps finished transactions for `FinishedDataExpire` only; unfinished ones never expire.
 #[tokio::test]
 async fn redis_expires_finished_transactions_only() -> Result<()> {
-    let Some(redis) = dtmcli::testing::redis() else {
+    let Some(redis) = dtmtest::redis() else {
         return Ok(());
     };
     let conf = Store {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use coordinator::conf::Store;
-use dtmcli::testing::eventually;
+use dtmtest::eventually;
 use support::Tmpfs;
 
 mod support;

@@ -1,7 +1,7 @@
 //! The real binary with the shipped `configs/config.yaml`: it starts, answers `/healthz`, gRPC
 //! health and reflection, serves the seeded SKUs, and stops cleanly on SIGTERM.
 
-use dtmcli::testing::Process;
+use dtmtest::Process;
 
 #[tokio::test]
 async fn binary_starts_with_the_shipped_config_and_stops_on_sigterm() {

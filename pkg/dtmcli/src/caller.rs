@@ -1,13 +1,13 @@
 //! Calling a branch the way DTM does (docs/dtm-protocol.md, Calling branches): the coordinator calls every saga, msg and TCC
 //! phase-2 branch this way, and the SDK calls TCC try branches and the msg check-back the same way.
 //!
-//! - HTTP (§4.1): POST with the stored body, GET when it is empty; `gid, trans_type, branch_id, op`
+//! - HTTP: POST with the stored body, GET when it is empty; `gid, trans_type, branch_id, op`
 //!   (and `dtm` from an SDK) appended to the query; `Content-Type: application/json` plus the
 //!   transaction's `branch_headers`; the answer read by [`DtmResult::from_http`].
-//! - gRPC (§4.2): `host:port/pkg.Svc/Method`, called dynamically with the stored protobuf bytes
+//! - gRPC: `host:port/pkg.Svc/Method`, called dynamically with the stored protobuf bytes
 //!   (no generated stubs), the context as `dtm-*` metadata, one cached channel per `host:port`;
-//!   the answer read by [`DtmResult::from_grpc`]. With a registry (§9, the go-zero and kratos
-//!   drivers' rule), `discovery:///name/pkg.Svc/Method` and `etcd://hosts/key/pkg.Svc/Method`
+//!   the answer read by [`DtmResult::from_grpc`]. With a registry (feature `registry`; the go-zero
+//!   and kratos drivers' rule, docs/dtm-protocol.md, Registry URLs), `discovery:///name/pkg.Svc/Method` and `etcd://hosts/key/pkg.Svc/Method`
 //!   go through one balanced channel per registered server ([`registry::Resolver`]).
 //!
 //! A branch that cannot be reached is a [`CallError`] (retry), never a FAILURE.
@@ -117,7 +117,7 @@ pub enum Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    /// DTM's selection (§4): HTTP when the protocol is `http` (or empty) or the URL has an
+    /// DTM's selection (docs/dtm-protocol.md, Calling branches): HTTP when the protocol is `http` (or empty) or the URL has an
     /// `http(s)://` scheme; otherwise gRPC, `host:port/pkg.Svc/Method`, cut at the first `/`.
     pub fn parse(protocol: &str, url: &'a str) -> Result<Target<'a>, CallError> {
         let bad = |reason: &str| CallError::BadTarget {
@@ -136,10 +136,8 @@ impl<'a> Target<'a> {
         const SHAPE: &str = "a gRPC branch URL is host:port/pkg.Service/Method, \
             discovery:///name/pkg.Service/Method or etcd://hosts/key/pkg.Service/Method";
         if url.contains("://") {
-            return match registry::split_method(url) {
-                Some((server, method))
-                    if registry::Server::parse(server).is_ok() && is_grpc_method(method) =>
-                {
+            return match registry_target(url) {
+                Some((server, method)) if is_grpc_method(method) => {
                     Ok(Target::Registry { server, method })
                 }
                 _ => Err(bad(SHAPE)),
@@ -156,6 +154,18 @@ impl<'a> Target<'a> {
     }
 }
 
+/// A registry URL's server and method: `discovery:///name` or `etcd://hosts/key`, then
+/// `/pkg.Svc/Method`. Without the `registry` feature there are none.
+#[cfg(feature = "registry")]
+fn registry_target(url: &str) -> Option<(&str, &str)> {
+    registry::split_method(url).filter(|(server, _)| registry::Server::parse(server).is_ok())
+}
+
+#[cfg(not(feature = "registry"))]
+fn registry_target(_: &str) -> Option<(&str, &str)> {
+    None
+}
+
 /// `/pkg.Service/Method`.
 fn is_grpc_method(method: &str) -> bool {
     method.len() > 1
@@ -170,6 +180,7 @@ fn is_grpc_method(method: &str) -> bool {
 pub struct Caller {
     http: reqwest::Client,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    #[cfg(feature = "registry")]
     resolver: registry::Resolver,
     policy: Arc<BranchPolicy>,
 }
@@ -182,6 +193,7 @@ impl Caller {
     }
 
     /// Resolves registry URLs with `resolver` (whose registry serves `discovery:///`).
+    #[cfg(feature = "registry")]
     pub fn with_resolver(mut self, resolver: registry::Resolver) -> Caller {
         self.resolver = resolver;
         self
@@ -227,19 +239,37 @@ impl Caller {
             return Err(bad(format!("refused by the branch policy: {why}")));
         }
         match Target::parse(protocol, url)? {
-            Target::Registry { server, .. }
-                if server.starts_with("discovery:///") && !self.resolver.has_discovery() =>
-            {
-                Err(bad(
-                    "discovery:/// needs a registry (the coordinator's MicroService.Target)".into(),
-                ))
-            }
-            Target::Registry { server, .. } => self
-                .resolver
-                .permits(server)
-                .map_err(|e| bad(e.to_string())),
+            Target::Registry { server, .. } => self.check_registry(server).map_err(bad),
             _ => Ok(()),
         }
+    }
+
+    /// Whether a registered server can be looked up: `discovery:///` needs a registry, and
+    /// `etcd://` hosts must be ones the resolver permits.
+    #[cfg(feature = "registry")]
+    fn check_registry(&self, server: &str) -> Result<(), String> {
+        if server.starts_with("discovery:///") && !self.resolver.has_discovery() {
+            return Err(
+                "discovery:/// needs a registry (the coordinator's MicroService.Target)".into(),
+            );
+        }
+        self.resolver.permits(server).map_err(|e| e.to_string())
+    }
+
+    #[cfg(not(feature = "registry"))]
+    fn check_registry(&self, _: &str) -> Result<(), String> {
+        Err("registry URLs need dtmcli's `registry` feature".into())
+    }
+
+    /// The balanced channel to the instances registered as `server`.
+    #[cfg(feature = "registry")]
+    fn registry_channel(&self, server: &str) -> Result<Channel, String> {
+        self.resolver.channel(server).map_err(|e| e.to_string())
+    }
+
+    #[cfg(not(feature = "registry"))]
+    fn registry_channel(&self, _: &str) -> Result<Channel, String> {
+        Err("registry URLs need dtmcli's `registry` feature".into())
     }
 
     /// Calls one branch and reads its answer as DTM does. The whole call — resolving,
@@ -310,13 +340,12 @@ impl Caller {
                 self.call_grpc(channel, authority, method, req).await
             }
             Target::Registry { server, method } => {
-                let channel = self
-                    .resolver
-                    .channel(server)
-                    .map_err(|e| CallError::Transport {
-                        url: req.url.to_owned(),
-                        message: e.to_string(),
-                    })?;
+                let channel =
+                    self.registry_channel(server)
+                        .map_err(|message| CallError::Transport {
+                            url: req.url.to_owned(),
+                            message,
+                        })?;
                 self.call_grpc(channel, server, method, req).await
             }
         }
@@ -325,7 +354,7 @@ impl Caller {
     async fn call_http(&self, url: &str, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
         let transport = |e: reqwest::Error| CallError::Transport {
             url: url.to_owned(),
-            message: error_chain(&e),
+            message: kit::errors::chain(&e),
         };
         let builder = if req.body.is_empty() {
             self.http.get(url)
@@ -380,7 +409,7 @@ impl Caller {
         let mut grpc = tonic::client::Grpc::new(channel);
         // A registry channel waits while no instance is registered: bound that wait too.
         match tokio::time::timeout(req.timeout, grpc.ready()).await {
-            Ok(ready) => ready.map_err(|e| transport(error_chain(&e)))?,
+            Ok(ready) => ready.map_err(|e| transport(kit::errors::chain(&e)))?,
             Err(_) => return Err(transport("no instance ready before the timeout".into())),
         }
         let mut request = tonic::Request::new(Bytes::copy_from_slice(req.body));
@@ -494,18 +523,6 @@ impl Decoder for RawCodec {
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
         Ok(Some(buf.copy_to_bytes(buf.remaining())))
     }
-}
-
-/// An error and its sources on one line ("error sending request: connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
 }
 
 /// Answers end up in logs and rollback reasons: keep them short.

@@ -11,7 +11,12 @@
 //! - [`dialect`]: the three SQL dialects the barrier and the apps' repositories speak;
 //! - [`wire`]: the coordinator's request bodies, read as tolerantly as DTM reads them;
 //! - [`caller`]: calling a branch as DTM does, over HTTP and (dynamically) gRPC;
-//! - [`client`]: the client side — [`Saga`], [`Msg`], [`Tcc`] over the coordinator's HTTP or gRPC API.
+//! - [`client`]: the client side — [`Saga`], [`Msg`], [`Tcc`] over the coordinator's HTTP or gRPC API;
+//! - [`proto`]: DTM's gRPC contract (`dtmgimp`), the client the SDK uses and the server a
+//!   coordinator implements.
+//!
+//! Feature `registry` (on by default): `discovery:///` and `etcd://` addresses for branches and
+//! for the coordinator. The test helpers live in the dev-only crate `dtmtest`.
 
 #![warn(missing_docs)]
 
@@ -22,14 +27,19 @@ pub mod client;
 pub mod dialect;
 pub mod policy;
 pub mod result;
-#[cfg(feature = "testing")]
-pub mod script;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod wire;
+
+/// DTM's gRPC contract, `dtmgimp` (`proto/dtmgimp.proto`, DTM's package and field numbers).
+pub mod proto {
+    #![allow(missing_docs)]
+    tonic::include_proto!("dtmgimp");
+
+    /// The encoded `FileDescriptorSet` of `dtmgimp.proto` and its imports, for gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dtmgimp.bin"));
+}
 
 pub use barrier::{BarrierError, BranchBarrier, Outcome};
 pub use branch::BranchInfo;
-pub use client::{ClientError, Dtm, Msg, Options, Saga, Tcc};
+pub use client::{ClientError, DoAndSubmitError, Dtm, Msg, Options, Saga, Tcc};
 pub use dialect::Dialect;
 pub use result::{BranchError, DtmResult, refuse};

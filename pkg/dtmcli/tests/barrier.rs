@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 use dtmcli::barrier::{self, query_prepared};
-use dtmcli::testing::{TestDb, branch, databases, with_op};
 use dtmcli::{BarrierError, BranchBarrier, BranchInfo, Outcome};
+use dtmtest::{TestDb, branch, databases, with_op};
 use futures_util::FutureExt;
 use sqlx::{AnyConnection, Executor};
 

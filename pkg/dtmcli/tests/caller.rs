@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dtmcli::DtmResult;
 use dtmcli::caller::{BranchRequest, CallError, Caller, MAX_REPLY_BODY};
-use dtmcli::testing::{branch, eventually};
+use dtmtest::{branch, eventually};
 
 /// Sets its flag when dropped: the server's body stream was abandoned.
 struct Dropped(Arc<AtomicBool>);

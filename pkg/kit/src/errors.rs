@@ -141,6 +141,19 @@ impl IntoResponse for Error {
 #[derive(Debug, Clone)]
 pub struct ErrorReason(pub String);
 
+/// An error and its sources on one line ("error sending request: connection refused"), for
+/// logs and messages that must say why, not only what.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

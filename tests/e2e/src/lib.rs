@@ -10,9 +10,9 @@ use std::time::Duration;
 use api::order::v1 as order_api;
 use api::stock::v1 as stock_api;
 use coordinator::biz::Clock;
-use dtmcli::script::ScriptServer;
-pub use dtmcli::testing::Transport;
 use dtmcli::{Dialect, Dtm};
+pub use dtmtest::Transport;
+use dtmtest::script::ScriptServer;
 use kit::transcode::HttpRule;
 use prost::Message;
 use serde_json::{Value, json};
@@ -68,7 +68,7 @@ pub async fn stock_app(
     registrar: Option<Arc<dyn kit::registry::Registrar>>,
 ) -> (kit::App, AnyPool) {
     let conf = stock::conf::Bootstrap {
-        server: dtmcli::testing::servers_conf_with_body(64 * 1024),
+        server: dtmtest::servers_conf_with_body(64 * 1024),
         data: stock::conf::Data {
             database: db.clone(),
         },
@@ -97,7 +97,7 @@ pub async fn stock_app(
 /// The coordinator's store from `E2E_STORE`: a SQL backend, or `redis` (a key prefix of its own).
 async fn store_conf(dir: &tempfile::TempDir) -> coordinator::conf::Store {
     if std::env::var("E2E_STORE").as_deref() == Ok("redis") {
-        let redis = dtmcli::testing::redis()
+        let redis = dtmtest::redis()
             .unwrap_or_else(|| panic!("redis asked for, but TEST_REDIS_URL is not set"));
         return coordinator::conf::Store {
             redis_prefix: redis.prefix,
@@ -120,7 +120,7 @@ impl Backend {
         if self.0 == Dialect::Sqlite {
             return format!("sqlite://{}/{name}.db", dir.path().display());
         }
-        dtmcli::testing::database(self.0)
+        dtmtest::database(self.0)
             .await
             .unwrap_or_else(|| {
                 panic!(
@@ -178,7 +178,7 @@ impl Stack {
         tokio::spawn(c.app.run_until(std::future::pending()));
 
         // Stock.
-        let servers = dtmcli::testing::servers_conf_with_body(64 * 1024);
+        let servers = dtmtest::servers_conf_with_body(64 * 1024);
         let stock_db = kit::DatabaseConf {
             driver: services.0.driver().into(),
             source: services.source(&dir, "stock").await,
@@ -358,13 +358,13 @@ impl Stack {
     /// Polls until `gid` has status `want` (10 s at most).
     pub async fn wait_status(&self, gid: &str, want: &str) {
         let what = format!("{gid} reaches status {want:?}");
-        dtmcli::testing::eventually(&what, async || self.status(gid).await == want).await;
+        dtmtest::eventually(&what, async || self.status(gid).await == want).await;
     }
 
     /// Polls until `gid`'s retry interval is `secs` (10 s at most).
     pub async fn wait_interval(&self, gid: &str, secs: i64) {
         let what = format!("{gid} has a retry interval of {secs} s");
-        dtmcli::testing::eventually(&what, async || {
+        dtmtest::eventually(&what, async || {
             self.query(gid).await["transaction"]["next_cron_interval"].as_i64() == Some(secs)
         })
         .await;
@@ -372,7 +372,7 @@ impl Stack {
 
     /// Polls until `f()` holds (10 s at most).
     pub async fn wait_until(&self, what: &str, mut f: impl FnMut() -> bool) {
-        dtmcli::testing::eventually(what, async || f()).await;
+        dtmtest::eventually(what, async || f()).await;
     }
 
     /// `(available, frozen)` of a SKU.

@@ -2,10 +2,10 @@
 //! Python, Java, C# and PHP SDKs are accepted; bad input is a clear 4xx and stores nothing;
 //! resubmit, forceStop, query and all behave as docs/dtm-protocol.md says.
 
-use api::dtm::v1::DtmRequest;
-use api::dtm::v1::dtm_client::DtmClient;
-use dtmcli::testing::BOTH;
-use dtmcli::{ClientError, Options, Saga};
+use dtmcli::proto::DtmRequest;
+use dtmcli::proto::dtm_client::DtmClient;
+use dtmcli::{ClientError, Saga};
+use dtmtest::BOTH;
 use e2e::{Stack, gid, table};
 use serde_json::{Value, json};
 
@@ -212,10 +212,7 @@ async fn resubmitting_a_finished_gid_is_refused() {
         let saga = || {
             Saga::new(&s.dtm(t), &g)
                 .add(&s.script_url(t, "a"), &s.script_url(t, "c"), b"{}".to_vec())
-                .options(Options {
-                    wait_result: true,
-                    ..Options::default()
-                })
+                .wait_result(true)
         };
         saga().submit().await.expect("first");
         let r = saga().submit().await;
@@ -337,7 +334,7 @@ async fn tcc_requests_shaped_like_dtmgrpc_are_accepted() {
     let request = |gid: &str| DtmRequest {
         gid: gid.into(),
         trans_type: "tcc".into(),
-        trans_options: Some(api::dtm::v1::DtmTransOptions::default()),
+        trans_options: Some(dtmcli::proto::DtmTransOptions::default()),
         steps: "null".into(),
         ..Default::default()
     };
@@ -350,7 +347,7 @@ async fn tcc_requests_shaped_like_dtmgrpc_are_accepted() {
             ("confirm", s.script_url(e2e::Transport::Grpc, "confirm")),
             ("cancel", s.script_url(e2e::Transport::Grpc, "cancel")),
         ];
-        grpc.register_branch(api::dtm::v1::DtmBranchRequest {
+        grpc.register_branch(dtmcli::proto::DtmBranchRequest {
             gid: gid.clone(),
             trans_type: "tcc".into(),
             branch_id: "01".into(),

@@ -10,8 +10,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use dtmcli::testing::{Process, eventually_within};
 use dtmcli::{Dtm, Saga};
+use dtmtest::{Process, eventually_within};
 use e2e::{SEED, stock_app};
 use futures_util::StreamExt;
 
@@ -43,7 +43,7 @@ fn coordinator(driver: &str, source: &str, prefix: &str) -> Process {
 
 #[tokio::test]
 async fn two_coordinators_on_postgres_survive_a_sigkill() {
-    let Some(db) = dtmcli::testing::database(dtmcli::Dialect::Postgres).await else {
+    let Some(db) = dtmtest::database(dtmcli::Dialect::Postgres).await else {
         return;
     };
     two_coordinators("postgres", &db.url, "").await;
@@ -51,7 +51,7 @@ async fn two_coordinators_on_postgres_survive_a_sigkill() {
 
 #[tokio::test]
 async fn two_coordinators_on_redis_survive_a_sigkill() {
-    let Some(redis) = dtmcli::testing::redis() else {
+    let Some(redis) = dtmtest::redis() else {
         return;
     };
     two_coordinators("redis", &redis.url, &redis.prefix).await;

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dtmcli::testing::eventually;
 use dtmcli::{Dtm, Saga};
+use dtmtest::eventually;
 use e2e::{Stack, coordinator_conf, stock_app};
 use kit::registry::{Registrar, ServiceInstance};
 use prost::Message;
@@ -17,7 +17,7 @@ use serde_json::Value;
 
 /// The etcd endpoints, or `None` (skipped with a printed reason) outside CI.
 fn etcd() -> Option<(String, Etcd)> {
-    let list = dtmcli::testing::server_url("TEST_ETCD_ENDPOINTS")?;
+    let list = dtmtest::server_url("TEST_ETCD_ENDPOINTS")?;
     let client = Etcd::connect(&registry::split_endpoints(&list)).expect("etcd client");
     Some((list, client))
 }
@@ -224,7 +224,7 @@ async fn a_call_to_a_name_without_instances_ends_at_its_timeout() {
     let caller = dtmcli::caller::Caller::new().with_resolver(resolver);
     let name = format!("nobody-{}", uuid::Uuid::new_v4().simple());
     let url = format!("discovery:///{name}/e2e.Script/a");
-    let info = dtmcli::testing::branch("saga", "action");
+    let info = dtmtest::branch("saga", "action");
     let headers = Default::default();
     let request = dtmcli::caller::BranchRequest {
         url: &url,

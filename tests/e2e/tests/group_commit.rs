@@ -14,8 +14,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dtmcli::script::ScriptServer;
-use dtmcli::testing::{Process, eventually_within};
+use dtmtest::script::ScriptServer;
+use dtmtest::{Process, eventually_within};
 use serde_json::json;
 use sqlx::Row;
 
@@ -50,7 +50,7 @@ async fn sqlite_group_commit_survives_a_sigkill_under_load() {
 
 #[tokio::test]
 async fn postgres_group_commit_survives_a_sigkill_under_load() {
-    let Some(db) = dtmcli::testing::database(dtmcli::Dialect::Postgres).await else {
+    let Some(db) = dtmtest::database(dtmcli::Dialect::Postgres).await else {
         return;
     };
     killed_under_load("postgres", &db.url).await;

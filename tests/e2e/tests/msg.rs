@@ -3,8 +3,8 @@
 
 use api::order::v1 as order_api;
 use api::stock::v1 as stock_api;
-use dtmcli::testing::BOTH;
-use dtmcli::{Msg, Options};
+use dtmcli::Msg;
+use dtmtest::BOTH;
 use e2e::{Stack, TIMEOUT_TO_FAIL, Transport, gid, stock_payload, table};
 use order::biz::{Change, OrderRepo, OrderStatus};
 
@@ -44,10 +44,7 @@ async fn msg_submit_calls_every_action_once() {
         Msg::new(&s.dtm(t), &g)
             .add(&s.script_url(t, &a), b"{\"n\":1}".to_vec())
             .add(&s.script_url(t, &b), b"{\"n\":2}".to_vec())
-            .options(Options {
-                wait_result: true,
-                ..Options::default()
-            })
+            .wait_result(true)
             .submit()
             .await
             .expect("submit");

@@ -3,9 +3,9 @@
 
 use api::order::v1 as order_api;
 use api::stock::v1 as stock_api;
-use dtmcli::script::Reply;
-use dtmcli::testing::BOTH;
-use dtmcli::{ClientError, Options, Saga};
+use dtmcli::{ClientError, Saga};
+use dtmtest::BOTH;
+use dtmtest::script::Reply;
 use e2e::{RETRY_INTERVAL, Stack, Transport, gid, order_payload, stock_payload, table};
 
 #[tokio::test]
@@ -123,10 +123,7 @@ async fn concurrent_saga_follows_its_orders() {
             )
             .enable_concurrent()
             .add_branch_order(2, vec![0])
-            .options(Options {
-                wait_result: true,
-                ..Options::default()
-            })
+            .wait_result(true)
             .submit()
             .await
             .expect("concurrent saga");
@@ -159,10 +156,7 @@ async fn concurrent_saga_follows_its_orders() {
             )
             .enable_concurrent()
             .add_branch_order(1, vec![0])
-            .options(Options {
-                wait_result: true,
-                ..Options::default()
-            })
+            .wait_result(true)
             .submit()
             .await;
         assert!(matches!(r, Err(ClientError::Failure(_))), "{r:?}");
@@ -209,10 +203,7 @@ async fn ongoing_then_success() {
         s.script.plan(&name, &[Reply::Ongoing]);
         let (g, order_id) = (gid("ongoing"), uuid::Uuid::new_v4().simple().to_string());
         let r = three_steps(&s, t, &g, &name, &order_id)
-            .options(Options {
-                wait_result: true,
-                ..Options::default()
-            })
+            .wait_result(true)
             .submit()
             .await;
         // Not final yet: ONGOING, not FAILURE.
@@ -272,11 +263,8 @@ async fn retry_limit_exceeded_fails_the_saga() {
         let (g, order_id) = (gid("limit"), uuid::Uuid::new_v4().simple().to_string());
         let before = s.stock_of("SKU-A").await;
         let r = three_steps(&s, t, &g, &name, &order_id)
-            .options(Options {
-                wait_result: true,
-                retry_limit: 1,
-                ..Options::default()
-            })
+            .wait_result(true)
+            .retry_limit(1)
             .submit()
             .await;
         let Err(ClientError::Failure(reason)) = r else {
@@ -312,11 +300,8 @@ async fn timeout_to_fail_rolls_the_saga_back() {
         let (g, order_id) = (gid("timeout"), uuid::Uuid::new_v4().simple().to_string());
         let before = s.stock_of("SKU-A").await;
         let r = three_steps(&s, t, &g, &name, &order_id)
-            .options(Options {
-                wait_result: true,
-                timeout_to_fail: 60,
-                ..Options::default()
-            })
+            .wait_result(true)
+            .timeout_to_fail(60)
             .submit()
             .await;
         assert!(matches!(r, Err(ClientError::Ongoing(_))), "{r:?}");
@@ -350,21 +335,17 @@ async fn branch_headers_reach_every_branch_call_also_on_retry() {
         let name = format!("headers-{t:?}");
         s.script.plan(&name, &[Reply::Ongoing]);
         let g = gid("headers");
-        let options = Options {
-            branch_headers: [("x-tenant".to_owned(), "acme".to_owned())].into(),
-            request_timeout: 5,
-            // The reply comes once the round is over and the retry is scheduled: only then may
-            // the clock move (else the retry would be scheduled from the moved clock).
-            wait_result: true,
-            ..Options::default()
-        };
         let r = Saga::new(&s.dtm(t), &g)
             .add(
                 &s.script_url(t, &name),
                 &s.script_url(t, "headers-undo"),
                 b"{}".to_vec(),
             )
-            .options(options)
+            .branch_header("x-tenant", "acme")
+            .request_timeout(5)
+            // The reply comes once the round is over and the retry is scheduled: only then may
+            // the clock move (else the retry would be scheduled from the moved clock).
+            .wait_result(true)
             .submit()
             .await;
         assert!(matches!(r, Err(ClientError::Ongoing(_))), "{r:?}");

@@ -2,8 +2,9 @@
 //! confirmed or cancelled, and a TCC left unfinished until its timeout.
 
 use api::stock::v1 as stock_api;
-use dtmcli::testing::BOTH;
-use dtmcli::{Options, Tcc};
+use dtmcli::{ClientError, Tcc};
+use dtmtest::BOTH;
+use e2e::Transport;
 use e2e::{Stack, gid, stock_payload, table};
 
 #[tokio::test]
@@ -86,21 +87,18 @@ async fn tcc_left_prepared_is_cancelled_at_its_timeout() {
     for t in BOTH {
         let before = s.stock_of("SKU-A").await;
         let g = gid("tcc-timeout");
-        let options = Options {
-            timeout_to_fail: 30,
-            ..Options::default()
-        };
-        let tcc = Tcc::begin(&s.dtm(t), &g, options).await.expect("prepare");
-        tcc.call_branch(
-            &stock_payload(t, "SKU-A", 2),
-            &s.stock_url(t, &stock_api::HTTP_TRANS_OUT_TRY),
-            &s.stock_url(t, &stock_api::HTTP_TRANS_OUT_CONFIRM),
-            &s.stock_url(t, &stock_api::HTTP_TRANS_OUT_CANCEL),
-        )
-        .await
-        .expect("try");
-        // The client goes away without submit or abort.
-        drop(tcc);
+        // A client that dies between its try and the end of `run`: the closure parks after the
+        // try, and its task is aborted.
+        let (tried, mut tried_rx) = tokio::sync::mpsc::channel(1);
+        let tcc = Tcc::new(&s.dtm(t), &g).timeout_to_fail(30);
+        let (payload, [try_, confirm, cancel]) = try_branch(&s, t);
+        let client = tokio::spawn(tcc.run(async move |tcc| {
+            tcc.call_branch(&payload, &try_, &confirm, &cancel).await?;
+            let _ = tried.send(()).await;
+            std::future::pending::<Result<(), ClientError>>().await
+        }));
+        tried_rx.recv().await.expect("the try ran");
+        client.abort();
         assert_eq!(s.stock_of("SKU-A").await, (before.0 - 2, 2));
         s.clock.advance(std::time::Duration::from_secs(31));
         s.wait_status(&g, "failed").await;
@@ -115,4 +113,46 @@ async fn tcc_left_prepared_is_cancelled_at_its_timeout() {
         assert_eq!(s.stock_of("SKU-A").await, before);
     }
     s.assert_invariant().await;
+}
+
+#[tokio::test]
+async fn a_tcc_closure_that_panics_is_aborted_and_its_tries_cancelled() {
+    let s = Stack::start().await;
+    for t in BOTH {
+        let before = s.stock_of("SKU-A").await;
+        let g = gid("tcc-panic");
+        let (payload, [try_, confirm, cancel]) = try_branch(&s, t);
+        let run = Tcc::new(&s.dtm(t), &g)
+            .wait_result(true)
+            .run(async move |tcc| {
+                tcc.call_branch(&payload, &try_, &confirm, &cancel).await?;
+                panic!("the business panicked after its try");
+            });
+        let outcome: Result<Result<(), ClientError>, _> = tokio::spawn(run).await;
+        assert!(outcome.expect_err("the panic goes on").is_panic());
+        s.wait_status(&g, "failed").await;
+        assert_eq!(
+            s.query(&g).await["transaction"]["rollback_reason"],
+            "the TCC closure panicked"
+        );
+        assert_eq!(
+            s.branches(&g).await,
+            table(&["01 cancel succeed", "01 confirm prepared"])
+        );
+        assert_eq!(s.stock_of("SKU-A").await, before);
+    }
+    s.assert_invariant().await;
+}
+
+/// The payload and URLs of stock's TCC branch (2 of SKU-A).
+fn try_branch(s: &Stack, t: Transport) -> (Vec<u8>, [String; 3]) {
+    let urls = [
+        &stock_api::HTTP_TRANS_OUT_TRY,
+        &stock_api::HTTP_TRANS_OUT_CONFIRM,
+        &stock_api::HTTP_TRANS_OUT_CANCEL,
+    ];
+    (
+        stock_payload(t, "SKU-A", 2),
+        urls.map(|rule| s.stock_url(t, rule)),
+    )
 }

@@ -9,13 +9,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use api::dtm::v1::dtm_server::DtmServer;
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use bytes::Bytes;
+use dtmcli::proto::dtm_server::DtmServer;
 use dtmcli::wire::{TransRequest, register_branch_from_json};
 use serde_json::{Value, json};
 

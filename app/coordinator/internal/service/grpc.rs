@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use api::dtm::v1::dtm_server::Dtm;
-use api::dtm::v1::{
+use dtmcli::proto::dtm_server::Dtm;
+use dtmcli::proto::{
     DtmBranchRequest, DtmGidReply, DtmProgressesReply, DtmRequest, DtmTopicRequest,
 };
 use dtmcli::wire::TransRequest;

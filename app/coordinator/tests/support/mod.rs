@@ -120,7 +120,7 @@ impl Tmpfs {
                 panic!("CI=true but a tmpfs cannot be mounted for {what} (needs root): {other:?}")
             }
             other => {
-                dtmcli::testing::skip(format_args!(
+                dtmtest::skip(format_args!(
                     "{what}: cannot mount a tmpfs (needs root): {other:?}"
                 ));
                 None

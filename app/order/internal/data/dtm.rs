@@ -4,8 +4,7 @@
 
 use api::order::v1 as order_api;
 use api::stock::v1 as stock_api;
-use dtmcli::client::DoAndSubmitError;
-use dtmcli::{BranchInfo, ClientError, Dtm, Msg, Options, Outcome, Saga, Tcc};
+use dtmcli::{BranchInfo, ClientError, DoAndSubmitError, Dtm, Msg, Outcome, Saga, Tcc};
 use kit::transcode::HttpRule;
 use prost::Message;
 
@@ -86,10 +85,6 @@ impl Transactions for DtmTransactions {
             quantity: o.quantity,
         };
         let order = payload(t, &order_api::HTTP_TRANS_IN, &order)?;
-        let wait = Options {
-            wait_result: true,
-            ..Options::default()
-        };
         let result = match mode {
             Mode::Saga => {
                 Saga::new(dtm, &gid)
@@ -103,30 +98,31 @@ impl Transactions for DtmTransactions {
                         &self.order(t, &order_api::HTTP_TRANS_IN_COMPENSATE),
                         order,
                     )
-                    .options(wait)
+                    .wait_result(true)
                     .submit()
                     .await
             }
             Mode::Tcc => {
-                let tcc = Tcc::begin(dtm, &gid, wait).await.map_err(unavailable)?;
-                let tried = async {
-                    tcc.call_branch(
-                        &stock,
-                        &self.stock(t, &stock_api::HTTP_TRANS_OUT_TRY),
-                        &self.stock(t, &stock_api::HTTP_TRANS_OUT_CONFIRM),
-                        &self.stock(t, &stock_api::HTTP_TRANS_OUT_CANCEL),
-                    )
-                    .await?;
-                    tcc.call_branch(
-                        &order,
-                        &self.order(t, &order_api::HTTP_TRANS_IN_TRY),
-                        &self.order(t, &order_api::HTTP_TRANS_IN_CONFIRM),
-                        &self.order(t, &order_api::HTTP_TRANS_IN_CANCEL),
-                    )
+                let stock_urls = [
+                    self.stock(t, &stock_api::HTTP_TRANS_OUT_TRY),
+                    self.stock(t, &stock_api::HTTP_TRANS_OUT_CONFIRM),
+                    self.stock(t, &stock_api::HTTP_TRANS_OUT_CANCEL),
+                ];
+                let order_urls = [
+                    self.order(t, &order_api::HTTP_TRANS_IN_TRY),
+                    self.order(t, &order_api::HTTP_TRANS_IN_CONFIRM),
+                    self.order(t, &order_api::HTTP_TRANS_IN_CANCEL),
+                ];
+                // Both tries succeed → confirm both; either fails → cancel what was registered.
+                Tcc::new(dtm, &gid)
+                    .wait_result(true)
+                    .run(async |tcc| {
+                        let [try_, confirm, cancel] = &stock_urls;
+                        tcc.call_branch(&stock, try_, confirm, cancel).await?;
+                        let [try_, confirm, cancel] = &order_urls;
+                        tcc.call_branch(&order, try_, confirm, cancel).await
+                    })
                     .await
-                }
-                .await;
-                tcc.finish(tried).await
             }
         };
         outcome(gid, result)
@@ -151,10 +147,7 @@ impl Transactions for DtmTransactions {
         let stock = payload(t, &stock_api::HTTP_TRANS_IN, &stock)?;
         let msg = Msg::new(dtm, &gid)
             .add(&self.stock(t, &stock_api::HTTP_TRANS_IN), stock)
-            .options(Options {
-                wait_result: true,
-                ..Options::default()
-            });
+            .wait_result(true);
         let query_prepared = self.order(t, &order_api::HTTP_QUERY_PREPARED);
         match msg.do_and_submit(&query_prepared, local).await {
             Ok(_) => Ok(GlobalOutcome {
@@ -193,5 +186,5 @@ fn outcome(gid: String, r: Result<(), ClientError>) -> Result<GlobalOutcome, Ord
 }
 
 fn unavailable(e: ClientError) -> OrderError {
-    OrderError::Coordinator(e.to_string())
+    OrderError::Coordinator(kit::errors::chain(&e))
 }

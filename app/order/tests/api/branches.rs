@@ -4,7 +4,7 @@ use api::order::v1::{
     HTTP_QUERY_PREPARED, HTTP_TRANS_IN, HTTP_TRANS_IN_CANCEL, HTTP_TRANS_IN_COMPENSATE,
     HTTP_TRANS_IN_CONFIRM, HTTP_TRANS_IN_TRY, HTTP_TRANS_OUT, HTTP_TRANS_OUT_COMPENSATE,
 };
-use dtmcli::testing::assert_query_prepared;
+use dtmtest::assert_query_prepared;
 
 use crate::helpers::{BOTH, MAX_QUANTITY, branch, new_order, spawn_app, with_op};
 

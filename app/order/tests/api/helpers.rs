@@ -3,8 +3,8 @@
 use api::order::v1::order_client::OrderClient;
 use api::order::v1::{GetOrderRequest, OrderRef, OrderRequest};
 use dtmcli::BranchInfo;
-pub use dtmcli::testing::{Answer, BOTH, Transport, branch, with_op};
-use dtmcli::testing::{Target, TestDb, call, serve, servers_conf, sqlite};
+pub use dtmtest::{Answer, BOTH, Transport, branch, with_op};
+use dtmtest::{Target, TestDb, call, serve, servers_conf, sqlite};
 use kit::transcode::HttpRule;
 use order::conf::{self, Bootstrap};
 use tonic::transport::Channel;
@@ -66,7 +66,7 @@ pub fn new_order(id: &str, quantity: i64) -> OrderRequest {
 }
 
 impl TestApp {
-    /// Where the app listens, for `dtmcli::testing::call`.
+    /// Where the app listens, for `dtmtest::call`.
     pub fn target(&self) -> Target<'_> {
         Target {
             client: &self.client,

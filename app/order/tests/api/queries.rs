@@ -2,7 +2,7 @@
 //! transactions run in tests/e2e, with a coordinator).
 
 use api::order::v1::HTTP_TRANS_IN;
-use dtmcli::testing::assert_every_http_rule_is_routed;
+use dtmtest::assert_every_http_rule_is_routed;
 use serde_json::json;
 
 use crate::helpers::{Transport, branch, new_order, spawn_app};

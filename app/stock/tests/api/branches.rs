@@ -6,7 +6,7 @@ use api::stock::v1::{
 };
 use dtmcli::BranchInfo;
 
-use dtmcli::testing::assert_query_prepared;
+use dtmtest::assert_query_prepared;
 
 use crate::helpers::{BOTH, INITIAL, SKU, branch, spawn_app, with_op};
 

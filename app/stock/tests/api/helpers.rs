@@ -2,8 +2,8 @@
 
 use api::stock::v1::{GetStockRequest, StockRequest, stock_client::StockClient};
 use dtmcli::BranchInfo;
-pub use dtmcli::testing::{Answer, BOTH, Transport, branch, with_op};
-use dtmcli::testing::{Target, TestDb, call, serve, servers_conf, sqlite};
+pub use dtmtest::{Answer, BOTH, Transport, branch, with_op};
+use dtmtest::{Target, TestDb, call, serve, servers_conf, sqlite};
 use kit::transcode::HttpRule;
 use serde_json::Value;
 use stock::conf::{self, Bootstrap};
@@ -48,7 +48,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
-    /// Where the app listens, for `dtmcli::testing::call`.
+    /// Where the app listens, for `dtmtest::call`.
     pub fn target(&self) -> Target<'_> {
         Target {
             client: &self.client,

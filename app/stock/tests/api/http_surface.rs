@@ -1,7 +1,7 @@
 //! The HTTP side of the contract: every annotated method is routed, bad input gets a kratos
 //! error body, health answers.
 
-use dtmcli::testing::assert_every_http_rule_is_routed;
+use dtmtest::assert_every_http_rule_is_routed;
 use serde_json::json;
 
 use crate::helpers::{Answer, INITIAL, SKU, branch, spawn_app};

@@ -1,9 +1,16 @@
-//! Test support for branch services (feature `testing`): calling a branch the way the coordinator
-//! does over either transport, reading its answer, and fresh databases.
+//! `dtmtest`: test support for DTM branch services — a dev-dependency only, never linked into a
+//! service. Calling a branch the way the coordinator does over either transport and reading its
+//! answer; scripted branches ([`script`]); a fresh database per test; child processes.
 //!
-//! Databases: a fresh, empty one per test on every backend the environment offers. SQLite always; PostgreSQL when `TEST_PG_URL` is set and MySQL/MariaDB when
-//! `TEST_MYSQL_URL` is set (URLs of a server and any existing database, used to create new ones).
-//! Outside CI a missing variable skips that backend with a printed reason; with `CI=true` it fails.
+//! Databases: a fresh, empty one per test on every backend the environment offers. SQLite always;
+//! PostgreSQL when `TEST_PG_URL` is set and MySQL/MariaDB when `TEST_MYSQL_URL` is set (URLs of a
+//! server and any existing database, used to create new ones). Outside CI a missing variable skips
+//! that backend with a printed reason; with `CI=true` it fails.
+
+#![warn(missing_docs)]
+
+/// A scripted branch server.
+pub mod script;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,8 +22,8 @@ use serde_json::Value;
 use sqlx::{AnyPool, Executor};
 use tonic::transport::Channel;
 
-use crate::dialect::connect;
-use crate::{BranchInfo, Dialect};
+use dtmcli::dialect::connect;
+use dtmcli::{BranchInfo, Dialect};
 
 /// The two transports every branch scenario runs over.
 #[derive(Debug, Clone, Copy)]
@@ -609,9 +616,9 @@ pub async fn assert_query_prepared(to: Target<'_>, rule: &HttpRule, pool: &AnyPo
             ..branch("msg", "msg")
         };
         let tx = pool.begin().await.expect("begin");
-        crate::BranchBarrier::new(committed.clone())
+        dtmcli::BranchBarrier::new(committed.clone())
             .call(tx, |_conn| {
-                async { Ok::<_, crate::BarrierError>(()) }.boxed()
+                async { Ok::<_, dtmcli::BarrierError>(()) }.boxed()
             })
             .await
             .expect("the msg's local transaction");

@@ -1,4 +1,4 @@
-//! A scripted branch server (feature `testing`): any path answers what the test planned —
+//! A scripted branch server : any path answers what the test planned —
 //! SUCCESS, FAILURE, ONGOING or an error — over HTTP (`/script/<name>`) and gRPC
 //! (`/e2e.Script/<name>`, raw bytes), and records every call. For scenarios a real service cannot
 //! produce on demand (a branch that is slow, flaky, or down for a while).
@@ -13,8 +13,8 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use tonic::server::NamedService;
 
-use crate::caller::RawCodec;
-use crate::{BranchError, BranchInfo};
+use dtmcli::caller::RawCodec;
+use dtmcli::{BranchError, BranchInfo};
 
 /// What a scripted branch answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +81,7 @@ impl ScriptServer {
         let app = kit::App::builder("script")
             .http(router)
             .grpc(GrpcScript(script.clone()))
-            .build(&crate::testing::servers_conf_with_body(1 << 20))
+            .build(&crate::servers_conf_with_body(1 << 20))
             .await
             .expect("script server");
         let (http, grpc) = (

@@ -1,0 +1,25 @@
+//! Compiles DTM's gRPC contract, `proto/dtmgimp.proto`, with `protox` (no system `protoc`): the
+//! SDK's client and the coordinator's server are generated from it, so dtmcli needs no other
+//! crate's protos.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    // protox knows google/protobuf/*.proto by itself.
+    let mut compiler = protox::Compiler::new(["proto"])?;
+    compiler.include_imports(true).include_source_info(true);
+    compiler.open_files(["dtmgimp.proto"])?;
+    std::fs::write(
+        out_dir.join("dtmgimp.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    let mut fds = compiler.file_descriptor_set();
+    fds.file.retain(|f| f.name() == "dtmgimp.proto");
+    tonic_prost_build::configure()
+        .emit_rerun_if_changed(false)
+        .codec_path("::kit::codec::ProstCodec")
+        .compile_fds(fds)?;
+    Ok(())
+}
