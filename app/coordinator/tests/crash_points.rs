@@ -18,6 +18,7 @@ use coordinator::biz::{
     ScanQuery, Status, StatusChange, StoreError, TransStore, TransType, TransUsecase,
 };
 use dtmcli::DtmResult;
+use kit::time::UnixMs;
 use support::{Branches, policy};
 
 mod support;
@@ -93,8 +94,8 @@ impl TransStore for FaultStore {
     }
     async fn lease_due(
         &self,
-        now: i64,
-        until: i64,
+        now: UnixMs,
+        until: UnixMs,
         owner: &str,
     ) -> Result<Option<Global>, StoreError> {
         self.write()?;
@@ -104,9 +105,9 @@ impl TransStore for FaultStore {
         &self,
         gid: &str,
         owner: &str,
-        next: i64,
-        interval: Option<i64>,
-        now: i64,
+        next: UnixMs,
+        interval: Option<Duration>,
+        now: UnixMs,
     ) -> Result<bool, StoreError> {
         self.write()?;
         self.inner.schedule(gid, owner, next, interval, now).await
@@ -115,8 +116,8 @@ impl TransStore for FaultStore {
         &self,
         gid: &str,
         owner: &str,
-        until: i64,
-        now: i64,
+        until: UnixMs,
+        now: UnixMs,
     ) -> Result<bool, StoreError> {
         self.write()?;
         self.inner.take_lease(gid, owner, until, now).await
@@ -127,14 +128,14 @@ impl TransStore for FaultStore {
     }
     async fn reset_cron_time(
         &self,
-        after: i64,
-        now: i64,
+        after: UnixMs,
+        now: UnixMs,
         limit: u32,
     ) -> Result<(u64, bool), StoreError> {
         self.write()?;
         self.inner.reset_cron_time(after, now, limit).await
     }
-    async fn reset_next_cron_time(&self, gid: &str, now: i64) -> Result<bool, StoreError> {
+    async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError> {
         self.write()?;
         self.inner.reset_next_cron_time(gid, now).await
     }

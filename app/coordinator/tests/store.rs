@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use coordinator::biz::{
@@ -15,6 +16,7 @@ use coordinator::biz::{
 use coordinator::conf::Store;
 use coordinator::data::open_store;
 use dtmtest::TestDb;
+use kit::time::UnixMs;
 
 mod support;
 
@@ -55,26 +57,33 @@ fn global(gid: &str, trans_type: TransType, status: Status, now: i64, due: i64) 
         custom_data: String::new(),
         options: Options::default(),
         rollback_reason: String::new(),
-        create_time: now,
-        update_time: now,
+        create_time: UnixMs(now),
+        update_time: UnixMs(now),
         finish_time: None,
         rollback_time: None,
-        next_cron_interval: 10_000,
-        next_cron_time: due,
+        next_cron_interval: Duration::from_secs(10),
+        next_cron_time: UnixMs(due),
         owner: String::new(),
     }
 }
 
 fn saga_branches(gid: &str, now: i64) -> Vec<Branch> {
     vec![
-        Branch::new(gid, "01".into(), Op::Compensate, "http://s/c", b"{}", now),
+        Branch::new(
+            gid,
+            "01".into(),
+            Op::Compensate,
+            "http://s/c",
+            b"{}",
+            UnixMs(now),
+        ),
         Branch::new(
             gid,
             "01".into(),
             Op::Action,
             "http://s/a",
             &[0, 159, 255],
-            now,
+            UnixMs(now),
         ),
     ]
 }
@@ -84,7 +93,7 @@ fn change(from: Status, to: Status, reason: Option<&str>, now: i64) -> StatusCha
         from,
         to,
         rollback_reason: reason,
-        now,
+        now: UnixMs(now),
     }
 }
 
@@ -116,8 +125,8 @@ async fn create_writes_everything_once_per_gid() -> Result<()> {
                 g.custom_data.len(),
                 42,
                 "http://s/query",
-                1_000,
-                1_000
+                UnixMs(1_000),
+                UnixMs(1_000)
             ),
             "{driver}"
         );
@@ -203,9 +212,9 @@ async fn status_changes_are_compare_and_set() -> Result<()> {
             (
                 Status::Failed,
                 "stock said no",
-                Some(2_000),
-                Some(4_000),
-                4_000
+                Some(UnixMs(2_000)),
+                Some(UnixMs(4_000)),
+                UnixMs(4_000)
             ),
             "{driver}"
         );
@@ -232,9 +241,16 @@ async fn progress_is_written_whole_or_not_at_all() -> Result<()> {
                 Op::Compensate,
                 "http://s/c",
                 b"{}",
-                1_000,
+                UnixMs(1_000),
             ),
-            Branch::new(&g.gid, "02".into(), Op::Action, "http://s/a", b"{}", 1_000),
+            Branch::new(
+                &g.gid,
+                "02".into(),
+                Op::Action,
+                "http://s/a",
+                b"{}",
+                UnixMs(1_000),
+            ),
         ]);
         store.create(&g, &rows).await?;
         let wave = |global_status, then| Progress {
@@ -245,7 +261,7 @@ async fn progress_is_written_whole_or_not_at_all() -> Result<()> {
                 ("02", Op::Action, Status::Succeed),
             ],
             then,
-            now: 2_000,
+            now: UnixMs(2_000),
         };
         // A round that believes the global is aborting writes nothing, branches included.
         let stale = wave(Status::Aborting, None);
@@ -272,7 +288,7 @@ async fn progress_is_written_whole_or_not_at_all() -> Result<()> {
         let found = store.find(&g.gid).await?.expect("stored");
         assert_eq!(
             (found.status, found.finish_time),
-            (Status::Succeed, Some(2_000)),
+            (Status::Succeed, Some(UnixMs(2_000))),
             "{driver}"
         );
         let statuses: Vec<_> = store
@@ -308,14 +324,14 @@ async fn branch_updates_hold_only_while_the_global_keeps_its_status() -> Result<
             now,
         };
         let done = store
-            .record(&one(Status::Submitted, Op::Action, 2_000))
+            .record(&one(Status::Submitted, Op::Action, UnixMs(2_000)))
             .await?;
         assert!(done, "{driver}");
         let abort = change(Status::Submitted, Status::Aborting, None, 3_000);
         store.change_status(&g.gid, &abort).await?;
         // A round that still believes the global is submitted must not write.
         let stale = store
-            .record(&one(Status::Submitted, Op::Compensate, 4_000))
+            .record(&one(Status::Submitted, Op::Compensate, UnixMs(4_000)))
             .await?;
         assert!(!stale, "{driver}");
 
@@ -327,8 +343,13 @@ async fn branch_updates_hold_only_while_the_global_keeps_its_status() -> Result<
         assert_eq!(
             seen,
             vec![
-                (Op::Compensate, Status::Prepared, 1_000, None),
-                (Op::Action, Status::Succeed, 2_000, Some(2_000)),
+                (Op::Compensate, Status::Prepared, UnixMs(1_000), None),
+                (
+                    Op::Action,
+                    Status::Succeed,
+                    UnixMs(2_000),
+                    Some(UnixMs(2_000))
+                ),
             ],
             "{driver}"
         );
@@ -349,7 +370,7 @@ async fn branches_are_added_only_in_the_expected_status_and_never_twice() -> Res
                     Op::Cancel,
                     "http://s/cancel",
                     b"{}",
-                    1_000,
+                    UnixMs(1_000),
                 ),
                 Branch::new(
                     &g.gid,
@@ -357,7 +378,7 @@ async fn branches_are_added_only_in_the_expected_status_and_never_twice() -> Res
                     Op::Confirm,
                     "http://s/confirm",
                     b"{}",
-                    1_000,
+                    UnixMs(1_000),
                 ),
             ]
         };
@@ -428,8 +449,8 @@ async fn leases_go_to_one_owner_at_a_time() -> Result<()> {
             };
             tokio::spawn(async move {
                 let mut won = Vec::new();
-                while let Some(g) = store.lease_due(2_000, 9_000, owner).await? {
-                    assert_eq!((g.owner.as_str(), g.next_cron_time), (owner, 9_000));
+                while let Some(g) = store.lease_due(UnixMs(2_000), UnixMs(9_000), owner).await? {
+                    assert_eq!((g.owner.as_str(), g.next_cron_time), (owner, UnixMs(9_000)));
                     won.push(g.gid);
                 }
                 Ok::<_, StoreError>(won)
@@ -445,11 +466,17 @@ async fn leases_go_to_one_owner_at_a_time() -> Result<()> {
         assert_eq!(leased, want, "{driver}");
         // Leased until 9000: nothing is due at 8999; at 9000 the leases have run out.
         assert!(
-            store.lease_due(8_999, 20_000, "c").await?.is_none(),
+            store
+                .lease_due(UnixMs(8_999), UnixMs(20_000), "c")
+                .await?
+                .is_none(),
             "{driver}"
         );
         assert!(
-            store.lease_due(9_000, 20_000, "c").await?.is_some(),
+            store
+                .lease_due(UnixMs(9_000), UnixMs(20_000), "c")
+                .await?
+                .is_some(),
             "{driver}"
         );
     }
@@ -461,43 +488,62 @@ async fn only_the_lease_holder_schedules_and_a_take_over_moves_the_lease() -> Re
     for (driver, store, _db) in stores().await? {
         let g = global("g-lease", TransType::Saga, Status::Submitted, 1_000, 1_000);
         store.create(&g, &[]).await?;
-        let leased = store.lease_due(1_000, 5_000, "a").await?.expect("due");
+        let leased = store
+            .lease_due(UnixMs(1_000), UnixMs(5_000), "a")
+            .await?
+            .expect("due");
         assert_eq!(leased.gid, g.gid, "{driver}");
         assert!(
-            !store.schedule(&g.gid, "b", 7_000, None, 2_000).await?,
+            !store
+                .schedule(&g.gid, "b", UnixMs(7_000), None, UnixMs(2_000))
+                .await?,
             "{driver}"
         );
         assert!(
             store
-                .schedule(&g.gid, "a", 7_000, Some(20_000), 2_000)
+                .schedule(
+                    &g.gid,
+                    "a",
+                    UnixMs(7_000),
+                    Some(Duration::from_secs(20)),
+                    UnixMs(2_000)
+                )
                 .await?,
             "{driver}"
         );
         let found = store.find(&g.gid).await?.expect("found");
         assert_eq!(
             (found.next_cron_time, found.next_cron_interval),
-            (7_000, 20_000),
+            (UnixMs(7_000), Duration::from_secs(20)),
             "{driver}"
         );
 
         // A submit handled by another instance takes the lease over; the old holder is out.
         assert!(
-            store.take_lease(&g.gid, "b", 8_000, 3_000).await?,
+            store
+                .take_lease(&g.gid, "b", UnixMs(8_000), UnixMs(3_000))
+                .await?,
             "{driver}"
         );
         assert!(
-            !store.schedule(&g.gid, "a", 9_000, None, 3_000).await?,
+            !store
+                .schedule(&g.gid, "a", UnixMs(9_000), None, UnixMs(3_000))
+                .await?,
             "{driver}"
         );
         // Finished transactions are nobody's.
         let done = change(Status::Submitted, Status::Succeed, None, 4_000);
         store.change_status(&g.gid, &done).await?;
         assert!(
-            !store.take_lease(&g.gid, "c", 9_000, 4_000).await?,
+            !store
+                .take_lease(&g.gid, "c", UnixMs(9_000), UnixMs(4_000))
+                .await?,
             "{driver}"
         );
         assert!(
-            !store.schedule(&g.gid, "b", 9_000, None, 4_000).await?,
+            !store
+                .schedule(&g.gid, "b", UnixMs(9_000), None, UnixMs(4_000))
+                .await?,
             "{driver}"
         );
     }
@@ -561,8 +607,8 @@ async fn scan_pages_newest_first_with_filters() -> Result<()> {
         .await?;
         assert_eq!(sagas_succeeded, ["g-scan-4", "g-scan-0"], "{driver}");
         let window = only(ScanQuery {
-            create_time_start: Some(2_000),
-            create_time_end: Some(3_000),
+            create_time_start: Some(UnixMs(2_000)),
+            create_time_end: Some(UnixMs(3_000)),
             ..ScanQuery::default()
         })
         .await?;
@@ -597,22 +643,26 @@ async fn cron_resets_make_unfinished_transactions_due_now() -> Result<()> {
             )
             .await?;
         assert_eq!(
-            store.reset_cron_time(50_000, 2_000, 2).await?,
+            store
+                .reset_cron_time(UnixMs(50_000), UnixMs(2_000), 2)
+                .await?,
             (2, true),
             "{driver}"
         );
         assert_eq!(
-            store.reset_cron_time(50_000, 2_000, 2).await?,
+            store
+                .reset_cron_time(UnixMs(50_000), UnixMs(2_000), 2)
+                .await?,
             (1, false),
             "{driver}"
         );
         for i in 0..3 {
             let g = store.find(&format!("g-wait-{i}")).await?.expect("found");
-            assert_eq!(g.next_cron_time, 2_000, "{driver}");
+            assert_eq!(g.next_cron_time, UnixMs(2_000), "{driver}");
         }
         assert_eq!(
             store.find("g-fin").await?.map(|g| g.next_cron_time),
-            Some(100_000),
+            Some(UnixMs(100_000)),
             "{driver}"
         );
 
@@ -623,16 +673,16 @@ async fn cron_resets_make_unfinished_transactions_due_now() -> Result<()> {
             )
             .await?;
         assert!(
-            store.reset_next_cron_time("g-one", 3_000).await?,
+            store.reset_next_cron_time("g-one", UnixMs(3_000)).await?,
             "{driver}"
         );
         assert!(
-            !store.reset_next_cron_time("g-fin", 3_000).await?,
+            !store.reset_next_cron_time("g-fin", UnixMs(3_000)).await?,
             "{driver}"
         );
         assert_eq!(
             store.find("g-one").await?.map(|g| g.next_cron_time),
-            Some(3_000),
+            Some(UnixMs(3_000)),
             "{driver}"
         );
     }

@@ -1,5 +1,5 @@
 //! The timing rules: retry intervals and their back-off, timeouts, the lease
-//! (docs/dtm-protocol.md, Timing), and the arithmetic on Unix milliseconds they share.
+//! (docs/dtm-protocol.md, Timing).
 
 use std::time::Duration;
 
@@ -26,9 +26,9 @@ impl Policy {
         (self.request_timeout * 3).max(Duration::from_secs(1))
     }
 
-    /// The base retry interval of a transaction, ms (docs/dtm-protocol.md, Timing).
-    pub fn base_interval(&self, o: &Options) -> i64 {
-        let server = ms(self.retry_interval);
+    /// The base retry interval of a transaction (docs/dtm-protocol.md, Timing).
+    pub fn base_interval(&self, o: &Options) -> Duration {
+        let server = self.retry_interval;
         if o.retry_interval > 0 {
             secs(o.retry_interval)
         } else if o.timeout_to_fail > 0 && secs(o.timeout_to_fail) < server {
@@ -38,24 +38,20 @@ impl Policy {
         }
     }
 
-    /// How long a transaction may stay unfinished, ms: its own `timeout_to_fail`, else the
-    /// server's — except a saga, which has no timeout unless it asks (docs/dtm-protocol.md, Timing).
-    pub fn timeout_ms(&self, t: TransType, o: &Options) -> i64 {
+    /// How long a transaction may stay unfinished: its own `timeout_to_fail`, else the
+    /// server's — except a saga, which has no timeout unless it asks (docs/dtm-protocol.md,
+    /// Timing). `None`: no timeout.
+    pub fn timeout(&self, t: TransType, o: &Options) -> Option<Duration> {
         match (o.timeout_to_fail, t) {
-            (tf, _) if tf > 0 => secs(tf),
-            (_, TransType::Saga) => i64::MAX / 4,
-            _ => ms(self.timeout_to_fail),
+            (tf, _) if tf > 0 => Some(secs(tf)),
+            (_, TransType::Saga) => None,
+            _ => Some(self.timeout_to_fail),
         }
     }
 }
 
-/// A duration in ms.
-pub(crate) fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
-}
-
-/// Seconds (an option's unit) in ms, saturating: stored options are range-checked at submit, but
-/// no value may overflow the time arithmetic.
-pub(crate) fn secs(s: i64) -> i64 {
-    s.saturating_mul(1000)
+/// An option's seconds as a duration (negative ones are zero: options are range-checked at
+/// submit, but no stored value may break the arithmetic).
+pub(crate) fn secs(s: i64) -> Duration {
+    Duration::from_secs(u64::try_from(s).unwrap_or(0))
 }

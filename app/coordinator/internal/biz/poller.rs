@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::biz::policy::ms;
 use crate::biz::{TransError, TransUsecase};
 
 /// How many transactions the poller drives at once.
@@ -88,7 +87,7 @@ impl TransUsecase {
         let now = me.clock.now();
         let leased = me
             .store
-            .lease_due(now, now + ms(me.policy.lease()), &me.owner)
+            .lease_due(now, now + me.policy.lease(), &me.owner)
             .await?;
         Ok(leased.map(|g| {
             tracing::debug!(gid = %g.gid, status = g.status.as_str(), "poller took");

@@ -16,8 +16,9 @@ use dtmcli::caller::{BranchRequest, CallError, Reply};
 use dtmcli::wire::{MAX_REQUEST_TIMEOUT_SECS, parse_msg_custom_data, parse_saga_custom_data};
 use dtmcli::{BranchInfo, DtmResult};
 use futures_util::future::join_all;
+use kit::time::UnixMs;
 
-use crate::biz::policy::{ms, secs};
+use crate::biz::policy::secs;
 use crate::biz::usecase::{Driver, TransError, log_change};
 use crate::biz::{Branch, Global, Op, Progress, Status, StatusChange, TransType};
 
@@ -43,8 +44,8 @@ enum Next {
     Ongoing(String),
     /// A branch failed to answer: come back later, backing off.
     Error(String),
-    /// Nothing to do before this time (Unix ms): a timeout or a msg delay.
-    At(i64),
+    /// Nothing to do before this time: a timeout or a msg delay.
+    At(UnixMs),
 }
 
 /// What one step of a round did.
@@ -90,28 +91,22 @@ impl Driver {
         let g = self.must_find(&gid).await?;
         let now = self.clock.now();
         let base = self.policy.base_interval(&g.options);
-        let cap = ms(self.policy.retry_max_interval).max(base);
+        let cap = self.policy.retry_max_interval.max(base);
         let current = g.next_cron_interval.clamp(base, cap);
         let (at, interval) = match next {
             Ok(Next::Done) => return Ok(g),
             Ok(Next::At(at)) => (at, current),
             Ok(Next::Ongoing(why)) => {
                 tracing::info!(%gid, %why, "ongoing");
-                (now.saturating_add(base), base)
+                (now + base, base)
             }
             Ok(Next::Error(why)) => {
-                tracing::warn!(%gid, %why, retry_in_ms = current, "branch error");
-                (
-                    now.saturating_add(current),
-                    current.saturating_mul(2).min(cap),
-                )
+                tracing::warn!(%gid, %why, retry_in = ?current, "branch error");
+                (now + current, current.saturating_mul(2).min(cap))
             }
             Err(e) => {
-                tracing::warn!(%gid, error = %e, retry_in_ms = current, "round failed");
-                (
-                    now.saturating_add(current),
-                    current.saturating_mul(2).min(cap),
-                )
+                tracing::warn!(%gid, error = %e, retry_in = ?current, "round failed");
+                (now + current, current.saturating_mul(2).min(cap))
             }
         };
         if !g.status.is_final() {
@@ -138,7 +133,7 @@ impl Driver {
             let now = self.clock.now();
             match self
                 .store
-                .schedule(gid, &self.owner, now + ms(lease), None, now)
+                .schedule(gid, &self.owner, now + lease, None, now)
                 .await
             {
                 Ok(true) => {}
@@ -227,9 +222,7 @@ impl Driver {
     async fn saga_forward(&self, t: &mut Trans, retries: &AtomicI64) -> Result<Step, TransError> {
         let g = &t.global;
         if g.options.timeout_to_fail > 0
-            && self.clock.now()
-                >= g.create_time
-                    .saturating_add(secs(g.options.timeout_to_fail))
+            && self.clock.now() >= g.create_time + secs(g.options.timeout_to_fail)
         {
             let reason = self.timeout_reason(g);
             return self.advance(t, Status::Aborting, Some(&reason)).await;
@@ -373,7 +366,7 @@ impl Driver {
     /// Msg forward: after the delay, every action until it succeeds (a msg never rolls back).
     async fn msg_forward(&self, t: &mut Trans) -> Result<Step, TransError> {
         let delay = parse_msg_custom_data(&t.global.custom_data).map_or(0, |c| c.delay);
-        let start = t.global.create_time.saturating_add(secs(delay));
+        let start = t.global.create_time + secs(delay);
         if self.clock.now() < start {
             return Ok(Step::Stop(Next::At(start)));
         }
@@ -443,14 +436,17 @@ impl Driver {
     /// DTM's timeout reason, naming the timeout in force (the server's when the transaction
     /// set none).
     fn timeout_reason(&self, g: &Global) -> String {
-        let secs = self.policy.timeout_ms(g.trans_type, &g.options) / 1000;
+        let timeout = self.policy.timeout(g.trans_type, &g.options);
+        let secs = timeout.map_or(0, |d| d.as_secs());
         format!("Timeout after {secs} seconds")
     }
 
-    /// When a transaction times out (Unix ms).
-    fn deadline(&self, g: &Global) -> i64 {
-        g.create_time
-            .saturating_add(self.policy.timeout_ms(g.trans_type, &g.options))
+    /// When a transaction times out (never, for a saga that set no timeout).
+    fn deadline(&self, g: &Global) -> UnixMs {
+        match self.policy.timeout(g.trans_type, &g.options) {
+            Some(timeout) => g.create_time + timeout,
+            None => UnixMs(i64::MAX),
+        }
     }
 
     /// A saga action, re-invoked at once while `retry_limit` allows.

@@ -2,6 +2,10 @@
 //! both provide it: every status change is a compare-and-set, the poller's lease is
 //! `owner + next_cron_time`, and times are Unix milliseconds computed by the coordinator.
 
+use std::time::Duration;
+
+use kit::time::UnixMs;
+
 use crate::biz::{Branch, BranchStatus, Global, Op, Status};
 
 /// A storage failure.
@@ -34,8 +38,8 @@ pub struct StatusChange<'a> {
     pub to: Status,
     /// Sets `rollback_reason` when given.
     pub rollback_reason: Option<&'a str>,
-    /// Now, Unix ms (update time; finish or rollback time as `to` says).
-    pub now: i64,
+    /// Now (update time; finish or rollback time as `to` says).
+    pub now: UnixMs,
 }
 
 impl StatusChange<'_> {
@@ -68,8 +72,8 @@ pub struct Progress<'a> {
     pub branches: Vec<(&'a str, Op, BranchStatus)>,
     /// The status change that follows (its `from` is `global_status`).
     pub then: Option<StatusChange<'a>>,
-    /// Now, Unix ms.
-    pub now: i64,
+    /// Now.
+    pub now: UnixMs,
 }
 
 /// Filters and cursor of the `all` query.
@@ -81,10 +85,10 @@ pub struct ScanQuery {
     pub status: Option<String>,
     /// Only this type.
     pub trans_type: Option<String>,
-    /// Created at or after (Unix ms).
-    pub create_time_start: Option<i64>,
-    /// Created at or before (Unix ms).
-    pub create_time_end: Option<i64>,
+    /// Created at or after.
+    pub create_time_start: Option<UnixMs>,
+    /// Created at or before.
+    pub create_time_end: Option<UnixMs>,
     /// Opaque cursor from the previous page (`None`: first page).
     pub position: Option<String>,
     /// Page size.
@@ -149,8 +153,8 @@ pub trait TransStore: Send + Sync + 'static {
     /// `lease_until`, or `None` if nothing is due.
     async fn lease_due(
         &self,
-        now: i64,
-        lease_until: i64,
+        now: UnixMs,
+        lease_until: UnixMs,
         owner: &str,
     ) -> Result<Option<Global>, StoreError>;
 
@@ -161,9 +165,9 @@ pub trait TransStore: Send + Sync + 'static {
         &self,
         gid: &str,
         owner: &str,
-        next_cron_time: i64,
-        next_cron_interval: Option<i64>,
-        now: i64,
+        next_cron_time: UnixMs,
+        next_cron_interval: Option<Duration>,
+        now: UnixMs,
     ) -> Result<bool, StoreError>;
 
     /// Gives the lease of an unfinished transaction to `owner` until `lease_until`, whoever held
@@ -172,8 +176,8 @@ pub trait TransStore: Send + Sync + 'static {
         &self,
         gid: &str,
         owner: &str,
-        lease_until: i64,
-        now: i64,
+        lease_until: UnixMs,
+        now: UnixMs,
     ) -> Result<bool, StoreError>;
 
     /// A page of transactions, newest first.
@@ -183,13 +187,13 @@ pub trait TransStore: Send + Sync + 'static {
     /// returns how many, and whether more remain.
     async fn reset_cron_time(
         &self,
-        after: i64,
-        now: i64,
+        after: UnixMs,
+        now: UnixMs,
         limit: u32,
     ) -> Result<(u64, bool), StoreError>;
 
     /// One unfinished transaction becomes due `now`; `false` if none such.
-    async fn reset_next_cron_time(&self, gid: &str, now: i64) -> Result<bool, StoreError>;
+    async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError>;
 
     /// Proves the store can write now, with a small write committed and undone: the health
     /// check. A store that still answers reads but cannot commit (full disk, read-only or

@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use kit::time::UnixMs;
 
 /// The transaction types this coordinator drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,18 +140,18 @@ pub struct Global {
     pub options: Options,
     /// Why it rolled back.
     pub rollback_reason: String,
-    /// Unix ms, UTC.
-    pub create_time: i64,
-    /// Unix ms, UTC.
-    pub update_time: i64,
+    /// When it was created.
+    pub create_time: UnixMs,
+    /// When it last changed.
+    pub update_time: UnixMs,
     /// When it reached a final status.
-    pub finish_time: Option<i64>,
+    pub finish_time: Option<UnixMs>,
     /// When it began to roll back.
-    pub rollback_time: Option<i64>,
-    /// Current retry interval, ms (doubles per error, up to the cap).
-    pub next_cron_interval: i64,
-    /// When the poller may take it next (also the end of the current lease), Unix ms.
-    pub next_cron_time: i64,
+    pub rollback_time: Option<UnixMs>,
+    /// Current retry interval (doubles per error, up to the cap; stored in ms).
+    pub next_cron_interval: Duration,
+    /// When the poller may take it next (also the end of the current lease).
+    pub next_cron_time: UnixMs,
     /// The coordinator instance that last leased it.
     pub owner: String,
 }
@@ -170,17 +173,24 @@ pub struct Branch {
     pub op: Op,
     /// prepared, succeed, failed.
     pub status: BranchStatus,
-    /// Unix ms.
-    pub create_time: i64,
-    /// Unix ms.
-    pub update_time: i64,
+    /// When it was created.
+    pub create_time: UnixMs,
+    /// When it last changed.
+    pub update_time: UnixMs,
     /// When it reached succeed/failed.
-    pub finish_time: Option<i64>,
+    pub finish_time: Option<UnixMs>,
 }
 
 impl Branch {
     /// A new `prepared` branch row.
-    pub fn new(gid: &str, branch_id: String, op: Op, url: &str, data: &[u8], now: i64) -> Branch {
+    pub fn new(
+        gid: &str,
+        branch_id: String,
+        op: Op,
+        url: &str,
+        data: &[u8],
+        now: UnixMs,
+    ) -> Branch {
         Branch {
             id: 0,
             gid: gid.to_owned(),
@@ -196,7 +206,7 @@ impl Branch {
     }
 
     /// Records the branch's answer as the stores write it: its status, answered `now`.
-    pub fn answered(&mut self, status: BranchStatus, now: i64) {
+    pub fn answered(&mut self, status: BranchStatus, now: UnixMs) {
         self.status = status;
         self.update_time = now;
         self.finish_time = Some(now);
@@ -211,15 +221,19 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// Now, Unix ms (UTC).
-    pub fn now(&self) -> i64 {
-        kit::time::now_ms() + self.offset_ms.load(Ordering::Relaxed)
+    /// Now.
+    pub fn now(&self) -> UnixMs {
+        UnixMs(
+            UnixMs::now()
+                .0
+                .saturating_add(self.offset_ms.load(Ordering::Relaxed)),
+        )
     }
 
     /// Moves this clock (and every clone) forward.
-    pub fn advance(&self, d: std::time::Duration) {
-        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    pub fn advance(&self, d: Duration) {
+        self.offset_ms
+            .fetch_add(kit::time::millis(d), Ordering::Relaxed);
     }
 }
 
@@ -274,6 +288,6 @@ mod tests {
         let d = c.clone();
         let before = d.now();
         c.advance(std::time::Duration::from_secs(3600));
-        assert!(d.now() >= before + 3_600_000);
+        assert!(d.now() >= before + Duration::from_secs(3_600));
     }
 }

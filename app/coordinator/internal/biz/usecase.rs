@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dtmcli::wire::{parse_msg_custom_data, parse_saga_custom_data};
+use kit::time::UnixMs;
 
 use crate::biz::caller::check_target;
-use crate::biz::policy::{Policy, ms};
+use crate::biz::policy::Policy;
 use crate::biz::process::Trans;
 use crate::biz::{
     Branch, BranchCaller, Clock, Created, Global, Op, Options, ScanPage, ScanQuery, Status,
@@ -312,10 +313,7 @@ impl TransUsecase {
         let me = &self.inner;
         let after = after.unwrap_or(me.policy.timeout_to_fail * 3);
         let now = me.clock.now();
-        Ok(me
-            .store
-            .reset_cron_time(now + ms(after), now, limit)
-            .await?)
+        Ok(me.store.reset_cron_time(now + after, now, limit).await?)
     }
 
     /// `resetNextCronTime`: one unfinished transaction becomes due now.
@@ -429,12 +427,12 @@ impl Driver {
         let base = self.policy.base_interval(&options);
         let (owner, next_cron_time) = match status {
             // Whoever creates it drives it: the lease keeps the poller away meanwhile.
-            Status::Submitted => (self.owner.clone(), now + ms(self.policy.lease())),
+            Status::Submitted => (self.owner.clone(), now + self.policy.lease()),
             // Nothing to do until it is submitted, aborted, or times out.
-            _ => (
-                String::new(),
-                now.saturating_add(self.policy.timeout_ms(trans_type, &options)),
-            ),
+            _ => {
+                let timeout = self.policy.timeout(trans_type, &options);
+                (String::new(), timeout.map_or(UnixMs(i64::MAX), |d| now + d))
+            }
         };
         let global = Global {
             id: 0,
@@ -500,7 +498,7 @@ impl Driver {
         }
         let now = self.clock.now();
         self.store
-            .take_lease(&g.gid, &self.owner, now + ms(self.policy.lease()), now)
+            .take_lease(&g.gid, &self.owner, now + self.policy.lease(), now)
             .await?;
         Ok(())
     }

@@ -18,9 +18,11 @@
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use kit::time::{UnixMs, millis};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
@@ -120,7 +122,7 @@ impl TransStore for RedisStore {
             .key(self.index("all"))
             .key(self.index("id"))
             .key(self.index("f"))
-            .arg(g.create_time / 1000)
+            .arg(g.create_time.secs())
             .arg(&g.gid)
             .arg(PRUNE_PER_CREATE)
             .arg(fields.len() * 2);
@@ -220,7 +222,7 @@ impl TransStore for RedisStore {
             .key(self.index("f"))
             .arg(p.gid)
             .arg(p.global_status.as_str())
-            .arg(p.now)
+            .arg(p.now.0)
             .arg(p.branches.len());
         for &(branch_id, op, status) in &p.branches {
             inv.arg(state_field(branch_id, op))
@@ -229,7 +231,7 @@ impl TransStore for RedisStore {
         match &p.then {
             Some(c) => inv
                 .arg(c.to.as_str())
-                .arg(c.now)
+                .arg(c.now.0)
                 .arg(flag(c.rollback_reason.is_some()))
                 .arg(c.rollback_reason.unwrap_or_default())
                 .arg(flag(matches!(c.to, Status::Aborting | Status::Failed)))
@@ -241,16 +243,16 @@ impl TransStore for RedisStore {
 
     async fn lease_due(
         &self,
-        now: i64,
-        lease_until: i64,
+        now: UnixMs,
+        lease_until: UnixMs,
         owner: &str,
     ) -> Result<Option<Global>, StoreError> {
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/lease_due.lua")));
         let mut inv = SCRIPT.prepare_invoke();
         inv.key(self.index("u"))
-            .arg(now)
-            .arg(lease_until)
+            .arg(now.0)
+            .arg(lease_until.0)
             .arg(owner)
             .arg(&self.prefix);
         match self.run::<Option<String>>(&inv).await? {
@@ -263,9 +265,9 @@ impl TransStore for RedisStore {
         &self,
         gid: &str,
         owner: &str,
-        next_cron_time: i64,
-        next_cron_interval: Option<i64>,
-        now: i64,
+        next_cron_time: UnixMs,
+        next_cron_interval: Option<Duration>,
+        now: UnixMs,
     ) -> Result<bool, StoreError> {
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/schedule.lua")));
@@ -274,13 +276,13 @@ impl TransStore for RedisStore {
             .key(self.index("u"))
             .arg(gid)
             .arg(owner)
-            .arg(next_cron_time)
+            .arg(next_cron_time.0)
             .arg(
                 next_cron_interval
-                    .map(|i| i.to_string())
+                    .map(|i| millis(i).to_string())
                     .unwrap_or_default(),
             )
-            .arg(now);
+            .arg(now.0);
         Ok(self.run::<i64>(&inv).await? == 1)
     }
 
@@ -288,8 +290,8 @@ impl TransStore for RedisStore {
         &self,
         gid: &str,
         owner: &str,
-        lease_until: i64,
-        now: i64,
+        lease_until: UnixMs,
+        now: UnixMs,
     ) -> Result<bool, StoreError> {
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/take_lease.lua")));
@@ -298,8 +300,8 @@ impl TransStore for RedisStore {
             .key(self.index("u"))
             .arg(gid)
             .arg(owner)
-            .arg(lease_until)
-            .arg(now);
+            .arg(lease_until.0)
+            .arg(now.0);
         Ok(self.run::<i64>(&inv).await? == 1)
     }
 
@@ -366,30 +368,30 @@ impl TransStore for RedisStore {
 
     async fn reset_cron_time(
         &self,
-        after: i64,
-        now: i64,
+        after: UnixMs,
+        now: UnixMs,
         limit: u32,
     ) -> Result<(u64, bool), StoreError> {
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/reset_cron_time.lua")));
         let mut inv = SCRIPT.prepare_invoke();
         inv.key(self.index("u"))
-            .arg(after)
-            .arg(now)
+            .arg(after.0)
+            .arg(now.0)
             .arg(limit)
             .arg(&self.prefix);
         let (count, more): (u64, i64) = self.run(&inv).await?;
         Ok((count, more == 1))
     }
 
-    async fn reset_next_cron_time(&self, gid: &str, now: i64) -> Result<bool, StoreError> {
+    async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError> {
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/reset_next_cron_time.lua")));
         let mut inv = SCRIPT.prepare_invoke();
         inv.key(self.key("g", gid))
             .key(self.index("u"))
             .arg(gid)
-            .arg(now);
+            .arg(now.0);
         Ok(self.run::<i64>(&inv).await? == 1)
     }
 
@@ -398,7 +400,7 @@ impl TransStore for RedisStore {
         // noeviction, a read-only replica, a failed RDB save with stop-writes-on-bgsave-error).
         let () = redis::cmd("SET")
             .arg(self.index("probe"))
-            .arg(kit::time::now_ms())
+            .arg(UnixMs::now().0)
             .arg("PX")
             .arg(60_000)
             .query_async(&mut self.conn.clone())
@@ -422,10 +424,13 @@ fn global_fields(g: &Global) -> Result<Vec<(&'static str, String)>, StoreError> 
             serde_json::to_string(&g.options).map_err(backend)?,
         ),
         ("rollback_reason", g.rollback_reason.clone()),
-        ("create_time", g.create_time.to_string()),
-        ("update_time", g.update_time.to_string()),
-        ("next_cron_interval", g.next_cron_interval.to_string()),
-        ("next_cron_time", g.next_cron_time.to_string()),
+        ("create_time", g.create_time.0.to_string()),
+        ("update_time", g.update_time.0.to_string()),
+        (
+            "next_cron_interval",
+            millis(g.next_cron_interval).to_string(),
+        ),
+        ("next_cron_time", g.next_cron_time.0.to_string()),
         ("owner", g.owner.clone()),
     ];
     for (name, time) in [
@@ -433,7 +438,7 @@ fn global_fields(g: &Global) -> Result<Vec<(&'static str, String)>, StoreError> 
         ("rollback_time", g.rollback_time),
     ] {
         if let Some(t) = time {
-            fields.push((name, t.to_string()));
+            fields.push((name, t.0.to_string()));
         }
     }
     Ok(fields)
@@ -463,12 +468,14 @@ fn parse_global(map: &HashMap<String, String>) -> Result<Global, StoreError> {
         custom_data: text("custom_data"),
         options: super::stored_options(&text("gid"), &text("options"))?,
         rollback_reason: text("rollback_reason"),
-        create_time: int("create_time")?,
-        update_time: int("update_time")?,
-        finish_time: opt("finish_time")?,
-        rollback_time: opt("rollback_time")?,
-        next_cron_interval: int("next_cron_interval")?,
-        next_cron_time: int("next_cron_time")?,
+        create_time: UnixMs(int("create_time")?),
+        update_time: UnixMs(int("update_time")?),
+        finish_time: opt("finish_time")?.map(UnixMs),
+        rollback_time: opt("rollback_time")?.map(UnixMs),
+        next_cron_interval: Duration::from_millis(
+            u64::try_from(int("next_cron_interval")?).unwrap_or(0),
+        ),
+        next_cron_time: UnixMs(int("next_cron_time")?),
         owner: text("owner"),
     })
 }
@@ -479,10 +486,10 @@ fn state_field(branch_id: &str, op: Op) -> String {
 }
 
 /// `<status> <update_time> [finish_time]`.
-fn branch_state(status: BranchStatus, update_time: i64, finish_time: Option<i64>) -> String {
+fn branch_state(status: BranchStatus, update_time: UnixMs, finish_time: Option<UnixMs>) -> String {
     match finish_time {
-        Some(f) => format!("{} {update_time} {f}", status.as_str()),
-        None => format!("{} {update_time}", status.as_str()),
+        Some(f) => format!("{} {} {}", status.as_str(), update_time.0, f.0),
+        None => format!("{} {}", status.as_str(), update_time.0),
     }
 }
 
@@ -492,7 +499,7 @@ fn branch_record(b: &Branch) -> Result<String, StoreError> {
         bin_data: BASE64.encode(&b.bin_data),
         branch_id: b.branch_id.clone(),
         op: b.op.as_str().into(),
-        create_time: b.create_time,
+        create_time: b.create_time.0,
     })
     .map_err(backend)
 }
@@ -514,10 +521,10 @@ fn parse_branch(
     let bad =
         || StoreError::Backend(format!("branch {field} of {gid}: bad state {state:?}").into());
     let status = parts.next().and_then(Status::parse).ok_or_else(bad)?;
-    let update_time = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
+    let update_time = UnixMs(parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?);
     let finish_time = parts
         .next()
-        .map(|t| t.parse().map_err(|_| bad()))
+        .map(|t| t.parse().map(UnixMs).map_err(|_| bad()))
         .transpose()?;
     Ok(Branch {
         id: index as i64 + 1,
@@ -527,7 +534,7 @@ fn parse_branch(
         branch_id: r.branch_id,
         op,
         status,
-        create_time: r.create_time,
+        create_time: UnixMs(r.create_time),
         update_time,
         finish_time,
     })

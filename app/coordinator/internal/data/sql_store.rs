@@ -4,6 +4,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
@@ -14,6 +15,7 @@ use crate::biz::{
     TransStore, TransType,
 };
 use dtmcli::Dialect;
+use kit::time::{UnixMs, millis};
 
 /// The SQL store. Reads go to the pool; every write goes to the store's one [`Writer`], which
 /// commits the writes waiting for it together (group commit) and answers each after the commit.
@@ -130,8 +132,8 @@ impl SqlStore {
                             Arg::Text(b.branch_id.clone()),
                             Arg::Text(b.op.as_str().to_owned()),
                             Arg::Text(b.status.as_str().to_owned()),
-                            Arg::Int(b.create_time),
-                            Arg::Int(b.update_time),
+                            Arg::Int(b.create_time.0),
+                            Arg::Int(b.update_time.0),
                         ]
                     })
                     .collect();
@@ -170,10 +172,10 @@ impl TransStore for SqlStore {
                     Arg::Text(g.custom_data.clone()),
                     Arg::Text(options),
                     Arg::Text(g.rollback_reason.clone()),
-                    Arg::Int(g.create_time),
-                    Arg::Int(g.update_time),
-                    Arg::Int(g.next_cron_interval),
-                    Arg::Int(g.next_cron_time),
+                    Arg::Int(g.create_time.0),
+                    Arg::Int(g.update_time.0),
+                    Arg::Int(millis(g.next_cron_interval)),
+                    Arg::Int(g.next_cron_time.0),
                     Arg::Text(g.owner.clone()),
                 ],
             )
@@ -229,7 +231,7 @@ impl TransStore for SqlStore {
             None => (
                 "UPDATE trans_global SET update_time = ? WHERE gid = ? AND status = ?",
                 vec![
-                    Arg::Int(p.now),
+                    Arg::Int(p.now.0),
                     Arg::Text(p.gid.to_owned()),
                     Arg::Text(p.global_status.as_str().to_owned()),
                 ],
@@ -245,8 +247,8 @@ impl TransStore for SqlStore {
         let branch_args = |&(branch_id, op, status): &(&str, Op, Status)| {
             [
                 Arg::Text(status.as_str().to_owned()),
-                Arg::Int(p.now),
-                Arg::Int(p.now),
+                Arg::Int(p.now.0),
+                Arg::Int(p.now.0),
                 Arg::Text(branch_id.to_owned()),
                 Arg::Text(op.as_str().to_owned()),
             ]
@@ -303,8 +305,8 @@ impl TransStore for SqlStore {
 
     async fn lease_due(
         &self,
-        now: i64,
-        lease_until: i64,
+        now: UnixMs,
+        lease_until: UnixMs,
         owner: &str,
     ) -> Result<Option<Global>, StoreError> {
         // Pick a candidate, then take it with a guarded UPDATE: of several instances racing
@@ -314,7 +316,7 @@ impl TransStore for SqlStore {
              ORDER BY next_cron_time LIMIT 1"
         );
         let Some(row) = sqlx::query(&self.q(&sql))
-            .bind(now)
+            .bind(now.0)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?
@@ -328,10 +330,10 @@ impl TransStore for SqlStore {
         );
         let args = vec![
             Arg::Text(owner.to_owned()),
-            Arg::Int(lease_until),
-            Arg::Int(now),
+            Arg::Int(lease_until.0),
+            Arg::Int(now.0),
             Arg::Int(id),
-            Arg::Int(now),
+            Arg::Int(now.0),
         ];
         if !self.cas(&sql, args).await? {
             return Ok(None);
@@ -349,9 +351,9 @@ impl TransStore for SqlStore {
         &self,
         gid: &str,
         owner: &str,
-        next_cron_time: i64,
-        next_cron_interval: Option<i64>,
-        now: i64,
+        next_cron_time: UnixMs,
+        next_cron_interval: Option<Duration>,
+        now: UnixMs,
     ) -> Result<bool, StoreError> {
         let sql = format!(
             "UPDATE trans_global SET next_cron_time = ?, \
@@ -359,9 +361,9 @@ impl TransStore for SqlStore {
              WHERE gid = ? AND owner = ? AND {UNFINISHED}"
         );
         let args = vec![
-            Arg::Int(next_cron_time),
-            Arg::OptInt(next_cron_interval),
-            Arg::Int(now),
+            Arg::Int(next_cron_time.0),
+            Arg::OptInt(next_cron_interval.map(millis)),
+            Arg::Int(now.0),
             Arg::Text(gid.to_owned()),
             Arg::Text(owner.to_owned()),
         ];
@@ -372,8 +374,8 @@ impl TransStore for SqlStore {
         &self,
         gid: &str,
         owner: &str,
-        lease_until: i64,
-        now: i64,
+        lease_until: UnixMs,
+        now: UnixMs,
     ) -> Result<bool, StoreError> {
         let sql = format!(
             "UPDATE trans_global SET owner = ?, next_cron_time = ?, update_time = ? \
@@ -381,8 +383,8 @@ impl TransStore for SqlStore {
         );
         let args = vec![
             Arg::Text(owner.to_owned()),
-            Arg::Int(lease_until),
-            Arg::Int(now),
+            Arg::Int(lease_until.0),
+            Arg::Int(now.0),
             Arg::Text(gid.to_owned()),
         ];
         self.cas(&sql, args).await
@@ -414,11 +416,11 @@ impl TransStore for SqlStore {
         }
         if let Some(t) = q.create_time_start {
             sql.push_str(" AND create_time >= ?");
-            args.push(Arg::Int(t));
+            args.push(Arg::Int(t.0));
         }
         if let Some(t) = q.create_time_end {
             sql.push_str(" AND create_time <= ?");
-            args.push(Arg::Int(t));
+            args.push(Arg::Int(t.0));
         }
         sql.push_str(" ORDER BY id DESC LIMIT ?");
         args.push(Arg::Int(i64::from(q.limit)));
@@ -437,8 +439,8 @@ impl TransStore for SqlStore {
 
     async fn reset_cron_time(
         &self,
-        after: i64,
-        now: i64,
+        after: UnixMs,
+        now: UnixMs,
         limit: u32,
     ) -> Result<(u64, bool), StoreError> {
         let pick = format!(
@@ -446,7 +448,7 @@ impl TransStore for SqlStore {
              ORDER BY id LIMIT ?"
         );
         let ids: Vec<i64> = sqlx::query(&self.q(&pick))
-            .bind(after)
+            .bind(after.0)
             .bind(i64::from(limit) + 1)
             .fetch_all(&self.pool)
             .await
@@ -464,7 +466,12 @@ impl TransStore for SqlStore {
             .iter()
             .take(limit as usize)
             .map(|&id| {
-                let args = vec![Arg::Int(now), Arg::Int(now), Arg::Int(id), Arg::Int(after)];
+                let args = vec![
+                    Arg::Int(now.0),
+                    Arg::Int(now.0),
+                    Arg::Int(id),
+                    Arg::Int(after.0),
+                ];
                 self.stmt(&sql, args)
             })
             .collect();
@@ -517,11 +524,11 @@ impl TransStore for SqlStore {
             .map(drop)
     }
 
-    async fn reset_next_cron_time(&self, gid: &str, now: i64) -> Result<bool, StoreError> {
+    async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError> {
         let sql = format!(
             "UPDATE trans_global SET next_cron_time = ?, update_time = ? WHERE gid = ? AND {UNFINISHED}"
         );
-        let args = vec![Arg::Int(now), Arg::Int(now), Arg::Text(gid.to_owned())];
+        let args = vec![Arg::Int(now.0), Arg::Int(now.0), Arg::Text(gid.to_owned())];
         self.cas(&sql, args).await
     }
 }
@@ -547,12 +554,12 @@ fn global(r: &AnyRow) -> Result<Global, StoreError> {
         custom_data: text(6)?,
         options,
         rollback_reason: text(8)?,
-        create_time: int(9)?,
-        update_time: int(10)?,
-        finish_time: opt(11)?,
-        rollback_time: opt(12)?,
-        next_cron_interval: int(13)?,
-        next_cron_time: int(14)?,
+        create_time: UnixMs(int(9)?),
+        update_time: UnixMs(int(10)?),
+        finish_time: opt(11)?.map(UnixMs),
+        rollback_time: opt(12)?.map(UnixMs),
+        next_cron_interval: Duration::from_millis(u64::try_from(int(13)?).unwrap_or(0)),
+        next_cron_time: UnixMs(int(14)?),
         owner: text(15)?,
     })
 }
@@ -575,9 +582,9 @@ fn branch(r: &AnyRow) -> Result<Branch, StoreError> {
             .ok_or_else(|| StoreError::Backend(format!("unknown op {op:?}").into()))?,
         status: Status::parse(&status)
             .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}").into()))?,
-        create_time: int(7)?,
-        update_time: int(8)?,
-        finish_time: r.try_get::<Option<i64>, _>(9).map_err(backend)?,
+        create_time: UnixMs(int(7)?),
+        update_time: UnixMs(int(8)?),
+        finish_time: r.try_get::<Option<i64>, _>(9).map_err(backend)?.map(UnixMs),
     })
 }
 
@@ -599,8 +606,8 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
 
 /// The guarded status change of `gid`: its SQL and arguments.
 fn status_change(gid: &str, c: &StatusChange<'_>) -> (&'static str, Vec<Arg>) {
-    let finish = c.to.is_final().then_some(c.now);
-    let rollback = matches!(c.to, Status::Aborting | Status::Failed).then_some(c.now);
+    let finish = c.to.is_final().then_some(c.now.0);
+    let rollback = matches!(c.to, Status::Aborting | Status::Failed).then_some(c.now.0);
     (
         "UPDATE trans_global SET status = ?, update_time = ?, \
          rollback_reason = COALESCE(?, rollback_reason), \
@@ -608,7 +615,7 @@ fn status_change(gid: &str, c: &StatusChange<'_>) -> (&'static str, Vec<Arg>) {
          WHERE gid = ? AND status = ?",
         vec![
             Arg::Text(c.to.as_str().to_owned()),
-            Arg::Int(c.now),
+            Arg::Int(c.now.0),
             Arg::OptText(c.rollback_reason.map(str::to_owned)),
             Arg::OptInt(finish),
             Arg::OptInt(rollback),

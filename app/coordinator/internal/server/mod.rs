@@ -17,6 +17,7 @@ use axum::routing::{any, get, post};
 use bytes::Bytes;
 use dtmcli::proto::dtm_server::DtmServer;
 use dtmcli::wire::{TransRequest, register_branch_from_json};
+use kit::time::UnixMs;
 use serde_json::{Value, json};
 
 use crate::biz::{ScanQuery, TransError};
@@ -161,8 +162,8 @@ async fn all(State(svc): Svc, params: Params) -> Response {
             gid: text("gid"),
             status: text("status"),
             trans_type: text("transType"),
-            create_time_start: number(&p, "createTimeStart")?,
-            create_time_end: number(&p, "createTimeEnd")?,
+            create_time_start: number(&p, "createTimeStart")?.map(UnixMs),
+            create_time_end: number(&p, "createTimeEnd")?.map(UnixMs),
             position: text("position"),
             limit: number(&p, "limit")?.map_or(100, |l: u32| l.clamp(1, 1000)),
         })

@@ -3,6 +3,7 @@
 //! as non-nullable), bodies as base64.
 
 use base64::Engine;
+use kit::time::UnixMs;
 use serde_json::{Map, Value, json};
 
 use crate::biz::{Branch, Global};
@@ -29,10 +30,10 @@ pub fn global_json(g: &Global, redact: bool) -> Value {
         "rollback_reason": g.rollback_reason,
         "ext_data": "",
         "owner": g.owner,
-        "next_cron_interval": g.next_cron_interval / 1000,
-        "create_time": kit::time::rfc3339(g.create_time),
-        "update_time": kit::time::rfc3339(g.update_time),
-        "next_cron_time": kit::time::rfc3339(g.next_cron_time),
+        "next_cron_interval": g.next_cron_interval.as_secs(),
+        "create_time": g.create_time.rfc3339(),
+        "update_time": g.update_time.rfc3339(),
+        "next_cron_time": g.next_cron_time.rfc3339(),
         // The flattened options, as DTM's TransGlobalStore embeds them.
         "wait_result": g.options.wait_result,
         "timeout_to_fail": g.options.timeout_to_fail,
@@ -59,8 +60,8 @@ pub fn branch_json(b: &Branch) -> Value {
         "branch_id": b.branch_id,
         "op": b.op.as_str(),
         "status": b.status.as_str(),
-        "create_time": kit::time::rfc3339(b.create_time),
-        "update_time": kit::time::rfc3339(b.update_time),
+        "create_time": b.create_time.rfc3339(),
+        "update_time": b.update_time.rfc3339(),
     });
     if let Value::Object(m) = &mut v {
         put_time(m, "finish_time", b.finish_time);
@@ -68,8 +69,8 @@ pub fn branch_json(b: &Branch) -> Value {
     v
 }
 
-fn put_time(m: &mut Map<String, Value>, key: &str, ms: Option<i64>) {
-    if let Some(ms) = ms {
-        m.insert(key.into(), Value::String(kit::time::rfc3339(ms)));
+fn put_time(m: &mut Map<String, Value>, key: &str, t: Option<UnixMs>) {
+    if let Some(t) = t {
+        m.insert(key.into(), Value::String(t.rfc3339()));
     }
 }

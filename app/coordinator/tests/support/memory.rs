@@ -5,6 +5,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use kit::time::UnixMs;
 
 use coordinator::biz::{
     Branch, Created, Global, Progress, ScanPage, ScanQuery, Status, StatusChange, StoreError,
@@ -129,8 +132,8 @@ impl TransStore for MemoryStore {
 
     async fn lease_due(
         &self,
-        now: i64,
-        lease_until: i64,
+        now: UnixMs,
+        lease_until: UnixMs,
         owner: &str,
     ) -> Result<Option<Global>, StoreError> {
         Ok(self.with(|s| {
@@ -150,9 +153,9 @@ impl TransStore for MemoryStore {
         &self,
         gid: &str,
         owner: &str,
-        next_cron_time: i64,
-        next_cron_interval: Option<i64>,
-        now: i64,
+        next_cron_time: UnixMs,
+        next_cron_interval: Option<Duration>,
+        now: UnixMs,
     ) -> Result<bool, StoreError> {
         Ok(self.with(|s| match s.trans.get_mut(gid) {
             Some((g, _)) if unfinished(g) && g.owner == owner => {
@@ -171,8 +174,8 @@ impl TransStore for MemoryStore {
         &self,
         gid: &str,
         owner: &str,
-        lease_until: i64,
-        now: i64,
+        lease_until: UnixMs,
+        now: UnixMs,
     ) -> Result<bool, StoreError> {
         Ok(self.with(|s| match s.trans.get_mut(gid) {
             Some((g, _)) if unfinished(g) => {
@@ -215,8 +218,8 @@ impl TransStore for MemoryStore {
 
     async fn reset_cron_time(
         &self,
-        after: i64,
-        now: i64,
+        after: UnixMs,
+        now: UnixMs,
         limit: u32,
     ) -> Result<(u64, bool), StoreError> {
         Ok(self.with(|s| {
@@ -238,7 +241,7 @@ impl TransStore for MemoryStore {
         }))
     }
 
-    async fn reset_next_cron_time(&self, gid: &str, now: i64) -> Result<bool, StoreError> {
+    async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError> {
         Ok(self.with(|s| match s.trans.get_mut(gid) {
             Some((g, _)) if unfinished(g) => {
                 g.next_cron_time = now;

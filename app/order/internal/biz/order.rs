@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use dtmcli::{BranchInfo, Outcome};
+use kit::time::UnixMs;
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,10 +51,10 @@ pub struct Order {
     pub quantity: i64,
     /// Where it is.
     pub status: OrderStatus,
-    /// Unix ms, UTC.
-    pub create_time: i64,
-    /// Unix ms, UTC.
-    pub update_time: i64,
+    /// When it was stored.
+    pub create_time: UnixMs,
+    /// When its status last changed.
+    pub update_time: UnixMs,
 }
 
 /// The payload of the TransIn branches.
@@ -170,7 +171,7 @@ pub struct Page {
     /// The orders.
     pub orders: Vec<Order>,
     /// Where the next page starts; `None` on the last page.
-    pub next: Option<(i64, String)>,
+    pub next: Option<(UnixMs, String)>,
 }
 
 /// What the order domain needs from storage. Every branch write runs inside the DTM barrier of
@@ -189,7 +190,7 @@ pub trait OrderRepo: Send + Sync + 'static {
         &self,
         user_id: Option<i64>,
         limit: u32,
-        after: Option<(i64, String)>,
+        after: Option<(UnixMs, String)>,
     ) -> impl Future<Output = Result<Vec<Order>, OrderError>> + Send;
     /// The msg check-back: `Ok` if the msg's local transaction committed.
     fn query_prepared(
@@ -285,7 +286,7 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
         } else {
             OrderStatus::Created
         };
-        let now = kit::time::now_ms();
+        let now = UnixMs::now();
         let order = Order {
             id: o.id,
             user_id: o.user_id,
@@ -389,7 +390,7 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
         &self,
         user_id: Option<i64>,
         page_size: u32,
-        after: Option<(i64, String)>,
+        after: Option<(UnixMs, String)>,
     ) -> Result<Page, OrderError> {
         let limit = match page_size {
             0 => 20,

@@ -2,6 +2,7 @@
 
 use dtmcli::{BranchBarrier, BranchInfo, Dialect, Outcome};
 use futures_util::FutureExt;
+use kit::time::UnixMs;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -47,7 +48,7 @@ impl OrderRepo for OrderRepoImpl {
         &self,
         user_id: Option<i64>,
         limit: u32,
-        after: Option<(i64, String)>,
+        after: Option<(UnixMs, String)>,
     ) -> Result<Vec<Order>, OrderError> {
         // Keyset pagination on (create_time, id), newest first.
         let mut sql = format!("SELECT {COLUMNS} FROM orders WHERE 1 = 1");
@@ -64,7 +65,7 @@ impl OrderRepo for OrderRepoImpl {
             q = q.bind(u);
         }
         if let Some((t, id)) = after {
-            q = q.bind(t).bind(t).bind(id);
+            q = q.bind(t.0).bind(t.0).bind(id);
         }
         let rows = q.bind(i64::from(limit)).fetch_all(&self.data.pool).await?;
         rows.iter().map(order_of).collect()
@@ -86,8 +87,8 @@ async fn apply(conn: &mut AnyConnection, d: Dialect, change: &Change) -> Result<
                 .bind(&o.sku)
                 .bind(o.quantity)
                 .bind(o.status.as_str())
-                .bind(o.create_time)
-                .bind(o.update_time)
+                .bind(o.create_time.0)
+                .bind(o.update_time.0)
                 .execute(&mut *conn)
                 .await;
             match res {
@@ -102,7 +103,7 @@ async fn apply(conn: &mut AnyConnection, d: Dialect, change: &Change) -> Result<
             let sql = "UPDATE orders SET status = ?, update_time = ? WHERE id = ? AND status = ?";
             let done = sqlx::query(&d.sql(sql))
                 .bind(to.as_str())
-                .bind(kit::time::now_ms())
+                .bind(UnixMs::now().0)
                 .bind(id)
                 .bind(from.as_str())
                 .execute(&mut *conn)
@@ -136,7 +137,7 @@ fn order_of(r: &AnyRow) -> Result<Order, OrderError> {
         quantity: r.try_get("quantity")?,
         status: OrderStatus::parse(&status)
             .ok_or_else(|| OrderError::Storage(format!("unknown status {status}")))?,
-        create_time: r.try_get("create_time")?,
-        update_time: r.try_get("update_time")?,
+        create_time: UnixMs(r.try_get("create_time")?),
+        update_time: UnixMs(r.try_get("update_time")?),
     })
 }

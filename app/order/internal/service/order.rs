@@ -7,6 +7,7 @@ use api::order::v1::{
     OrderStatus as ApiStatus, PlaceOrderReply, PlaceOrderRequest, Transport as ApiTransport,
 };
 use dtmcli::{BranchError, BranchInfo, refuse};
+use kit::time::UnixMs;
 use tonic::{Request, Response, Status};
 
 use crate::biz::{
@@ -184,7 +185,7 @@ impl<R: OrderRepo, T: Transactions> OrderApi for OrderService<R, T> {
             orders: page.orders.into_iter().map(to_info).collect(),
             next_page_token: page
                 .next
-                .map(|(t, id)| format!("{t}_{id}"))
+                .map(|(t, id)| format!("{}_{id}", t.0))
                 .unwrap_or_default(),
         }))
     }
@@ -198,9 +199,9 @@ fn transport(t: i32) -> Result<Transport, Status> {
     }
 }
 
-fn parse_token(token: &str) -> Option<(i64, String)> {
+fn parse_token(token: &str) -> Option<(UnixMs, String)> {
     let (t, id) = token.split_once('_')?;
-    Some((t.parse().ok()?, id.to_owned()))
+    Some((UnixMs(t.parse().ok()?), id.to_owned()))
 }
 
 fn to_info(o: Order) -> OrderInfo {
@@ -215,8 +216,8 @@ fn to_info(o: Order) -> OrderInfo {
         sku: o.sku,
         quantity: o.quantity,
         status: status.into(),
-        create_time: kit::time::rfc3339(o.create_time),
-        update_time: kit::time::rfc3339(o.update_time),
+        create_time: o.create_time.rfc3339(),
+        update_time: o.update_time.rfc3339(),
     }
 }
 
