@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use kit::time::UnixMs;
+
 use crate::biz::{Options, TransType};
 
 /// The server-wide timing rules (config keys of the same names).
@@ -49,6 +51,10 @@ impl Policy {
         }
     }
 }
+
+/// When a transaction with no timeout times out: never, yet a number every store keeps exactly
+/// (Redis' Lua sees numbers as doubles; this is the value the stores have always held).
+pub(crate) const NEVER: UnixMs = UnixMs(i64::MAX / 4);
 
 /// An option's seconds as a duration (negative ones are zero: options are range-checked at
 /// submit, but no stored value may break the arithmetic).

@@ -18,7 +18,7 @@ use dtmcli::{BranchInfo, DtmResult};
 use futures_util::future::join_all;
 use kit::time::UnixMs;
 
-use crate::biz::policy::secs;
+use crate::biz::policy::{NEVER, secs};
 use crate::biz::usecase::{Driver, TransError, log_change};
 use crate::biz::{Branch, Global, Op, Progress, Status, StatusChange, TransType};
 
@@ -445,7 +445,7 @@ impl Driver {
     fn deadline(&self, g: &Global) -> UnixMs {
         match self.policy.timeout(g.trans_type, &g.options) {
             Some(timeout) => g.create_time + timeout,
-            None => UnixMs(i64::MAX),
+            None => NEVER,
         }
     }
 

@@ -12,10 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dtmcli::wire::{parse_msg_custom_data, parse_saga_custom_data};
-use kit::time::UnixMs;
 
 use crate::biz::caller::check_target;
-use crate::biz::policy::Policy;
+use crate::biz::policy::{NEVER, Policy};
 use crate::biz::process::Trans;
 use crate::biz::{
     Branch, BranchCaller, Clock, Created, Global, Op, Options, ScanPage, ScanQuery, Status,
@@ -431,7 +430,7 @@ impl Driver {
             // Nothing to do until it is submitted, aborted, or times out.
             _ => {
                 let timeout = self.policy.timeout(trans_type, &options);
-                (String::new(), timeout.map_or(UnixMs(i64::MAX), |d| now + d))
+                (String::new(), timeout.map_or(NEVER, |d| now + d))
             }
         };
         let global = Global {
