@@ -101,16 +101,7 @@ async fn tcc_left_prepared_is_cancelled_at_its_timeout() {
         client.abort();
         assert_eq!(s.stock_of("SKU-A").await, (before.0 - 2, 2));
         s.clock.advance(std::time::Duration::from_secs(31));
-        s.wait_status(&g, "failed").await;
-        assert_eq!(
-            s.query(&g).await["transaction"]["rollback_reason"],
-            "Timeout after 30 seconds"
-        );
-        assert_eq!(
-            s.branches(&g).await,
-            table(&["01 cancel succeed", "01 confirm prepared"])
-        );
-        assert_eq!(s.stock_of("SKU-A").await, before);
+        assert_cancelled(&s, &g, "Timeout after 30 seconds", before).await;
     }
     s.assert_invariant().await;
 }
@@ -130,18 +121,20 @@ async fn a_tcc_closure_that_panics_is_aborted_and_its_tries_cancelled() {
             });
         let outcome: Result<Result<(), ClientError>, _> = tokio::spawn(run).await;
         assert!(outcome.expect_err("the panic goes on").is_panic());
-        s.wait_status(&g, "failed").await;
-        assert_eq!(
-            s.query(&g).await["transaction"]["rollback_reason"],
-            "the TCC closure panicked"
-        );
-        assert_eq!(
-            s.branches(&g).await,
-            table(&["01 cancel succeed", "01 confirm prepared"])
-        );
-        assert_eq!(s.stock_of("SKU-A").await, before);
+        assert_cancelled(&s, &g, "the TCC closure panicked", before).await;
     }
     s.assert_invariant().await;
+}
+
+/// The TCC `g` (one stock try) rolled back for `reason`: its cancel ran, SKU-A is as `before`.
+async fn assert_cancelled(s: &Stack, g: &str, reason: &str, before: (i64, i64)) {
+    s.wait_status(g, "failed").await;
+    assert_eq!(s.query(g).await["transaction"]["rollback_reason"], reason);
+    assert_eq!(
+        s.branches(g).await,
+        table(&["01 cancel succeed", "01 confirm prepared"])
+    );
+    assert_eq!(s.stock_of("SKU-A").await, before);
 }
 
 /// The payload and URLs of stock's TCC branch (2 of SKU-A).
