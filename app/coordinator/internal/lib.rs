@@ -5,13 +5,15 @@
 //! - [`data`]: the SQL store and the HTTP + gRPC branch caller;
 //! - [`service`]: DTM's API, once for both transports (DTO ↔ domain, errors → DTM results);
 //! - [`server`]: the `/api/dtmsvr` routes and the `dtmgimp.Dtm` gRPC server;
-//! - [`conf`]: the config schema, with DTM's key names.
+//! - [`conf`]: the config schema, with DTM's key names;
+//! - [`metrics`]: DTM's Prometheus families and ours.
 
 #![warn(missing_docs)]
 
 pub mod biz;
 pub mod conf;
 pub mod data;
+pub mod metrics;
 pub mod server;
 pub mod service;
 
@@ -19,6 +21,7 @@ use std::sync::Arc;
 
 use biz::{Clock, TransStore, TransUsecase};
 use kit::App;
+use metrics::DtmMetrics;
 
 /// A wired coordinator: its app (servers) and its use case (for the poller, and for tests).
 pub struct Coordinator {
@@ -45,8 +48,10 @@ pub enum StartError {
 /// Wiring in kratos order: data → usecase → service → servers → app. `clock` is the system
 /// clock in production; tests move theirs forward.
 pub async fn wire(conf: &conf::Bootstrap, clock: Clock) -> Result<Coordinator, StartError> {
-    let store = data::open_store(&conf.store).await?;
-    wire_store(conf, store, clock).await
+    let metrics = kit::metrics::Metrics::new();
+    let dtm_metrics = DtmMetrics::register(&metrics);
+    let store = data::open_store_counted(&conf.store, dtm_metrics.store.clone()).await?;
+    wire_counted(conf, store, clock, metrics, dtm_metrics).await
 }
 
 /// [`wire`] over a store opened already (tests that shape the store's faults).
@@ -55,11 +60,33 @@ pub async fn wire_store(
     store: Arc<dyn TransStore>,
     clock: Clock,
 ) -> Result<Coordinator, StartError> {
+    let metrics = kit::metrics::Metrics::new();
+    let dtm_metrics = DtmMetrics::register(&metrics);
+    wire_counted(conf, store, clock, metrics, dtm_metrics).await
+}
+
+async fn wire_counted(
+    conf: &conf::Bootstrap,
+    store: Arc<dyn TransStore>,
+    clock: Clock,
+    metrics: kit::metrics::Metrics,
+    dtm_metrics: DtmMetrics,
+) -> Result<Coordinator, StartError> {
     let (registrar, resolver) =
         data::micro_service(&conf.micro_service).map_err(StartError::Config)?;
     let branch_policy = conf.hardening.branch_policy().map_err(StartError::Config)?;
     let caller = Arc::new(data::BranchCallerImpl::new(resolver, branch_policy));
-    let usecase = TransUsecase::new(store.clone(), caller, conf.policy(), clock);
+    let usecase = TransUsecase::counted(store.clone(), caller, conf.policy(), clock, dtm_metrics);
+    // The backlog is read, not counted: fresh at each scrape.
+    let uc = usecase.clone();
+    metrics.on_scrape(Arc::new(move || {
+        let uc = uc.clone();
+        Box::pin(async move {
+            if let Err(e) = uc.count_backlog().await {
+                tracing::warn!(error = %e, "metrics: reading the backlog failed");
+            }
+        })
+    }));
     let svc = Arc::new(
         service::DtmService::new(usecase.clone())
             .redacting_headers(conf.hardening.redact_branch_headers),
@@ -68,6 +95,9 @@ pub async fn wire_store(
     let token = Some(conf.hardening.api_token.clone()).filter(|t| !t.is_empty());
     let app = App::builder("coordinator")
         .http(server::new_http_server(svc.clone(), token))
+        // DTM's path, beside kit's /metrics.
+        .http(axum::Router::new().route("/api/metrics", kit::metrics::handler(metrics.clone())))
+        .metrics(metrics)
         .grpc(server::new_grpc_server(&servers, svc))
         .reflection(dtmcli::proto::FILE_DESCRIPTOR_SET)
         .registrar(registrar, None)

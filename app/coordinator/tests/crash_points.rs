@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use coordinator::biz::{
-    Branch, Clock, Created, Global, NewTccBranch, NewTrans, Op, Options, Progress, ScanPage,
-    ScanQuery, Status, StatusChange, StoreError, TransStore, TransType, TransUsecase,
+    Backlog, Branch, Clock, Created, Global, NewTccBranch, NewTrans, Op, Options, Progress,
+    ScanPage, ScanQuery, Status, StatusChange, StoreError, TransStore, TransType, TransUsecase,
 };
 use dtmcli::DtmResult;
 use kit::time::UnixMs;
@@ -138,6 +138,10 @@ impl TransStore for FaultStore {
     async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError> {
         self.write()?;
         self.inner.reset_next_cron_time(gid, now).await
+    }
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        self.alive()?;
+        self.inner.backlog().await
     }
     async fn probe(&self) -> Result<(), StoreError> {
         self.alive()?;

@@ -107,7 +107,7 @@ async fn a_store_whose_file_cannot_grow_refuses_writes_and_recovers() {
         conn: SqliteConn::new(&path, false),
         full: full.clone(),
     };
-    let writer = Writer::thread("capped-writer", writer).expect("writer");
+    let writer = Writer::thread("capped-writer", writer, Default::default()).expect("writer");
     let store = Arc::new(SqlStore::with_writer(pool.clone(), Dialect::Sqlite, writer));
     let c = coordinator::wire_store(&support::bootstrap(&url), store, Default::default())
         .await

@@ -37,8 +37,13 @@ pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, StartError>
     let repo = data::OrderRepoImpl::new(data);
     let tx = data::DtmTransactions::new(&conf.dtm, conf.registry.resolver()?)?;
     let uc = biz::OrderUsecase::new(repo, tx, conf.order.max_quantity);
-    let svc = Arc::new(service::OrderService::new(uc));
+    let metrics = kit::metrics::Metrics::new();
+    let svc = Arc::new(service::OrderService::new(
+        uc,
+        dtmcli::BarrierMetrics::register(&metrics),
+    ));
     Ok(kit::App::builder("order")
+        .metrics(metrics)
         .http(server::new_http_server(svc.clone()))
         .grpc(server::new_grpc_server(&conf.server, svc))
         .reflection(api::FILE_DESCRIPTOR_SET)

@@ -49,8 +49,13 @@ pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, StartError>
         })
         .collect();
     uc.seed(&seed).await?;
-    let svc = Arc::new(service::StockService::new(uc));
+    let metrics = kit::metrics::Metrics::new();
+    let svc = Arc::new(service::StockService::new(
+        uc,
+        dtmcli::BarrierMetrics::register(&metrics),
+    ));
     Ok(kit::App::builder("stock")
+        .metrics(metrics)
         .http(server::new_http_server(svc.clone()))
         .grpc(server::new_grpc_server(&conf.server, svc))
         .reflection(api::FILE_DESCRIPTOR_SET)

@@ -22,6 +22,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures_util::future::BoxFuture;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 
 use crate::BranchInfo;
@@ -42,17 +45,20 @@ pub enum Outcome<T> {
     Applied(T),
     /// A compensation whose action never ran: nothing to undo.
     NullCompensation,
-    /// This branch already ran, or its compensation already came: nothing to do.
-    Skipped,
+    /// This call already ran (a retry, a duplicate delivery): nothing to do.
+    Duplicate,
+    /// An action (or try) arriving after its compensation ran: it must not run now.
+    Hanging,
 }
 
 impl<T> Outcome<T> {
-    /// `applied`, `null_compensation` or `skipped`: for log lines.
+    /// `applied`, `null_compensation`, `duplicate` or `hanging`: for log lines and metrics.
     pub fn as_str(&self) -> &'static str {
         match self {
             Outcome::Applied(_) => "applied",
             Outcome::NullCompensation => "null_compensation",
-            Outcome::Skipped => "skipped",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Hanging => "hanging",
         }
     }
 }
@@ -85,6 +91,40 @@ impl From<BarrierError> for kit::Error {
             BarrierError::Duplicated => kit::Error::new(409, "DUPLICATED", e.to_string()),
             BarrierError::Db(_) | BarrierError::Unsupported(_) => kit::Error::internal(&e),
         }
+    }
+}
+
+/// Barrier outcomes counted by op and kind: `barrier_outcomes_total{op, outcome}` (how often
+/// null compensations and hanging actions really happen is worth watching).
+#[derive(Clone, Default)]
+pub struct BarrierMetrics(Family<OutcomeLabels, Counter>);
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    op: String,
+    outcome: &'static str,
+}
+
+impl BarrierMetrics {
+    /// The family, registered in an app's metrics.
+    pub fn register(metrics: &kit::metrics::Metrics) -> BarrierMetrics {
+        let m = BarrierMetrics::default();
+        metrics.register(
+            "barrier_outcomes",
+            "Branch calls through the barrier, by op and outcome",
+            m.0.clone(),
+        );
+        m
+    }
+
+    /// Counts one barrier call of `op` that ended in `outcome`.
+    pub fn observe<T>(&self, op: &str, outcome: &Outcome<T>) {
+        self.0
+            .get_or_create(&OutcomeLabels {
+                op: op.to_owned(),
+                outcome: outcome.as_str(),
+            })
+            .inc();
     }
 }
 
@@ -133,14 +173,22 @@ impl BranchBarrier {
             return Err(BarrierError::Duplicated.into());
         }
         let skip = if origin_op(op).is_some() && origin_inserted {
-            Some((Outcome::NullCompensation, "null compensation"))
+            Some(Outcome::NullCompensation)
         } else if !current_inserted {
-            Some((Outcome::Skipped, "duplicate or after its compensation"))
+            // The row is there: this call's own (a duplicate), or put there by the
+            // compensation that came first (its reason says which), and then this is a hanging
+            // action.
+            let reason = reason_of(&mut tx, dialect, &self.info, op, &barrier_id).await?;
+            Some(if reason == op {
+                Outcome::Duplicate
+            } else {
+                Outcome::Hanging
+            })
         } else {
             None
         };
-        if let Some((outcome, why)) = skip {
-            tracing::info!(gid = %self.info.gid, branch_id = %self.info.branch_id, op, why, "barrier skips the business");
+        if let Some(outcome) = skip {
+            tracing::info!(gid = %self.info.gid, branch_id = %self.info.branch_id, op, outcome = outcome.as_str(), "barrier skips the business");
             tx.commit().await.map_err(BarrierError::from)?;
             return Ok(outcome);
         }
@@ -158,6 +206,27 @@ impl BranchBarrier {
     }
 }
 
+/// The `reason` of a barrier row: the op of the call that inserted it.
+async fn reason_of(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    info: &BranchInfo,
+    op: &str,
+    barrier_id: &str,
+) -> Result<String, BarrierError> {
+    let sql = format!(
+        "SELECT reason FROM {} WHERE gid = ? AND branch_id = ? AND op = ? AND barrier_id = ?",
+        dialect.barrier_table()
+    );
+    Ok(sqlx::query_scalar(&dialect.sql(&sql))
+        .bind(&info.gid)
+        .bind(&info.branch_id)
+        .bind(op)
+        .bind(barrier_id)
+        .fetch_one(conn)
+        .await?)
+}
+
 /// The msg check-back (docs/dtm-protocol.md, The barrier): `Ok` if the msg's local transaction committed, `RolledBack`
 /// if it did not — and, by inserting the `rollback` row first, makes sure it never will.
 pub async fn query_prepared(pool: &AnyPool, info: &BranchInfo) -> Result<(), BarrierError> {
@@ -168,18 +237,7 @@ pub async fn query_prepared(pool: &AnyPool, info: &BranchInfo) -> Result<(), Bar
         ..info.clone()
     };
     insert(&mut conn, dialect, &msg, "msg", "01", "rollback").await?;
-    let sql = format!(
-        "SELECT reason FROM {} WHERE gid = ? AND branch_id = ? AND op = ? AND barrier_id = ?",
-        dialect.barrier_table()
-    );
-    let reason: String = sqlx::query_scalar(&dialect.sql(&sql))
-        .bind(&info.gid)
-        .bind("00")
-        .bind("msg")
-        .bind("01")
-        .fetch_one(&mut *conn)
-        .await?;
-    if reason == "rollback" {
+    if reason_of(&mut conn, dialect, &msg, "msg", "01").await? == "rollback" {
         return Err(BarrierError::RolledBack);
     }
     Ok(())

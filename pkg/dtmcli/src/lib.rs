@@ -38,7 +38,7 @@ pub mod proto {
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dtmgimp.bin"));
 }
 
-pub use barrier::{BarrierError, BranchBarrier, Outcome};
+pub use barrier::{BarrierError, BarrierMetrics, BranchBarrier, Outcome};
 pub use branch::BranchInfo;
 pub use client::{ClientError, DoAndSubmitError, Dtm, Msg, Options, Saga, Tcc};
 pub use dialect::Dialect;

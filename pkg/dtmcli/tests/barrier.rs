@@ -76,7 +76,7 @@ async fn action_delivered_twice_runs_once() -> Result<()> {
         );
         assert_eq!(
             run(&db, &action, false).await?,
-            Outcome::Skipped,
+            Outcome::Duplicate,
             "{:?}",
             db.dialect
         );
@@ -99,7 +99,7 @@ async fn action_then_compensation_both_run() -> Result<()> {
         );
         assert_eq!(
             run(&db, &comp, false).await?,
-            Outcome::Skipped,
+            Outcome::Duplicate,
             "{:?}",
             db.dialect
         );
@@ -121,7 +121,7 @@ async fn compensation_before_action_is_null_and_the_late_action_hangs_harmlessly
         );
         assert_eq!(
             run(&db, &action, false).await?,
-            Outcome::Skipped,
+            Outcome::Hanging,
             "{:?}",
             db.dialect
         );
@@ -165,7 +165,7 @@ async fn tcc_cancel_before_try_then_late_try() -> Result<()> {
         );
         assert_eq!(
             run(&db, &try_, false).await?,
-            Outcome::Skipped,
+            Outcome::Hanging,
             "{:?}",
             db.dialect
         );

@@ -36,6 +36,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::Error;
 use crate::log::AccessLogLayer;
+use crate::metrics::{self, Metrics};
 use crate::registry::{Registrar, ServiceInstance, advertised};
 
 /// `server.http` or `server.grpc` of the Bootstrap config.
@@ -149,6 +150,7 @@ pub struct AppBuilder {
     listeners: Option<(TcpListener, TcpListener)>,
     registrar: Option<(Arc<dyn Registrar>, Option<String>)>,
     check: Option<(Duration, HealthCheck)>,
+    metrics: Metrics,
 }
 
 /// A bound application, ready to [`run`](App::run).
@@ -164,6 +166,7 @@ pub struct App {
     unhealthy: Arc<Mutex<Option<String>>>,
     check: Option<(Duration, HealthCheck)>,
     registrar: Option<(Arc<dyn Registrar>, ServiceInstance)>,
+    metrics: Metrics,
 }
 
 impl App {
@@ -178,6 +181,7 @@ impl App {
             listeners: None,
             registrar: None,
             check: None,
+            metrics: Metrics::new(),
         }
     }
 
@@ -241,7 +245,7 @@ impl App {
         let grpc = tokio::spawn(
             tonic::transport::Server::builder()
                 .timeout(self.conf.grpc.timeout)
-                .layer(AccessLogLayer::new("grpc"))
+                .layer(AccessLogLayer::new("grpc", self.metrics.clone()))
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(TcpIncoming::from(grpc_listener), stopped(rx)),
         );
@@ -344,6 +348,13 @@ impl AppBuilder {
         self
     }
 
+    /// Counts requests in `metrics` and serves them at `GET /metrics` (by default the app gets
+    /// a registry of its own holding only the request families).
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Runs `check` every `every` while the app serves; health (gRPC and `/healthz`) is
     /// NOT_SERVING while it fails.
     pub fn health_check(mut self, every: Duration, check: HealthCheck) -> Self {
@@ -386,6 +397,7 @@ impl AppBuilder {
         let (flag, why) = (serving.clone(), unhealthy.clone());
         let http = self
             .http
+            .route("/metrics", metrics::handler(self.metrics.clone()))
             .route(
                 "/healthz",
                 axum::routing::get(move || healthz(flag.clone(), why.clone())),
@@ -398,7 +410,7 @@ impl AppBuilder {
                 with_timeout(timeout, req, next)
             }))
             .layer(DefaultBodyLimit::max(conf.http.max_body_bytes))
-            .layer(AccessLogLayer::new("http"));
+            .layer(AccessLogLayer::new("http", self.metrics.clone()));
 
         let (http_listener, grpc_listener) = match self.listeners {
             Some(bound) => bound,
@@ -428,6 +440,7 @@ impl AppBuilder {
             serving,
             unhealthy,
             check: self.check,
+            metrics: self.metrics,
         })
     }
 }

@@ -20,6 +20,7 @@ pub mod config;
 pub mod errors;
 pub mod flags;
 pub mod log;
+pub mod metrics;
 pub mod probe;
 pub mod registry;
 pub mod time;

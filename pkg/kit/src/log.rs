@@ -9,6 +9,7 @@ use std::time::Instant;
 use tracing_subscriber::EnvFilter;
 
 use crate::errors::ErrorReason;
+use crate::metrics::{Metrics, Request};
 use crate::transcode::Operation;
 
 /// Installs the global subscriber: `RUST_LOG` filter (default `info`), text or JSON lines on
@@ -36,16 +37,18 @@ pub fn init_for_tests() {
     }
 }
 
-/// Tower layer writing the access log of a server (`transport` is `http` or `grpc`).
-#[derive(Debug, Clone, Copy)]
+/// Tower layer writing the access log of a server (`transport` is `http` or `grpc`) and
+/// counting each request in the app's [`Metrics`].
+#[derive(Clone)]
 pub struct AccessLogLayer {
     transport: &'static str,
+    metrics: Metrics,
 }
 
 impl AccessLogLayer {
     /// A layer for the given transport.
-    pub fn new(transport: &'static str) -> Self {
-        AccessLogLayer { transport }
+    pub fn new(transport: &'static str, metrics: Metrics) -> Self {
+        AccessLogLayer { transport, metrics }
     }
 }
 
@@ -55,15 +58,17 @@ impl<S> tower::Layer<S> for AccessLogLayer {
         AccessLog {
             inner,
             transport: self.transport,
+            metrics: self.metrics.clone(),
         }
     }
 }
 
 /// The service [`AccessLogLayer`] wraps around a server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AccessLog<S> {
     inner: S,
     transport: &'static str,
+    metrics: Metrics,
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for AccessLog<S>
@@ -82,12 +87,14 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let start = Instant::now();
         let transport = self.transport;
+        let metrics = self.metrics.clone();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let fut = self.inner.call(req);
         Box::pin(async move {
             let res = fut.await?;
-            let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+            let elapsed = start.elapsed();
+            let latency_ms = elapsed.as_secs_f64() * 1000.0;
             let operation = match res.extensions().get::<Operation>() {
                 Some(op) => op.0.to_owned(),
                 None if transport == "grpc" => path.clone(),
@@ -106,6 +113,19 @@ where
                 .map(|r| r.0.clone())
                 .unwrap_or_default();
             tracing::info!(kind = "server", component = transport, %operation, %method, %path, %code, %reason, latency_ms, "request");
+            let failed = match transport {
+                "grpc" => code != "0",
+                _ => res.status().as_u16() >= 400,
+            };
+            metrics.observe(&Request {
+                transport,
+                operation: &operation,
+                path: &path,
+                code: &code,
+                failed,
+                reason: &reason,
+                elapsed,
+            });
             Ok(res)
         })
     }

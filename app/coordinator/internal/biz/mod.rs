@@ -12,6 +12,8 @@ mod usecase;
 pub use caller::BranchCaller;
 pub use policy::Policy;
 pub use poller::{POLLER_CONCURRENCY, POLLER_OVERFLOW, SLOW_ROUND};
-pub use store::{Created, Progress, ScanPage, ScanQuery, StatusChange, StoreError, TransStore};
+pub use store::{
+    Backlog, Created, Progress, ScanPage, ScanQuery, StatusChange, StoreError, TransStore,
+};
 pub use trans::{Branch, BranchStatus, Clock, Global, Op, Options, Status, TransType, new_gid};
 pub use usecase::{NewTccBranch, NewTrans, TransError, TransUsecase};

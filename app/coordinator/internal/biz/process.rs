@@ -83,6 +83,10 @@ impl Driver {
                 () = &mut renewal => round.await,
             }
         };
+        let age = self.clock.now() - t.global.create_time;
+        let settled = matches!(next, Ok(Next::Done | Next::At(_)));
+        self.metrics
+            .transaction_processed(t.global.trans_type.as_str(), settled, age);
         if let Ok(Next::Done) = next {
             return Ok(t.global);
         }
@@ -549,6 +553,9 @@ impl Driver {
             }
             Err(e) => tracing::debug!(gid = %g.gid, branch_id, op, error = %e, "branch"),
         }
+        let ok = matches!(&result, Ok(r) if r.result == DtmResult::Success);
+        self.metrics
+            .branch_processed(g.trans_type.as_str(), branch_id, op, ok);
         result
     }
 }

@@ -76,6 +76,15 @@ pub struct Progress<'a> {
     pub now: UnixMs,
 }
 
+/// What [`TransStore::backlog`] reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// How many unfinished transactions each unfinished status has (absent: none).
+    pub unfinished: Vec<(Status, u64)>,
+    /// The earliest time one of them is due.
+    pub earliest_due: Option<UnixMs>,
+}
+
 /// Filters and cursor of the `all` query.
 #[derive(Debug, Clone, Default)]
 pub struct ScanQuery {
@@ -194,6 +203,10 @@ pub trait TransStore: Send + Sync + 'static {
 
     /// One unfinished transaction becomes due `now`; `false` if none such.
     async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError>;
+
+    /// The backlog: unfinished transactions by status, and the earliest `next_cron_time` among
+    /// them (`None` when there are none). Read at each metrics scrape.
+    async fn backlog(&self) -> Result<Backlog, StoreError>;
 
     /// Proves the store can write now, with a small write committed and undone: the health
     /// check. A store that still answers reads but cannot commit (full disk, read-only or

@@ -20,6 +20,7 @@ use crate::biz::{
     Branch, BranchCaller, Clock, Created, Global, Op, Options, ScanPage, ScanQuery, Status,
     StatusChange, StoreError, TransStore, TransType,
 };
+use crate::metrics::DtmMetrics;
 
 /// A transaction as a client submits or prepares it.
 #[derive(Debug, Clone, Default)]
@@ -95,6 +96,8 @@ pub(crate) struct Driver {
     pub(crate) clock: Clock,
     /// This instance's lease owner id.
     pub(crate) owner: String,
+    /// Rounds and branch calls, counted (DTM's families).
+    pub(crate) metrics: DtmMetrics,
 }
 
 impl TransUsecase {
@@ -105,6 +108,17 @@ impl TransUsecase {
         policy: Policy,
         clock: Clock,
     ) -> TransUsecase {
+        TransUsecase::counted(store, caller, policy, clock, DtmMetrics::default())
+    }
+
+    /// [`TransUsecase::new`], counting rounds and branch calls in `metrics`.
+    pub fn counted(
+        store: Arc<dyn TransStore>,
+        caller: Arc<dyn BranchCaller>,
+        policy: Policy,
+        clock: Clock,
+        metrics: DtmMetrics,
+    ) -> TransUsecase {
         TransUsecase {
             inner: Arc::new(Driver {
                 store,
@@ -112,8 +126,21 @@ impl TransUsecase {
                 policy,
                 clock,
                 owner: uuid::Uuid::new_v4().to_string(),
+                metrics,
             }),
         }
+    }
+
+    /// Reads the store's backlog into the metrics (`dtm_unfinished_transactions`,
+    /// `dtm_poller_lag_seconds`).
+    pub async fn count_backlog(&self) -> Result<(), TransError> {
+        let me = &self.inner;
+        let backlog = me.store.backlog().await?;
+        let lag = backlog
+            .earliest_due
+            .map_or(Duration::ZERO, |due| me.clock.now() - due);
+        me.metrics.set_backlog(&backlog.unfinished, lag);
+        Ok(())
     }
 
     /// `prepare`: store a msg (with its branches) or a tcc in `prepared`. Idempotent.

@@ -15,6 +15,7 @@ pub use writer::{Arg, DbError, Outcome, PoolConn, SqliteConn, Stmt, Write, Write
 
 use crate::biz::{BranchCaller, TransStore};
 use crate::conf::{MicroService, Store, Synchronous};
+use crate::metrics::StoreMetrics;
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,14 @@ pub enum StoreOpenError {
 
 /// Opens the store `Store.Driver` names and runs its migration.
 pub async fn open_store(conf: &Store) -> Result<Arc<dyn TransStore>, StoreOpenError> {
+    open_store_counted(conf, StoreMetrics::default()).await
+}
+
+/// [`open_store`], counting the SQL writers' batches in `metrics`.
+pub async fn open_store_counted(
+    conf: &Store,
+    metrics: StoreMetrics,
+) -> Result<Arc<dyn TransStore>, StoreOpenError> {
     if conf.driver == "redis" {
         if !conf.source.starts_with("redis://") {
             return Err(StoreOpenError::Source {
@@ -70,12 +79,13 @@ pub async fn open_store(conf: &Store) -> Result<Arc<dyn TransStore>, StoreOpenEr
     }
     let Some(path) = dtmcli::dialect::sqlite_path(&conf.source).map(std::path::Path::new) else {
         // A server (or an in-memory SQLite database): the writer takes a pooled connection.
-        return Ok(Arc::new(SqlStore::new(pool, dialect)));
+        return Ok(Arc::new(SqlStore::new(pool, dialect, metrics)));
     };
     // A SQLite file: the writer owns a connection on a thread of its own.
     let full = conf.synchronous == Synchronous::Full;
     let io = |e: std::io::Error| StoreOpenError::Connect(sqlx::Error::Io(e));
-    let writer = Writer::thread("sqlite-writer", SqliteConn::new(path, full)).map_err(io)?;
+    let writer =
+        Writer::thread("sqlite-writer", SqliteConn::new(path, full), metrics).map_err(io)?;
     let store = SqlStore::with_writer(pool, dialect, writer)
         .watching_file(path)
         .map_err(io)?;

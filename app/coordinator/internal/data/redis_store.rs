@@ -28,8 +28,8 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
 use crate::biz::{
-    Branch, BranchStatus, Created, Global, Op, Progress, ScanPage, ScanQuery, Status, StatusChange,
-    StoreError, TransStore, TransType,
+    Backlog, Branch, BranchStatus, Created, Global, Op, Progress, ScanPage, ScanQuery, Status,
+    StatusChange, StoreError, TransStore, TransType,
 };
 
 /// The Redis store.
@@ -382,6 +382,29 @@ impl TransStore for RedisStore {
             .arg(&self.prefix);
         let (count, more): (u64, i64) = self.run(&inv).await?;
         Ok((count, more == 1))
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        static SCRIPT: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!("lua/backlog.lua")));
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(self.index("u")).arg(&self.prefix);
+        let reply: Vec<String> = self.run(&inv).await?;
+        let bad = || StoreError::Backend(format!("backlog reply {reply:?}").into());
+        let mut backlog = Backlog::default();
+        let mut fields = reply.iter();
+        if let Some(earliest) = fields.next().filter(|e| !e.is_empty()) {
+            // Sorted-set scores come back as doubles' text; the times stored are integers.
+            let ms: f64 = earliest.parse().map_err(|_| bad())?;
+            backlog.earliest_due = Some(UnixMs(ms as i64));
+        }
+        while let (Some(status), Some(count)) = (fields.next(), fields.next()) {
+            let status = Status::parse(status).ok_or_else(bad)?;
+            backlog
+                .unfinished
+                .push((status, count.parse().map_err(|_| bad())?));
+        }
+        Ok(backlog)
     }
 
     async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError> {

@@ -11,9 +11,10 @@ use sqlx::{AnyPool, Row};
 
 use super::writer::{Arg, Outcome, PoolConn, Stmt, Write, Writer};
 use crate::biz::{
-    Branch, Created, Global, Op, Progress, ScanPage, ScanQuery, Status, StatusChange, StoreError,
-    TransStore, TransType,
+    Backlog, Branch, Created, Global, Op, Progress, ScanPage, ScanQuery, Status, StatusChange,
+    StoreError, TransStore, TransType,
 };
+use crate::metrics::StoreMetrics;
 use dtmcli::Dialect;
 use kit::time::{UnixMs, millis};
 
@@ -44,8 +45,8 @@ const UNFINISHED: &str = "status IN ('prepared', 'submitted', 'aborting')";
 impl SqlStore {
     /// A store over an open pool whose migrations have run; its writers take up to half the
     /// pool's connections (one for SQLite), the rest serve reads. Call it inside a Tokio
-    /// runtime (the writers are tasks).
-    pub fn new(pool: AnyPool, dialect: Dialect) -> SqlStore {
+    /// runtime (the writers are tasks). The writers' batches are counted in `metrics`.
+    pub fn new(pool: AnyPool, dialect: Dialect, metrics: StoreMetrics) -> SqlStore {
         let writers = match dialect {
             Dialect::Sqlite => 1,
             Dialect::Postgres | Dialect::MySql => (pool.options().get_max_connections() / 2).max(1),
@@ -53,7 +54,7 @@ impl SqlStore {
         let conns = (0..writers)
             .map(|_| PoolConn::new(pool.clone(), dialect))
             .collect();
-        SqlStore::with_writer(pool.clone(), dialect, Writer::spawn_many(conns))
+        SqlStore::with_writer(pool.clone(), dialect, Writer::spawn_many(conns, metrics))
     }
 
     /// A store whose writes go to `writer` (reads still to `pool`).
@@ -522,6 +523,30 @@ impl TransStore for SqlStore {
             })
             .await
             .map(drop)
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let sql = format!(
+            "SELECT status, COUNT(*), MIN(next_cron_time) FROM trans_global \
+             WHERE {UNFINISHED} GROUP BY status"
+        );
+        let rows = sqlx::query(&self.q(&sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut backlog = Backlog::default();
+        for r in &rows {
+            let status = text(r, 0)?;
+            let status = Status::parse(&status)
+                .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}").into()))?;
+            let count: i64 = r.try_get(1).map_err(backend)?;
+            let earliest = UnixMs(r.try_get(2).map_err(backend)?);
+            backlog
+                .unfinished
+                .push((status, u64::try_from(count).unwrap_or(0)));
+            backlog.earliest_due = Some(backlog.earliest_due.map_or(earliest, |e| e.min(earliest)));
+        }
+        Ok(backlog)
     }
 
     async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError> {

@@ -25,6 +25,7 @@ use sqlx::{Any, AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::biz::StoreError;
+use crate::metrics::StoreMetrics;
 
 /// The most writes in one batch: a bound on how long one transaction holds the write lock.
 pub const MAX_BATCH: usize = 256;
@@ -302,24 +303,28 @@ impl Writer {
     /// for its commit (a server's fsync), the next takes the writes that arrived meanwhile, and
     /// the server flushes their commits together. Only for servers: SQLite has one writer at a
     /// time anyway.
-    pub fn spawn_many(conns: Vec<impl WriteConn>) -> Writer {
+    pub fn spawn_many(conns: Vec<impl WriteConn>, metrics: StoreMetrics) -> Writer {
         let (queue, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for conn in conns {
-            tokio::spawn(run(conn, rx.clone()));
+            tokio::spawn(run(conn, rx.clone(), metrics.clone()));
         }
         Writer { queue }
     }
 
     /// A writer on a thread of its own (SQLite: its statements run on the calling thread, so
     /// a batch costs one wake-up of that thread, not one per statement).
-    pub fn thread(name: &str, conn: impl WriteConn) -> std::io::Result<Writer> {
+    pub fn thread(
+        name: &str,
+        conn: impl WriteConn,
+        metrics: StoreMetrics,
+    ) -> std::io::Result<Writer> {
         let (queue, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let rt = tokio::runtime::Builder::new_current_thread().build()?;
         std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || rt.block_on(run(conn, rx)))?;
+            .spawn(move || rt.block_on(run(conn, rx, metrics)))?;
         Ok(Writer { queue })
     }
 
@@ -338,13 +343,19 @@ impl Writer {
 
 /// A writer: batches whatever is waiting (up to [`MAX_BATCH`]), runs it, answers. Several
 /// writers may share the queue; each holds it only while taking a batch.
-async fn run(mut conn: impl WriteConn, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>) {
+async fn run(
+    mut conn: impl WriteConn,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
+    metrics: StoreMetrics,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         if rx.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
         }
+        let (writes, start) = (batch.len(), std::time::Instant::now());
         answer(&mut conn, &mut batch).await;
+        metrics.batch(writes, start.elapsed());
     }
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use kit::time::UnixMs;
 
 use coordinator::biz::{
-    Branch, Created, Global, Progress, ScanPage, ScanQuery, Status, StatusChange, StoreError,
-    TransStore,
+    Backlog, Branch, Created, Global, Progress, ScanPage, ScanQuery, Status, StatusChange,
+    StoreError, TransStore,
 };
 
 /// Transactions and their branches in memory; every method is one critical section, so each
@@ -249,6 +249,25 @@ impl TransStore for MemoryStore {
                 true
             }
             _ => false,
+        }))
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        Ok(self.with(|s| {
+            let mut backlog = Backlog::default();
+            for (g, _) in s.trans.values().filter(|(g, _)| unfinished(g)) {
+                match backlog
+                    .unfinished
+                    .iter_mut()
+                    .find(|(st, _)| *st == g.status)
+                {
+                    Some((_, n)) => *n += 1,
+                    None => backlog.unfinished.push((g.status, 1)),
+                }
+                let due = g.next_cron_time;
+                backlog.earliest_due = Some(backlog.earliest_due.map_or(due, |e| e.min(due)));
+            }
+            backlog
         }))
     }
 

@@ -6,7 +6,7 @@ use api::order::v1::{
     ListOrdersRequest, Mode as ApiMode, OrderInfo, OrderRef, OrderRequest,
     OrderStatus as ApiStatus, PlaceOrderReply, PlaceOrderRequest, Transport as ApiTransport,
 };
-use dtmcli::{BranchError, BranchInfo, refuse};
+use dtmcli::{BarrierMetrics, BranchError, BranchInfo, refuse};
 use kit::time::UnixMs;
 use tonic::{Request, Response, Status};
 
@@ -18,12 +18,13 @@ use crate::biz::{
 /// The order service: reads the DTM context, calls the use case, maps its errors.
 pub struct OrderService<R, T> {
     uc: OrderUsecase<R, T>,
+    barrier: BarrierMetrics,
 }
 
 impl<R: OrderRepo, T: Transactions> OrderService<R, T> {
-    /// A service over the use case.
-    pub fn new(uc: OrderUsecase<R, T>) -> Self {
-        OrderService { uc }
+    /// A service over the use case, counting its barrier outcomes in `barrier`.
+    pub fn new(uc: OrderUsecase<R, T>, barrier: BarrierMetrics) -> Self {
+        OrderService { uc, barrier }
     }
 
     /// TransIn and TransInTry: record the order.
@@ -40,10 +41,12 @@ impl<R: OrderRepo, T: Transactions> OrderService<R, T> {
             sku: r.sku,
             quantity: r.quantity,
         };
-        self.uc
+        let outcome = self
+            .uc
             .record(&info, branch, order)
             .await
             .map_err(|e| to_status(e, Some(&info)))?;
+        self.barrier.observe(&info.op, &outcome);
         Ok(Response::new(()))
     }
 
@@ -55,10 +58,12 @@ impl<R: OrderRepo, T: Transactions> OrderService<R, T> {
         branch: Branch,
     ) -> Result<Response<()>, Status> {
         let info = info?;
-        self.uc
+        let outcome = self
+            .uc
             .transition(&info, branch, id)
             .await
             .map_err(|e| to_status(e, Some(&info)))?;
+        self.barrier.observe(&info.op, &outcome);
         Ok(Response::new(()))
     }
 }

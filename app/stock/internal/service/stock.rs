@@ -2,7 +2,7 @@
 
 use api::stock::v1::stock_server::Stock as StockApi;
 use api::stock::v1::{ErrorReason, GetStockRequest, StockLevel, StockRequest};
-use dtmcli::{BranchError, BranchInfo, refuse};
+use dtmcli::{BarrierMetrics, BranchError, BranchInfo, refuse};
 use tonic::{Request, Response, Status};
 
 use crate::biz::{Branch, StockError, StockRepo, StockUsecase};
@@ -10,12 +10,13 @@ use crate::biz::{Branch, StockError, StockRepo, StockUsecase};
 /// The stock service: reads the DTM context, calls the use case, maps its errors.
 pub struct StockService<R> {
     uc: StockUsecase<R>,
+    barrier: BarrierMetrics,
 }
 
 impl<R: StockRepo> StockService<R> {
-    /// A service over the use case.
-    pub fn new(uc: StockUsecase<R>) -> Self {
-        StockService { uc }
+    /// A service over the use case, counting its barrier outcomes in `barrier`.
+    pub fn new(uc: StockUsecase<R>, barrier: BarrierMetrics) -> Self {
+        StockService { uc, barrier }
     }
 
     /// Every branch method is this: context, request, use case, result.
@@ -26,10 +27,12 @@ impl<R: StockRepo> StockService<R> {
     ) -> Result<Response<()>, Status> {
         let info = BranchInfo::from_metadata(req.metadata())?;
         let StockRequest { sku, quantity } = req.into_inner();
-        self.uc
+        let outcome = self
+            .uc
             .branch(&info, branch, &sku, quantity)
             .await
             .map_err(|e| to_status(e, Some(&info)))?;
+        self.barrier.observe(&info.op, &outcome);
         Ok(Response::new(()))
     }
 }
