@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use coordinator::biz::{
-    Branch, Created, Global, Op, Options, Progress, ScanQuery, Status, StatusChange, StoreError,
-    TransStore, TransType,
+    Backlog, Branch, Created, Global, Op, Options, Progress, ScanQuery, Status, StatusChange,
+    StoreError, TransStore, TransType,
 };
 use coordinator::conf::Store;
 use coordinator::data::open_store;
@@ -745,6 +745,45 @@ async fn corrupt_stored_options_are_an_error_not_the_defaults() -> Result<()> {
         assert!(
             err.to_string().contains("options of g-corrupt are corrupt"),
             "{driver}: {err}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_backlog_counts_unfinished_transactions_and_the_earliest_due() -> Result<()> {
+    for (driver, store, _db) in stores().await? {
+        assert_eq!(
+            store.backlog().await?,
+            Backlog::default(),
+            "{driver}: empty"
+        );
+        for (gid, status, due) in [
+            ("b-prep", Status::Prepared, 30_000),
+            ("b-sub1", Status::Submitted, 7_000),
+            ("b-sub2", Status::Submitted, 9_000),
+            ("b-abort", Status::Aborting, 12_000),
+            ("b-done", Status::Succeed, 1_000),
+            ("b-failed", Status::Failed, 2_000),
+        ] {
+            store
+                .create(&global(gid, TransType::Saga, status, 1_000, due), &[])
+                .await?;
+        }
+        let mut backlog = store.backlog().await?;
+        backlog.unfinished.sort_by_key(|(s, _)| s.as_str());
+        assert_eq!(
+            backlog,
+            Backlog {
+                unfinished: vec![
+                    (Status::Aborting, 1),
+                    (Status::Prepared, 1),
+                    (Status::Submitted, 2)
+                ],
+                // Finished transactions are not due, however old their times.
+                earliest_due: Some(UnixMs(7_000)),
+            },
+            "{driver}"
         );
     }
     Ok(())
