@@ -372,7 +372,10 @@ impl Caller {
         for (k, v) in req.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
-        let mut res = builder.send().await.map_err(transport)?;
+        // The caller's trace goes on to the branch (retries included: each call injects).
+        let mut trace = http::HeaderMap::new();
+        kit::trace::inject(&mut trace);
+        let mut res = builder.headers(trace).send().await.map_err(transport)?;
         let status = res.status().as_u16();
         // Read at most MAX_REPLY_BODY: a branch's answer must not decide our memory use.
         let mut body = Vec::new();
@@ -425,6 +428,7 @@ impl Caller {
                 md.insert(k, v);
             }
         }
+        kit::trace::inject_metadata(md);
         let path =
             http::uri::PathAndQuery::from_str(method).map_err(|e| transport(e.to_string()))?;
         match grpc.unary(request, path, RawCodec).await {

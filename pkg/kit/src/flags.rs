@@ -72,7 +72,7 @@ pub async fn start<C: DeserializeOwned>(binary: Binary) -> Result<Option<C>, Sta
         crate::probe::probe(url, Duration::from_secs(3)).await?;
         return Ok(None);
     }
-    crate::log::init(flags.log_json);
+    crate::log::init(flags.log_json, binary.name);
     crate::config::load(&flags.conf)
         .map(Some)
         .map_err(|source| StartError::Config {

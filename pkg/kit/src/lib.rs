@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod probe;
 pub mod registry;
 pub mod time;
+pub mod trace;
 pub mod transcode;
 
 pub use app::{App, AppBuilder, AppError, ServerConf, ServersConf};

@@ -6,35 +6,52 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::errors::ErrorReason;
 use crate::metrics::{Metrics, Request};
 use crate::transcode::Operation;
 
 /// Installs the global subscriber: `RUST_LOG` filter (default `info`), text or JSON lines on
-/// stdout; colours only when stdout is a terminal (a log file gets no escape codes).
-pub fn init(json: bool) {
+/// stdout (colours only when stdout is a terminal: a log file gets no escape codes), and the
+/// OpenTelemetry layer of [`crate::trace`] for `service`. Log lines inside a request carry its
+/// `trace_id`.
+pub fn init(json: bool, service: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(crate::trace::layer(service));
     let _ = if json {
-        builder.json().flatten_event(true).try_init()
+        registry
+            .with(
+                fmt.json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
+            .try_init()
     } else {
-        builder.try_init()
+        registry.with(fmt).try_init()
     };
 }
 
-/// For tests: silent unless `TEST_LOG` is set, then text to the test's output.
+/// For tests: trace context always (propagation is under test too); log lines only when
+/// `TEST_LOG` is set, then as text to the test's output.
 pub fn init_for_tests() {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("debug"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .try_init();
-    }
+    let verbose = std::env::var_os("TEST_LOG").is_some();
+    let default = if verbose { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let fmt = verbose.then(|| tracing_subscriber::fmt::layer().with_test_writer());
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(crate::trace::layer("test"))
+        .with(fmt)
+        .try_init();
 }
 
 /// Tower layer writing the access log of a server (`transport` is `http` or `grpc`) and
@@ -90,43 +107,90 @@ where
         let metrics = self.metrics.clone();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let res = fut.await?;
-            let elapsed = start.elapsed();
-            let latency_ms = elapsed.as_secs_f64() * 1000.0;
-            let operation = match res.extensions().get::<Operation>() {
-                Some(op) => op.0.to_owned(),
-                None if transport == "grpc" => path.clone(),
-                None => String::new(),
-            };
-            // gRPC errors are trailers-only responses: their status is a header. Success puts
-            // it in the trailers, which a unary log line need not wait for.
-            let code = match res.headers().get("grpc-status") {
-                Some(v) => v.to_str().unwrap_or("?").to_owned(),
-                None if transport == "grpc" => "0".to_owned(),
-                None => res.status().as_u16().to_string(),
-            };
-            let reason = res
-                .extensions()
-                .get::<ErrorReason>()
-                .map(|r| r.0.clone())
-                .unwrap_or_default();
-            tracing::info!(kind = "server", component = transport, %operation, %method, %path, %code, %reason, latency_ms, "request");
-            let failed = match transport {
-                "grpc" => code != "0",
-                _ => res.status().as_u16() >= 400,
-            };
-            metrics.observe(&Request {
-                transport,
-                operation: &operation,
-                path: &path,
-                code: &code,
-                failed,
-                reason: &reason,
-                elapsed,
-            });
-            Ok(res)
-        })
+        let span = request_span(transport, &req);
+        let fut = {
+            let _entered = span.enter();
+            self.inner.call(req)
+        };
+        Box::pin(
+            async move {
+                let res = fut.await?;
+                let elapsed = start.elapsed();
+                let latency_ms = elapsed.as_secs_f64() * 1000.0;
+                let operation = match res.extensions().get::<Operation>() {
+                    Some(op) => op.0.to_owned(),
+                    None if transport == "grpc" => path.clone(),
+                    None => String::new(),
+                };
+                // gRPC errors are trailers-only responses: their status is a header. Success puts
+                // it in the trailers, which a unary log line need not wait for.
+                let code = match res.headers().get("grpc-status") {
+                    Some(v) => v.to_str().unwrap_or("?").to_owned(),
+                    None if transport == "grpc" => "0".to_owned(),
+                    None => res.status().as_u16().to_string(),
+                };
+                let reason = res
+                    .extensions()
+                    .get::<ErrorReason>()
+                    .map(|r| r.0.clone())
+                    .unwrap_or_default();
+                tracing::info!(kind = "server", component = transport, %operation, %method, %path, %code, %reason, latency_ms, "request");
+                let failed = match transport {
+                    "grpc" => code != "0",
+                    _ => res.status().as_u16() >= 400,
+                };
+                metrics.observe(&Request {
+                    transport,
+                    operation: &operation,
+                    path: &path,
+                    code: &code,
+                    failed,
+                    reason: &reason,
+                    elapsed,
+                });
+                Ok(res)
+            }
+            .instrument(span),
+        )
     }
+}
+
+/// The span a request runs in: a child of the caller's `traceparent`, with the DTM context of a
+/// branch call (gRPC metadata `dtm-*`, or HTTP query parameters) as attributes.
+fn request_span<B>(transport: &'static str, req: &http::Request<B>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %req.uri().path(),
+        otel.kind = "server",
+        rpc.system = transport,
+        trace_id = tracing::field::Empty,
+        gid = tracing::field::Empty,
+        trans_type = tracing::field::Empty,
+        branch_id = tracing::field::Empty,
+        op = tracing::field::Empty,
+    );
+    crate::trace::continue_from(&span, req.headers());
+    let query = req.uri().query().unwrap_or_default();
+    for key in ["gid", "trans_type", "branch_id", "op"] {
+        let from_metadata = req
+            .headers()
+            .get(format!("dtm-{key}"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let value = from_metadata.or_else(|| form_urlencoded_get(query, key));
+        if let Some(v) = value {
+            span.record(key, v.as_str());
+        }
+    }
+    span
+}
+
+/// The value of `key` in a query string (DTM's context values need no decoding beyond `%XX`
+/// of the gid, which a span attribute may keep as sent).
+fn form_urlencoded_get(query: &str, key: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_owned())
 }

@@ -24,6 +24,6 @@ async fn main() -> anyhow::Result<()> {
     let poller = c.usecase.spawn_poller();
     let result = c.app.run().await;
     poller.abort();
-    result?;
-    Ok(())
+    kit::trace::shutdown().await; // export the spans still buffered
+    Ok(result?)
 }

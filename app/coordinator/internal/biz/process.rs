@@ -17,6 +17,7 @@ use dtmcli::wire::{MAX_REQUEST_TIMEOUT_SECS, parse_msg_custom_data, parse_saga_c
 use dtmcli::{BranchInfo, DtmResult};
 use futures_util::future::join_all;
 use kit::time::UnixMs;
+use tracing::Instrument;
 
 use crate::biz::policy::{NEVER, secs};
 use crate::biz::usecase::{Driver, TransError, log_change};
@@ -70,11 +71,21 @@ impl Driver {
     /// visit. Returns the transaction as the round left it.
     pub(crate) async fn drive_loaded(&self, mut t: Trans) -> Result<Global, TransError> {
         let gid = t.global.gid.clone();
+        // A round continues the trace of the request that created the transaction.
+        let span = kit::trace::span_from(
+            tracing::info_span!(
+                "round",
+                gid = %gid,
+                trans_type = t.global.trans_type.as_str(),
+                trace_id = tracing::field::Empty,
+            ),
+            &t.global.options.traceparent,
+        );
         let next = {
             // The lease is renewed beside the round, in this task (no task per round). A renewal
             // cut short when the round ends has either not reached the store or was queued
             // before anything the round writes next, so it cannot overtake the schedule below.
-            let round = self.round(&mut t);
+            let round = self.round(&mut t).instrument(span);
             let renewal = self.renew_lease(&gid);
             tokio::pin!(round, renewal);
             tokio::select! {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dtmcli::wire::{parse_msg_custom_data, parse_saga_custom_data};
+use tracing::Instrument;
 
 use crate::biz::caller::check_target;
 use crate::biz::policy::{NEVER, Policy};
@@ -449,7 +450,9 @@ impl Driver {
                 }
             }
         }
-        let options = t.options.clone();
+        let mut options = t.options.clone();
+        // The request's trace (the client's, when it sent one): rounds continue it.
+        options.traceparent = kit::trace::traceparent();
         let base = self.policy.base_interval(&options);
         let (owner, next_cron_time) = match status {
             // Whoever creates it drives it: the lease keeps the poller away meanwhile.
@@ -536,7 +539,8 @@ impl Driver {
 async fn detached<T: Send + 'static>(
     work: impl Future<Output = Result<T, TransError>> + Send + 'static,
 ) -> Result<T, TransError> {
-    match tokio::spawn(work).await {
+    // In the request's span: what it stores and calls stays in the caller's trace.
+    match tokio::spawn(work.instrument(tracing::Span::current())).await {
         Ok(done) => done,
         // A panic: the lease runs out and the poller carries on.
         Err(e) => Err(TransError::Ongoing(format!(

@@ -205,6 +205,8 @@ fn new_trans(t: TransRequest, payloads: Payloads) -> Result<NewTrans, TransError
             retry_limit: t.retry_limit,
             branch_headers: t.branch_headers,
             concurrent: t.concurrent,
+            // Set by the use case from the request's span, never by the client.
+            traceparent: String::new(),
         },
         rollback_reason: t.rollback_reason,
     })

@@ -12,6 +12,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(()); // --probe answered
     };
     let app = order::wire(&conf).await?.build(&conf.server).await?;
-    app.run().await?;
-    Ok(())
+    let result = app.run().await;
+    kit::trace::shutdown().await; // export the spans still buffered
+    Ok(result?)
 }

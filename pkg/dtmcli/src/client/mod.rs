@@ -122,6 +122,11 @@ pub struct Options {
     pub branch_headers: BTreeMap<String, String>,
     /// Msg: call the branches concurrently.
     pub concurrent: bool,
+    /// The W3C `traceparent` of the request that created the transaction: the coordinator
+    /// keeps it so that its later rounds, and their branch calls, stay in that trace. Not
+    /// sent by clients (their trace goes in the request's own header).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub traceparent: String,
 }
 
 impl Dtm {
@@ -218,6 +223,7 @@ impl Dtm {
             Api::Grpc { client, .. } => {
                 let mut req = tonic::Request::new(());
                 req.set_timeout(self.timeout);
+                kit::trace::inject_metadata(req.metadata_mut());
                 let reply = self.within(client.clone().new_gid(req)).await?;
                 Ok(reply.into_inner().gid)
             }
@@ -240,6 +246,7 @@ impl Dtm {
             Api::Grpc { client, .. } => {
                 let mut req = tonic::Request::new(t.to_grpc());
                 req.set_timeout(self.timeout);
+                kit::trace::inject_metadata(req.metadata_mut());
                 let mut client = client.clone();
                 match op {
                     TransOp::Prepare => self.within(client.prepare(req)).await.map(drop),
@@ -272,8 +279,12 @@ impl Dtm {
         url: &str,
         body: &serde_json::Value,
     ) -> Result<(), ClientError> {
+        // The caller's trace goes on to the coordinator, and from there to the branches.
+        let mut trace = http::HeaderMap::new();
+        kit::trace::inject(&mut trace);
         let res = client
             .post(url)
+            .headers(trace)
             .json(body)
             .timeout(self.timeout)
             .send()
@@ -315,6 +326,7 @@ impl Dtm {
                     busi_payload: payload.to_vec(),
                 });
                 req.set_timeout(self.timeout);
+                kit::trace::inject_metadata(req.metadata_mut());
                 let res = self.within(client.clone().register_branch(req)).await;
                 res.map(drop)
             }

@@ -132,7 +132,7 @@ mod tests {
             retry_interval: 2,
             retry_limit: 3,
             branch_headers: [("x-user".to_owned(), "7".to_owned())].into(),
-            concurrent: false,
+            ..Options::default()
         };
         assert_eq!(s.t.options, want);
     }
