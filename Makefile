@@ -40,12 +40,12 @@ run:
 clean-data:
 	rm -rf data
 
-# demo: start coordinator, stock and order (SQLite under target/demo) and run five transactions
+# demo: start coordinator, stock and order (SQLite under target/demo) and run five transactions (KEEP=1: leave them running)
 .PHONY: demo
 demo:
 	@echo "building coordinator, stock, order and the demo driver (debug; the first build takes a few minutes)"
 	$(CARGO) build -q $(BINS)
-	$(CARGO) run -q -p e2e --bin demo
+	$(CARGO) run -q -p e2e --bin demo -- $(if $(KEEP),--keep)
 
 # test: every test, then the e2e matrix; server suites need TEST_PG_URL, TEST_MYSQL_URL, TEST_REDIS_URL, TEST_ETCD_ENDPOINTS
 SKIPS := $(CURDIR)/target/test-skips.txt

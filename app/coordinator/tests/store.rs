@@ -619,6 +619,28 @@ async fn scan_pages_newest_first_with_filters() -> Result<()> {
         })
         .await?;
         assert_eq!(one, ["g-scan-3"], "{driver}");
+        // A prefix, and LIKE's wildcards taken literally: `g-scan-%` matches no gid.
+        store
+            .create(
+                &global("g-scan_x", TransType::Saga, Status::Succeed, 1, 1),
+                &[],
+            )
+            .await?;
+        for (prefix, want) in [
+            (
+                "g-scan-",
+                vec!["g-scan-4", "g-scan-3", "g-scan-2", "g-scan-1", "g-scan-0"],
+            ),
+            ("g-scan_", vec!["g-scan_x"]),
+            ("g-scan-%", vec![]),
+        ] {
+            let found = only(ScanQuery {
+                gid_prefix: Some(prefix.into()),
+                ..ScanQuery::default()
+            })
+            .await?;
+            assert_eq!(found, want, "{driver}: prefix {prefix:?}");
+        }
     }
     Ok(())
 }

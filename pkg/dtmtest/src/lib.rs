@@ -9,6 +9,8 @@
 
 #![warn(missing_docs)]
 
+/// A headless browser over WebDriver.
+pub mod browser;
 /// A scripted branch server.
 pub mod script;
 

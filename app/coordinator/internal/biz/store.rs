@@ -90,6 +90,8 @@ pub struct Backlog {
 pub struct ScanQuery {
     /// Only this gid.
     pub gid: Option<String>,
+    /// Only gids starting with this.
+    pub gid_prefix: Option<String>,
     /// Only this status.
     pub status: Option<String>,
     /// Only this type.

@@ -307,7 +307,8 @@ impl TransStore for RedisStore {
 
     async fn scan(&self, q: &ScanQuery) -> Result<ScanPage, StoreError> {
         let keep = |g: &Global| {
-            q.status.as_deref().is_none_or(|s| s == g.status.as_str())
+            q.gid_prefix.as_deref().is_none_or(|p| g.gid.starts_with(p))
+                && q.status.as_deref().is_none_or(|s| s == g.status.as_str())
                 && q.trans_type
                     .as_deref()
                     .is_none_or(|t| t == g.trans_type.as_str())

@@ -397,6 +397,7 @@ impl TransStore for SqlStore {
             Text(&'a str),
         }
         let mut sql = format!("SELECT {GLOBAL_COLUMNS} FROM trans_global WHERE 1 = 1");
+        let like;
         let mut args = Vec::new();
         if let Some(p) = q.position.as_deref().filter(|p| !p.is_empty()) {
             let id: i64 = p
@@ -414,6 +415,19 @@ impl TransStore for SqlStore {
                 sql.push_str(&format!(" AND {column} = ?"));
                 args.push(Arg::Text(v));
             }
+        }
+        if let Some(prefix) = &q.gid_prefix {
+            // `!` escapes LIKE's wildcards: one escape character every dialect takes as is.
+            sql.push_str(" AND gid LIKE ? ESCAPE '!'");
+            let escaped: String = prefix
+                .chars()
+                .flat_map(|c| match c {
+                    '!' | '%' | '_' => vec!['!', c],
+                    c => vec![c],
+                })
+                .collect();
+            like = format!("{escaped}%");
+            args.push(Arg::Text(&like));
         }
         if let Some(t) = q.create_time_start {
             sql.push_str(" AND create_time >= ?");

@@ -53,7 +53,22 @@ pub fn new_http_server(svc: Arc<DtmService>, token: Option<String>) -> Router<()
             "/api/ping",
             any(|| async { axum::Json(json!({"msg": "pong"})) }),
         )
+        // The admin page, at DTM's UI path and at /admin. It is static: the API calls it makes
+        // carry the token the operator types in.
+        .route("/", get(admin_page))
+        .route("/admin", get(admin_page))
         .with_state(svc)
+}
+
+/// The admin page: one HTML file with its CSS and JavaScript, embedded at build time.
+async fn admin_page() -> impl IntoResponse {
+    (
+        [
+            (http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("admin.html"),
+    )
 }
 
 /// The gRPC server, with the configured message size limit.
@@ -160,6 +175,7 @@ async fn all(State(svc): Svc, params: Params) -> Response {
     let q = (|| {
         Ok::<_, TransError>(ScanQuery {
             gid: text("gid"),
+            gid_prefix: text("gidPrefix"),
             status: text("status"),
             trans_type: text("transType"),
             create_time_start: number(&p, "createTimeStart")?.map(UnixMs),

@@ -202,6 +202,7 @@ impl TransStore for MemoryStore {
                 .filter(|g| {
                     g.id < below
                         && q.gid.as_deref().is_none_or(|x| x == g.gid)
+                        && q.gid_prefix.as_deref().is_none_or(|p| g.gid.starts_with(p))
                         && q.status.as_deref().is_none_or(|x| x == g.status.as_str())
                         && q.trans_type
                             .as_deref()

@@ -28,6 +28,9 @@ struct Flags {
     /// The demo directory; emptied first.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/demo"))]
     dir: PathBuf,
+    /// Leave the three apps running at the end, until Ctrl-C (`make demo KEEP=1`).
+    #[arg(long)]
+    keep: bool,
 }
 
 /// The shipped configs' ports (app/*/configs/config.yaml).
@@ -112,6 +115,23 @@ async fn main() -> Result<()> {
         r = demo(&bin_dir, &flags.dir, &mut procs) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
     };
+    if outcome.is_ok() {
+        step("Look around");
+        println!(
+            "  the admin page: http://127.0.0.1:{}/admin",
+            COORDINATOR.ports[0]
+        );
+        println!(
+            "  metrics: http://127.0.0.1:{}/api/metrics, http://127.0.0.1:{}/metrics, http://127.0.0.1:{}/metrics",
+            COORDINATOR.ports[0], STOCK.ports[0], ORDER.ports[0]
+        );
+        if flags.keep {
+            println!("  the three apps keep running; Ctrl-C stops them");
+            let _ = tokio::signal::ctrl_c().await;
+        } else {
+            println!("  (make demo KEEP=1 leaves the three apps running to open them)");
+        }
+    }
     procs.stop().await;
     let logs = flags.dir.canonicalize().unwrap_or(flags.dir);
     match outcome {
