@@ -40,6 +40,13 @@ down() {
 }
 trap down EXIT
 
+# The optional profiles use public images that cannot be pulled here: check that their config
+# resolves (services, env files, mounts).
+for profile in backends observability; do
+  "${compose[@]}" --env-file "deploy/docker-compose/$profile.env" config -q
+  log "profile $profile: config ok"
+done
+
 log "building the images"
 # The classic builder takes FROM images from the local store as they are (BuildKit may try a
 # registry); the three images share one cached build stage.

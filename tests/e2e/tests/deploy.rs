@@ -1,5 +1,6 @@
 //! The deployment files stay true to the apps: every Kubernetes ConfigMap is a config its app
-//! accepts, and every Deployment opens and probes the ports that config listens on.
+//! accepts, and every Deployment opens, probes and has Prometheus scrape the ports that config
+//! listens on.
 
 use std::path::{Path, PathBuf};
 
@@ -81,6 +82,26 @@ fn check<T: serde::de::DeserializeOwned>(app: &str, ports: impl Fn(&T) -> (u16, 
         "{app}: container ports vs config"
     );
     assert_eq!(probes, PROBES, "{app}: probes");
+    // Prometheus scrapes the http port, at the path the app serves its metrics on.
+    let annotations = &kind(&docs, "Deployment")["spec"]["template"]["metadata"]["annotations"];
+    let metrics_path = if app == "coordinator" {
+        "/api/metrics"
+    } else {
+        "/metrics"
+    };
+    assert_eq!(
+        (
+            annotations["prometheus.io/scrape"].as_str(),
+            annotations["prometheus.io/port"].as_str(),
+            annotations["prometheus.io/path"].as_str()
+        ),
+        (
+            Some("true"),
+            Some(http.to_string().as_str()),
+            Some(metrics_path)
+        ),
+        "{app}: scrape annotations"
+    );
     Ok(conf)
 }
 
