@@ -18,16 +18,17 @@ async fn one_saga_shows_in_dtm_families_and_in_the_services_requests() {
     }
     // Two sagas, each one round and two actions (TransOut, TransIn), all SUCCESS.
     let dtm = scrape(&s, &dtm_metrics(&s)).await;
-    for line in [
-        r#"dtm_transaction_process_total{model="saga",status="ok"} 2"#,
-        r#"dtm_transaction_handled_duration_count{model="saga"} 2"#,
-        r#"dtm_branch_process_total{model="saga",branchid="01",branchtype="action",status="ok"} 2"#,
-        r#"dtm_branch_process_total{model="saga",branchid="02",branchtype="action",status="ok"} 2"#,
-        r#"dtm_unfinished_transactions{status="submitted"} 0"#,
-        r#"dtm_poller_lag_seconds 0.0"#,
-    ] {
-        assert!(dtm.lines().any(|l| l == line), "no {line:?} in\n{dtm}");
-    }
+    has_lines(
+        &dtm,
+        &[
+            r#"dtm_transaction_process_total{model="saga",status="ok"} 2"#,
+            r#"dtm_transaction_handled_duration_count{model="saga"} 2"#,
+            r#"dtm_branch_process_total{model="saga",branchid="01",branchtype="action",status="ok"} 2"#,
+            r#"dtm_branch_process_total{model="saga",branchid="02",branchtype="action",status="ok"} 2"#,
+            r#"dtm_unfinished_transactions{status="submitted"} 0"#,
+            r#"dtm_poller_lag_seconds 0.0"#,
+        ],
+    );
     // The submits: newGid + submit per saga, one over each API.
     for (kind, api) in [
         ("http", "newgid"),
@@ -37,7 +38,7 @@ async fn one_saga_shows_in_dtm_families_and_in_the_services_requests() {
     ] {
         let line =
             format!(r#"dtm_server_process_total{{type="{kind}",api="{api}",status="ok"}} 1"#);
-        assert!(dtm.lines().any(|l| l == line), "no {line:?} in\n{dtm}");
+        has_lines(&dtm, &[&line]);
     }
     assert!(dtm.contains("dtm_server_info{version="), "{dtm}");
     // kit's path serves the same registry.
@@ -50,14 +51,15 @@ async fn one_saga_shows_in_dtm_families_and_in_the_services_requests() {
 
     // Stock served TransOut once per transport, each a 200 / gRPC OK.
     let stock = scrape(&s, &format!("{}/metrics", s.stock.0)).await;
-    for line in [
-        r#"server_requests_code_total{kind="server",operation="/api.stock.v1.Stock/TransOut",code="200",reason=""} 1"#,
-        r#"server_requests_code_total{kind="server",operation="/api.stock.v1.Stock/TransOut",code="0",reason=""} 1"#,
-        r#"server_requests_seconds_count{kind="server",operation="/api.stock.v1.Stock/TransOut"} 2"#,
-        r#"barrier_outcomes_total{op="action",outcome="applied"} 2"#,
-    ] {
-        assert!(stock.lines().any(|l| l == line), "no {line:?} in\n{stock}");
-    }
+    has_lines(
+        &stock,
+        &[
+            r#"server_requests_code_total{kind="server",operation="/api.stock.v1.Stock/TransOut",code="200",reason=""} 1"#,
+            r#"server_requests_code_total{kind="server",operation="/api.stock.v1.Stock/TransOut",code="0",reason=""} 1"#,
+            r#"server_requests_seconds_count{kind="server",operation="/api.stock.v1.Stock/TransOut"} 2"#,
+            r#"barrier_outcomes_total{op="action",outcome="applied"} 2"#,
+        ],
+    );
     assert!(
         !stock.contains("dtm_"),
         "stock has only its own families:\n{stock}"
@@ -76,13 +78,14 @@ async fn a_rolled_back_saga_counts_failed_branches_and_refusals() {
         "{reply}"
     );
     let dtm = scrape(&s, &dtm_metrics(&s)).await;
-    for line in [
-        r#"dtm_branch_process_total{model="saga",branchid="01",branchtype="action",status="fail"} 1"#,
-        r#"dtm_branch_process_total{model="saga",branchid="01",branchtype="compensate",status="ok"} 1"#,
-        r#"dtm_transaction_process_total{model="saga",status="ok"} 1"#,
-    ] {
-        assert!(dtm.lines().any(|l| l == line), "no {line:?} in\n{dtm}");
-    }
+    has_lines(
+        &dtm,
+        &[
+            r#"dtm_branch_process_total{model="saga",branchid="01",branchtype="action",status="fail"} 1"#,
+            r#"dtm_branch_process_total{model="saga",branchid="01",branchtype="compensate",status="ok"} 1"#,
+            r#"dtm_transaction_process_total{model="saga",status="ok"} 1"#,
+        ],
+    );
     // Stock refused with its kratos reason: a 409 with the reason label.
     let stock = scrape(&s, &format!("{}/metrics", s.stock.0)).await;
     assert!(
@@ -92,8 +95,10 @@ async fn a_rolled_back_saga_counts_failed_branches_and_refusals() {
         "{stock}"
     );
     // The refused action left no barrier row: its compensation was a null compensation.
-    let line = r#"barrier_outcomes_total{op="compensate",outcome="null_compensation"} 1"#;
-    assert!(stock.lines().any(|l| l == line), "no {line:?} in\n{stock}");
+    has_lines(
+        &stock,
+        &[r#"barrier_outcomes_total{op="compensate",outcome="null_compensation"} 1"#],
+    );
 }
 
 /// The coordinator's `/api/metrics` (DTM's path).
@@ -114,4 +119,11 @@ async fn scrape(s: &Stack, url: &str) -> String {
         "{content_type}"
     );
     res.text().await.expect("body")
+}
+
+/// Every one of `lines` is a whole line of the scrape `text`.
+fn has_lines(text: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(text.lines().any(|l| l == *line), "no {line:?} in\n{text}");
+    }
 }
