@@ -4,6 +4,7 @@
 //! it); `CHROMIUM` the browser (default `/usr/bin/chromium`). Outside CI a missing
 //! `CHROMEDRIVER` skips the test with a printed reason; with `CI=true` it fails.
 
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use base64::Engine;
@@ -40,9 +41,12 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        // A process group of its own: the browsers it starts are in it too, so a test that
+        // fails (and drops this) takes them all down, not only the driver.
         let driver = std::process::Command::new(&driver_path)
             .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
             .stdout(std::process::Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("start {driver_path}: {e}"));
         let http = reqwest::Client::new();
@@ -210,15 +214,19 @@ impl Browser {
     }
 
     /// Ends the session (closing the browser) and stops the driver.
-    pub async fn quit(mut self) {
+    pub async fn quit(self) {
         let _ = self.command(reqwest::Method::DELETE, "", Value::Null).await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // Dropping it ends the driver and whatever the session left behind.
     }
 }
 
 impl Drop for Browser {
+    /// Kills the driver's process group: the driver and every browser process it started.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status();
+        let _ = self.driver.wait();
     }
 }

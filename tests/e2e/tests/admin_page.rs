@@ -61,16 +61,8 @@ async fn the_admin_page_lists_opens_and_force_stops_transactions() {
         .await;
     browser.screenshot(&shot("list.png")).await;
 
-    // Filter by gid prefix: only the stuck one is left.
-    browser.fill("#f-gid", "page-stuck").await;
-    browser.click("#search").await;
-    browser
-        .wait_text("#rows", "the filter keeps one row", |t| !t.contains(&done))
-        .await;
-    assert_eq!(browser.count("#rows tr").await, 1);
-
-    // The finished one: its branch rows and statuses.
-    browser.goto(&format!("{page}#/trans/{done}")).await;
+    // Open the finished one from the list: its branch rows and statuses.
+    browser.click(&row(&done)).await;
     browser
         .wait_text("#detail-status", "the saga's status", |t| t == "succeed")
         .await;
@@ -97,13 +89,24 @@ async fn the_admin_page_lists_opens_and_force_stops_transactions() {
     );
     browser.screenshot(&shot("transaction.png")).await;
 
-    // The unfinished one: force-stop it through the page, confirming the dialog.
-    browser.goto(&format!("{page}#/trans/{stuck}")).await;
+    // Back to the list, filtered by gid prefix: only the unfinished one is left; open it.
+    browser.click(r##"a[href="#/"]"##).await;
+    browser.fill("#f-gid", "page-stuck").await;
+    browser.click("#search").await;
+    browser
+        .wait_text("#rows", "the filter keeps one row", |t| {
+            t.contains(&stuck) && !t.contains(&done)
+        })
+        .await;
+    assert_eq!(browser.count("#rows tr").await, 1);
+    browser.click(&row(&stuck)).await;
     browser
         .wait_text("#detail-status", "the stuck saga's status", |t| {
             t == "submitted"
         })
         .await;
+
+    // Force-stop it through the page, confirming the dialog.
     browser.click("#force-stop").await;
     browser.accept_dialog().await;
     browser
