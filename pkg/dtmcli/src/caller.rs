@@ -100,6 +100,9 @@ pub enum Target<'a> {
     Empty,
     /// An HTTP URL.
     Http(&'a str),
+    /// A JSON-RPC 2.0 method over HTTP: protocol `json-rpc` and a URL with `method=` in its
+    /// query (DTM's rule).
+    JsonRpc(&'a str),
     /// A gRPC server and the full method name (`/pkg.Svc/Method`).
     Grpc {
         /// `host:port`.
@@ -128,6 +131,9 @@ impl<'a> Target<'a> {
             return Ok(Target::Empty);
         }
         if url.starts_with("http://") || url.starts_with("https://") {
+            if protocol == "json-rpc" && url.contains("method") {
+                return Ok(Target::JsonRpc(url));
+            }
             return Ok(Target::Http(url));
         }
         if protocol != "grpc" {
@@ -174,6 +180,11 @@ fn is_grpc_method(method: &str) -> bool {
         && !method[1..].split('/').any(str::is_empty)
         && http::uri::PathAndQuery::from_str(method).is_ok()
 }
+
+/// DTM's JSON-RPC error code for FAILURE.
+pub const JSON_RPC_FAILURE: i64 = -32901;
+/// DTM's JSON-RPC error code for ONGOING.
+pub const JSON_RPC_ONGOING: i64 = -32902;
 
 /// Calls branches over HTTP and gRPC; cheap to clone (pooled HTTP client, shared channel cache).
 #[derive(Clone, Default)]
@@ -290,7 +301,7 @@ impl Caller {
             return None;
         }
         match Target::parse(protocol, url).ok()? {
-            Target::Http(url) => {
+            Target::Http(url) | Target::JsonRpc(url) => {
                 let url = reqwest::Url::parse(url).ok()?;
                 self.policy.refuses_host(url.host_str()?)
             }
@@ -329,6 +340,7 @@ impl Caller {
         match Target::parse(req.protocol, req.url)? {
             Target::Empty => Ok(Reply::new(DtmResult::Success, String::new())),
             Target::Http(url) => self.call_http(url, req).await,
+            Target::JsonRpc(url) => self.call_json_rpc(url, req).await,
             Target::Grpc { authority, method } => {
                 self.check_grpc_host(authority)
                     .await
@@ -393,6 +405,92 @@ impl Caller {
                 url: url.to_owned(),
                 status: status.to_string(),
                 body: truncate(body),
+            }),
+        }
+    }
+
+    /// DTM's JSON-RPC branch call: POST `{"jsonrpc":"2.0","method":<the URL's method>,"id",
+    /// "params":<the payload object with gid, trans_type, branch_id, op added>}`; the answer is
+    /// read as HTTP first (409 / 425), then by its JSON-RPC error code: -32901 FAILURE,
+    /// -32902 ONGOING, any other error a failed call (retried), none SUCCESS.
+    async fn call_json_rpc(&self, url: &str, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
+        let transport = |message: String| CallError::Transport {
+            url: url.to_owned(),
+            message,
+        };
+        let method = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                u.query_pairs()
+                    .find(|(k, _)| k == "method")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .ok_or_else(|| CallError::BadTarget {
+                url: url.to_owned(),
+                reason: "a JSON-RPC branch URL names its method: …?method=<name>".into(),
+            })?;
+        let mut params: serde_json::Map<String, serde_json::Value> = if req.body.is_empty() {
+            serde_json::Map::new()
+        } else {
+            serde_json::from_slice(req.body)
+                .map_err(|e| transport(format!("a JSON-RPC payload must be a JSON object: {e}")))?
+        };
+        let info = req.info;
+        for (k, v) in [
+            ("gid", &info.gid),
+            ("trans_type", &info.trans_type),
+            ("branch_id", &info.branch_id),
+            ("op", &info.op),
+        ] {
+            params.insert(k.to_owned(), serde_json::Value::String(v.clone()));
+        }
+        let body = serde_json::json!({
+            "jsonrpc": "2.0",
+            "method": method,
+            "id": format!("{}-{}-{}", info.gid, info.branch_id, info.op),
+            "params": params,
+        });
+        let mut trace = http::HeaderMap::new();
+        kit::trace::inject(&mut trace);
+        let mut builder = self
+            .http
+            .post(url)
+            .json(&body)
+            .timeout(req.timeout)
+            .headers(trace);
+        for (k, v) in req.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let res = builder
+            .send()
+            .await
+            .map_err(|e| transport(kit::errors::chain(&e)))?;
+        let status = res.status().as_u16();
+        let text = res
+            .text()
+            .await
+            .map_err(|e| transport(kit::errors::chain(&e)))?;
+        let answer = |result| Ok(Reply::new(result, text.clone()));
+        match DtmResult::from_http(status, &text) {
+            Some(DtmResult::Success) => {}
+            Some(result) => return answer(result),
+            None => {
+                return Err(CallError::Answer {
+                    url: url.to_owned(),
+                    status: status.to_string(),
+                    body: truncate(text),
+                });
+            }
+        }
+        let reply: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        match reply["error"]["code"].as_i64() {
+            None if reply["error"].is_null() => answer(DtmResult::Success),
+            Some(JSON_RPC_FAILURE) => answer(DtmResult::Failure),
+            Some(JSON_RPC_ONGOING) => answer(DtmResult::Ongoing),
+            _ => Err(CallError::Answer {
+                url: url.to_owned(),
+                status: format!("JSON-RPC error {}", reply["error"]["code"]),
+                body: truncate(text),
             }),
         }
     }
@@ -550,6 +648,19 @@ mod tests {
     #[test]
     fn targets_follow_dtm_selection() {
         assert_eq!(Target::parse("", ""), Ok(Target::Empty));
+        // JSON-RPC: protocol json-rpc and a method in the URL; otherwise plain HTTP.
+        assert_eq!(
+            Target::parse("json-rpc", "http://h/rpc?method=TransOut"),
+            Ok(Target::JsonRpc("http://h/rpc?method=TransOut"))
+        );
+        assert_eq!(
+            Target::parse("json-rpc", "http://h/plain"),
+            Ok(Target::Http("http://h/plain"))
+        );
+        assert_eq!(
+            Target::parse("http", "http://h/rpc?method=TransOut"),
+            Ok(Target::Http("http://h/rpc?method=TransOut"))
+        );
         assert_eq!(
             Target::parse("grpc", "http://b/x"),
             Ok(Target::Http("http://b/x"))

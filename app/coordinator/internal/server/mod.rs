@@ -6,6 +6,8 @@
 //! DTM's (`dtm_result`, `message`) and kratos' (`code`, `reason`, `message`, `metadata`); bad input
 //! is a kratos 400 (DTM would answer 500 or accept it).
 
+mod jsonrpc;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -55,6 +57,8 @@ pub fn new_http_server(svc: Arc<DtmService>, token: Option<String>) -> Router<()
         )
         // The admin page, at DTM's UI path and at /admin. It is static: the API calls it makes
         // carry the token the operator types in.
+        // DTM's JSON-RPC API: the same operations, JSON-RPC 2.0 framed.
+        .route("/api/json-rpc", post(jsonrpc::json_rpc))
         .route("/", get(admin_page))
         .route("/admin", get(admin_page))
         .with_state(svc)

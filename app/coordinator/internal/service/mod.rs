@@ -161,14 +161,10 @@ fn new_trans(t: TransRequest, payloads: Payloads) -> Result<NewTrans, TransError
         (Payloads::Binary(_), _) => "grpc",
         (Payloads::Json, "" | "http") => "http",
         (Payloads::Json, "grpc") => "grpc",
-        (Payloads::Json, "json-rpc") => {
-            return Err(TransError::BadRequest(
-                "protocol: json-rpc is not supported yet".into(),
-            ));
-        }
+        (Payloads::Json, "json-rpc") => "json-rpc",
         (Payloads::Json, other) => {
             return Err(TransError::BadRequest(format!(
-                "protocol: unknown protocol {other:?} (http or grpc)"
+                "protocol: unknown protocol {other:?} (http, grpc or json-rpc)"
             )));
         }
     };

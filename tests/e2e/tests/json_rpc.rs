@@ -1,0 +1,182 @@
+//! DTM's JSON-RPC: the coordinator's `/api/json-rpc` API, and JSON-RPC branches (protocol
+//! `json-rpc`, URLs with `?method=`), against a JSON-RPC branch server in this test.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use e2e::{Stack, gid};
+use serde_json::{Value, json};
+
+/// A JSON-RPC branch server: records every call (method, params) and answers each method as
+/// planned — SUCCESS unless the method is listed as failing.
+#[derive(Clone, Default)]
+struct RpcBranches {
+    calls: Arc<Mutex<Vec<(String, Value)>>>,
+    failing: Arc<Mutex<Vec<String>>>,
+}
+
+impl RpcBranches {
+    async fn start(&self) -> String {
+        let me = self.clone();
+        let app = axum::Router::new().route(
+            "/rpc",
+            axum::routing::post(move |Json(req): Json<Value>| {
+                let me = me.clone();
+                async move {
+                    let method = req["method"].as_str().unwrap_or_default().to_owned();
+                    me.calls
+                        .lock()
+                        .expect("calls")
+                        .push((method.clone(), req["params"].clone()));
+                    let error = if me.failing.lock().expect("plan").contains(&method) {
+                        json!({"code": -32901, "message": "FAILURE"})
+                    } else {
+                        Value::Null
+                    };
+                    Json(json!({"jsonrpc": "2.0", "id": req["id"], "result": {}, "error": error}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/rpc", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    fn methods(&self) -> Vec<String> {
+        let calls = self.calls.lock().expect("calls");
+        calls.iter().map(|(m, _)| m.clone()).collect()
+    }
+}
+
+/// One JSON-RPC call to the coordinator: its reply (always HTTP 200).
+async fn call(s: &Stack, body: Value) -> Value {
+    let url = format!(
+        "{}/api/json-rpc",
+        s.dtm_http.trim_end_matches("/api/dtmsvr")
+    );
+    let res = s
+        .client
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("json-rpc");
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("reply")
+}
+
+/// A two-step saga over JSON-RPC whose branches are JSON-RPC methods at `rpc`.
+fn saga(g: &str, rpc: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": "submit-1", "method": "submit", "params": {
+        "gid": g, "trans_type": "saga", "protocol": "json-rpc", "wait_result": true,
+        "steps": [
+            {"action": format!("{rpc}?method=TransOut"), "compensate": format!("{rpc}?method=TransOutRevert")},
+            {"action": format!("{rpc}?method=TransIn"), "compensate": format!("{rpc}?method=TransInRevert")},
+        ],
+        "payloads": ["{\"amount\":30}", "{\"amount\":30}"],
+    }})
+}
+
+#[tokio::test]
+async fn a_saga_submitted_over_json_rpc_calls_its_json_rpc_branches() {
+    let s = Stack::start().await;
+    let branches = RpcBranches::default();
+    let rpc = branches.start().await;
+
+    let reply = call(&s, json!({"jsonrpc": "2.0", "id": "1", "method": "newGid"})).await;
+    assert_eq!(reply["error"], Value::Null, "{reply}");
+    let g = reply["result"]["gid"].as_str().expect("gid").to_owned();
+
+    let reply = call(&s, saga(&g, &rpc)).await;
+    assert_eq!(
+        (&reply["id"], &reply["error"], &reply["result"]),
+        (&json!("submit-1"), &Value::Null, &Value::Null),
+        "{reply}"
+    );
+    assert_eq!(s.status(&g).await, "succeed");
+    assert_eq!(branches.methods(), ["TransOut", "TransIn"]);
+    let calls = branches.calls.lock().expect("calls").clone();
+    let (_, params) = &calls[1];
+    assert_eq!(
+        (
+            &params["amount"],
+            &params["gid"],
+            &params["trans_type"],
+            &params["branch_id"],
+            &params["op"]
+        ),
+        (
+            &json!(30),
+            &json!(g),
+            &json!("saga"),
+            &json!("02"),
+            &json!("action")
+        ),
+        "the payload with DTM's context added"
+    );
+}
+
+#[tokio::test]
+async fn a_json_rpc_failure_rolls_the_saga_back_and_comes_back_as_its_code() {
+    let s = Stack::start().await;
+    let branches = RpcBranches::default();
+    branches
+        .failing
+        .lock()
+        .expect("plan")
+        .push("TransIn".into());
+    let rpc = branches.start().await;
+    let g = gid("rpc-fail");
+    let reply = call(&s, saga(&g, &rpc)).await;
+    assert_eq!(reply["error"]["code"], -32901, "{reply}");
+    assert_eq!(s.status(&g).await, "failed");
+    let methods = branches.methods();
+    assert_eq!(&methods[..2], ["TransOut", "TransIn"]);
+    assert!(
+        methods.contains(&"TransOutRevert".to_owned()),
+        "{methods:?}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_rpc_gets_its_standard_error_codes() {
+    let s = Stack::start().await;
+    let url = format!(
+        "{}/api/json-rpc",
+        s.dtm_http.trim_end_matches("/api/dtmsvr")
+    );
+    let raw: Value = s
+        .client
+        .post(&url)
+        .body("{not json")
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("reply");
+    assert_eq!(raw["error"]["code"], -32700, "{raw}");
+    for (body, code) in [
+        (
+            json!({"jsonrpc": "1.0", "id": "1", "method": "newGid"}),
+            -32600,
+        ),
+        (json!({"jsonrpc": "2.0", "method": "newGid"}), -32600),
+        (
+            json!({"jsonrpc": "2.0", "id": "1", "method": "nope"}),
+            -32601,
+        ),
+        (
+            json!({"jsonrpc": "2.0", "id": "1", "method": "submit", "params": {"gid": "x"}}),
+            -32602,
+        ),
+    ] {
+        let reply = call(&s, body.clone()).await;
+        assert_eq!(reply["error"]["code"], code, "{body} → {reply}");
+    }
+    // Nothing was stored by the refused submit.
+    assert_eq!(s.query("x").await["transaction"], Value::Null);
+}
