@@ -230,11 +230,21 @@ impl Caller {
                 }
             })
         };
-        // Building fails only on TLS back-end errors, which this build has none of.
-        self.http = http
-            .redirect(redirects)
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+        if !policy.extra_roots_pem.is_empty() {
+            // Checked where the policy was made (the coordinator's config); unreadable here
+            // means the system's roots only.
+            match reqwest::Certificate::from_pem_bundle(&policy.extra_roots_pem) {
+                Ok(certs) => http = http.tls_certs_merge(certs),
+                Err(e) => tracing::warn!(error = %e, "branch CA certificates ignored"),
+            }
+        }
+        self.http = match http.redirect(redirects).build() {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(error = %e, "branch HTTP client: falling back to the defaults");
+                reqwest::Client::new()
+            }
+        };
         self.policy = policy;
         self
     }

@@ -15,6 +15,15 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
+/// Whether `pem` holds at least one certificate (for [`BranchPolicy::extra_roots_pem`]).
+pub fn check_roots(pem: &[u8]) -> Result<(), String> {
+    match reqwest::Certificate::from_pem_bundle(pem) {
+        Ok(certs) if !certs.is_empty() => Ok(()),
+        Ok(_) => Err("no certificate in it".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The branch network policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BranchPolicy {
@@ -24,6 +33,9 @@ pub struct BranchPolicy {
     pub refuse_private: bool,
     /// Follow HTTP redirects (DTM does).
     pub follow_redirects: bool,
+    /// PEM certificates trusted for `https://` branches besides the system's roots (a private
+    /// CA); empty: the system's only.
+    pub extra_roots_pem: Vec<u8>,
 }
 
 impl Default for BranchPolicy {
@@ -32,6 +44,7 @@ impl Default for BranchPolicy {
             allow: Vec::new(),
             refuse_private: false,
             follow_redirects: true,
+            extra_roots_pem: Vec::new(),
         }
     }
 }

@@ -132,6 +132,9 @@ pub struct Hardening {
     pub api_token: String,
     /// Show `branch_headers` values as `***` in `query` and `all`.
     pub redact_branch_headers: bool,
+    /// A PEM file of CA certificates trusted for `https://` branches besides the system's
+    /// roots (a private CA); empty: the system's only.
+    pub branch_ca_file: String,
 }
 
 impl Default for Hardening {
@@ -142,6 +145,7 @@ impl Default for Hardening {
             refuse_private_networks: false,
             api_token: String::new(),
             redact_branch_headers: false,
+            branch_ca_file: String::new(),
         }
     }
 }
@@ -154,7 +158,21 @@ impl Hardening {
                 .map_err(|e| format!("Hardening.BranchNetworks: {e}"))?,
             refuse_private: self.refuse_private_networks,
             follow_redirects: self.follow_redirects,
+            extra_roots_pem: self.branch_roots()?,
         })
+    }
+
+    /// The PEM of `BranchCaFile`, checked to hold certificates.
+    fn branch_roots(&self) -> Result<Vec<u8>, String> {
+        if self.branch_ca_file.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bad = |e: &dyn std::fmt::Display| {
+            format!("Hardening.BranchCaFile {:?}: {e}", self.branch_ca_file)
+        };
+        let pem = std::fs::read(&self.branch_ca_file).map_err(|e| bad(&e))?;
+        dtmcli::policy::check_roots(&pem).map_err(|e| bad(&e))?;
+        Ok(pem)
     }
 }
 
