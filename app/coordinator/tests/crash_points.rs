@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use coordinator::biz::{
     Backlog, Branch, Clock, Created, Global, NewTccBranch, NewTrans, Op, Options, Progress,
-    ScanPage, ScanQuery, Status, StatusChange, StoreError, TransStore, TransType, TransUsecase,
+    ScanPage, ScanQuery, Status, StatusChange, StoreError, Topic, TransStore, TransType,
+    TransUsecase,
 };
 use dtmcli::DtmResult;
 use kit::time::UnixMs;
@@ -138,6 +139,18 @@ impl TransStore for FaultStore {
     async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError> {
         self.write()?;
         self.inner.reset_next_cron_time(gid, now).await
+    }
+    async fn topic(&self, name: &str) -> Result<Option<Topic>, StoreError> {
+        self.alive()?;
+        self.inner.topic(name).await
+    }
+    async fn put_topic(&self, topic: &Topic) -> Result<bool, StoreError> {
+        self.write()?;
+        self.inner.put_topic(topic).await
+    }
+    async fn delete_topic(&self, name: &str) -> Result<bool, StoreError> {
+        self.write()?;
+        self.inner.delete_topic(name).await
     }
     async fn backlog(&self) -> Result<Backlog, StoreError> {
         self.alive()?;

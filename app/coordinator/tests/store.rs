@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Result;
 use coordinator::biz::{
     Backlog, Branch, Created, Global, Op, Options, Progress, ScanQuery, Status, StatusChange,
-    StoreError, TransStore, TransType,
+    StoreError, Subscriber, Topic, TransStore, TransType,
 };
 use coordinator::conf::Store;
 use coordinator::data::open_store;
@@ -807,6 +807,44 @@ async fn the_backlog_counts_unfinished_transactions_and_the_earliest_due() -> Re
             },
             "{driver}"
         );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn topics_are_compare_and_set_on_their_version() -> Result<()> {
+    let sub = |url: &str| Subscriber {
+        url: url.into(),
+        remark: "r".into(),
+    };
+    for (driver, store, _db) in stores().await? {
+        assert_eq!(store.topic("t").await?, None, "{driver}");
+        let t = Topic {
+            name: "t".into(),
+            subscribers: vec![sub("http://a")],
+            version: 0,
+        };
+        assert!(store.put_topic(&t).await?, "{driver}: create");
+        assert!(!store.put_topic(&t).await?, "{driver}: created twice");
+        let stored = store.topic("t").await?.expect("stored");
+        assert_eq!(
+            (stored.subscribers.clone(), stored.version),
+            (vec![sub("http://a")], 1),
+            "{driver}"
+        );
+        let mut next = stored.clone();
+        next.subscribers.push(sub("http://b"));
+        assert!(store.put_topic(&next).await?, "{driver}: update");
+        assert!(!store.put_topic(&next).await?, "{driver}: a stale version");
+        let stored = store.topic("t").await?.expect("stored");
+        assert_eq!(
+            (stored.subscribers.len(), stored.version),
+            (2, 2),
+            "{driver}"
+        );
+        assert!(store.delete_topic("t").await?, "{driver}");
+        assert!(!store.delete_topic("t").await?, "{driver}");
+        assert_eq!(store.topic("t").await?, None, "{driver}");
     }
     Ok(())
 }

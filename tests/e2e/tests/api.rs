@@ -148,7 +148,7 @@ async fn bad_input_is_a_clear_4xx_and_stores_nothing() {
         (r#"{"trans_type":"saga"}"#.to_owned(), 400, "gid"),
         (r#"{"gid":"g1","trans_type":"saga","steps":[{"action":"ftp://x"}],"payloads":["{}"]}"#.to_owned(), 400, "http://"),
         (r#"{"gid":"g1","trans_type":"saga","steps":[{"action":"http://a","compensate":"http://b"}],"payloads":["{}"],"custom_data":"{\"concurrent\":true,\"orders\":{\"0\":[0]}}"}"#.to_owned(), 400, "custom_data"),
-        (r#"{"gid":"g1","trans_type":"msg","steps":[{"action":"topic://t"}],"payloads":["{}"]}"#.to_owned(), 400, "topics"),
+        (r#"{"gid":"g1","trans_type":"msg","steps":[{"action":"topic://t"}],"payloads":["{}"]}"#.to_owned(), 400, "topic not found: t"),
         (format!(r#"{{"gid":"g1","trans_type":"saga","payloads":["{}"]}}"#, "x".repeat(70 * 1024)), 413, ""),
         // Out of range: a panic inside tonic, or overflowing time arithmetic, if accepted.
         (r#"{"gid":"g1","trans_type":"saga","request_timeout":1000000000000}"#.to_owned(), 400, "request_timeout: must be 0 to 86400"),

@@ -13,7 +13,8 @@ pub use caller::BranchCaller;
 pub use policy::Policy;
 pub use poller::{POLLER_CONCURRENCY, POLLER_OVERFLOW, SLOW_ROUND};
 pub use store::{
-    Backlog, Created, Progress, ScanPage, ScanQuery, StatusChange, StoreError, TransStore,
+    Backlog, Created, Progress, ScanPage, ScanQuery, StatusChange, StoreError, Subscriber, Topic,
+    TransStore,
 };
 pub use trans::{Branch, BranchStatus, Clock, Global, Op, Options, Status, TransType, new_gid};
 pub use usecase::{NewTccBranch, NewTrans, TransError, TransUsecase};

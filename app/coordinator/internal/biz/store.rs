@@ -76,6 +76,27 @@ pub struct Progress<'a> {
     pub now: UnixMs,
 }
 
+/// A msg topic: `topic://<name>` in a msg's action stands for its subscribers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Topic {
+    /// The topic's name.
+    pub name: String,
+    /// Who receives it, in subscription order.
+    pub subscribers: Vec<Subscriber>,
+    /// The stored version (0: not stored yet); every change increments it.
+    pub version: i64,
+}
+
+/// A subscriber of a topic (DTM's JSON: `{"url","remark"}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Subscriber {
+    /// The branch URL each message to the topic calls.
+    pub url: String,
+    /// Free text.
+    #[serde(default)]
+    pub remark: String,
+}
+
 /// What [`TransStore::backlog`] reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Backlog {
@@ -205,6 +226,16 @@ pub trait TransStore: Send + Sync + 'static {
 
     /// One unfinished transaction becomes due `now`; `false` if none such.
     async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError>;
+
+    /// A msg topic and its subscribers, or `None`.
+    async fn topic(&self, name: &str) -> Result<Option<Topic>, StoreError>;
+
+    /// Writes `topic` if its stored version is still `topic.version` (0: it must not exist yet),
+    /// incrementing the version; `false` if someone changed it meanwhile.
+    async fn put_topic(&self, topic: &Topic) -> Result<bool, StoreError>;
+
+    /// Deletes a topic; `false` if there was none.
+    async fn delete_topic(&self, name: &str) -> Result<bool, StoreError>;
 
     /// The backlog: unfinished transactions by status, and the earliest `next_cron_time` among
     /// them (`None` when there are none). Read at each metrics scrape.

@@ -19,9 +19,12 @@ use crate::biz::policy::{NEVER, Policy};
 use crate::biz::process::Trans;
 use crate::biz::{
     Branch, BranchCaller, Clock, Created, Global, Op, Options, ScanPage, ScanQuery, Status,
-    StatusChange, StoreError, TransStore, TransType,
+    StatusChange, StoreError, Subscriber, Topic, TransStore, TransType,
 };
 use crate::metrics::DtmMetrics;
+
+/// A msg action naming a topic: `topic://<name>`.
+const TOPIC_PREFIX: &str = "topic://";
 
 /// A transaction as a client submits or prepares it.
 #[derive(Debug, Clone, Default)]
@@ -132,6 +135,58 @@ impl TransUsecase {
         }
     }
 
+    /// `subscribe`: `url` receives every msg sent to `topic` (DTM: the topic is created by its
+    /// first subscriber; the same URL twice is refused).
+    pub async fn subscribe(&self, topic: &str, url: &str, remark: &str) -> Result<(), TransError> {
+        let me = &self.inner;
+        if topic.is_empty() || url.is_empty() {
+            return Err(TransError::BadRequest("topic and url are required".into()));
+        }
+        // A subscriber is called with the protocol of each msg: its URL must be callable.
+        check_target(&*me.caller, "grpc", url)?;
+        me.change_topic(topic, |subscribers| {
+            if subscribers.iter().any(|s| s.url == url) {
+                return Err(TransError::BadRequest(format!(
+                    "{url} already subscribes to {topic}"
+                )));
+            }
+            subscribers.push(Subscriber {
+                url: url.to_owned(),
+                remark: remark.to_owned(),
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    /// `unsubscribe`: `url` no longer receives `topic`.
+    pub async fn unsubscribe(&self, topic: &str, url: &str) -> Result<(), TransError> {
+        if topic.is_empty() || url.is_empty() {
+            return Err(TransError::BadRequest("topic and url are required".into()));
+        }
+        self.inner
+            .change_topic(topic, |subscribers| {
+                let before = subscribers.len();
+                subscribers.retain(|s| s.url != url);
+                if subscribers.len() == before {
+                    return Err(TransError::NotFound(format!(
+                        "{url} does not subscribe to {topic}"
+                    )));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// `deleteTopic`.
+    pub async fn delete_topic(&self, topic: &str) -> Result<(), TransError> {
+        if self.inner.store.delete_topic(topic).await? {
+            Ok(())
+        } else {
+            Err(TransError::NotFound(format!("no topic {topic}")))
+        }
+    }
+
     /// Reads the store's backlog into the metrics (`dtm_unfinished_transactions`,
     /// `dtm_poller_lag_seconds`).
     pub async fn count_backlog(&self) -> Result<(), TransError> {
@@ -147,7 +202,8 @@ impl TransUsecase {
     /// `prepare`: store a msg (with its branches) or a tcc in `prepared`. Idempotent.
     pub async fn prepare(&self, t: NewTrans) -> Result<(), TransError> {
         let me = &self.inner;
-        let (global, branches) = me.build(&t, Status::Prepared)?;
+        let topics = me.topics_of(&t).await?;
+        let (global, branches) = me.build(&t, Status::Prepared, &topics)?;
         match me.store.create(&global, &branches).await? {
             Created::Inserted => Ok(()),
             Created::Exists(g)
@@ -172,7 +228,8 @@ impl TransUsecase {
 
     async fn submit_now(&self, t: NewTrans) -> Result<(), TransError> {
         let me = &self.inner;
-        let (global, branches) = me.build(&t, Status::Submitted)?;
+        let topics = me.topics_of(&t).await?;
+        let (global, branches) = me.build(&t, Status::Submitted, &topics)?;
         let gid = global.gid.clone();
         let created = me.store.create(&global, &branches).await?;
         if let Created::Exists(g) = created {
@@ -399,7 +456,54 @@ impl TransUsecase {
 
 impl Driver {
     /// The rows a new transaction is stored as, after checking what the service could not.
-    fn build(&self, t: &NewTrans, status: Status) -> Result<(Global, Vec<Branch>), TransError> {
+    /// Applies `change` to a topic's subscribers and writes them back, compare-and-set on the
+    /// topic's version (another instance may be changing it too): read, change, write, again
+    /// if it moved meanwhile.
+    async fn change_topic(
+        &self,
+        name: &str,
+        change: impl Fn(&mut Vec<Subscriber>) -> Result<(), TransError>,
+    ) -> Result<(), TransError> {
+        for _ in 0..16 {
+            let mut topic = self.store.topic(name).await?.unwrap_or_else(|| Topic {
+                name: name.to_owned(),
+                ..Topic::default()
+            });
+            change(&mut topic.subscribers)?;
+            if self.store.put_topic(&topic).await? {
+                return Ok(());
+            }
+        }
+        Err(TransError::Ongoing(format!(
+            "topic {name} keeps changing; try again"
+        )))
+    }
+
+    /// The subscribers of every `topic://<name>` a msg's actions name, read now.
+    async fn topics_of(&self, t: &NewTrans) -> Result<BTreeMap<String, Vec<String>>, TransError> {
+        let mut topics = BTreeMap::new();
+        if t.trans_type != Some(TransType::Msg) {
+            return Ok(topics);
+        }
+        for step in &t.steps {
+            let action = step.get(Op::Action.as_str()).map_or("", String::as_str);
+            if let Some(name) = action.strip_prefix(TOPIC_PREFIX) {
+                let urls = match self.store.topic(name).await? {
+                    Some(topic) => topic.subscribers.into_iter().map(|s| s.url).collect(),
+                    None => Vec::new(),
+                };
+                topics.insert(name.to_owned(), urls);
+            }
+        }
+        Ok(topics)
+    }
+
+    fn build(
+        &self,
+        t: &NewTrans,
+        status: Status,
+        topics: &BTreeMap<String, Vec<String>>,
+    ) -> Result<(Global, Vec<Branch>), TransError> {
         let trans_type = t
             .trans_type
             .ok_or_else(|| TransError::BadRequest("trans_type is required".into()))?;
@@ -433,10 +537,21 @@ impl Driver {
                 };
                 for op in ops {
                     let url = step.get(op.as_str()).map_or("", String::as_str);
-                    if url.starts_with("topic://") {
-                        return Err(TransError::BadRequest(
-                            "msg topics are not supported yet".into(),
-                        ));
+                    // A msg action `topic://<name>` is one branch per subscriber, `01-01`,
+                    // `01-02`… (DTM's ids), each with the step's payload.
+                    if let Some(name) = url.strip_prefix(TOPIC_PREFIX) {
+                        let urls = topics.get(name).filter(|u| !u.is_empty()).ok_or_else(|| {
+                            TransError::BadRequest(format!("topic not found: {name}"))
+                        })?;
+                        for (j, url) in urls.iter().enumerate() {
+                            let id = if urls.len() == 1 {
+                                branch_id.clone()
+                            } else {
+                                format!("{branch_id}-{:02}", j + 1)
+                            };
+                            branches.push(Branch::new(&t.gid, id, *op, url, payload, now));
+                        }
+                        continue;
                     }
                     check_target(&*self.caller, &t.protocol, url)?;
                     branches.push(Branch::new(

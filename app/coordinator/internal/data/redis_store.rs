@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::biz::{
     Backlog, Branch, BranchStatus, Created, Global, Op, Progress, ScanPage, ScanQuery, Status,
-    StatusChange, StoreError, TransStore, TransType,
+    StatusChange, StoreError, Topic, TransStore, TransType,
 };
 
 /// The Redis store.
@@ -46,6 +46,13 @@ impl std::fmt::Debug for RedisStore {
             .field("prefix", &self.prefix)
             .finish()
     }
+}
+
+/// A KV entry as the Redis store keeps it (a field of `<p>_kv_<cat>`).
+#[derive(Serialize, Deserialize)]
+struct StoredKv {
+    v: String,
+    version: i64,
 }
 
 /// A branch's fixed part, as kept in `<p>_b_<gid>`.
@@ -383,6 +390,47 @@ impl TransStore for RedisStore {
             .arg(&self.prefix);
         let (count, more): (u64, i64) = self.run(&inv).await?;
         Ok((count, more == 1))
+    }
+
+    async fn topic(&self, name: &str) -> Result<Option<Topic>, StoreError> {
+        let stored: Option<String> = self
+            .conn
+            .clone()
+            .hget(self.index("kv_topics"), name)
+            .await
+            .map_err(backend)?;
+        stored
+            .map(|json| {
+                let kv: StoredKv = serde_json::from_str(&json).map_err(backend)?;
+                Ok(Topic {
+                    name: name.to_owned(),
+                    subscribers: serde_json::from_str(&kv.v).map_err(backend)?,
+                    version: kv.version,
+                })
+            })
+            .transpose()
+    }
+
+    async fn put_topic(&self, topic: &Topic) -> Result<bool, StoreError> {
+        static SCRIPT: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!("lua/put_kv.lua")));
+        let v = serde_json::to_string(&topic.subscribers).map_err(backend)?;
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(self.index("kv_topics"))
+            .arg(&topic.name)
+            .arg(topic.version)
+            .arg(v);
+        Ok(self.run::<i64>(&inv).await? == 1)
+    }
+
+    async fn delete_topic(&self, name: &str) -> Result<bool, StoreError> {
+        let removed: i64 = self
+            .conn
+            .clone()
+            .hdel(self.index("kv_topics"), name)
+            .await
+            .map_err(backend)?;
+        Ok(removed > 0)
     }
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {

@@ -12,7 +12,7 @@ use sqlx::{AnyPool, Row};
 use super::writer::{Arg, Outcome, PoolConn, Stmt, Write, Writer};
 use crate::biz::{
     Backlog, Branch, Created, Global, Op, Progress, ScanPage, ScanQuery, Status, StatusChange,
-    StoreError, TransStore, TransType,
+    StoreError, Topic, TransStore, TransType,
 };
 use crate::metrics::StoreMetrics;
 use dtmcli::Dialect;
@@ -40,6 +40,9 @@ const BRANCH_COLUMNS: &str =
 const PROBE_PAD: usize = 8 * 1024;
 
 /// The statuses the poller drives.
+/// The KV category of msg topics (DTM's).
+const TOPICS: &str = "topics";
+
 const UNFINISHED: &str = "status IN ('prepared', 'submitted', 'aborting')";
 
 impl SqlStore {
@@ -537,6 +540,63 @@ impl TransStore for SqlStore {
             })
             .await
             .map(drop)
+    }
+
+    async fn topic(&self, name: &str) -> Result<Option<Topic>, StoreError> {
+        let row = sqlx::query(&self.q("SELECT v, version FROM kv WHERE cat = ? AND k = ?"))
+            .bind(TOPICS)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|r| {
+            let v = text(&r, 0)?;
+            Ok(Topic {
+                name: name.to_owned(),
+                subscribers: serde_json::from_str(&v).map_err(backend)?,
+                version: r.try_get(1).map_err(backend)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_topic(&self, topic: &Topic) -> Result<bool, StoreError> {
+        // Topics change seldom: straight on the pool, a compare-and-set on the version.
+        let v = serde_json::to_string(&topic.subscribers).map_err(backend)?;
+        let done = if topic.version == 0 {
+            sqlx::query(&self.q("INSERT INTO kv (cat, k, v, version) VALUES (?, ?, ?, 1)"))
+                .bind(TOPICS)
+                .bind(&topic.name)
+                .bind(&v)
+                .execute(&self.pool)
+                .await
+        } else {
+            let sql = "UPDATE kv SET v = ?, version = version + 1 \
+                       WHERE cat = ? AND k = ? AND version = ?";
+            sqlx::query(&self.q(sql))
+                .bind(&v)
+                .bind(TOPICS)
+                .bind(&topic.name)
+                .bind(topic.version)
+                .execute(&self.pool)
+                .await
+        };
+        match done {
+            Ok(r) => Ok(r.rows_affected() == 1),
+            // Created by someone else first.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete_topic(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(&self.q("DELETE FROM kv WHERE cat = ? AND k = ?"))
+            .bind(TOPICS)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {

@@ -48,6 +48,10 @@ pub fn new_http_server(svc: Arc<DtmService>, token: Option<String>) -> Router<()
         // Legacy alias used by the Node and old PHP SDKs.
         .route("/registerTccBranch", post(register_branch))
         .route("/version", get(version))
+        // Msg topics (DTM's routes; its SDKs send no token, so they stay open like submit).
+        .route("/subscribe", get(subscribe))
+        .route("/unsubscribe", get(unsubscribe))
+        .route("/topic/{name}", axum::routing::delete(delete_topic))
         .merge(admin);
     Router::new()
         .nest("/api/dtmsvr", dtm)
@@ -147,6 +151,33 @@ async fn register_branch(State(svc): Svc, body: Result<Bytes, BytesRejection>) -
         };
     let data = fields.get("data").cloned().unwrap_or_default().into_bytes();
     done(svc.register_branch(&fields, data).await)
+}
+
+async fn subscribe(State(svc): Svc, params: Params) -> Response {
+    match params {
+        Ok(Query(p)) => {
+            let get = |k: &str| p.get(k).map_or("", String::as_str);
+            done(svc.subscribe(get("topic"), get("url"), get("remark")).await)
+        }
+        Err(e) => bad_query(e),
+    }
+}
+
+async fn unsubscribe(State(svc): Svc, params: Params) -> Response {
+    match params {
+        Ok(Query(p)) => {
+            let get = |k: &str| p.get(k).map_or("", String::as_str);
+            done(svc.unsubscribe(get("topic"), get("url")).await)
+        }
+        Err(e) => bad_query(e),
+    }
+}
+
+async fn delete_topic(
+    State(svc): Svc,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    done(svc.delete_topic(&name).await)
 }
 
 async fn force_stop(State(svc): Svc, body: Result<Bytes, BytesRejection>) -> Response {

@@ -61,16 +61,27 @@ impl Dtm for DtmService {
         Err(not_yet("workflow"))
     }
 
-    async fn subscribe(&self, _: Request<DtmTopicRequest>) -> Result<Response<()>, Status> {
-        Err(not_yet("topics"))
+    async fn subscribe(&self, req: Request<DtmTopicRequest>) -> Result<Response<()>, Status> {
+        let r = req.into_inner();
+        DtmService::subscribe(self, &r.topic, &r.url, &r.remark)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(()))
     }
 
-    async fn unsubscribe(&self, _: Request<DtmTopicRequest>) -> Result<Response<()>, Status> {
-        Err(not_yet("topics"))
+    async fn unsubscribe(&self, req: Request<DtmTopicRequest>) -> Result<Response<()>, Status> {
+        let r = req.into_inner();
+        DtmService::unsubscribe(self, &r.topic, &r.url)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(()))
     }
 
-    async fn delete_topic(&self, _: Request<DtmTopicRequest>) -> Result<Response<()>, Status> {
-        Err(not_yet("topics"))
+    async fn delete_topic(&self, req: Request<DtmTopicRequest>) -> Result<Response<()>, Status> {
+        DtmService::delete_topic(self, &req.into_inner().topic)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(()))
     }
 }
 

@@ -85,6 +85,21 @@ impl DtmService {
         }
     }
 
+    /// `subscribe`: `url` receives the msgs sent to `topic://<topic>`.
+    pub async fn subscribe(&self, topic: &str, url: &str, remark: &str) -> Result<(), TransError> {
+        self.uc.subscribe(topic, url, remark).await
+    }
+
+    /// `unsubscribe`.
+    pub async fn unsubscribe(&self, topic: &str, url: &str) -> Result<(), TransError> {
+        self.uc.unsubscribe(topic, url).await
+    }
+
+    /// `deleteTopic`.
+    pub async fn delete_topic(&self, topic: &str) -> Result<(), TransError> {
+        self.uc.delete_topic(topic).await
+    }
+
     /// `forceStop`.
     pub async fn force_stop(&self, gid: &str) -> Result<(), TransError> {
         validate_gid(gid).map_err(bad)?;

@@ -11,7 +11,7 @@ use kit::time::UnixMs;
 
 use coordinator::biz::{
     Backlog, Branch, Created, Global, Progress, ScanPage, ScanQuery, Status, StatusChange,
-    StoreError, TransStore,
+    StoreError, Topic, TransStore,
 };
 
 /// Transactions and their branches in memory; every method is one critical section, so each
@@ -25,6 +25,7 @@ pub struct MemoryStore {
 struct Inner {
     next_id: i64,
     trans: HashMap<String, (Global, Vec<Branch>)>,
+    topics: HashMap<String, Topic>,
 }
 
 impl MemoryStore {
@@ -251,6 +252,29 @@ impl TransStore for MemoryStore {
             }
             _ => false,
         }))
+    }
+
+    async fn topic(&self, name: &str) -> Result<Option<Topic>, StoreError> {
+        Ok(self.with(|s| s.topics.get(name).cloned()))
+    }
+
+    async fn put_topic(&self, topic: &Topic) -> Result<bool, StoreError> {
+        Ok(self.with(|s| {
+            let stored = s.topics.get(&topic.name).map_or(0, |t| t.version);
+            if stored != topic.version {
+                return false;
+            }
+            let next = Topic {
+                version: stored + 1,
+                ..topic.clone()
+            };
+            s.topics.insert(topic.name.clone(), next);
+            true
+        }))
+    }
+
+    async fn delete_topic(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.with(|s| s.topics.remove(name).is_some()))
     }
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {
