@@ -374,10 +374,6 @@ impl Caller {
     }
 
     async fn call_http(&self, url: &str, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
-        let transport = |e: reqwest::Error| CallError::Transport {
-            url: url.to_owned(),
-            message: kit::errors::chain(&e),
-        };
         let builder = if req.body.is_empty() {
             self.http.get(url)
         } else {
@@ -387,19 +383,38 @@ impl Caller {
         if !req.info.dtm.is_empty() {
             query.push(("dtm", req.info.dtm.as_str()));
         }
-        let mut builder = builder
+        let builder = builder
             .query(&query)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .timeout(req.timeout);
+            .header(http::header::CONTENT_TYPE, "application/json");
+        let (status, body) = self.send_http(builder, url, req).await?;
+        http_result(url, status, body)
+    }
+
+    /// Sends an HTTP branch call with the transaction's headers, the caller's trace (retries
+    /// included: each call injects) and the timeout, and reads the answer — at most
+    /// [`MAX_REPLY_BODY`] of it: a branch's answer must not decide our memory use.
+    async fn send_http(
+        &self,
+        mut builder: reqwest::RequestBuilder,
+        url: &str,
+        req: &BranchRequest<'_>,
+    ) -> Result<(u16, String), CallError> {
+        let transport = |e: reqwest::Error| CallError::Transport {
+            url: url.to_owned(),
+            message: kit::errors::chain(&e),
+        };
         for (k, v) in req.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
-        // The caller's trace goes on to the branch (retries included: each call injects).
         let mut trace = http::HeaderMap::new();
         kit::trace::inject(&mut trace);
-        let mut res = builder.headers(trace).send().await.map_err(transport)?;
+        let mut res = builder
+            .headers(trace)
+            .timeout(req.timeout)
+            .send()
+            .await
+            .map_err(transport)?;
         let status = res.status().as_u16();
-        // Read at most MAX_REPLY_BODY: a branch's answer must not decide our memory use.
         let mut body = Vec::new();
         while body.len() < MAX_REPLY_BODY {
             match res.chunk().await.map_err(transport)? {
@@ -408,15 +423,7 @@ impl Caller {
             }
         }
         body.truncate(MAX_REPLY_BODY);
-        let body = String::from_utf8_lossy(&body).into_owned();
-        match DtmResult::from_http(status, &body) {
-            Some(result) => Ok(Reply::new(result, body)),
-            None => Err(CallError::Answer {
-                url: url.to_owned(),
-                status: status.to_string(),
-                body: truncate(body),
-            }),
-        }
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 
     /// DTM's JSON-RPC branch call: POST `{"jsonrpc":"2.0","method":<the URL's method>,"id",
@@ -424,10 +431,6 @@ impl Caller {
     /// read as HTTP first (409 / 425), then by its JSON-RPC error code: -32901 FAILURE,
     /// -32902 ONGOING, any other error a failed call (retried), none SUCCESS.
     async fn call_json_rpc(&self, url: &str, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
-        let transport = |message: String| CallError::Transport {
-            url: url.to_owned(),
-            message,
-        };
         let method = reqwest::Url::parse(url)
             .ok()
             .and_then(|u| {
@@ -442,8 +445,10 @@ impl Caller {
         let mut params: serde_json::Map<String, serde_json::Value> = if req.body.is_empty() {
             serde_json::Map::new()
         } else {
-            serde_json::from_slice(req.body)
-                .map_err(|e| transport(format!("a JSON-RPC payload must be a JSON object: {e}")))?
+            serde_json::from_slice(req.body).map_err(|e| CallError::Transport {
+                url: url.to_owned(),
+                message: format!("a JSON-RPC payload must be a JSON object: {e}"),
+            })?
         };
         let info = req.info;
         for (k, v) in [
@@ -460,38 +465,14 @@ impl Caller {
             "id": format!("{}-{}-{}", info.gid, info.branch_id, info.op),
             "params": params,
         });
-        let mut trace = http::HeaderMap::new();
-        kit::trace::inject(&mut trace);
-        let mut builder = self
-            .http
-            .post(url)
-            .json(&body)
-            .timeout(req.timeout)
-            .headers(trace);
-        for (k, v) in req.headers {
-            builder = builder.header(k.as_str(), v.as_str());
+        let (status, text) = self
+            .send_http(self.http.post(url).json(&body), url, req)
+            .await?;
+        // HTTP first: a 409 or 425 (or an answer that is no DTM result) says it all.
+        if DtmResult::from_http(status, &text) != Some(DtmResult::Success) {
+            return http_result(url, status, text);
         }
-        let res = builder
-            .send()
-            .await
-            .map_err(|e| transport(kit::errors::chain(&e)))?;
-        let status = res.status().as_u16();
-        let text = res
-            .text()
-            .await
-            .map_err(|e| transport(kit::errors::chain(&e)))?;
         let answer = |result| Ok(Reply::new(result, text.clone()));
-        match DtmResult::from_http(status, &text) {
-            Some(DtmResult::Success) => {}
-            Some(result) => return answer(result),
-            None => {
-                return Err(CallError::Answer {
-                    url: url.to_owned(),
-                    status: status.to_string(),
-                    body: truncate(text),
-                });
-            }
-        }
         let reply: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         match reply["error"]["code"].as_i64() {
             None if reply["error"].is_null() => answer(DtmResult::Success),
@@ -634,6 +615,18 @@ impl Decoder for RawCodec {
     type Error = tonic::Status;
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
         Ok(Some(buf.copy_to_bytes(buf.remaining())))
+    }
+}
+
+/// An HTTP branch answer read as DTM reads it; an answer that is no DTM result is an error.
+fn http_result(url: &str, status: u16, body: String) -> Result<Reply, CallError> {
+    match DtmResult::from_http(status, &body) {
+        Some(result) => Ok(Reply::new(result, body)),
+        None => Err(CallError::Answer {
+            url: url.to_owned(),
+            status: status.to_string(),
+            body: truncate(body),
+        }),
     }
 }
 

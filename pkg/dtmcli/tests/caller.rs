@@ -38,7 +38,7 @@ fn request<'a>(
 }
 
 #[tokio::test]
-async fn an_endless_http_answer_is_read_up_to_the_cap() {
+async fn an_endless_http_or_json_rpc_answer_is_read_up_to_the_cap() {
     // 200 with a body of 1 GiB, produced lazily, counting what the socket accepted.
     let sent = Arc::new(AtomicUsize::new(0));
     let dropped = Arc::new(AtomicBool::new(false));
@@ -69,28 +69,36 @@ async fn an_endless_http_answer_is_read_up_to_the_cap() {
     let url = format!("http://{}/huge", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
+    // Plain HTTP, and the same answer to a JSON-RPC call (read through the same cap).
     let (info, headers) = (branch("saga", "action"), BTreeMap::new());
-    let reply = Caller::new()
-        .call(&request(
-            &url,
-            "http",
-            &info,
-            &headers,
-            Duration::from_secs(30),
-        ))
-        .await
-        .expect("a 200 is SUCCESS");
-    assert_eq!(reply.result, DtmResult::Success);
-    eventually("the server's stream is abandoned", async || {
-        dropped.load(Ordering::SeqCst)
-    })
-    .await;
-    // What the socket buffers took besides the cap, far from the gigabyte offered.
-    let sent = sent.load(Ordering::SeqCst);
-    assert!(
-        sent < 64 * MAX_REPLY_BODY * 16,
-        "{sent} bytes were produced"
-    );
+    for (url, protocol) in [
+        (url.clone(), "http"),
+        (format!("{url}?method=M"), "json-rpc"),
+    ] {
+        sent.store(0, Ordering::SeqCst);
+        dropped.store(false, Ordering::SeqCst);
+        let reply = Caller::new()
+            .call(&request(
+                &url,
+                protocol,
+                &info,
+                &headers,
+                Duration::from_secs(30),
+            ))
+            .await
+            .expect("a 200 is SUCCESS");
+        assert_eq!(reply.result, DtmResult::Success, "{protocol}");
+        eventually("the server's stream is abandoned", async || {
+            dropped.load(Ordering::SeqCst)
+        })
+        .await;
+        // What the socket buffers took besides the cap, far from the gigabyte offered.
+        let sent = sent.load(Ordering::SeqCst);
+        assert!(
+            sent < 64 * MAX_REPLY_BODY * 16,
+            "{protocol}: {sent} bytes were produced"
+        );
+    }
 }
 
 #[tokio::test]

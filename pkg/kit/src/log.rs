@@ -171,26 +171,29 @@ fn request_span<B>(transport: &'static str, req: &http::Request<B>) -> tracing::
     );
     crate::trace::continue_from(&span, req.headers());
     let query = req.uri().query().unwrap_or_default();
-    for key in ["gid", "trans_type", "branch_id", "op"] {
-        let from_metadata = req
+    for (key, metadata) in [
+        ("gid", "dtm-gid"),
+        ("trans_type", "dtm-trans_type"),
+        ("branch_id", "dtm-branch_id"),
+        ("op", "dtm-op"),
+    ] {
+        let value = req
             .headers()
-            .get(format!("dtm-{key}"))
+            .get(metadata)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let value = from_metadata.or_else(|| form_urlencoded_get(query, key));
+            .or_else(|| query_value(query, key));
         if let Some(v) = value {
-            span.record(key, v.as_str());
+            span.record(key, v);
         }
     }
     span
 }
 
-/// The value of `key` in a query string (DTM's context values need no decoding beyond `%XX`
-/// of the gid, which a span attribute may keep as sent).
-fn form_urlencoded_get(query: &str, key: &str) -> Option<String> {
+/// The raw value of `key` in a query string (undecoded: a span attribute may show it as sent).
+fn query_value<'q>(query: &'q str, key: &str) -> Option<&'q str> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.to_owned())
+        .map(|(_, v)| v)
 }

@@ -80,44 +80,32 @@ pub async fn shutdown() {
 
 /// The current span's context, as a `traceparent` value (empty when there is none).
 pub fn traceparent() -> String {
-    let mut carrier = Vec::new();
-    TraceContextPropagator::new().inject_context(
-        &tracing::Span::current().context(),
-        &mut Carrier(&mut carrier),
-    );
-    carrier
-        .into_iter()
-        .find_map(|(k, v)| (k == "traceparent").then_some(v))
+    let mut headers = http::HeaderMap::new();
+    inject(&mut headers);
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
+        .to_owned()
 }
 
 /// `span`, made a child of the context in `traceparent` (left a new trace if that is empty or
 /// malformed), with its `trace_id` field recorded.
 pub fn span_from(span: tracing::Span, traceparent: &str) -> tracing::Span {
-    if !traceparent.is_empty() {
-        let headers = [("traceparent".to_owned(), traceparent.to_owned())];
-        let cx = TraceContextPropagator::new().extract(&Pairs(&headers));
-        let _ = span.set_parent(cx);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(traceparent) {
+        headers.insert("traceparent", v);
     }
-    record_trace_id(&span);
+    continue_from(&span, &headers);
     span
 }
 
 /// Writes the current span's context into `headers` (`traceparent`, `tracestate`).
 pub fn inject(headers: &mut http::HeaderMap) {
-    let mut carrier = Vec::new();
     TraceContextPropagator::new().inject_context(
         &tracing::Span::current().context(),
-        &mut Carrier(&mut carrier),
+        &mut HeadersMut(headers),
     );
-    for (k, v) in carrier {
-        if let (Ok(k), Ok(v)) = (
-            http::HeaderName::from_bytes(k.as_bytes()),
-            http::HeaderValue::from_str(&v),
-        ) {
-            headers.insert(k, v);
-        }
-    }
 }
 
 /// Writes the current span's context into gRPC `metadata`.
@@ -156,28 +144,21 @@ pub fn trace_id_of(traceparent: &str) -> Option<&str> {
     traceparent.split('-').nth(1).filter(|id| id.len() == 32)
 }
 
-struct Carrier<'a>(&'a mut Vec<(String, String)>);
+/// `headers` as OpenTelemetry's carrier, to write a context into.
+struct HeadersMut<'a>(&'a mut http::HeaderMap);
 
-impl Injector for Carrier<'_> {
+impl Injector for HeadersMut<'_> {
     fn set(&mut self, key: &str, value: String) {
-        self.0.push((key.to_owned(), value));
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(k, v);
+        }
     }
 }
 
-struct Pairs<'a>(&'a [(String, String)]);
-
-impl Extractor for Pairs<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-    fn keys(&self) -> Vec<&str> {
-        self.0.iter().map(|(k, _)| k.as_str()).collect()
-    }
-}
-
+/// `headers` as OpenTelemetry's carrier, to read a context from.
 struct Headers<'a>(&'a http::HeaderMap);
 
 impl Extractor for Headers<'_> {
