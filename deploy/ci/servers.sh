@@ -43,6 +43,14 @@ DO $$ BEGIN
   END IF;
 END $$;
 SQL
+# XA branches end in PREPARE TRANSACTION, which PostgreSQL refuses unless this is above 0 (the
+# default); the setting needs a restart.
+if [ "$(su postgres -c "psql -tAc 'SHOW max_prepared_transactions'")" = "0" ]; then
+  log "PostgreSQL: max_prepared_transactions = 100 (restart)"
+  su postgres -c "psql -q -c 'ALTER SYSTEM SET max_prepared_transactions = 100'" >&2
+  pg_ctlcluster "$pg_version" main restart >&2
+  wait_for PostgreSQL pg_isready -h 127.0.0.1 -p 5432
+fi
 
 # MariaDB: a `dtm` user with every privilege (tests create a database each).
 if ! mysqladmin --protocol=tcp -h 127.0.0.1 -udtm -pdtm ping >/dev/null 2>&1; then

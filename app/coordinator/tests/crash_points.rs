@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use coordinator::biz::{
-    Backlog, Branch, Clock, Created, Global, NewTccBranch, NewTrans, Op, Options, Progress,
+    Backlog, Branch, Clock, Created, Global, NewBranch, NewTrans, Op, Options, Phase2, Progress,
     ScanPage, ScanQuery, Status, StatusChange, StoreError, Topic, TransStore, TransType,
     TransUsecase,
 };
@@ -513,11 +513,13 @@ async fn tcc_client(uc: TransUsecase, gid: String, second_try: DtmResult) -> Cli
             break;
         }
         let registered = uc
-            .register_tcc_branch(NewTccBranch {
+            .register_branch(NewBranch {
                 gid: gid.clone(),
                 branch_id: format!("0{}", i + 1),
-                confirm: format!("http://branch/{name}-confirm"),
-                cancel: format!("http://branch/{name}-cancel"),
+                phase2: Phase2::Tcc {
+                    confirm: format!("http://branch/{name}-confirm"),
+                    cancel: format!("http://branch/{name}-cancel"),
+                },
                 data: b"{}".to_vec(),
             })
             .await;

@@ -207,7 +207,7 @@ impl BranchBarrier {
 }
 
 /// The `reason` of a barrier row: the op of the call that inserted it.
-async fn reason_of(
+pub(crate) async fn reason_of(
     conn: &mut AnyConnection,
     dialect: Dialect,
     info: &BranchInfo,
@@ -271,13 +271,13 @@ fn origin_op(op: &str) -> Option<&'static str> {
     }
 }
 
-fn dialect_of(conn: &AnyConnection) -> Result<Dialect, BarrierError> {
+pub(crate) fn dialect_of(conn: &AnyConnection) -> Result<Dialect, BarrierError> {
     Dialect::from_backend(conn.backend_name())
         .ok_or_else(|| BarrierError::Unsupported(conn.backend_name().to_owned()))
 }
 
 /// Insert-ignore one barrier row; `true` if it was inserted (it was not there yet).
-async fn insert(
+pub(crate) async fn insert(
     conn: &mut AnyConnection,
     dialect: Dialect,
     info: &BranchInfo,

@@ -71,7 +71,8 @@ impl BranchInfo {
         Ok(info)
     }
 
-    /// Writes the context as gRPC metadata, the way the coordinator sends it.
+    /// Writes the context as gRPC metadata, the way the coordinator (and, with `dtm` and
+    /// `phase2_url`, an SDK) sends it.
     pub fn to_metadata(&self, md: &mut MetadataMap) -> Result<(), kit::Error> {
         for (key, value) in [
             ("dtm-gid", &self.gid),
@@ -79,7 +80,11 @@ impl BranchInfo {
             ("dtm-branch_id", &self.branch_id),
             ("dtm-op", &self.op),
             ("dtm-dtm", &self.dtm),
+            ("dtm-phase2_url", &self.phase2_url),
         ] {
+            if value.is_empty() && key == "dtm-phase2_url" {
+                continue;
+            }
             let value = value.parse().map_err(|_| {
                 kit::Error::bad_request("DTM_CONTEXT", format!("{key} must be ASCII"))
             })?;
@@ -88,14 +93,21 @@ impl BranchInfo {
         Ok(())
     }
 
-    /// The query string DTM appends to an HTTP branch URL: `gid=…&trans_type=…&branch_id=…&op=…`.
+    /// The query string DTM appends to an HTTP branch URL: `gid=…&trans_type=…&branch_id=…&op=…`,
+    /// then `dtm` and `phase2_url` when an SDK sets them.
     pub fn to_query(&self) -> Vec<(&'static str, &str)> {
-        vec![
+        let mut query = vec![
             ("gid", self.gid.as_str()),
             ("trans_type", self.trans_type.as_str()),
             ("branch_id", self.branch_id.as_str()),
             ("op", self.op.as_str()),
-        ]
+        ];
+        for (key, value) in [("dtm", &self.dtm), ("phase2_url", &self.phase2_url)] {
+            if !value.is_empty() {
+                query.push((key, value.as_str()));
+            }
+        }
+        query
     }
 }
 
@@ -110,7 +122,8 @@ mod tests {
             trans_type: "saga".into(),
             branch_id: "01".into(),
             op: "action".into(),
-            ..Default::default()
+            dtm: "127.0.0.1:36790".into(),
+            phase2_url: "127.0.0.1:9000/pkg.Svc/M".into(),
         };
         let mut md = MetadataMap::new();
         info.to_metadata(&mut md).unwrap();

@@ -1,8 +1,8 @@
 //! Calling a branch the way DTM does (docs/dtm-protocol.md, Calling branches): the coordinator calls every saga, msg and TCC
 //! phase-2 branch this way, and the SDK calls TCC try branches and the msg check-back the same way.
 //!
-//! - HTTP: POST with the stored body, GET when it is empty; `gid, trans_type, branch_id, op`
-//!   (and `dtm` from an SDK) appended to the query; `Content-Type: application/json` plus the
+//! - HTTP: POST with the stored body, GET when it is empty (except xa: always POST);
+//!   `gid, trans_type, branch_id, op` (and `dtm`, `phase2_url` from an SDK) appended to the query; `Content-Type: application/json` plus the
 //!   transaction's `branch_headers`; the answer read by [`DtmResult::from_http`].
 //! - gRPC: `host:port/pkg.Svc/Method`, called dynamically with the stored protobuf bytes
 //!   (no generated stubs), the context as `dtm-*` metadata, one cached channel per `host:port`;
@@ -374,15 +374,13 @@ impl Caller {
     }
 
     async fn call_http(&self, url: &str, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
-        let builder = if req.body.is_empty() {
+        // XA's phase two has no body yet is a POST (DTM's rule).
+        let builder = if req.body.is_empty() && req.info.trans_type != "xa" {
             self.http.get(url)
         } else {
             self.http.post(url).body(req.body.to_vec())
         };
-        let mut query = req.info.to_query();
-        if !req.info.dtm.is_empty() {
-            query.push(("dtm", req.info.dtm.as_str()));
-        }
+        let query = req.info.to_query();
         let builder = builder
             .query(&query)
             .header(http::header::CONTENT_TYPE, "application/json");

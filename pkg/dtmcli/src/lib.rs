@@ -11,7 +11,9 @@
 //! - [`dialect`]: the three SQL dialects the barrier and the apps' repositories speak;
 //! - [`wire`]: the coordinator's request bodies, read as tolerantly as DTM reads them;
 //! - [`caller`]: calling a branch as DTM does, over HTTP and (dynamically) gRPC;
-//! - [`client`]: the client side — [`Saga`], [`Msg`], [`Tcc`] over the coordinator's HTTP or gRPC API;
+//! - [`client`]: the client side — [`Saga`], [`Msg`], [`Tcc`], [`Xa`] over the coordinator's HTTP or gRPC API;
+//! - [`xa`]: the branch side of XA — a local transaction prepared in MySQL/MariaDB or
+//!   PostgreSQL, registered with the coordinator, committed or rolled back in phase two;
 //! - [`proto`]: DTM's gRPC contract (`dtmgimp`), the client the SDK uses and the server a
 //!   coordinator implements.
 //!
@@ -28,6 +30,7 @@ pub mod dialect;
 pub mod policy;
 pub mod result;
 pub mod wire;
+pub mod xa;
 
 /// DTM's gRPC contract, `dtmgimp` (`proto/dtmgimp.proto`, DTM's package and field numbers).
 pub mod proto {
@@ -40,6 +43,6 @@ pub mod proto {
 
 pub use barrier::{BarrierError, BarrierMetrics, BranchBarrier, Outcome};
 pub use branch::BranchInfo;
-pub use client::{ClientError, DoAndSubmitError, Dtm, Msg, Options, Saga, Tcc};
+pub use client::{ClientError, DoAndSubmitError, Dtm, Msg, Options, Saga, Tcc, Xa};
 pub use dialect::Dialect;
 pub use result::{BranchError, DtmResult, refuse};

@@ -35,7 +35,7 @@ pub struct TransRequest {
     /// Global transaction id.
     #[serde(deserialize_with = "null_default")]
     pub gid: String,
-    /// `saga`, `msg`, `tcc` (`xa`, `workflow` are recognised and refused: not supported yet).
+    /// `saga`, `msg`, `tcc`, `xa` (`workflow` is recognised and refused: not supported yet).
     #[serde(deserialize_with = "null_default")]
     pub trans_type: String,
     /// Saga: `{"action","compensate"}` per step; msg: `{"action"}`.
@@ -130,8 +130,8 @@ impl TransRequest {
     pub fn validate(&self) -> Result<(), WireError> {
         validate_new_gid(&self.gid)?;
         match self.trans_type.as_str() {
-            "saga" | "msg" | "tcc" => {}
-            "xa" | "workflow" => {
+            "saga" | "msg" | "tcc" | "xa" => {}
+            "workflow" => {
                 return Err(field(
                     "trans_type",
                     format!("{} is not supported yet", self.trans_type),
@@ -140,7 +140,7 @@ impl TransRequest {
             other => {
                 return Err(field(
                     "trans_type",
-                    format!("unknown trans_type {other:?} (saga, msg or tcc)"),
+                    format!("unknown trans_type {other:?} (saga, msg, tcc or xa)"),
                 ));
             }
         }
@@ -434,7 +434,7 @@ mod tests {
             .contains("longer than 128")
         );
         assert!(err(r#"{"gid":"g","trans_type":"sagas"}"#).contains("unknown trans_type"));
-        assert!(err(r#"{"gid":"g","trans_type":"xa"}"#).contains("not supported yet"));
+        assert!(err(r#"{"gid":"g","trans_type":"workflow"}"#).contains("not supported yet"));
         assert!(
             err(r#"{"gid":"g","trans_type":"saga","steps":[{"action":"a"}],"payloads":["",""]}"#)
                 .contains("2 payloads for 1 steps")

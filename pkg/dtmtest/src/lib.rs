@@ -634,3 +634,30 @@ pub async fn assert_query_prepared(to: Target<'_>, rule: &HttpRule, pool: &AnyPo
         assert!(failed.is_failure(), "{t:?}: {failed:?}");
     }
 }
+
+/// The xids of the XA transactions prepared in `pool`'s database server that start with
+/// `prefix` (an XA branch's xid is `<gid>-<branch_id>`): the ones still waiting for phase two.
+/// Both servers list prepared transactions server-wide, so tests filter by their own gids.
+pub async fn prepared_xids(pool: &AnyPool, dialect: Dialect, prefix: &str) -> Vec<String> {
+    let rows = match dialect {
+        Dialect::Sqlite => return Vec::new(),
+        // A text query: MySQL refuses XA statements as prepared statements.
+        Dialect::MySql => pool.fetch_all("XA RECOVER").await,
+        Dialect::Postgres => {
+            pool.fetch_all(
+                "SELECT gid AS data FROM pg_prepared_xacts WHERE database = current_database()",
+            )
+            .await
+        }
+    };
+    use sqlx::Row;
+    rows.expect("list prepared XA transactions")
+        .iter()
+        .map(|r| {
+            r.try_get::<String, _>("data").unwrap_or_else(|_| {
+                String::from_utf8_lossy(&r.get::<Vec<u8>, _>("data")).into_owned()
+            })
+        })
+        .filter(|xid| xid.starts_with(prefix))
+        .collect()
+}

@@ -388,6 +388,21 @@ impl Stack {
         (row.get(0), row.get(1))
     }
 
+    /// The services' database (the stack's `E2E_DB`).
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// XA transactions of `gid` still prepared in the stock and order databases.
+    pub async fn xa_prepared(&self, gid: &str) -> Vec<String> {
+        let mut xids = dtmtest::prepared_xids(&self.stock_pool, self.dialect, gid).await;
+        // MariaDB lists the whole server's; PostgreSQL one database's.
+        if self.dialect == Dialect::Postgres {
+            xids.extend(dtmtest::prepared_xids(&self.order_data.pool, self.dialect, gid).await);
+        }
+        xids
+    }
+
     /// The status of an order, if it exists.
     pub async fn order_status(&self, id: &str) -> Option<String> {
         let sql = self.dialect.sql("SELECT status FROM orders WHERE id = ?");

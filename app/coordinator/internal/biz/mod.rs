@@ -17,4 +17,4 @@ pub use store::{
     TransStore,
 };
 pub use trans::{Branch, BranchStatus, Clock, Global, Op, Options, Status, TransType, new_gid};
-pub use usecase::{NewTccBranch, NewTrans, TransError, TransUsecase};
+pub use usecase::{NewBranch, NewTrans, Phase2, TransError, TransUsecase};

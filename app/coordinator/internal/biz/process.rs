@@ -6,6 +6,7 @@
 //! | saga | timeout → aborting | actions in order (or concurrently, per `orders`) → succeed; an action's FAILURE, `retry_limit` or `timeout_to_fail` → aborting | compensations in reverse → failed |
 //! | msg  | after the timeout, ask `query_prepared`: SUCCESS → submitted, FAILURE → failed | after `delay`, actions (in order or concurrently) → succeed | — |
 //! | tcc  | timeout → aborting | confirms, last registered first → succeed | cancels, last registered first → failed |
+//! | xa   | timeout → aborting | commits, in registration order → succeed | rollbacks, in registration order → failed |
 //!
 //! ONGOING keeps the base interval; an error doubles it, up to `RetryMaxInterval`.
 
@@ -164,7 +165,9 @@ impl Driver {
             let step = match (t.global.trans_type, t.global.status) {
                 (_, Status::Succeed | Status::Failed) => return Ok(Next::Done),
                 (TransType::Msg, Status::Prepared) => self.msg_check_back(t).await?,
-                (TransType::Saga | TransType::Tcc, Status::Prepared) => self.expire(t).await?,
+                (TransType::Saga | TransType::Tcc | TransType::Xa, Status::Prepared) => {
+                    self.expire(t).await?
+                }
                 (TransType::Saga, Status::Submitted) => self.saga_forward(t, &retries).await?,
                 (TransType::Saga, Status::Aborting) => self.saga_backward(t).await?,
                 (TransType::Msg, Status::Submitted) => self.msg_forward(t).await?,
@@ -175,6 +178,12 @@ impl Driver {
                 }
                 (TransType::Tcc, Status::Aborting) => {
                     self.phase_two(t, Op::Cancel, Status::Failed).await?
+                }
+                (TransType::Xa, Status::Submitted) => {
+                    self.phase_two(t, Op::Commit, Status::Succeed).await?
+                }
+                (TransType::Xa, Status::Aborting) => {
+                    self.phase_two(t, Op::Rollback, Status::Failed).await?
                 }
             };
             match step {
@@ -394,14 +403,15 @@ impl Driver {
         self.call_all(t, waves, Some(Status::Succeed)).await
     }
 
-    /// TCC phase two: every `op` branch, last registered first, then `to`.
+    /// Phase two of TCC or XA: every `op` branch, then `to`. TCC goes last registered first
+    /// (undo in reverse, as a saga does); XA in registration order, as DTM does (each branch
+    /// commits or rolls back its own prepared transaction, so order does not matter).
     async fn phase_two(&self, t: &mut Trans, op: Op, to: Status) -> Result<Step, TransError> {
-        let waves = t
-            .pending(|b| b.op == op)
-            .into_iter()
-            .rev()
-            .map(|i| vec![i])
-            .collect();
+        let mut order = t.pending(|b| b.op == op);
+        if t.global.trans_type == TransType::Tcc {
+            order.reverse();
+        }
+        let waves = order.into_iter().map(|i| vec![i]).collect();
         self.call_all(t, waves, Some(to)).await
     }
 

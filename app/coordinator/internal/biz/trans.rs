@@ -15,6 +15,8 @@ pub enum TransType {
     Msg,
     /// Try / confirm / cancel.
     Tcc,
+    /// XA: branches prepared in their databases, then all committed or all rolled back.
+    Xa,
 }
 
 impl TransType {
@@ -24,14 +26,20 @@ impl TransType {
             TransType::Saga => "saga",
             TransType::Msg => "msg",
             TransType::Tcc => "tcc",
+            TransType::Xa => "xa",
         }
     }
 
     /// Parses DTM's spelling.
     pub fn parse(s: &str) -> Option<TransType> {
-        [TransType::Saga, TransType::Msg, TransType::Tcc]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+        [
+            TransType::Saga,
+            TransType::Msg,
+            TransType::Tcc,
+            TransType::Xa,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
     }
 }
 
@@ -84,7 +92,7 @@ impl Status {
 /// A branch row's status: `prepared`, `succeed`, or (only a saga action) `failed`.
 pub type BranchStatus = Status;
 
-/// The branch operations of saga, msg and tcc.
+/// The branch operations of saga, msg, tcc and xa.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     /// Saga / msg forward step.
@@ -95,6 +103,10 @@ pub enum Op {
     Confirm,
     /// TCC phase two, backward.
     Cancel,
+    /// XA phase two, forward: `XA COMMIT` / `COMMIT PREPARED`.
+    Commit,
+    /// XA phase two, backward: `XA ROLLBACK` / `ROLLBACK PREPARED`.
+    Rollback,
 }
 
 impl Op {
@@ -105,14 +117,23 @@ impl Op {
             Op::Compensate => "compensate",
             Op::Confirm => "confirm",
             Op::Cancel => "cancel",
+            Op::Commit => "commit",
+            Op::Rollback => "rollback",
         }
     }
 
     /// Parses DTM's spelling.
     pub fn parse(s: &str) -> Option<Op> {
-        [Op::Action, Op::Compensate, Op::Confirm, Op::Cancel]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+        [
+            Op::Action,
+            Op::Compensate,
+            Op::Confirm,
+            Op::Cancel,
+            Op::Commit,
+            Op::Rollback,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
     }
 }
 
@@ -276,10 +297,25 @@ mod tests {
         ] {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
-        for o in [Op::Action, Op::Compensate, Op::Confirm, Op::Cancel] {
+        for o in [
+            Op::Action,
+            Op::Compensate,
+            Op::Confirm,
+            Op::Cancel,
+            Op::Commit,
+            Op::Rollback,
+        ] {
             assert_eq!(Op::parse(o.as_str()), Some(o));
         }
-        assert_eq!(TransType::parse("xa"), None);
+        for t in [
+            TransType::Saga,
+            TransType::Msg,
+            TransType::Tcc,
+            TransType::Xa,
+        ] {
+            assert_eq!(TransType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(TransType::parse("workflow"), None);
     }
 
     #[test]

@@ -49,19 +49,52 @@ pub struct NewTrans {
     pub rollback_reason: String,
 }
 
-/// A TCC branch registration: confirm and cancel URLs and the body they get.
+/// A branch registration of a tcc or xa: its two phase-two calls and the body they get.
 #[derive(Debug, Clone)]
-pub struct NewTccBranch {
+pub struct NewBranch {
     /// Global transaction id.
     pub gid: String,
     /// Chosen by the client (`01`, `0201`, …).
     pub branch_id: String,
-    /// Phase-two URL on submit.
-    pub confirm: String,
-    /// Phase-two URL on abort.
-    pub cancel: String,
-    /// Request body of both.
+    /// What the branch does in phase two: tcc `confirm` / `cancel` URLs, or an xa branch's one
+    /// URL, called with op `commit` or `rollback`.
+    pub phase2: Phase2,
+    /// Request body of both calls (xa branches have none).
     pub data: Vec<u8>,
+}
+
+/// The phase-two URLs of a registered branch.
+#[derive(Debug, Clone)]
+pub enum Phase2 {
+    /// TCC: confirm on submit, cancel on abort.
+    Tcc {
+        /// Called on submit.
+        confirm: String,
+        /// Called on abort.
+        cancel: String,
+    },
+    /// XA: the branch's own URL (DTM's `phase2_url`), with op `commit` or `rollback`.
+    Xa {
+        /// Called with op `commit` on submit and op `rollback` on abort.
+        url: String,
+    },
+}
+
+impl Phase2 {
+    fn trans_type(&self) -> TransType {
+        match self {
+            Phase2::Tcc { .. } => TransType::Tcc,
+            Phase2::Xa { .. } => TransType::Xa,
+        }
+    }
+
+    /// The rows DTM stores, backward op first: `cancel, confirm` or `rollback, commit`.
+    fn rows(&self) -> [(Op, &str); 2] {
+        match self {
+            Phase2::Tcc { confirm, cancel } => [(Op::Cancel, cancel), (Op::Confirm, confirm)],
+            Phase2::Xa { url } => [(Op::Rollback, url), (Op::Commit, url)],
+        }
+    }
 }
 
 /// Why a request was refused or did not complete. The service maps each variant to DTM's
@@ -199,7 +232,7 @@ impl TransUsecase {
         Ok(())
     }
 
-    /// `prepare`: store a msg (with its branches) or a tcc in `prepared`. Idempotent.
+    /// `prepare`: store a msg (with its branches), a tcc or an xa in `prepared`. Idempotent.
     pub async fn prepare(&self, t: NewTrans) -> Result<(), TransError> {
         let me = &self.inner;
         let topics = me.topics_of(&t).await?;
@@ -218,8 +251,8 @@ impl TransUsecase {
         }
     }
 
-    /// `submit`: a new saga or msg is stored `submitted` with its branches; a prepared msg or
-    /// tcc moves to `submitted`; a submitted one is accepted again. Then it is driven — in the
+    /// `submit`: a new saga or msg is stored `submitted` with its branches; a prepared msg, tcc
+    /// or xa moves to `submitted`; a submitted one is accepted again. Then it is driven — in the
     /// request with `wait_result`, else in the background.
     pub async fn submit(&self, t: NewTrans) -> Result<(), TransError> {
         let uc = self.clone();
@@ -261,7 +294,7 @@ impl TransUsecase {
             .await
     }
 
-    /// `abort`: a prepared msg fails at once; a prepared (or aborting) tcc rolls back.
+    /// `abort`: a prepared msg fails at once; a prepared (or aborting) tcc or xa rolls back.
     pub async fn abort(&self, t: NewTrans) -> Result<(), TransError> {
         let uc = self.clone();
         detached(async move { uc.abort_now(t).await }).await
@@ -283,12 +316,12 @@ impl TransUsecase {
                     )))
                 }
             }
-            (TransType::Tcc, Status::Prepared) => {
+            (TransType::Tcc | TransType::Xa, Status::Prepared) => {
                 me.take(&g, Status::Aborting, reason).await?;
                 self.finish(Start::Load(g.gid), t.options.wait_result, Status::Failed)
                     .await
             }
-            (TransType::Tcc, Status::Aborting) => {
+            (TransType::Tcc | TransType::Xa, Status::Aborting) => {
                 self.finish(Start::Load(g.gid), t.options.wait_result, Status::Failed)
                     .await
             }
@@ -300,9 +333,10 @@ impl TransUsecase {
         }
     }
 
-    /// `registerBranch` of a tcc: rows `cancel` then `confirm`, only while `prepared`. Registering
-    /// the same branch again with the same URLs and body is accepted (a client's retry).
-    pub async fn register_tcc_branch(&self, b: NewTccBranch) -> Result<(), TransError> {
+    /// `registerBranch` of a tcc (rows `cancel` then `confirm`) or an xa (rows `rollback` then
+    /// `commit`), only while `prepared`. Registering the same branch again with the same URLs
+    /// and body is accepted (a client's retry).
+    pub async fn register_branch(&self, b: NewBranch) -> Result<(), TransError> {
         let me = &self.inner;
         let not_prepared = || {
             TransError::Failure(format!(
@@ -311,11 +345,13 @@ impl TransUsecase {
             ))
         };
         let g = me.store.find(&b.gid).await?.ok_or_else(not_prepared)?;
-        if g.trans_type != TransType::Tcc {
+        let trans_type = b.phase2.trans_type();
+        if g.trans_type != trans_type {
             return Err(TransError::BadRequest(format!(
-                "gid {} is a {} transaction; only tcc branches can be registered",
+                "gid {} is a {} transaction, not {}",
                 g.gid,
-                g.trans_type.as_str()
+                g.trans_type.as_str(),
+                trans_type.as_str()
             )));
         }
         if b.branch_id.is_empty() || b.branch_id.len() > 128 {
@@ -323,11 +359,13 @@ impl TransUsecase {
                 "branch_id must be 1 to 128 characters".into(),
             ));
         }
-        for url in [&b.confirm, &b.cancel] {
+        for (_, url) in b.phase2.rows() {
             check_target(&*me.caller, &g.protocol, url)?;
         }
         let now = me.clock.now();
-        let rows = [(Op::Cancel, &b.cancel), (Op::Confirm, &b.confirm)]
+        let rows = b
+            .phase2
+            .rows()
             .map(|(op, url)| Branch::new(&b.gid, b.branch_id.clone(), op, url, &b.data, now));
         match me.store.add_branches(&b.gid, Status::Prepared, &rows).await {
             Ok(true) => Ok(()),
@@ -513,7 +551,7 @@ impl Driver {
                 drop(parse_saga_custom_data(&t.custom_data, t.steps.len()).map_err(bad)?)
             }
             TransType::Msg => drop(parse_msg_custom_data(&t.custom_data).map_err(bad)?),
-            TransType::Tcc => {}
+            TransType::Tcc | TransType::Xa => {}
         }
         for (name, value) in &t.options.branch_headers {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err()
@@ -527,7 +565,8 @@ impl Driver {
         check_target(&*self.caller, &t.protocol, &t.query_prepared)?;
         let now = self.clock.now();
         let mut branches = Vec::new();
-        if trans_type != TransType::Tcc {
+        // A tcc's or xa's branches come later, one registerBranch each.
+        if matches!(trans_type, TransType::Saga | TransType::Msg) {
             for (i, step) in t.steps.iter().enumerate() {
                 let payload = t.payloads.get(i).map_or(&[][..], Vec::as_slice);
                 let branch_id = format!("{:02}", i + 1);

@@ -45,8 +45,9 @@ pub fn new_http_server(svc: Arc<DtmService>, token: Option<String>) -> Router<()
         .route("/submit", post(submit))
         .route("/abort", post(abort))
         .route("/registerBranch", post(register_branch))
-        // Legacy alias used by the Node and old PHP SDKs.
+        // Legacy aliases used by older SDKs (Node, PHP, DTM < 1.10).
         .route("/registerTccBranch", post(register_branch))
+        .route("/registerXaBranch", post(register_branch))
         .route("/version", get(version))
         // Msg topics (DTM's routes; its SDKs send no token, so they stay open like submit).
         .route("/subscribe", get(subscribe))

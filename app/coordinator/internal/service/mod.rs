@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use dtmcli::wire::{TransRequest, WireError, validate_gid};
 
-use crate::biz::{NewTccBranch, NewTrans, Options, ScanQuery, TransError, TransType, TransUsecase};
+use crate::biz::{
+    NewBranch, NewTrans, Options, Phase2, ScanQuery, TransError, TransType, TransUsecase,
+};
 
 pub use json::{branch_json, global_json};
 
@@ -64,25 +66,31 @@ impl DtmService {
         let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
         let gid = get("gid");
         validate_gid(&gid).map_err(bad)?;
-        match get("trans_type").as_str() {
-            "tcc" => {
-                self.uc
-                    .register_tcc_branch(NewTccBranch {
-                        gid,
-                        branch_id: get("branch_id"),
-                        confirm: get("confirm"),
-                        cancel: get("cancel"),
-                        data,
-                    })
-                    .await
+        let phase2 = match get("trans_type").as_str() {
+            "tcc" => Phase2::Tcc {
+                confirm: get("confirm"),
+                cancel: get("cancel"),
+            },
+            "xa" => Phase2::Xa { url: get("url") },
+            "workflow" => {
+                return Err(TransError::BadRequest(
+                    "trans_type: workflow is not supported yet".into(),
+                ));
             }
-            t @ ("xa" | "workflow") => Err(TransError::BadRequest(format!(
-                "trans_type: {t} is not supported yet"
-            ))),
-            t => Err(TransError::BadRequest(format!(
-                "trans_type: branches can be registered for tcc only, got {t:?}"
-            ))),
-        }
+            t => {
+                return Err(TransError::BadRequest(format!(
+                    "trans_type: branches can be registered for tcc and xa only, got {t:?}"
+                )));
+            }
+        };
+        self.uc
+            .register_branch(NewBranch {
+                gid,
+                branch_id: get("branch_id"),
+                phase2,
+                data,
+            })
+            .await
     }
 
     /// `subscribe`: `url` receives the msgs sent to `topic://<topic>`.

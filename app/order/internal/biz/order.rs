@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use dtmcli::xa::XaError;
 use dtmcli::{BranchInfo, Outcome};
 use kit::time::UnixMs;
 
@@ -87,6 +88,8 @@ pub enum Branch {
     TransInConfirm,
     /// TCC cancel.
     TransInCancel,
+    /// XA: record a CREATED order in a prepared local transaction.
+    TransInXa,
 }
 
 /// What a branch does to an order.
@@ -111,7 +114,7 @@ impl Branch {
     pub fn transition(self) -> Option<(OrderStatus, OrderStatus)> {
         use OrderStatus::*;
         match self {
-            Branch::TransIn | Branch::TransInTry => None,
+            Branch::TransIn | Branch::TransInTry | Branch::TransInXa => None,
             Branch::TransInCompensate => Some((Created, Cancelled)),
             Branch::TransOut => Some((Created, Cancelled)),
             Branch::TransOutCompensate => Some((Cancelled, Created)),
@@ -157,6 +160,10 @@ pub enum OrderError {
     /// A msg check-back: the local transaction never committed (and now never will).
     #[error("the local transaction of this msg did not commit")]
     NotCommitted,
+    /// An XA branch could not prepare or finish (no XA in this database, a bad call, the
+    /// coordinator refused the registration).
+    #[error(transparent)]
+    Xa(#[from] XaError),
     /// The coordinator could not be reached or did not take the transaction.
     #[error("dtm: {0}")]
     Coordinator(String),
@@ -183,6 +190,17 @@ pub trait OrderRepo: Send + Sync + 'static {
         branch: &BranchInfo,
         change: &Change,
     ) -> impl Future<Output = Result<Outcome<()>, OrderError>> + Send;
+    /// Applies `change` in the XA local transaction of `branch`, left prepared for phase two.
+    fn apply_xa(
+        &self,
+        branch: &BranchInfo,
+        change: &Change,
+    ) -> impl Future<Output = Result<Outcome<()>, OrderError>> + Send;
+    /// XA phase two of `branch` (op `commit` or `rollback`).
+    fn finish_xa(
+        &self,
+        branch: &BranchInfo,
+    ) -> impl Future<Output = Result<Outcome<()>, OrderError>> + Send;
     /// Reads one order.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Order>, OrderError>> + Send;
     /// Orders newest first, of one user or all, starting after `after` (create_time, id).
@@ -206,6 +224,8 @@ pub enum Mode {
     Saga,
     /// stock.TransOutTry + order.TransInTry, then confirm or cancel.
     Tcc,
+    /// stock.TransOutXa + order.TransInXa, prepared, then committed or rolled back.
+    Xa,
 }
 
 /// Which transport the coordinator and the branches are reached by.
@@ -266,13 +286,20 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
         }
     }
 
-    /// TransIn / TransInTry: record the order, CREATED or PENDING.
+    /// TransIn / TransInTry / TransInXa: record the order, CREATED or PENDING.
     pub async fn record(
         &self,
         info: &BranchInfo,
         branch: Branch,
         o: NewOrder,
     ) -> Result<Outcome<()>, OrderError> {
+        let xa = branch == Branch::TransInXa;
+        if xa && info.op != "action" {
+            // XA phase two has no body: the prepared transaction holds the order.
+            let outcome = self.repo.finish_xa(info).await?;
+            tracing::info!(gid = %info.gid, ?branch, op = %info.op, outcome = outcome.as_str(), "order branch");
+            return Ok(outcome);
+        }
         validate_id(&o.id)?;
         validate_item(&o.sku, o.quantity)?;
         if o.quantity > self.max_quantity {
@@ -296,7 +323,12 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
             create_time: now,
             update_time: now,
         };
-        let outcome = self.repo.apply(info, &Change::Insert(order)).await?;
+        let change = Change::Insert(order);
+        let outcome = if xa {
+            self.repo.apply_xa(info, &change).await?
+        } else {
+            self.repo.apply(info, &change).await?
+        };
         tracing::info!(gid = %info.gid, ?branch, outcome = outcome.as_str(), "order branch");
         Ok(outcome)
     }

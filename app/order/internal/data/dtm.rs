@@ -4,7 +4,7 @@
 
 use api::order::v1 as order_api;
 use api::stock::v1 as stock_api;
-use dtmcli::{BranchInfo, ClientError, DoAndSubmitError, Dtm, Msg, Outcome, Saga, Tcc};
+use dtmcli::{BranchInfo, ClientError, DoAndSubmitError, Dtm, Msg, Outcome, Saga, Tcc, Xa};
 use kit::transcode::HttpRule;
 use prost::Message;
 
@@ -121,6 +121,19 @@ impl Transactions for DtmTransactions {
                         tcc.call_branch(&stock, try_, confirm, cancel).await?;
                         let [try_, confirm, cancel] = &order_urls;
                         tcc.call_branch(&order, try_, confirm, cancel).await
+                    })
+                    .await
+            }
+            Mode::Xa => {
+                let stock_url = self.stock(t, &stock_api::HTTP_TRANS_OUT_XA);
+                let order_url = self.order(t, &order_api::HTTP_TRANS_IN_XA);
+                // Each branch prepares its local transaction; both prepared → commit both,
+                // either fails → roll back what was prepared.
+                Xa::new(dtm, &gid)
+                    .wait_result(true)
+                    .run(async |xa| {
+                        xa.call_branch(&stock, &stock_url).await?;
+                        xa.call_branch(&order, &order_url).await
                     })
                     .await
             }

@@ -35,6 +35,22 @@ impl OrderRepo for OrderRepoImpl {
             .await
     }
 
+    async fn apply_xa(
+        &self,
+        branch: &BranchInfo,
+        change: &Change,
+    ) -> Result<Outcome<()>, OrderError> {
+        let (dialect, change) = (self.data.dialect, change.clone());
+        dtmcli::xa::local_transaction(&self.data.pool, branch, move |conn: &mut AnyConnection| {
+            async move { apply(conn, dialect, &change).await }.boxed()
+        })
+        .await
+    }
+
+    async fn finish_xa(&self, branch: &BranchInfo) -> Result<Outcome<()>, OrderError> {
+        Ok(dtmcli::xa::phase_two(&self.data.pool, branch).await?)
+    }
+
     async fn get(&self, id: &str) -> Result<Option<Order>, OrderError> {
         let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = ?");
         let row = sqlx::query(&self.data.dialect.sql(&sql))

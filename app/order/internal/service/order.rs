@@ -6,6 +6,7 @@ use api::order::v1::{
     ListOrdersRequest, Mode as ApiMode, OrderInfo, OrderRef, OrderRequest,
     OrderStatus as ApiStatus, PlaceOrderReply, PlaceOrderRequest, Transport as ApiTransport,
 };
+use dtmcli::xa::XaError;
 use dtmcli::{BarrierMetrics, BranchError, BranchInfo, refuse};
 use kit::time::UnixMs;
 use tonic::{Request, Response, Status};
@@ -27,7 +28,7 @@ impl<R: OrderRepo, T: Transactions> OrderService<R, T> {
         OrderService { uc, barrier }
     }
 
-    /// TransIn and TransInTry: record the order.
+    /// TransIn, TransInTry and TransInXa: record the order.
     async fn record(
         &self,
         req: Request<OrderRequest>,
@@ -76,6 +77,9 @@ impl<R: OrderRepo, T: Transactions> OrderApi for OrderService<R, T> {
     async fn trans_in_try(&self, req: Request<OrderRequest>) -> Result<Response<()>, Status> {
         self.record(req, Branch::TransInTry).await
     }
+    async fn trans_in_xa(&self, req: Request<OrderRequest>) -> Result<Response<()>, Status> {
+        self.record(req, Branch::TransInXa).await
+    }
     async fn trans_in_compensate(
         &self,
         req: Request<OrderRequest>,
@@ -122,6 +126,7 @@ impl<R: OrderRepo, T: Transactions> OrderApi for OrderService<R, T> {
         let mode = match ApiMode::try_from(r.mode) {
             Ok(ApiMode::Unspecified | ApiMode::Saga) => Mode::Saga,
             Ok(ApiMode::Tcc) => Mode::Tcc,
+            Ok(ApiMode::Xa) => Mode::Xa,
             Err(_) => return Err(ErrorReason::InvalidOrder.error("unknown mode").into()),
         };
         let transport = transport(r.transport)?;
@@ -245,6 +250,8 @@ fn to_status(e: OrderError, info: Option<&BranchInfo>) -> Status {
             cause: "NOT_COMMITTED".into(),
         }
         .into(),
+        OrderError::Xa(e @ XaError::Unsupported(_)) => refuse(info, e.into()),
+        OrderError::Xa(e) => e.into(),
         OrderError::Coordinator(_) => kit::Error::new(503, "DTM_UNAVAILABLE", message),
         OrderError::Storage(cause) => kit::Error::internal(&cause),
     };

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use dtmcli::xa::XaError;
 use dtmcli::{BranchInfo, Outcome};
 
 /// The counters of one SKU.
@@ -32,6 +33,8 @@ pub enum Branch {
     TransOutConfirm,
     /// TCC cancel: the held goods go back.
     TransOutCancel,
+    /// XA: sell, in a prepared local transaction (phase two commits or rolls it back).
+    TransOutXa,
 }
 
 impl Branch {
@@ -45,6 +48,7 @@ impl Branch {
             Branch::TransOutTry => (-1, 1),
             Branch::TransOutConfirm => (0, -1),
             Branch::TransOutCancel => (1, -1),
+            Branch::TransOutXa => (-1, 0),
         }
     }
 }
@@ -94,6 +98,10 @@ pub enum StockError {
     /// A msg check-back: the local transaction never committed (and now never will).
     #[error("the local transaction of this msg did not commit")]
     NotCommitted,
+    /// An XA branch could not prepare or finish (no XA in this database, a bad call, the
+    /// coordinator refused the registration).
+    #[error(transparent)]
+    Xa(#[from] XaError),
     /// The database failed; the operation may be retried.
     #[error("storage: {0}")]
     Storage(String),
@@ -107,6 +115,17 @@ pub trait StockRepo: Send + Sync + 'static {
         &self,
         branch: &BranchInfo,
         m: &Movement,
+    ) -> impl Future<Output = Result<Outcome<()>, StockError>> + Send;
+    /// Applies `m` in the XA local transaction of `branch`, left prepared for phase two.
+    fn apply_xa(
+        &self,
+        branch: &BranchInfo,
+        m: &Movement,
+    ) -> impl Future<Output = Result<Outcome<()>, StockError>> + Send;
+    /// XA phase two of `branch` (op `commit` or `rollback`).
+    fn finish_xa(
+        &self,
+        branch: &BranchInfo,
     ) -> impl Future<Output = Result<Outcome<()>, StockError>> + Send;
     /// Reads one SKU.
     fn get(&self, sku: &str) -> impl Future<Output = Result<Option<Stock>, StockError>> + Send;
@@ -138,6 +157,13 @@ impl<R: StockRepo> StockUsecase<R> {
         sku: &str,
         quantity: i64,
     ) -> Result<Outcome<()>, StockError> {
+        let xa = branch == Branch::TransOutXa;
+        if xa && info.op != "action" {
+            // XA phase two has no body: the prepared transaction holds the movement.
+            let outcome = self.repo.finish_xa(info).await?;
+            tracing::info!(gid = %info.gid, ?branch, op = %info.op, outcome = outcome.as_str(), "stock branch");
+            return Ok(outcome);
+        }
         validate(sku, quantity)?;
         let (available, frozen) = branch.deltas();
         let m = Movement {
@@ -145,7 +171,11 @@ impl<R: StockRepo> StockUsecase<R> {
             available: available * quantity,
             frozen: frozen * quantity,
         };
-        let outcome = self.repo.apply(info, &m).await?;
+        let outcome = if xa {
+            self.repo.apply_xa(info, &m).await?
+        } else {
+            self.repo.apply(info, &m).await?
+        };
         tracing::info!(gid = %info.gid, ?branch, sku, quantity, outcome = outcome.as_str(), "stock branch");
         Ok(outcome)
     }

@@ -31,6 +31,18 @@ impl StockRepo for StockRepoImpl {
             .await
     }
 
+    async fn apply_xa(&self, branch: &BranchInfo, m: &Movement) -> Result<Outcome<()>, StockError> {
+        let (dialect, m) = (self.data.dialect, m.clone());
+        dtmcli::xa::local_transaction(&self.data.pool, branch, move |conn: &mut AnyConnection| {
+            async move { move_stock(conn, dialect, &m).await }.boxed()
+        })
+        .await
+    }
+
+    async fn finish_xa(&self, branch: &BranchInfo) -> Result<Outcome<()>, StockError> {
+        Ok(dtmcli::xa::phase_two(&self.data.pool, branch).await?)
+    }
+
     async fn get(&self, sku: &str) -> Result<Option<Stock>, StockError> {
         let sql = "SELECT sku, available, frozen FROM stock WHERE sku = ?";
         let row = sqlx::query(&self.data.dialect.sql(sql))

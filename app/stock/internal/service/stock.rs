@@ -2,6 +2,7 @@
 
 use api::stock::v1::stock_server::Stock as StockApi;
 use api::stock::v1::{ErrorReason, GetStockRequest, StockLevel, StockRequest};
+use dtmcli::xa::XaError;
 use dtmcli::{BarrierMetrics, BranchError, BranchInfo, refuse};
 use tonic::{Request, Response, Status};
 
@@ -67,6 +68,10 @@ impl<R: StockRepo> StockApi for StockService<R> {
         self.branch(req, Branch::TransOutCancel).await
     }
 
+    async fn trans_out_xa(&self, req: Request<StockRequest>) -> Result<Response<()>, Status> {
+        self.branch(req, Branch::TransOutXa).await
+    }
+
     async fn query_prepared(&self, req: Request<()>) -> Result<Response<()>, Status> {
         let info = BranchInfo::from_metadata(req.metadata())?;
         self.uc
@@ -111,6 +116,8 @@ fn to_status(e: StockError, info: Option<&BranchInfo>) -> Status {
             cause: "NOT_COMMITTED".into(),
         }
         .into(),
+        StockError::Xa(e @ XaError::Unsupported(_)) => refuse(info, e.into()),
+        StockError::Xa(e) => e.into(),
         StockError::Storage(cause) => kit::Error::internal(&cause),
     };
     err.into()

@@ -1,12 +1,14 @@
 //! The client side of the SDK: starting global transactions on a DTM coordinator (ours or Go
 //! DTM) over its HTTP API (`/api/dtmsvr/*`) or its gRPC API (`dtmgimp.Dtm`) — one file per
-//! transaction type, as in Go's `trans_{saga,msg,tcc}.go`:
+//! transaction type, as in Go's `trans_{saga,msg,tcc}.go` and `xa.go`:
 //!
 //! - [`Saga`]: steps of action + compensation, submitted at once;
 //! - [`Msg`]: a two-phase message; [`Msg::do_and_submit`] runs the local business inside the
 //!   barrier so that the message is sent if and only if the local transaction committed;
 //! - [`Tcc`]: [`Tcc::run`] prepares, runs your closure (which calls each try through
-//!   [`Tcc::call_branch`]) and then always submits or aborts.
+//!   [`Tcc::call_branch`]) and then always submits or aborts;
+//! - [`Xa`]: the same shape for XA — [`Xa::call_branch`] calls each branch, which prepares its
+//!   local transaction ([`crate::xa`]) and registers itself; submit commits them all.
 //!
 //! Payloads are JSON text for HTTP branches and protobuf bytes for gRPC branches; the
 //! coordinator forwards them verbatim. `add_json` and `add_proto` encode a typed value, `add`
@@ -15,22 +17,26 @@
 mod msg;
 mod saga;
 mod tcc;
+mod xa;
 
 pub use msg::{DoAndSubmitError, Msg};
 pub use saga::Saga;
 pub use tcc::Tcc;
+pub use xa::Xa;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
 
-use crate::DtmResult;
-use crate::caller::{CallError, Caller};
+use crate::caller::{BranchRequest, CallError, Caller};
 use crate::proto::dtm_client::DtmClient;
 use crate::proto::{DtmBranchRequest, DtmRequest, DtmTransOptions};
+use crate::{BranchInfo, DtmResult};
 
 /// How long the SDK waits for one call to the coordinator or to a try branch by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -168,6 +174,16 @@ impl Dtm {
         })
     }
 
+    /// The coordinator at an address as branches receive it in `dtm`: its HTTP API for an
+    /// `http(s)://` URL, else its gRPC API ([`Dtm::http`], [`Dtm::grpc`]).
+    pub fn at(addr: &str) -> Result<Dtm, ClientError> {
+        if addr.starts_with("http://") || addr.starts_with("https://") {
+            Ok(Dtm::http(addr))
+        } else {
+            Dtm::grpc(addr)
+        }
+    }
+
     /// Calls TCC try branches at `discovery:///…` URLs through `resolver`'s registry.
     #[cfg(feature = "registry")]
     #[must_use]
@@ -293,42 +309,109 @@ impl Dtm {
         check_http(res).await.map(drop)
     }
 
-    /// `registerBranch` of a TCC branch.
-    async fn register_tcc_branch(
+    /// `registerBranch`: a TCC branch (`confirm`, `cancel` and the body they get) or an XA
+    /// branch (`url`, no body), as DTM's SDKs send it — `fields` are the body's extra string
+    /// fields over HTTP and the `Data` map over gRPC.
+    pub(crate) async fn register_branch(
         &self,
-        gid: &str,
-        branch_id: &str,
-        confirm: &str,
-        cancel: &str,
+        info: &BranchInfo,
+        fields: &[(&str, &str)],
         payload: &[u8],
     ) -> Result<(), ClientError> {
         match &self.api {
             Api::Http { client, base } => {
-                let body = serde_json::json!({
-                    "gid": gid, "trans_type": "tcc", "branch_id": branch_id,
-                    "confirm": confirm, "cancel": cancel,
-                    "data": String::from_utf8_lossy(payload),
+                let mut body = serde_json::json!({
+                    "gid": info.gid, "trans_type": info.trans_type, "branch_id": info.branch_id,
                 });
+                for (k, v) in fields {
+                    body[*k] = (*v).into();
+                }
+                if !payload.is_empty() {
+                    body["data"] = String::from_utf8_lossy(payload).into();
+                }
                 self.post(client, &format!("{base}/registerBranch"), &body)
                     .await
             }
             Api::Grpc { client, .. } => {
-                let data = [("confirm", confirm), ("cancel", cancel)]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect();
                 let mut req = tonic::Request::new(DtmBranchRequest {
-                    gid: gid.to_owned(),
-                    trans_type: "tcc".into(),
-                    branch_id: branch_id.to_owned(),
-                    op: "try".into(),
-                    data,
+                    gid: info.gid.clone(),
+                    trans_type: info.trans_type.clone(),
+                    branch_id: info.branch_id.clone(),
+                    op: info.op.clone(),
+                    data: fields
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
                     busi_payload: payload.to_vec(),
                 });
                 req.set_timeout(self.timeout);
                 kit::trace::inject_metadata(req.metadata_mut());
                 let res = self.within(client.clone().register_branch(req)).await;
                 res.map(drop)
+            }
+        }
+    }
+
+    /// Calls a branch the client itself calls (a TCC try, an XA action) with `payload`:
+    /// `Ok` on SUCCESS, else why not (`Err` from the closure of [`Tcc::run`] / [`Xa::run`]
+    /// then rolls the transaction back).
+    async fn call_first_phase(
+        &self,
+        t: &Trans,
+        info: &BranchInfo,
+        url: &str,
+        payload: &[u8],
+    ) -> Result<(), ClientError> {
+        let result = self
+            .caller
+            .call(&BranchRequest {
+                url,
+                protocol: t.protocol,
+                body: payload,
+                info,
+                headers: &t.options.branch_headers,
+                timeout: self.timeout,
+            })
+            .await?;
+        match result.result {
+            DtmResult::Success => Ok(()),
+            DtmResult::Failure => Err(ClientError::Failure(format!(
+                "{} {url} answered FAILURE: {}",
+                info.op, result.body
+            ))),
+            DtmResult::Ongoing => Err(ClientError::Ongoing(format!(
+                "{} {url} answered ONGOING",
+                info.op
+            ))),
+        }
+    }
+
+    /// Runs a TCC or XA transaction: prepare, then `body`, then submit if it returned `Ok`,
+    /// abort (its error as the rollback reason) if it returned `Err` or panicked — the panic
+    /// then continues. A clean abort answers [`ClientError::Failure`].
+    async fn two_phase<T>(
+        &self,
+        mut t: Trans,
+        body: impl Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        self.trans(TransOp::Prepare, &t).await?;
+        match AssertUnwindSafe(body).catch_unwind().await {
+            Ok(Ok(value)) => {
+                self.trans(TransOp::Submit, &t).await?;
+                Ok(value)
+            }
+            Ok(Err(e)) => {
+                t.rollback_reason = e.to_string();
+                self.trans(TransOp::Abort, &t).await?;
+                Err(ClientError::Failure(format!("rolled back: {e}")))
+            }
+            Err(panic) => {
+                t.rollback_reason = format!("the {} closure panicked", t.trans_type);
+                // The panic is what the caller must see; a failed abort is settled by the
+                // coordinator's timeout (prepared TCC and XA transactions roll back when they
+                // expire).
+                let _ = self.trans(TransOp::Abort, &t).await;
+                std::panic::resume_unwind(panic)
             }
         }
     }

@@ -1,16 +1,13 @@
 //! [`Tcc`]: Go's `tcc.go` (`TccGlobalTransaction`).
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use futures_util::FutureExt;
 use serde::Serialize;
 
-use super::{ClientError, Dtm, Trans, TransOp, json_payload, option_setters};
-use crate::caller::BranchRequest;
-use crate::{BranchInfo, DtmResult};
+use super::{ClientError, Dtm, Trans, json_payload, option_setters};
+use crate::BranchInfo;
 
 /// A TCC global transaction. [`Tcc::run`] prepares it, runs your closure — which calls each
 /// try through [`Tcc::call_branch`] — and then always settles it: submit (confirm every
@@ -47,31 +44,13 @@ impl Tcc {
     /// `Err` or panicked — the panic then continues. With [`Tcc::wait_result`], a clean abort
     /// answers [`ClientError::Failure`] (the transaction rolled back, as a saga's says it);
     /// otherwise the coordinator's error, if it had one.
-    pub async fn run<T, F, Fut>(mut self, tries: F) -> Result<T, ClientError>
+    pub async fn run<T, F, Fut>(self, tries: F) -> Result<T, ClientError>
     where
         F: FnOnce(Tcc) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
     {
-        self.dtm.trans(TransOp::Prepare, &self.t).await?;
-        let outcome = AssertUnwindSafe(tries(self.clone())).catch_unwind().await;
-        match outcome {
-            Ok(Ok(value)) => {
-                self.dtm.trans(TransOp::Submit, &self.t).await?;
-                Ok(value)
-            }
-            Ok(Err(e)) => {
-                self.t.rollback_reason = e.to_string();
-                self.dtm.trans(TransOp::Abort, &self.t).await?;
-                Err(ClientError::Failure(format!("rolled back: {e}")))
-            }
-            Err(panic) => {
-                self.t.rollback_reason = "the TCC closure panicked".into();
-                // The panic is what the caller must see; a failed abort is settled by the
-                // coordinator's timeout (prepared TCCs roll back when they expire).
-                let _ = self.dtm.trans(TransOp::Abort, &self.t).await;
-                std::panic::resume_unwind(panic)
-            }
-        }
+        let body = tries(self.clone());
+        self.dtm.two_phase(self.t, body).await
     }
 
     /// Registers a branch (its confirm and cancel) and calls its try with `payload`, already
@@ -85,40 +64,19 @@ impl Tcc {
         cancel: &str,
     ) -> Result<(), ClientError> {
         let n = self.next_branch.fetch_add(1, Ordering::SeqCst);
-        let branch_id = format!("{n:02}");
-        self.dtm
-            .register_tcc_branch(&self.t.gid, &branch_id, confirm, cancel, payload)
-            .await?;
         let info = BranchInfo {
             gid: self.t.gid.clone(),
             trans_type: "tcc".into(),
-            branch_id,
+            branch_id: format!("{n:02}"),
             op: "try".into(),
             dtm: self.dtm.address().to_owned(),
             phase2_url: String::new(),
         };
-        let result = self
-            .dtm
-            .caller
-            .call(&BranchRequest {
-                url: try_url,
-                protocol: self.t.protocol,
-                body: payload,
-                info: &info,
-                headers: &self.t.options.branch_headers,
-                timeout: self.dtm.timeout,
-            })
-            .await?;
-        match result.result {
-            DtmResult::Success => Ok(()),
-            DtmResult::Failure => Err(ClientError::Failure(format!(
-                "try {try_url} answered FAILURE: {}",
-                result.body
-            ))),
-            DtmResult::Ongoing => Err(ClientError::Ongoing(format!(
-                "try {try_url} answered ONGOING"
-            ))),
-        }
+        let phase2 = [("confirm", confirm), ("cancel", cancel)];
+        self.dtm.register_branch(&info, &phase2, payload).await?;
+        self.dtm
+            .call_first_phase(&self.t, &info, try_url, payload)
+            .await
     }
 
     /// [`Tcc::call_branch`] with `payload` as JSON (HTTP branches).
