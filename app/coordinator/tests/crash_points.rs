@@ -494,12 +494,18 @@ async fn a_prepared_msg_is_settled_by_its_check_back_at_every_crash_point() {
     println!("{ok} + {fail} runs");
 }
 
-/// A TCC client as Go's `TccGlobalTransaction`: prepare, register two branches (their tries
-/// answered as `answers` say), submit — or abort as soon as anything fails.
-async fn tcc_client(uc: TransUsecase, gid: String, second_try: DtmResult) -> ClientEnd {
+/// A TCC or XA client as Go's `TccGlobalTransaction` / `XaGlobalTransaction`: prepare,
+/// register two branches (a TCC try, an XA action: the client's own call; the second answers
+/// `second`), submit — or abort as soon as anything fails.
+async fn two_phase_client(
+    uc: TransUsecase,
+    gid: String,
+    trans_type: TransType,
+    second: DtmResult,
+) -> ClientEnd {
     let t = NewTrans {
         gid: gid.clone(),
-        trans_type: Some(TransType::Tcc),
+        trans_type: Some(trans_type),
         protocol: "http".into(),
         options: Options {
             wait_result: true,
@@ -512,19 +518,24 @@ async fn tcc_client(uc: TransUsecase, gid: String, second_try: DtmResult) -> Cli
         if !ok {
             break;
         }
+        let phase2 = match trans_type {
+            TransType::Xa => Phase2::Xa {
+                url: format!("http://branch/{name}"),
+            },
+            _ => Phase2::Tcc {
+                confirm: format!("http://branch/{name}-confirm"),
+                cancel: format!("http://branch/{name}-cancel"),
+            },
+        };
         let registered = uc
             .register_branch(NewBranch {
                 gid: gid.clone(),
                 branch_id: format!("0{}", i + 1),
-                phase2: Phase2::Tcc {
-                    confirm: format!("http://branch/{name}-confirm"),
-                    cancel: format!("http://branch/{name}-cancel"),
-                },
+                phase2,
                 data: b"{}".to_vec(),
             })
             .await;
-        // The try itself is the client's call; the second one answers `second_try`.
-        ok = registered.is_ok() && (i == 0 || second_try == DtmResult::Success);
+        ok = registered.is_ok() && (i == 0 || second == DtmResult::Success);
     }
     if ok && uc.submit(t.clone()).await.is_ok() {
         return ClientEnd::Submitted;
@@ -535,24 +546,25 @@ async fn tcc_client(uc: TransUsecase, gid: String, second_try: DtmResult) -> Cli
     }
 }
 
-/// TCC's rules: `succeed` means every registered branch confirmed and none cancelled, and only
-/// after a submit; `failed`, every registered branch cancelled and none confirmed.
-fn check_tcc(run: &Run) {
+/// TCC's and XA's rules: `succeed` means every registered branch got the forward phase two
+/// (confirm, commit) and none the backward one (cancel, rollback), and only after a submit;
+/// `failed`, every registered branch the backward one and none the forward one.
+fn check_two_phase(run: &Run) {
     run.assert_stored_if_called();
     let Some(status) = run.status() else { return };
     let gid = &run.gid;
     let calls = run.branches.calls();
-    let ops = |op: &str| calls.iter().filter(|(_, o)| o == op).count();
-    match status {
+    let ops = |op: Op| calls.iter().filter(|(_, o)| o == op.as_str()).count();
+    let xa = run.global.as_ref().map(|g| g.trans_type) == Some(TransType::Xa);
+    let (forward, backward) = if xa {
+        (Op::Commit, Op::Rollback)
+    } else {
+        (Op::Confirm, Op::Cancel)
+    };
+    let (done, undone) = match status {
         Status::Succeed => {
-            assert_ne!(
-                run.end,
-                ClientEnd::Aborted,
-                "{gid}: confirmed after an abort"
-            );
-            assert!(run.branches.called("b1-confirm"), "{gid}: {calls:?}");
-            assert!(run.branches.called("b2-confirm"), "{gid}: {calls:?}");
-            assert_eq!(ops("cancel"), 0, "{gid}: {calls:?}");
+            assert_ne!(run.end, ClientEnd::Aborted, "{gid}: forward after an abort");
+            (forward, backward)
         }
         Status::Failed => {
             assert_ne!(
@@ -560,21 +572,18 @@ fn check_tcc(run: &Run) {
                 ClientEnd::Submitted,
                 "{gid}: rolled back after a submit"
             );
-            assert_eq!(ops("confirm"), 0, "{gid}: {calls:?}");
+            (backward, forward)
         }
         s => panic!("{gid}: {s:?}"),
-    }
-    // Every registered branch gets the phase two of the outcome (its try may have run).
-    let op = if status == Status::Succeed {
-        Op::Confirm
-    } else {
-        Op::Cancel
     };
-    for row in run.rows.iter().filter(|r| r.op == op) {
+    assert_eq!(ops(undone), 0, "{gid}: {calls:?}");
+    // Every registered branch gets the phase two of the outcome (at least once: a write that
+    // failed after a call means the call is made again, and branches are idempotent).
+    for row in run.rows.iter().filter(|r| r.op == done) {
         let name = row.url.rsplit('/').next().unwrap_or_default();
         assert!(
-            run.branches.called(name),
-            "{gid}: {name} never called: {calls:?}"
+            calls.iter().any(|(n, o)| n == name && o == done.as_str()),
+            "{gid}: {name} never called with {done:?}: {calls:?}"
         );
     }
 }
@@ -584,15 +593,47 @@ async fn a_tcc_confirms_or_cancels_every_branch_at_every_crash_point() {
     let confirm = every_crash_point(
         "tcc-ok",
         &[],
-        |uc, gid| Box::pin(tcc_client(uc, gid, DtmResult::Success)),
-        check_tcc,
+        |uc, gid| {
+            Box::pin(two_phase_client(
+                uc,
+                gid,
+                TransType::Tcc,
+                DtmResult::Success,
+            ))
+        },
+        check_two_phase,
     );
     let cancel = every_crash_point(
         "tcc-cancel",
         &[],
-        |uc, gid| Box::pin(tcc_client(uc, gid, DtmResult::Failure)),
-        check_tcc,
+        |uc, gid| {
+            Box::pin(two_phase_client(
+                uc,
+                gid,
+                TransType::Tcc,
+                DtmResult::Failure,
+            ))
+        },
+        check_two_phase,
     );
     let (confirm, cancel) = tokio::join!(confirm, cancel);
     println!("{confirm} + {cancel} runs");
+}
+
+#[tokio::test]
+async fn an_xa_commits_or_rolls_back_every_branch_at_every_crash_point() {
+    let commit = every_crash_point(
+        "xa-ok",
+        &[],
+        |uc, gid| Box::pin(two_phase_client(uc, gid, TransType::Xa, DtmResult::Success)),
+        check_two_phase,
+    );
+    let rollback = every_crash_point(
+        "xa-rollback",
+        &[],
+        |uc, gid| Box::pin(two_phase_client(uc, gid, TransType::Xa, DtmResult::Failure)),
+        check_two_phase,
+    );
+    let (commit, rollback) = tokio::join!(commit, rollback);
+    println!("{commit} + {rollback} runs");
 }

@@ -38,7 +38,7 @@ pub struct Call {
     pub info: BranchInfo,
     /// The body.
     pub body: Vec<u8>,
-    /// HTTP headers or gRPC metadata (lower-case names).
+    /// HTTP headers (and the method as `:method`) or gRPC metadata (lower-case names).
     pub headers: HashMap<String, String>,
     /// What it was answered.
     pub reply: Reply,
@@ -189,13 +189,14 @@ impl Script {
             branch_id: get("branch_id"),
             op: get("op"),
             dtm: get("dtm"),
-            phase2_url: String::new(),
+            phase2_url: get("phase2_url"),
         };
-        let headers = parts
+        let mut headers: HashMap<String, String> = parts
             .headers
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
+        headers.insert(":method".into(), parts.method.to_string());
         let body = axum::body::to_bytes(body, 1 << 20)
             .await
             .unwrap_or_default();

@@ -122,6 +122,40 @@ async fn requests_shaped_like_every_sdk_are_accepted() {
         s.branches(&g).await,
         table(&["01 cancel prepared", "01 confirm succeed"])
     );
+    // An xa branch cannot join a tcc.
+    let xa_branch =
+        |g: &str| json!({"gid": g, "trans_type": "xa", "branch_id": "01", "url": url("xa")});
+    let (code, v) = s.dtm_post("registerBranch", xa_branch(&g)).await;
+    assert_eq!(code, 400, "{v}");
+
+    // XA by hand, as DTM's SDKs send it: the legacy registerXaBranch route, a url and no data;
+    // the abort's phase two is a POST with op rollback and an empty body.
+    let g = gid("xa-alias");
+    let (code, v) = s
+        .dtm_post("prepare", json!({"gid": g, "trans_type": "xa"}))
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(s.dtm_post("registerXaBranch", xa_branch(&g)).await.0, 200);
+    let (code, v) = s
+        .dtm_post(
+            "abort",
+            json!({"gid": g, "trans_type": "xa", "wait_result": true}),
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        s.branches(&g).await,
+        table(&["01 rollback succeed", "01 commit prepared"])
+    );
+    let call = s.script.calls("xa").pop().expect("the rollback");
+    assert_eq!(
+        (
+            call.info.op.as_str(),
+            call.headers[":method"].as_str(),
+            call.body.len()
+        ),
+        ("rollback", "POST", 0)
+    );
     s.assert_invariant().await;
 }
 
@@ -143,7 +177,7 @@ async fn bad_input_is_a_clear_4xx_and_stores_nothing() {
         ("{not json".to_owned(), 400, "invalid request body"),
         (r#"{"gid":"g1","trans_type":"saga","wait_result":"yes"}"#.to_owned(), 400, "invalid request body"),
         (r#"{"gid":"g1","trans_type":"sagas"}"#.to_owned(), 400, "unknown trans_type"),
-        (r#"{"gid":"g1","trans_type":"xa"}"#.to_owned(), 400, "not supported yet"),
+        (r#"{"gid":"g1","trans_type":"workflow"}"#.to_owned(), 400, "not supported yet"),
         (format!(r#"{{"gid":"{}","trans_type":"saga"}}"#, "x".repeat(129)), 400, "longer than 128"),
         (r#"{"trans_type":"saga"}"#.to_owned(), 400, "gid"),
         (r#"{"gid":"g1","trans_type":"saga","steps":[{"action":"ftp://x"}],"payloads":["{}"]}"#.to_owned(), 400, "http://"),

@@ -63,6 +63,12 @@ impl StockRepo for StockRepoImpl {
         let d = self.data.dialect;
         let sql = d.insert_ignore("stock", "sku, available, frozen", "stock_pkey");
         for s in stock {
+            // Read first: a prepared XA branch may hold the row until its phase two, and an
+            // insert's duplicate check would wait for it — while phase two waits for this
+            // process to start. A read does not wait.
+            if self.get(&s.sku).await?.is_some() {
+                continue;
+            }
             sqlx::query(&sql)
                 .bind(&s.sku)
                 .bind(s.available)
