@@ -1,6 +1,6 @@
 //! The bundled DTM-compatible coordinator, kratos layout: `server` → `service` → `biz` ← `data`.
 //!
-//! - [`biz`]: global transactions, the saga / msg / tcc state machines, retries and leases, and
+//! - [`biz`]: global transactions, the saga / msg / tcc / xa state machines, retries and leases, and
 //!   the traits [`biz::TransStore`] and [`biz::BranchCaller`];
 //! - [`data`]: the SQL store and the HTTP + gRPC branch caller;
 //! - [`service`]: DTM's API, once for both transports (DTO ↔ domain, errors → DTM results);

@@ -15,7 +15,7 @@ pub struct BranchInfo {
     pub branch_id: String,
     /// `action`, `compensate`, `try`, `confirm`, `cancel`, `msg`, …
     pub op: String,
-    /// The coordinator's address, when an SDK made the call (TCC try); empty from the coordinator.
+    /// The coordinator's address, when an SDK made the call (TCC try, XA action); empty from the coordinator.
     pub dtm: String,
     /// XA phase-2 URL, when an SDK made an XA action call.
     pub phase2_url: String,

@@ -1,5 +1,5 @@
-//! Calling a branch the way DTM does (docs/dtm-protocol.md, Calling branches): the coordinator calls every saga, msg and TCC
-//! phase-2 branch this way, and the SDK calls TCC try branches and the msg check-back the same way.
+//! Calling a branch the way DTM does (docs/dtm-protocol.md, Calling branches): the coordinator calls every saga, msg, TCC and
+//! XA phase-2 branch this way, and the SDK calls TCC tries, XA actions and the msg check-back the same way.
 //!
 //! - HTTP: POST with the stored body, GET when it is empty (except xa: always POST);
 //!   `gid, trans_type, branch_id, op` (and `dtm`, `phase2_url` from an SDK) appended to the query; `Content-Type: application/json` plus the

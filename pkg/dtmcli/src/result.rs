@@ -5,7 +5,7 @@
 //! | result  | HTTP | gRPC               | meaning for the coordinator                  |
 //! |---------|------|--------------------|----------------------------------------------|
 //! | SUCCESS | 200  | OK                 | done                                         |
-//! | FAILURE | 409  | Aborted            | business refusal: roll back (saga action, TCC try, check-back) |
+//! | FAILURE | 409  | Aborted            | business refusal: roll back (saga action, TCC try, XA action, check-back) |
 //! | ONGOING | 425  | FailedPrecondition | not yet: ask again later, no back-off        |
 //! | other   | any  | any other          | error: retry with back-off                   |
 
@@ -199,6 +199,8 @@ mod tests {
             ("saga", "compensate"),
             ("tcc", "confirm"),
             ("tcc", "cancel"),
+            ("xa", "commit"),
+            ("xa", "rollback"),
             ("msg", "action"),
         ] {
             let e = refuse(Some(&call(trans_type, op)), no());

@@ -239,7 +239,8 @@ where
 }
 
 /// `registerBranch` of this branch at the coordinator the client named, over the API its
-/// address names (`http(s)://…` HTTP, else gRPC), as DTM's SDKs do.
+/// address names (`http(s)://…` HTTP, else gRPC), as DTM's SDKs do — trusting the caller's
+/// address as they do, so an XA branch should be reachable by its clients only.
 async fn register(info: &BranchInfo) -> Result<(), ClientError> {
     let dtm = coordinator(&info.dtm)?;
     dtm.register_branch(info, &[("url", &info.phase2_url)], &[])

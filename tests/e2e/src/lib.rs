@@ -288,6 +288,26 @@ impl Stack {
             .await
     }
 
+    /// [`Stack::place_order`] that must answer 200 with the transaction `want` (`succeed`,
+    /// `failed`): its `(gid, order id)`.
+    pub async fn placed(
+        &self,
+        t: Transport,
+        mode: &str,
+        sku: &str,
+        quantity: i64,
+        want: &str,
+    ) -> (String, String) {
+        let (code, reply) = self.place_order(t, mode, sku, quantity).await;
+        assert_eq!(
+            (code, reply["status"].as_str()),
+            (200, Some(want)),
+            "{t:?} {mode}: {reply}"
+        );
+        let field = |k: &str| reply[k].as_str().expect(k).to_owned();
+        (field("gid"), field("orderId"))
+    }
+
     /// CancelOrder through the order service's HTTP API.
     pub async fn cancel_order(&self, order_id: &str) -> (u16, Value) {
         self.post(

@@ -13,13 +13,7 @@ async fn saga_success_takes_stock_and_creates_the_order() {
     let s = Stack::start().await;
     for t in BOTH {
         let before = s.stock_of("SKU-A").await;
-        let (code, reply) = s.place_order(t, "MODE_SAGA", "SKU-A", 3).await;
-        assert_eq!(
-            (code, reply["status"].as_str()),
-            (200, Some("succeed")),
-            "{t:?} {reply}"
-        );
-        let gid = reply["gid"].as_str().expect("gid");
+        let (gid, order_id) = &s.placed(t, "MODE_SAGA", "SKU-A", 3, "succeed").await;
         assert_eq!(s.status(gid).await, "succeed");
         assert_eq!(
             s.branches(gid).await,
@@ -31,7 +25,7 @@ async fn saga_success_takes_stock_and_creates_the_order() {
             ])
         );
         assert_eq!(s.stock_of("SKU-A").await, (before.0 - 3, 0));
-        let order_id = reply["orderId"].as_str().expect("order id");
+        let order_id = order_id.as_str();
         assert_eq!(s.order_status(order_id).await.as_deref(), Some("CREATED"));
     }
     s.assert_invariant().await;
@@ -41,13 +35,7 @@ async fn saga_success_takes_stock_and_creates_the_order() {
 async fn saga_rolls_back_when_stock_is_short_and_stock_is_untouched() {
     let s = Stack::start().await;
     for t in BOTH {
-        let (code, reply) = s.place_order(t, "MODE_SAGA", "SKU-B", 6).await;
-        assert_eq!(
-            (code, reply["status"].as_str()),
-            (200, Some("failed")),
-            "{t:?} {reply}"
-        );
-        let gid = reply["gid"].as_str().expect("gid");
+        let (gid, order_id) = &s.placed(t, "MODE_SAGA", "SKU-B", 6, "failed").await;
         // The failed action is compensated too (it may have done something); step 2 never started.
         assert_eq!(
             s.branches(gid).await,
@@ -61,7 +49,7 @@ async fn saga_rolls_back_when_stock_is_short_and_stock_is_untouched() {
         let reason = s.query(gid).await["transaction"]["rollback_reason"].to_string();
         assert!(reason.contains("not enough stock of SKU-B"), "{reason}");
         assert_eq!(s.stock_of("SKU-B").await, (5, 0));
-        let order_id = reply["orderId"].as_str().expect("order id");
+        let order_id = order_id.as_str();
         assert_eq!(s.order_status(order_id).await, None);
     }
     s.assert_invariant().await;
@@ -73,15 +61,9 @@ async fn saga_rolls_back_when_the_order_rule_fails_and_stock_is_restored() {
     for t in BOTH {
         let before = s.stock_of("SKU-A").await;
         // Above the per-order limit: TransIn refuses, after TransOut took the goods.
-        let (code, reply) = s
-            .place_order(t, "MODE_SAGA", "SKU-A", e2e::MAX_QUANTITY + 1)
+        let (gid, order_id) = &s
+            .placed(t, "MODE_SAGA", "SKU-A", e2e::MAX_QUANTITY + 1, "failed")
             .await;
-        assert_eq!(
-            (code, reply["status"].as_str()),
-            (200, Some("failed")),
-            "{t:?} {reply}"
-        );
-        let gid = reply["gid"].as_str().expect("gid");
         assert_eq!(
             s.branches(gid).await,
             table(&[
@@ -92,7 +74,7 @@ async fn saga_rolls_back_when_the_order_rule_fails_and_stock_is_restored() {
             ])
         );
         assert_eq!(s.stock_of("SKU-A").await, before);
-        let order_id = reply["orderId"].as_str().expect("order id");
+        let order_id = order_id.as_str();
         assert_eq!(s.order_status(order_id).await, None);
     }
     s.assert_invariant().await;

@@ -12,13 +12,7 @@ async fn tcc_confirm_moves_frozen_stock_out_and_creates_the_order() {
     let s = Stack::start().await;
     for t in BOTH {
         let before = s.stock_of("SKU-A").await;
-        let (code, reply) = s.place_order(t, "MODE_TCC", "SKU-A", 4).await;
-        assert_eq!(
-            (code, reply["status"].as_str()),
-            (200, Some("succeed")),
-            "{t:?} {reply}"
-        );
-        let gid = reply["gid"].as_str().expect("gid");
+        let (gid, order_id) = &s.placed(t, "MODE_TCC", "SKU-A", 4, "succeed").await;
         // Rows per registration: cancel then confirm; confirms ran last-registered first.
         assert_eq!(
             s.branches(gid).await,
@@ -30,7 +24,7 @@ async fn tcc_confirm_moves_frozen_stock_out_and_creates_the_order() {
             ])
         );
         assert_eq!(s.stock_of("SKU-A").await, (before.0 - 4, 0));
-        let order_id = reply["orderId"].as_str().expect("order id");
+        let order_id = order_id.as_str();
         assert_eq!(s.order_status(order_id).await.as_deref(), Some("CREATED"));
     }
     s.assert_invariant().await;
@@ -41,13 +35,7 @@ async fn tcc_cancels_when_a_try_fails() {
     let s = Stack::start().await;
     for t in BOTH {
         // The stock try refuses: only branch 01 was registered; its cancel runs.
-        let (code, reply) = s.place_order(t, "MODE_TCC", "SKU-B", 6).await;
-        assert_eq!(
-            (code, reply["status"].as_str()),
-            (200, Some("failed")),
-            "{t:?} {reply}"
-        );
-        let gid = reply["gid"].as_str().expect("gid");
+        let (gid, _) = &s.placed(t, "MODE_TCC", "SKU-B", 6, "failed").await;
         assert_eq!(
             s.branches(gid).await,
             table(&["01 cancel succeed", "01 confirm prepared"])
@@ -56,15 +44,9 @@ async fn tcc_cancels_when_a_try_fails() {
 
         // The order try refuses after the stock try froze goods: both cancels run.
         let before = s.stock_of("SKU-A").await;
-        let (code, reply) = s
-            .place_order(t, "MODE_TCC", "SKU-A", e2e::MAX_QUANTITY + 1)
+        let (gid, order_id) = &s
+            .placed(t, "MODE_TCC", "SKU-A", e2e::MAX_QUANTITY + 1, "failed")
             .await;
-        assert_eq!(
-            (code, reply["status"].as_str()),
-            (200, Some("failed")),
-            "{t:?} {reply}"
-        );
-        let gid = reply["gid"].as_str().expect("gid");
         assert_eq!(
             s.branches(gid).await,
             table(&[
@@ -75,7 +57,7 @@ async fn tcc_cancels_when_a_try_fails() {
             ])
         );
         assert_eq!(s.stock_of("SKU-A").await, before);
-        let order_id = reply["orderId"].as_str().expect("order id");
+        let order_id = order_id.as_str();
         assert_eq!(s.order_status(order_id).await, None);
     }
     s.assert_invariant().await;

@@ -18,13 +18,7 @@ async fn xa_prepares_both_branches_then_commits_them() {
     }
     for t in BOTH {
         let before = s.stock_of("SKU-A").await;
-        let (code, reply) = s.place_order(t, "MODE_XA", "SKU-A", 4).await;
-        assert_eq!(
-            (code, reply["status"].as_str()),
-            (200, Some("succeed")),
-            "{t:?} {reply}"
-        );
-        let gid = reply["gid"].as_str().expect("gid");
+        let (gid, order_id) = &s.placed(t, "MODE_XA", "SKU-A", 4, "succeed").await;
         // Each branch registered itself (rows rollback then commit); the commits ran.
         assert_eq!(
             s.branches(gid).await,
@@ -36,7 +30,7 @@ async fn xa_prepares_both_branches_then_commits_them() {
             ])
         );
         assert_eq!(s.stock_of("SKU-A").await, (before.0 - 4, 0));
-        let order_id = reply["orderId"].as_str().expect("order id");
+        let order_id = order_id.as_str();
         assert_eq!(s.order_status(order_id).await.as_deref(), Some("CREATED"));
         assert_eq!(s.xa_prepared(gid).await, Vec::<String>::new());
     }
@@ -51,27 +45,15 @@ async fn xa_rolls_back_on_short_stock_and_on_the_order_rule() {
     }
     for t in BOTH {
         // Stock refuses: its local transaction rolled back, nothing registered.
-        let (code, reply) = s.place_order(t, "MODE_XA", "SKU-B", 6).await;
-        assert_eq!(
-            (code, reply["status"].as_str()),
-            (200, Some("failed")),
-            "{t:?} {reply}"
-        );
-        let gid = reply["gid"].as_str().expect("gid");
+        let (gid, _) = &s.placed(t, "MODE_XA", "SKU-B", 6, "failed").await;
         assert_eq!(s.branches(gid).await, table(&[]));
         assert_eq!(s.stock_of("SKU-B").await, (5, 0));
 
         // The order refuses after stock prepared: stock's prepared transaction rolls back.
         let before = s.stock_of("SKU-A").await;
-        let (code, reply) = s
-            .place_order(t, "MODE_XA", "SKU-A", e2e::MAX_QUANTITY + 1)
+        let (gid, order_id) = &s
+            .placed(t, "MODE_XA", "SKU-A", e2e::MAX_QUANTITY + 1, "failed")
             .await;
-        assert_eq!(
-            (code, reply["status"].as_str()),
-            (200, Some("failed")),
-            "{t:?} {reply}"
-        );
-        let gid = reply["gid"].as_str().expect("gid");
         assert_eq!(
             s.branches(gid).await,
             table(&["01 rollback succeed", "01 commit prepared"])
@@ -79,7 +61,7 @@ async fn xa_rolls_back_on_short_stock_and_on_the_order_rule() {
         let reason = s.query(gid).await["transaction"]["rollback_reason"].to_string();
         assert!(reason.contains("above the limit"), "{reason}");
         assert_eq!(s.stock_of("SKU-A").await, before);
-        let order_id = reply["orderId"].as_str().expect("order id");
+        let order_id = order_id.as_str();
         assert_eq!(s.order_status(order_id).await, None);
         assert_eq!(s.xa_prepared(gid).await, Vec::<String>::new());
     }
@@ -202,13 +184,7 @@ async fn xa_branch_calls_are_idempotent_and_a_late_action_is_stopped() {
 async fn assert_refused_on_sqlite(s: &Stack) {
     for t in BOTH {
         let before = s.stock_of("SKU-A").await;
-        let (code, reply) = s.place_order(t, "MODE_XA", "SKU-A", 1).await;
-        assert_eq!(
-            (code, reply["status"].as_str()),
-            (200, Some("failed")),
-            "{t:?} {reply}"
-        );
-        let gid = reply["gid"].as_str().expect("gid");
+        let (gid, _) = &s.placed(t, "MODE_XA", "SKU-A", 1, "failed").await;
         let reason = s.query(gid).await["transaction"]["rollback_reason"].to_string();
         assert!(
             reason.contains("XA needs MySQL/MariaDB or PostgreSQL"),

@@ -49,8 +49,9 @@ async fn crash_after_prepare(dialect: Dialect, t: Transport, commit: bool) {
     let c = coordinator::wire(&e2e::coordinator_conf(store), clock.clone())
         .await
         .expect("coordinator");
+    let dtm_base = format!("http://{}", c.app.http_addr());
     let (dtm_http, dtm_grpc) = (
-        format!("http://{}/api/dtmsvr", c.app.http_addr()),
+        format!("{dtm_base}/api/dtmsvr"),
         c.app.grpc_addr().to_string(),
     );
     let _poller = c.usecase.spawn_poller();
@@ -98,19 +99,11 @@ async fn crash_after_prepare(dialect: Dialect, t: Transport, commit: bool) {
 
     // A new process on the same address; the coordinator's retry finishes the transaction.
     let _stock = start_stock(&db, &http, &grpc);
-    let client = reqwest::Client::new();
     let want = if commit { "succeed" } else { "failed" };
+    let gids = [g.clone()];
     dtmtest::eventually(&format!("{g} is {want}"), async || {
         clock.advance(Duration::from_secs(30));
-        let v: serde_json::Value = client
-            .get(format!("{dtm_http}/query?gid={g}"))
-            .send()
-            .await
-            .expect("query")
-            .json()
-            .await
-            .expect("JSON");
-        v["transaction"]["status"] == want
+        e2e::statuses(&dtm_base, &gids).await == [want]
     })
     .await;
     let moved = if commit { 3 } else { 0 };

@@ -30,16 +30,17 @@ impl TransType {
         }
     }
 
+    /// Every type.
+    pub const ALL: [TransType; 4] = [
+        TransType::Saga,
+        TransType::Msg,
+        TransType::Tcc,
+        TransType::Xa,
+    ];
+
     /// Parses DTM's spelling.
     pub fn parse(s: &str) -> Option<TransType> {
-        [
-            TransType::Saga,
-            TransType::Msg,
-            TransType::Tcc,
-            TransType::Xa,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
+        TransType::ALL.into_iter().find(|t| t.as_str() == s)
     }
 }
 
@@ -122,18 +123,19 @@ impl Op {
         }
     }
 
+    /// Every op.
+    pub const ALL: [Op; 6] = [
+        Op::Action,
+        Op::Compensate,
+        Op::Confirm,
+        Op::Cancel,
+        Op::Commit,
+        Op::Rollback,
+    ];
+
     /// Parses DTM's spelling.
     pub fn parse(s: &str) -> Option<Op> {
-        [
-            Op::Action,
-            Op::Compensate,
-            Op::Confirm,
-            Op::Cancel,
-            Op::Commit,
-            Op::Rollback,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
+        Op::ALL.into_iter().find(|t| t.as_str() == s)
     }
 }
 
@@ -297,22 +299,10 @@ mod tests {
         ] {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
-        for o in [
-            Op::Action,
-            Op::Compensate,
-            Op::Confirm,
-            Op::Cancel,
-            Op::Commit,
-            Op::Rollback,
-        ] {
+        for o in Op::ALL {
             assert_eq!(Op::parse(o.as_str()), Some(o));
         }
-        for t in [
-            TransType::Saga,
-            TransType::Msg,
-            TransType::Tcc,
-            TransType::Xa,
-        ] {
+        for t in TransType::ALL {
             assert_eq!(TransType::parse(t.as_str()), Some(t));
         }
         assert_eq!(TransType::parse("workflow"), None);
