@@ -1,5 +1,6 @@
 //! The transaction context a branch is called with.
 
+use kit::transcode::DTM_QUERY_TO_METADATA;
 use tonic::metadata::MetadataMap;
 
 /// Who is calling this branch: DTM's `gid, trans_type, branch_id, op` (and, from SDKs, `dtm`,
@@ -74,17 +75,7 @@ impl BranchInfo {
     /// Writes the context as gRPC metadata, the way the coordinator (and, with `dtm` and
     /// `phase2_url`, an SDK) sends it.
     pub fn to_metadata(&self, md: &mut MetadataMap) -> Result<(), kit::Error> {
-        for (key, value) in [
-            ("dtm-gid", &self.gid),
-            ("dtm-trans_type", &self.trans_type),
-            ("dtm-branch_id", &self.branch_id),
-            ("dtm-op", &self.op),
-            ("dtm-dtm", &self.dtm),
-            ("dtm-phase2_url", &self.phase2_url),
-        ] {
-            if value.is_empty() && key == "dtm-phase2_url" {
-                continue;
-            }
+        for (_, key, value) in self.fields() {
             let value = value.parse().map_err(|_| {
                 kit::Error::bad_request("DTM_CONTEXT", format!("{key} must be ASCII"))
             })?;
@@ -96,18 +87,26 @@ impl BranchInfo {
     /// The query string DTM appends to an HTTP branch URL: `gid=…&trans_type=…&branch_id=…&op=…`,
     /// then `dtm` and `phase2_url` when an SDK sets them.
     pub fn to_query(&self) -> Vec<(&'static str, &str)> {
-        let mut query = vec![
-            ("gid", self.gid.as_str()),
-            ("trans_type", self.trans_type.as_str()),
-            ("branch_id", self.branch_id.as_str()),
-            ("op", self.op.as_str()),
-        ];
-        for (key, value) in [("dtm", &self.dtm), ("phase2_url", &self.phase2_url)] {
-            if !value.is_empty() {
-                query.push((key, value.as_str()));
-            }
-        }
-        query
+        self.fields()
+            .map(|(query, _, value)| (query, value))
+            .collect()
+    }
+
+    /// The context as (query name, metadata name, value), named by kit's one table of DTM's
+    /// parameters; `dtm` and `phase2_url` only when set (an SDK's call).
+    fn fields(&self) -> impl Iterator<Item = (&'static str, &'static str, &str)> {
+        DTM_QUERY_TO_METADATA.iter().filter_map(|&(query, key)| {
+            let value = match query {
+                "gid" => &self.gid,
+                "trans_type" => &self.trans_type,
+                "branch_id" => &self.branch_id,
+                "op" => &self.op,
+                "dtm" => &self.dtm,
+                _ => &self.phase2_url,
+            };
+            let optional = matches!(query, "dtm" | "phase2_url");
+            (!optional || !value.is_empty()).then_some((query, key, value.as_str()))
+        })
     }
 }
 

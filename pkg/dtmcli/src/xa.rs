@@ -53,16 +53,22 @@ impl From<BarrierError> for XaError {
     }
 }
 
+/// The answer of an XA branch call that failed. No XA, or a refused registration, is FAILURE:
+/// the global transaction rolls back with that reason (a phase two never gets here with them:
+/// a branch that did not register is never called again, and a FAILURE there is retried).
 impl From<XaError> for kit::Error {
     fn from(e: XaError) -> Self {
-        match &e {
-            XaError::Unsupported(_) => kit::Error::new(501, "XA_UNSUPPORTED", e.to_string()),
-            XaError::Context(_) => kit::Error::bad_request("DTM_CONTEXT", e.to_string()),
-            XaError::Register(ClientError::Failure(_)) => crate::BranchError::Failure {
+        let failure = |cause: &str| {
+            crate::BranchError::Failure {
                 message: e.to_string(),
-                cause: "NOT_REGISTERED".into(),
+                cause: cause.into(),
             }
-            .into(),
+            .into()
+        };
+        match &e {
+            XaError::Unsupported(_) => failure("XA_UNSUPPORTED"),
+            XaError::Register(ClientError::Failure(_)) => failure("NOT_REGISTERED"),
+            XaError::Context(_) => kit::Error::bad_request("DTM_CONTEXT", e.to_string()),
             XaError::Db(_) | XaError::Register(_) => kit::Error::internal(&e),
         }
     }
@@ -88,10 +94,16 @@ where
     F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), E>>,
 {
     match info.op.as_str() {
+        _ if is_phase_two(info) => Ok(phase_two(pool, info).await?),
         "action" => prepare(pool, info, busi).await,
-        "commit" | "rollback" => Ok(phase_two(pool, info).await?),
         op => Err(XaError::Context(format!("op {op:?} (action, commit or rollback)")).into()),
     }
+}
+
+/// Whether this call is an XA branch's phase two (op `commit` or `rollback`): it carries no
+/// body, its prepared transaction holds the work.
+pub fn is_phase_two(info: &BranchInfo) -> bool {
+    info.trans_type == "xa" && matches!(info.op.as_str(), "commit" | "rollback")
 }
 
 /// Phase two of an XA branch: op `commit` or `rollback` of its prepared local transaction.

@@ -644,10 +644,8 @@ pub async fn prepared_xids(pool: &AnyPool, dialect: Dialect, prefix: &str) -> Ve
         // A text query: MySQL refuses XA statements as prepared statements.
         Dialect::MySql => pool.fetch_all("XA RECOVER").await,
         Dialect::Postgres => {
-            pool.fetch_all(
-                "SELECT gid AS data FROM pg_prepared_xacts WHERE database = current_database()",
-            )
-            .await
+            pool.fetch_all("SELECT gid AS data FROM pg_prepared_xacts")
+                .await
         }
     };
     use sqlx::Row;

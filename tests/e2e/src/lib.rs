@@ -413,14 +413,10 @@ impl Stack {
         self.dialect
     }
 
-    /// XA transactions of `gid` still prepared in the stock and order databases.
+    /// XA transactions of `gid` still prepared on the services' database server (stock's and
+    /// order's databases share it).
     pub async fn xa_prepared(&self, gid: &str) -> Vec<String> {
-        let mut xids = dtmtest::prepared_xids(&self.stock_pool, self.dialect, gid).await;
-        // MariaDB lists the whole server's; PostgreSQL one database's.
-        if self.dialect == Dialect::Postgres {
-            xids.extend(dtmtest::prepared_xids(&self.order_data.pool, self.dialect, gid).await);
-        }
-        xids
+        dtmtest::prepared_xids(&self.stock_pool, self.dialect, gid).await
     }
 
     /// The status of an order, if it exists.

@@ -25,7 +25,6 @@ async fn saga_success_takes_stock_and_creates_the_order() {
             ])
         );
         assert_eq!(s.stock_of("SKU-A").await, (before.0 - 3, 0));
-        let order_id = order_id.as_str();
         assert_eq!(s.order_status(order_id).await.as_deref(), Some("CREATED"));
     }
     s.assert_invariant().await;
@@ -49,7 +48,6 @@ async fn saga_rolls_back_when_stock_is_short_and_stock_is_untouched() {
         let reason = s.query(gid).await["transaction"]["rollback_reason"].to_string();
         assert!(reason.contains("not enough stock of SKU-B"), "{reason}");
         assert_eq!(s.stock_of("SKU-B").await, (5, 0));
-        let order_id = order_id.as_str();
         assert_eq!(s.order_status(order_id).await, None);
     }
     s.assert_invariant().await;
@@ -74,7 +72,6 @@ async fn saga_rolls_back_when_the_order_rule_fails_and_stock_is_restored() {
             ])
         );
         assert_eq!(s.stock_of("SKU-A").await, before);
-        let order_id = order_id.as_str();
         assert_eq!(s.order_status(order_id).await, None);
     }
     s.assert_invariant().await;

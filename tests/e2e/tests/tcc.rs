@@ -24,7 +24,6 @@ async fn tcc_confirm_moves_frozen_stock_out_and_creates_the_order() {
             ])
         );
         assert_eq!(s.stock_of("SKU-A").await, (before.0 - 4, 0));
-        let order_id = order_id.as_str();
         assert_eq!(s.order_status(order_id).await.as_deref(), Some("CREATED"));
     }
     s.assert_invariant().await;
@@ -57,7 +56,6 @@ async fn tcc_cancels_when_a_try_fails() {
             ])
         );
         assert_eq!(s.stock_of("SKU-A").await, before);
-        let order_id = order_id.as_str();
         assert_eq!(s.order_status(order_id).await, None);
     }
     s.assert_invariant().await;

@@ -60,10 +60,10 @@ pub fn new_http_server(svc: Arc<DtmService>, token: Option<String>) -> Router<()
             "/api/ping",
             any(|| async { axum::Json(json!({"msg": "pong"})) }),
         )
-        // The admin page, at DTM's UI path and at /admin. It is static: the API calls it makes
-        // carry the token the operator types in.
         // DTM's JSON-RPC API: the same operations, JSON-RPC 2.0 framed.
         .route("/api/json-rpc", post(jsonrpc::json_rpc))
+        // The admin page, at DTM's UI path and at /admin. It is static: the API calls it makes
+        // carry the token the operator types in.
         .route("/", get(admin_page))
         .route("/admin", get(admin_page))
         .with_state(svc)

@@ -294,7 +294,7 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
         o: NewOrder,
     ) -> Result<Outcome<()>, OrderError> {
         let xa = branch == Branch::TransInXa;
-        if xa && info.op != "action" {
+        if xa && dtmcli::xa::is_phase_two(info) {
             // XA phase two has no body: the prepared transaction holds the order.
             let outcome = self.repo.finish_xa(info).await?;
             tracing::info!(gid = %info.gid, ?branch, op = %info.op, outcome = outcome.as_str(), "order branch");

@@ -6,7 +6,6 @@ use api::order::v1::{
     ListOrdersRequest, Mode as ApiMode, OrderInfo, OrderRef, OrderRequest,
     OrderStatus as ApiStatus, PlaceOrderReply, PlaceOrderRequest, Transport as ApiTransport,
 };
-use dtmcli::xa::XaError;
 use dtmcli::{BarrierMetrics, BranchError, BranchInfo, refuse};
 use kit::time::UnixMs;
 use tonic::{Request, Response, Status};
@@ -250,7 +249,6 @@ fn to_status(e: OrderError, info: Option<&BranchInfo>) -> Status {
             cause: "NOT_COMMITTED".into(),
         }
         .into(),
-        OrderError::Xa(e @ XaError::Unsupported(_)) => refuse(info, e.into()),
         OrderError::Xa(e) => e.into(),
         OrderError::Coordinator(_) => kit::Error::new(503, "DTM_UNAVAILABLE", message),
         OrderError::Storage(cause) => kit::Error::internal(&cause),

@@ -158,7 +158,7 @@ impl<R: StockRepo> StockUsecase<R> {
         quantity: i64,
     ) -> Result<Outcome<()>, StockError> {
         let xa = branch == Branch::TransOutXa;
-        if xa && info.op != "action" {
+        if xa && dtmcli::xa::is_phase_two(info) {
             // XA phase two has no body: the prepared transaction holds the movement.
             let outcome = self.repo.finish_xa(info).await?;
             tracing::info!(gid = %info.gid, ?branch, op = %info.op, outcome = outcome.as_str(), "stock branch");

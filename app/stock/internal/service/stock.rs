@@ -2,7 +2,6 @@
 
 use api::stock::v1::stock_server::Stock as StockApi;
 use api::stock::v1::{ErrorReason, GetStockRequest, StockLevel, StockRequest};
-use dtmcli::xa::XaError;
 use dtmcli::{BarrierMetrics, BranchError, BranchInfo, refuse};
 use tonic::{Request, Response, Status};
 
@@ -116,7 +115,6 @@ fn to_status(e: StockError, info: Option<&BranchInfo>) -> Status {
             cause: "NOT_COMMITTED".into(),
         }
         .into(),
-        StockError::Xa(e @ XaError::Unsupported(_)) => refuse(info, e.into()),
         StockError::Xa(e) => e.into(),
         StockError::Storage(cause) => kit::Error::internal(&cause),
     };
