@@ -4,7 +4,8 @@
 //! Lifecycle (as kratos `app.Run`): [`AppBuilder::build`] binds both listeners (port 0 allowed; the
 //! bound addresses are readable), [`App::run`] serves until SIGTERM/SIGINT. On stop, health turns
 //! NOT_SERVING first (gRPC health and `/healthz`), then both servers stop accepting and let the
-//! requests in flight finish, for at most `shutdown_timeout`. With a [`Registrar`], the app is
+//! requests in flight finish, for at most `shutdown_timeout`. Each listener bounds what its
+//! clients can hold (`max_connections`, `idle_timeout`; see `serve.rs`). With a [`Registrar`], the app is
 //! published once both listeners are bound and withdrawn before anything else on stop. With a
 //! [`HealthCheck`] (e.g. "can the store still write?"), health follows its answer while serving:
 //! NOT_SERVING while it fails, SERVING again once it passes.
@@ -18,19 +19,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware::Next;
+use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -38,6 +35,7 @@ use crate::Error;
 use crate::log::AccessLogLayer;
 use crate::metrics::{self, Metrics};
 use crate::registry::{Registrar, ServiceInstance, advertised};
+use crate::serve::{Limits, serve};
 
 /// `server.http` or `server.grpc` of the Bootstrap config.
 #[derive(Debug, Clone, Deserialize)]
@@ -54,14 +52,15 @@ pub struct ServerConf {
     /// Largest request body (HTTP) or message (gRPC) accepted, in bytes.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
-    /// HTTP: a connection must send a request's headers within this time, and is closed when
-    /// it stays idle that long between requests (slow or idle clients cannot hold sockets).
+    /// A connection without a request in flight for this long is closed, whatever else it
+    /// sends (PING answers, header bytes trickling in); HTTP/1.1 headers must arrive within it.
     #[serde(
         default = "default_idle_timeout",
         deserialize_with = "crate::config::duration"
     )]
     pub idle_timeout: Duration,
-    /// HTTP: connections served at once; more wait in the listen backlog. Keep it below the
+    /// Connections served at once. A new one at the cap closes the connection idle the
+    /// longest; it is refused only when every one has a request in flight. Keep it below the
     /// process's file descriptor limit.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
@@ -126,9 +125,6 @@ pub enum AppError {
     /// The reflection service could not be built from the descriptor set.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// The gRPC server failed.
-    #[error("grpc server: {0}")]
-    Grpc(#[from] tonic::transport::Error),
     /// Registering in the service registry failed.
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
@@ -158,7 +154,7 @@ pub struct App {
     name: &'static str,
     conf: ServersConf,
     http: (TcpListener, Router),
-    grpc: (TcpListener, tonic::service::Routes),
+    grpc: (TcpListener, Router),
     health: HealthReporter,
     services: Vec<&'static str>,
     serving: Arc<AtomicBool>,
@@ -166,7 +162,6 @@ pub struct App {
     unhealthy: Arc<Mutex<Option<String>>>,
     check: Option<(Duration, HealthCheck)>,
     registrar: Option<(Arc<dyn Registrar>, ServiceInstance)>,
-    metrics: Metrics,
 }
 
 impl App {
@@ -235,20 +230,21 @@ impl App {
         });
 
         let (http_listener, http_router) = self.http;
-        let http = tokio::spawn(serve_http(
+        let http = tokio::spawn(serve(
             http_listener,
+            http_protocols(&self.conf.http),
             http_router,
-            self.conf.http.clone(),
+            limits(&self.conf.http),
             stopped(rx.clone()),
         ));
-        let (grpc_listener, routes) = self.grpc;
-        let grpc = tokio::spawn(
-            tonic::transport::Server::builder()
-                .timeout(self.conf.grpc.timeout)
-                .layer(AccessLogLayer::new("grpc", self.metrics.clone()))
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(TcpIncoming::from(grpc_listener), stopped(rx)),
-        );
+        let (grpc_listener, grpc_router) = self.grpc;
+        let grpc = tokio::spawn(serve(
+            grpc_listener,
+            grpc_protocols(&self.conf.grpc),
+            grpc_router,
+            limits(&self.conf.grpc),
+            stopped(rx),
+        ));
 
         stop.await;
         if let Some((registrar, instance)) = &self.registrar {
@@ -279,12 +275,7 @@ impl App {
         })
         .await
         {
-            Ok((_, g)) => {
-                if let Ok(r) = g {
-                    r?;
-                }
-                tracing::info!(app = self.name, "stopped");
-            }
+            Ok(_) => tracing::info!(app = self.name, "stopped"),
             Err(_) => {
                 tracing::warn!(
                     app = self.name,
@@ -407,10 +398,18 @@ impl AppBuilder {
                 Error::new(405, "METHOD_NOT_ALLOWED", "method not allowed on this path")
             })
             .layer(axum::middleware::from_fn(move |req, next| {
-                with_timeout(timeout, req, next)
+                crate::timeout::http(timeout, req, next)
             }))
             .layer(DefaultBodyLimit::max(conf.http.max_body_bytes))
             .layer(AccessLogLayer::new("http", self.metrics.clone()));
+        let grpc_timeout = conf.grpc.timeout;
+        let grpc = grpc
+            .routes()
+            .into_axum_router()
+            .layer(axum::middleware::from_fn(move |req, next| {
+                crate::timeout::grpc(grpc_timeout, req, next)
+            }))
+            .layer(AccessLogLayer::new("grpc", self.metrics.clone()));
 
         let (http_listener, grpc_listener) = match self.listeners {
             Some(bound) => bound,
@@ -434,13 +433,12 @@ impl AppBuilder {
             conf: conf.clone(),
             registrar,
             http: (http_listener, http),
-            grpc: (grpc_listener, grpc.routes()),
+            grpc: (grpc_listener, grpc),
             health,
             services: self.services,
             serving,
             unhealthy,
             check: self.check,
-            metrics: self.metrics,
         })
     }
 }
@@ -492,16 +490,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Serves `router` on `listener` until `stop`, then lets the open connections finish. Unlike
-/// `axum::serve` it bounds what a client can hold: at most `max_connections` connections (the
-/// rest wait in the kernel's backlog), and `idle_timeout` to send a request's headers, which
-/// also closes a keep-alive connection left idle (slow loris, forgotten sockets).
-async fn serve_http(
-    listener: TcpListener,
-    router: Router,
-    conf: ServerConf,
-    stop: impl Future<Output = ()>,
-) {
+/// The HTTP listener's protocols: HTTP/1.1 and HTTP/2 (h2c) by what the client speaks.
+fn http_protocols(conf: &ServerConf) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -511,62 +501,25 @@ async fn serve_http(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(conf.idle_timeout);
-    let slots = Arc::new(tokio::sync::Semaphore::new(conf.max_connections.max(1)));
-    let idle = conf.idle_timeout;
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(stop);
-    loop {
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot,
-            () = &mut stop => break,
-        };
-        let Ok(slot) = slot else { break };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = &mut stop => break,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of file descriptors, most likely: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
-        let service = TowerToHyperService::new(router.clone());
-        tokio::spawn(async move {
-            // hyper's protocol detection waits for a first byte without a deadline.
-            let mut first = [0u8; 1];
-            if !matches!(
-                tokio::time::timeout(idle, stream.peek(&mut first)).await,
-                Ok(Ok(1..))
-            ) {
-                return;
-            }
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(error = %e, "connection ended");
-            }
-            drop(slot);
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
+    builder
 }
 
-/// Answers 504 when a request takes longer than the configured timeout.
-async fn with_timeout(timeout: Duration, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(timeout, next.run(req)).await {
-        Ok(res) => res,
-        Err(_) => Error::new(
-            504,
-            "TIMEOUT",
-            format!("request took longer than {timeout:?}"),
-        )
-        .into_response(),
+/// The gRPC listener's protocol: HTTP/2 only, as tonic's own server.
+fn grpc_protocols(conf: &ServerConf) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http2_only();
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(conf.idle_timeout);
+    builder
+}
+
+/// What one listener lets its clients hold (see [`serve`]).
+fn limits(conf: &ServerConf) -> Limits {
+    Limits {
+        max_connections: conf.max_connections,
+        idle_timeout: conf.idle_timeout,
+        grace: conf.timeout,
     }
 }
 

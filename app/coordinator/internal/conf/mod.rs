@@ -45,13 +45,14 @@ pub struct Bootstrap {
     /// Largest request body / message accepted, bytes (ours).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
-    /// HTTP: time to send a request's headers, and the longest idle keep-alive (ours).
+    /// A connection (HTTP or gRPC) without a request in flight this long is closed (ours).
     #[serde(
         default = "default_idle_timeout",
         deserialize_with = "kit::config::duration"
     )]
     pub idle_timeout: Duration,
-    /// HTTP: connections served at once; keep it below the file descriptor limit (ours).
+    /// Connections served at once per listener; the longest-idle one makes room for a new
+    /// one. Keep it below the file descriptor limit (ours).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Limits for a coordinator exposed to clients it does not fully trust (all off by default).
