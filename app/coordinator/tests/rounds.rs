@@ -99,7 +99,8 @@ async fn slow_transactions_do_not_starve_the_poller() {
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let branches = Branches::default().gated(gate.clone());
     let (uc, clock, _dir) = coordinator(branches.clone()).await;
-    let slow = coordinator::biz::POLLER_CONCURRENCY + 6;
+    // Several hundred: more than the slots and the overflow of old together (64 + 256).
+    let slow = 500;
     for i in 0..slow {
         uc.submit(saga(&format!("slow-{i}"), &format!("slow-{i}"), false))
             .await

@@ -13,11 +13,17 @@ use crate::biz::{TransError, TransUsecase};
 pub const POLLER_CONCURRENCY: usize = 64;
 
 /// How many slow rounds (running longer than [`SLOW_ROUND`]) may go on outside the poller's
-/// slots.
-pub const POLLER_OVERFLOW: usize = 4 * POLLER_CONCURRENCY;
+/// slots. A slow round is one waiting on a branch that answers late or never, for up to its
+/// `request_timeout` (a day at most): it costs a task and one connection, not a slot. Only
+/// more hanging transactions than this at once can slow the others down, and each holds a file
+/// descriptor, so the bound stays well below the usual limit of the process (see
+/// docs/operations.md).
+pub const POLLER_OVERFLOW: usize = 2048;
 
-/// A round running longer than this is slow: it gives its poller slot back.
-pub const SLOW_ROUND: Duration = Duration::from_secs(1);
+/// A round running longer than this is slow: it gives its poller slot back. Rounds whose
+/// branches answer take milliseconds; a short threshold lets hundreds of newly due hanging
+/// transactions pass through the slots in a second or two.
+pub const SLOW_ROUND: Duration = Duration::from_millis(250);
 
 impl TransUsecase {
     /// Starts the poller: it leases due transactions and drives up to [`POLLER_CONCURRENCY`] of

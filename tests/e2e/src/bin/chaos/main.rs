@@ -9,6 +9,10 @@
 //! - per SKU, no effect applied twice or lost: nothing frozen, and seeded − available = Σ quantity
 //!   of the succeeded orders (which is also Σ quantity of the CREATED rows).
 //!
+//! Beside them, a population of sagas whose branch hangs for the whole run (`hanging.rs`) holds
+//! hundreds of poller rounds: the others must finish all the same, and the hanging ones, released
+//! at the end, must roll back.
+//!
 //! One summary line; exit 1 on any violation. Everything lives under `target/chaos`.
 
 use std::collections::HashMap;
@@ -24,6 +28,10 @@ use prost::Message;
 use serde_json::{Value, json};
 use sqlx::Row;
 use tokio::process::{Child, Command};
+
+use hanging::Hanging;
+
+mod hanging;
 
 /// Flags of the chaos run.
 #[derive(Debug, Parser)]
@@ -102,12 +110,18 @@ async fn run(flags: &Flags, cluster: &mut Cluster, dir: &Path) -> Result<usize> 
         "http://127.0.0.1:{}/api/order/v1/orders",
         cluster.port("order", 0)
     );
-    let counts = Arc::new(Counts::default());
-    let issued = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + flags.duration;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
+    let hanging = Hanging::start().await?;
+    let dtm_api = format!(
+        "http://127.0.0.1:{}/api/dtmsvr",
+        cluster.port("coordinator", 0)
+    );
+    hanging.submit(&client, &dtm_api).await?;
+    let counts = Arc::new(Counts::default());
+    let issued = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + flags.duration;
     let mut workers = Vec::new();
     for w in 0..flags.concurrency {
         let (client, place, counts, issued) = (
@@ -164,6 +178,8 @@ async fn run(flags: &Flags, cluster: &mut Cluster, dir: &Path) -> Result<usize> 
     for app in APPS {
         cluster.wait_healthy(app).await?;
     }
+    // Everything else is in; the hanging actions answer FAILURE from now on.
+    hanging.release();
     // Quiescence: no unfinished transaction left (prepared TCCs time out after 3 s).
     let db = |name: &str| format!("sqlite://{}/data/{name}.db?mode=ro", dir.display());
     let open = async |name: &str| sqlx::SqlitePool::connect(&db(name)).await.context(db(name));
@@ -181,15 +197,17 @@ async fn run(flags: &Flags, cluster: &mut Cluster, dir: &Path) -> Result<usize> 
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let report = check(&dtm, &open("stock").await?, &open("order").await?).await?;
+    let mut report = check(&dtm, &open("stock").await?, &open("order").await?).await?;
+    let (hanging_failed, wrong) = hanging::outcomes(&dtm).await?;
+    report.violations.extend(wrong);
     for v in report.violations.iter().take(20) {
         println!("violation: {v}");
     }
     let violations = report.violations.len() + usize::try_from(unfinished)?;
     println!(
         "chaos: {} PlaceOrder calls (succeed {}, failed {}, no answer {}), {} transactions \
-         (succeed {}, failed {}), {} coordinator SIGKILLs, {} stock/order SIGKILLs, \
-         {} unfinished, {} violations",
+         (succeed {}, failed {}), {} hanging sagas ({} rolled back once released), \
+         {} coordinator SIGKILLs, {} stock/order SIGKILLs, {} unfinished, {} violations",
         counts.total(),
         counts.get("succeed"),
         counts.get("failed"),
@@ -197,6 +215,8 @@ async fn run(flags: &Flags, cluster: &mut Cluster, dir: &Path) -> Result<usize> 
         report.transactions,
         report.succeed,
         report.failed,
+        hanging::HANGING,
+        hanging_failed,
         kills,
         service_kills,
         unfinished,
