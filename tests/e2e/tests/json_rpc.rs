@@ -180,3 +180,47 @@ async fn malformed_json_rpc_gets_its_standard_error_codes() {
     // Nothing was stored by the refused submit.
     assert_eq!(s.query("x").await["transaction"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_payload_a_json_rpc_branch_cannot_take_is_refused_at_submit() {
+    let s = Stack::start().await;
+    for payload in ["[1,2]", "\"text\"", "{not json"] {
+        let g = gid("rpc-payload");
+        let mut body = saga(&g, "http://127.0.0.1:9/rpc");
+        body["params"]["payloads"] = json!([payload, "{}"]);
+        let reply = call(&s, body.clone()).await;
+        assert_eq!(reply["error"]["code"], -32602, "{payload}: {reply}");
+        let msg = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("must be a JSON object"), "{msg}");
+        // The same over the HTTP API: a 400, and nothing stored either way.
+        let res = s
+            .client
+            .post(format!("{}/submit", s.dtm_http))
+            .json(&body["params"])
+            .send()
+            .await
+            .expect("submit");
+        assert_eq!(res.status(), 400, "{payload}");
+        assert_eq!(s.query(&g).await["transaction"], Value::Null);
+    }
+}
+
+#[tokio::test]
+async fn a_bad_request_is_not_echoed_back_whole() {
+    let s = Stack::start().await;
+    let big = "x".repeat(50_000); // under the body cap
+    for body in [
+        json!({"jsonrpc": "1.0", "id": "1", "method": "newGid", "pad": big}),
+        json!({"jsonrpc": "2.0", "id": big, "method": "newGid"}),
+        json!({"jsonrpc": "2.0", "id": "1", "method": big}),
+    ] {
+        let reply = call(&s, body).await;
+        let size = reply.to_string().len();
+        assert!(
+            size < 1024,
+            "a {size}-byte reply: {}",
+            &reply.to_string()[..200]
+        );
+        assert!(reply["error"]["code"].is_i64(), "{reply}");
+    }
+}

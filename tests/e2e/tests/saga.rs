@@ -54,6 +54,32 @@ async fn saga_rolls_back_when_stock_is_short_and_stock_is_untouched() {
 }
 
 #[tokio::test]
+async fn saga_with_a_quantity_stock_refuses_fails_and_is_compensated_in_its_first_round() {
+    let s = Stack::start().await;
+    for t in BOTH {
+        let before = s.stock_of("SKU-A").await;
+        // Above stock's own cap on one movement: TransOut refuses the value (FAILURE, not a 400
+        // the coordinator would retry for ever). `placed` waits for the first round's result.
+        let quantity = stock::biz::MAX_QUANTITY + 1;
+        let (gid, order_id) = &s.placed(t, "MODE_SAGA", "SKU-A", quantity, "failed").await;
+        assert_eq!(
+            s.branches(gid).await,
+            table(&[
+                "01 compensate succeed",
+                "01 action failed",
+                "02 compensate prepared",
+                "02 action prepared"
+            ])
+        );
+        let reason = s.query(gid).await["transaction"]["rollback_reason"].to_string();
+        assert!(reason.contains("quantity must be 1 to"), "{reason}");
+        assert_eq!(s.stock_of("SKU-A").await, before);
+        assert_eq!(s.order_status(order_id).await, None);
+    }
+    s.assert_invariant().await;
+}
+
+#[tokio::test]
 async fn saga_rolls_back_when_the_order_rule_fails_and_stock_is_restored() {
     let s = Stack::start().await;
     for t in BOTH {

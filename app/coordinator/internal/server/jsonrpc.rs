@@ -40,9 +40,15 @@ pub async fn json_rpc(
         }
     };
     let id = &req["id"];
-    let has_id = id.as_str().is_some_and(|s| !s.is_empty()) || id.is_number();
+    // The reply carries the id back: a string id is bounded so that it cannot make it large.
+    let has_id = id
+        .as_str()
+        .is_some_and(|s| !s.is_empty() && s.len() <= MAX_ECHO)
+        || id.is_number();
     if req["jsonrpc"] != "2.0" || !has_id {
-        return answer(id, Err((-32600, format!("Bad json request: {req}"))));
+        let id = if has_id { id } else { &Value::Null };
+        let request = clip(&req.to_string());
+        return answer(id, Err((-32600, format!("Bad json request: {request}"))));
     }
     let params = &req["params"];
     let result = match req["method"].as_str().unwrap_or_default() {
@@ -51,9 +57,25 @@ pub async fn json_rpc(
         "submit" => run(params, |t| svc.submit(t, Payloads::Json)).await,
         "abort" => run(params, |t| svc.abort(t, Payloads::Json)).await,
         "registerBranch" => register_branch(&svc, params).await,
-        other => Err((-32601, format!("Method not found: {other}"))),
+        other => Err((-32601, format!("Method not found: {}", clip(other)))),
     };
     answer(id, result)
+}
+
+/// How much of a bad request an error message quotes (DTM quotes it whole: a request of a
+/// megabyte came back as one).
+const MAX_ECHO: usize = 128;
+
+/// `text`, cut after [`MAX_ECHO`] bytes (at a character boundary) with `…` to say so.
+fn clip(text: &str) -> String {
+    if text.len() <= MAX_ECHO {
+        return text.to_owned();
+    }
+    let mut end = MAX_ECHO;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// A JSON-RPC error: its code and message.

@@ -201,6 +201,9 @@ fn new_trans(t: TransRequest, payloads: Payloads) -> Result<NewTrans, TransError
             .collect(),
         Payloads::Json => t.payloads.iter().map(|p| p.clone().into_bytes()).collect(),
     };
+    if protocol == "json-rpc" {
+        check_json_rpc_payloads(&payloads)?;
+    }
     if !t.steps.is_empty() && !payloads.is_empty() && payloads.len() != t.steps.len() {
         return Err(TransError::BadRequest(format!(
             "payloads: {} payloads for {} steps",
@@ -229,6 +232,22 @@ fn new_trans(t: TransRequest, payloads: Payloads) -> Result<NewTrans, TransError
         },
         rollback_reason: t.rollback_reason,
     })
+}
+
+/// A JSON-RPC branch takes its payload as the call's `params` object, with the DTM context
+/// added: a payload that is not a JSON object could never be sent, so it is refused here rather
+/// than retried for ever. (An empty payload is an empty object.)
+fn check_json_rpc_payloads(payloads: &[Vec<u8>]) -> Result<(), TransError> {
+    for (i, p) in payloads.iter().enumerate() {
+        let object = p.is_empty()
+            || serde_json::from_slice::<serde_json::Value>(p).is_ok_and(|v| v.is_object());
+        if !object {
+            return Err(TransError::BadRequest(format!(
+                "payloads[{i}]: a json-rpc branch's payload must be a JSON object"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn bad(e: WireError) -> TransError {

@@ -340,7 +340,14 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
         branch: Branch,
         id: &str,
     ) -> Result<Outcome<()>, OrderError> {
-        validate_id(id)?;
+        if let Err(invalid) = validate_id(id) {
+            // The forward step with this id was refused alike: nothing to undo.
+            if info.undoes() {
+                tracing::info!(gid = %info.gid, ?branch, "order branch: undo of an invalid order id");
+                return Ok(Outcome::NullCompensation);
+            }
+            return Err(invalid);
+        }
         let (from, to) = branch
             .transition()
             .ok_or_else(|| OrderError::Invalid(format!("{branch:?} creates orders")))?;

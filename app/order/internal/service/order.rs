@@ -243,7 +243,9 @@ fn to_status(e: OrderError, info: Option<&BranchInfo>) -> Status {
         OrderError::StatusConflict { .. } => {
             refuse(info, ErrorReason::OrderStatusConflict.error(message))
         }
-        OrderError::Invalid(_) => ErrorReason::InvalidOrder.error(message),
+        // A well-formed request whose values the business refuses: FAILURE to an action, a 400
+        // to a user.
+        OrderError::Invalid(_) => refuse(info, ErrorReason::InvalidOrder.error(message)),
         OrderError::NotCommitted => BranchError::Failure {
             message,
             cause: "NOT_COMMITTED".into(),

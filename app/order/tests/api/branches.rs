@@ -227,8 +227,11 @@ async fn query_prepared_is_failure_unless_the_local_transaction_committed() {
     assert_query_prepared(app.target(), &HTTP_QUERY_PREPARED, &app.db.pool).await;
 }
 
+/// An order whose values the business refuses is a refusal of the action (FAILURE: the saga
+/// rolls back at once), its compensation has nothing to undo, and a call without the DTM
+/// context is a bad request.
 #[tokio::test]
-async fn invalid_orders_are_bad_requests() {
+async fn invalid_orders_refuse_the_action_and_a_missing_context_is_a_bad_request() {
     for t in BOTH {
         let app = spawn_app().await;
         for o in [
@@ -239,10 +242,13 @@ async fn invalid_orders_are_bad_requests() {
                 ..new_order("o1", 1)
             },
         ] {
-            let a = app
-                .call_in(t, &HTTP_TRANS_IN, &branch("saga", "action"), &o)
-                .await;
-            assert!(a.is_bad_request("INVALID_ORDER"), "{t:?} {o:?}: {a:?}");
+            let action = branch("saga", "action");
+            let a = app.call_in(t, &HTTP_TRANS_IN, &action, &o).await;
+            assert!(a.is_failure(), "{t:?} {o:?}: {a:?}");
+            assert_eq!(a.cause(), "INVALID_ORDER", "{t:?}");
+            let undo = with_op(&action, "compensate");
+            let a = app.call_in(t, &HTTP_TRANS_IN_COMPENSATE, &undo, &o).await;
+            assert!(a.is_success(), "{t:?} {o:?}: {a:?}");
         }
         let a = app
             .call_in(

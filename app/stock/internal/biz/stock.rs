@@ -164,7 +164,14 @@ impl<R: StockRepo> StockUsecase<R> {
             tracing::info!(gid = %info.gid, ?branch, op = %info.op, outcome = outcome.as_str(), "stock branch");
             return Ok(outcome);
         }
-        validate(sku, quantity)?;
+        if let Err(invalid) = validate(sku, quantity) {
+            // The forward step with this payload was refused alike: nothing to undo.
+            if info.undoes() {
+                tracing::info!(gid = %info.gid, ?branch, sku, quantity, "stock branch: undo of an invalid movement");
+                return Ok(Outcome::NullCompensation);
+            }
+            return Err(invalid);
+        }
         let (available, frozen) = branch.deltas();
         let m = Movement {
             sku: sku.to_owned(),

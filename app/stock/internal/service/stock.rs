@@ -103,8 +103,10 @@ impl<R: StockRepo> StockApi for StockService<R> {
 fn to_status(e: StockError, info: Option<&BranchInfo>) -> Status {
     let message = e.to_string();
     let err: kit::Error = match e {
-        StockError::InvalidSku => ErrorReason::InvalidSku.error(message),
-        StockError::InvalidQuantity(_) => ErrorReason::InvalidQuantity.error(message),
+        // A well-formed request whose values the business refuses: FAILURE to an action (its
+        // transaction rolls back at once), a 400 to a user.
+        StockError::InvalidSku => refuse(info, ErrorReason::InvalidSku.error(message)),
+        StockError::InvalidQuantity(_) => refuse(info, ErrorReason::InvalidQuantity.error(message)),
         StockError::Insufficient { .. } => {
             refuse(info, ErrorReason::InsufficientStock.error(message))
         }

@@ -205,22 +205,29 @@ async fn grpc_content_type_dtm_raw_is_served() {
     assert_eq!(app.stock(SKU).await, (INITIAL - 1, 0));
 }
 
+/// A well-formed call whose values the business refuses is a refusal, not a bad request: the
+/// action answers FAILURE (its saga rolls back in the same round, where a 400 was retried for
+/// ever), and its compensation, which carries the same payload, has nothing to undo.
 #[tokio::test]
-async fn invalid_sku_and_quantity_are_bad_requests_with_a_reason() {
+async fn invalid_sku_and_quantity_refuse_the_action_and_its_compensation_succeeds() {
     for t in BOTH {
         let app = spawn_app().await;
-        let a = app
-            .call(t, &HTTP_TRANS_OUT, &branch("saga", "action"), "", 1)
-            .await;
-        assert!(a.is_bad_request("INVALID_SKU"), "{t:?}: {a:?}");
-        let a = app
-            .call(t, &HTTP_TRANS_OUT, &branch("saga", "action"), SKU, 0)
-            .await;
-        assert!(a.is_bad_request("INVALID_QUANTITY"), "{t:?}: {a:?}");
-        let a = app
-            .call(t, &HTTP_TRANS_OUT, &branch("saga", "action"), SKU, -5)
-            .await;
-        assert!(a.is_bad_request("INVALID_QUANTITY"), "{t:?}: {a:?}");
+        for (sku, quantity, cause) in [
+            ("", 1, "INVALID_SKU"),
+            (SKU, 0, "INVALID_QUANTITY"),
+            (SKU, -5, "INVALID_QUANTITY"),
+            (SKU, stock::biz::MAX_QUANTITY + 1, "INVALID_QUANTITY"),
+        ] {
+            let action = branch("saga", "action");
+            let a = app.call(t, &HTTP_TRANS_OUT, &action, sku, quantity).await;
+            assert!(a.is_failure(), "{t:?} {sku:?} {quantity}: {a:?}");
+            assert_eq!(a.cause(), cause, "{t:?}");
+            let undo = with_op(&action, "compensate");
+            let a = app
+                .call(t, &HTTP_TRANS_OUT_COMPENSATE, &undo, sku, quantity)
+                .await;
+            assert!(a.is_success(), "{t:?} {sku:?} {quantity}: {a:?}");
+        }
         assert_eq!(app.stock(SKU).await, (INITIAL, 0));
     }
 }
@@ -240,7 +247,7 @@ async fn missing_dtm_context_is_a_bad_request() {
 }
 
 /// Quantities are bounded, so a counter can neither overflow nor turn into a float: an absurd
-/// quantity is a 400, a movement past the counter cap a FAILURE, and the SKU stays readable.
+/// quantity and a movement past the counter cap are both FAILURE, and the SKU stays readable.
 #[tokio::test]
 async fn huge_quantities_are_refused_and_the_sku_stays_readable() {
     for t in BOTH {
@@ -248,7 +255,8 @@ async fn huge_quantities_are_refused_and_the_sku_stays_readable() {
         let a = app
             .call(t, &HTTP_TRANS_IN, &branch("saga", "action"), SKU, i64::MAX)
             .await;
-        assert!(a.is_bad_request("INVALID_QUANTITY"), "{t:?}: {a:?}");
+        assert!(a.is_failure(), "{t:?}: {a:?}");
+        assert_eq!(a.cause(), "INVALID_QUANTITY", "{t:?}");
         // A counter just below the cap: one more piece would pass it.
         sqlx::query("UPDATE stock SET available = ? WHERE sku = ?")
             .bind(stock::biz::MAX_COUNTER - 1)
