@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     let binary = kit::flags::Binary {
         name: "coordinator",
         version: env!("CARGO_PKG_VERSION"),
-        about: "The DTM-compatible coordinator: saga, msg and tcc over HTTP and gRPC",
+        about: "The DTM-compatible coordinator: saga, msg, tcc and xa over HTTP and gRPC",
         default_conf: concat!(env!("CARGO_MANIFEST_DIR"), "/configs"),
     };
     let Some(conf) = kit::flags::start::<coordinator::conf::Bootstrap>(binary).await? else {
@@ -24,6 +24,10 @@ async fn main() -> anyhow::Result<()> {
     let poller = c.usecase.spawn_poller();
     let result = c.app.run().await;
     poller.abort();
+    // SQLite: the data into the database file itself, so that the file alone is a backup.
+    if let Err(e) = c.usecase.close().await {
+        tracing::warn!(error = %e, "closing the store");
+    }
     kit::trace::shutdown().await; // export the spans still buffered
     Ok(result?)
 }

@@ -245,4 +245,10 @@ pub trait TransStore: Send + Sync + 'static {
     /// check. A store that still answers reads but cannot commit (full disk, read-only or
     /// deleted file) must fail here.
     async fn probe(&self) -> Result<(), StoreError>;
+
+    /// A clean stop, once nothing else uses the store: leaves it self-contained (SQLite folds
+    /// its write-ahead log into the database file, so that the file alone is a copy).
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

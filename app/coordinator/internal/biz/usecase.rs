@@ -220,6 +220,11 @@ impl TransUsecase {
         }
     }
 
+    /// A clean stop's last step, once the servers and the poller have stopped.
+    pub async fn close(&self) -> Result<(), TransError> {
+        Ok(self.inner.store.close().await?)
+    }
+
     /// Reads the store's backlog into the metrics (`dtm_unfinished_transactions`,
     /// `dtm_poller_lag_seconds`).
     pub async fn count_backlog(&self) -> Result<(), TransError> {

@@ -542,6 +542,18 @@ impl TransStore for SqlStore {
             .map(drop)
     }
 
+    async fn close(&self) -> Result<(), StoreError> {
+        if self.dialect == Dialect::Sqlite {
+            // TRUNCATE: every page into the database file, and the log emptied.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+        }
+        self.pool.close().await;
+        Ok(())
+    }
+
     async fn topic(&self, name: &str) -> Result<Option<Topic>, StoreError> {
         let row = sqlx::query(&self.q("SELECT v, version FROM kv WHERE cat = ? AND k = ?"))
             .bind(TOPICS)

@@ -117,6 +117,11 @@ pub trait WriteConn: Send + 'static {
     }
     /// Forgets the connection after a failed transaction.
     fn reset(&mut self);
+    /// Checked before each BEGIN and after each COMMIT, before anyone is answered: whether what
+    /// is committed will still be there after a restart. An error fails the whole batch.
+    fn durable(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
 }
 
 /// The writer's connection from an `sqlx` pool: PostgreSQL and MySQL (and SQLite on a pool a
@@ -190,6 +195,8 @@ pub struct SqliteConn {
     path: PathBuf,
     full_sync: bool,
     conn: Option<rusqlite::Connection>,
+    /// The device and inode of the file the connection opened.
+    file: Option<(u64, u64)>,
 }
 
 impl SqliteConn {
@@ -202,7 +209,15 @@ impl SqliteConn {
             path: path.to_owned(),
             full_sync,
             conn: None,
+            file: None,
         }
+    }
+
+    /// The device and inode at `path` now.
+    fn file_at_path(&self) -> std::io::Result<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&self.path)?;
+        Ok((m.dev(), m.ino()))
     }
 
     fn conn(&mut self) -> Result<&mut rusqlite::Connection, DbError> {
@@ -217,6 +232,7 @@ impl SqliteConn {
             conn.pragma_update(None, "synchronous", sync)
                 .map_err(sqlite_error)?;
             conn.set_prepared_statement_cache_capacity(64);
+            self.file = Some(self.file_at_path().map_err(db_error)?);
             self.conn = Some(conn);
         }
         self.conn.as_mut().ok_or_else(|| db_error("no connection"))
@@ -245,6 +261,25 @@ impl WriteConn for SqliteConn {
     fn reset(&mut self) {
         // Closing rolls back whatever the connection had open.
         self.conn = None;
+        self.file = None;
+    }
+
+    /// SQLite keeps writing into a file that was deleted (its directory removed) or replaced:
+    /// the commit succeeds, and vanishes at the next start. So a commit counts only while the
+    /// path still names the file the connection writes to.
+    fn durable(&mut self) -> Result<(), DbError> {
+        self.conn()?;
+        match self.file_at_path() {
+            Ok(now) if Some(now) == self.file => Ok(()),
+            Ok(_) => Err(db_error(format!(
+                "{} was replaced: a commit into the old file would be lost",
+                self.path.display()
+            ))),
+            Err(e) => Err(db_error(format!(
+                "{}: {e}: a commit into the deleted file would be lost",
+                self.path.display()
+            ))),
+        }
     }
 }
 
@@ -407,6 +442,8 @@ async fn try_batch(
     writes: &[Write],
 ) -> Result<Vec<Result<Outcome, StoreError>>, Abort> {
     let begin = conn.begin();
+    // Nothing written into a deleted file (beyond a batch that races the deletion).
+    conn.durable().map_err(|e| broken(conn, Abort::Commit(e)))?;
     conn.raw(begin)
         .await
         .map_err(|e| broken(conn, Abort::Replay(e)))?;
@@ -437,6 +474,7 @@ async fn try_batch(
     conn.raw("COMMIT")
         .await
         .map_err(|e| broken(conn, Abort::Commit(e)))?;
+    conn.durable().map_err(|e| broken(conn, Abort::Commit(e)))?;
     Ok(outcomes)
 }
 
@@ -444,9 +482,11 @@ async fn try_batch(
 async fn run_alone(conn: &mut impl WriteConn, w: &Write) -> Result<Outcome, StoreError> {
     let begin = conn.begin();
     let done = async {
+        conn.durable()?;
         conn.raw(begin).await?;
         let outcome = statements(conn, w).await?;
         conn.raw("COMMIT").await?;
+        conn.durable()?;
         Ok::<_, DbError>(outcome)
     }
     .await;
