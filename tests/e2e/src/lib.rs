@@ -49,6 +49,7 @@ pub fn coordinator_conf(store: coordinator::conf::Store) -> coordinator::conf::B
         retry_interval: RETRY_INTERVAL,
         retry_max_interval: Duration::from_secs(300),
         request_timeout: Duration::from_secs(3),
+        branch_concurrency: 64,
         http_port: 0,
         grpc_port: 0,
         listen_ip: "127.0.0.1".into(),

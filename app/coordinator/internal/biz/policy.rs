@@ -18,6 +18,8 @@ pub struct Policy {
     pub timeout_to_fail: Duration,
     /// `RequestTimeout`: default time one branch call may take.
     pub request_timeout: Duration,
+    /// `BranchConcurrency`: the most branch calls one transaction makes at once (≥ 1).
+    pub branch_concurrency: usize,
     /// `TransCronInterval`: how long the poller sleeps when nothing is due.
     pub trans_cron_interval: Duration,
 }

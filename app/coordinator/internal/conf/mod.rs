@@ -29,6 +29,10 @@ pub struct Bootstrap {
     /// Default time a branch call may take (DTM: 3 s).
     #[serde(deserialize_with = "kit::config::duration")]
     pub request_timeout: Duration,
+    /// The most branch calls one transaction makes at once, e.g. a concurrent saga's ready
+    /// actions (ours; DTM calls them all at once).
+    #[serde(default = "default_branch_concurrency")]
+    pub branch_concurrency: usize,
     /// HTTP API port (DTM: 36789).
     pub http_port: u16,
     /// gRPC API port (DTM: 36790).
@@ -210,6 +214,7 @@ impl Bootstrap {
             retry_max_interval: self.retry_max_interval,
             timeout_to_fail: self.timeout_to_fail,
             request_timeout: self.request_timeout,
+            branch_concurrency: self.branch_concurrency.max(1),
             trans_cron_interval: self.trans_cron_interval,
         }
     }
@@ -244,6 +249,9 @@ fn default_idle_timeout() -> Duration {
 }
 fn default_max_connections() -> usize {
     512
+}
+fn default_branch_concurrency() -> usize {
+    64
 }
 fn default_max_body_bytes() -> usize {
     1 << 20

@@ -98,6 +98,7 @@ pub fn policy() -> Policy {
         retry_max_interval: Duration::from_secs(8),
         timeout_to_fail: Duration::from_secs(30),
         request_timeout: Duration::from_secs(60),
+        branch_concurrency: 64,
         trans_cron_interval: Duration::from_millis(10),
     }
 }
@@ -160,6 +161,7 @@ pub fn bootstrap(url: &str) -> Bootstrap {
         retry_interval: Duration::from_secs(1),
         retry_max_interval: Duration::from_secs(10),
         request_timeout: Duration::from_secs(3),
+        branch_concurrency: 64,
         http_port: 0,
         grpc_port: 0,
         listen_ip: "127.0.0.1".into(),
