@@ -118,12 +118,11 @@ impl From<WireError> for kit::Error {
 }
 
 impl TransRequest {
-    /// Reads a body as DTM does (see the module docs), then cleans the gid as DTM does
-    /// (`\n`, `\r`, `;` removed).
+    /// Reads a body as DTM does (see the module docs). The gid is kept as sent: DTM silently
+    /// drops `\n`, `\r` and `;` from it, so the client's gid no longer found its transaction;
+    /// here a new gid with one of them is refused ([`validate_new_gid`]).
     pub fn from_json(body: &[u8]) -> Result<TransRequest, WireError> {
-        let mut t: TransRequest = from_json_case_insensitive(body)?;
-        t.gid = escape(&t.gid);
-        Ok(t)
+        from_json_case_insensitive(body)
     }
 
     /// Checks what every route needs: a gid of 1 to 128 characters and a supported trans_type.
@@ -284,9 +283,6 @@ pub fn register_branch_from_json(body: &[u8]) -> Result<BTreeMap<String, String>
             }
         }
     }
-    if let Some(gid) = out.get_mut("gid") {
-        *gid = escape(gid);
-    }
     validate_gid(out.get("gid").map_or("", String::as_str))?;
     Ok(out)
 }
@@ -317,14 +313,11 @@ pub fn validate_new_gid(gid: &str) -> Result<(), WireError> {
             format!("{c:?} is not allowed: visible ASCII only (it travels as gRPC metadata)"),
         ));
     }
+    if gid.contains(';') {
+        // DTM strips it (with `\n` and `\r`) from every gid it reads; refused rather than changed.
+        return Err(field("gid", "';' is not allowed".into()));
+    }
     Ok(())
-}
-
-/// DTM's `dtmimp.Escape`: what may not reach a store's key or a log line.
-fn escape(s: &str) -> String {
-    s.chars()
-        .filter(|c| !matches!(c, '\n' | '\r' | ';'))
-        .collect()
 }
 
 fn field(field: &'static str, message: String) -> WireError {
@@ -409,8 +402,13 @@ mod tests {
     }
 
     #[test]
-    fn gid_is_escaped_like_dtm() {
-        assert_eq!(parse(r#"{"gid":"a;b\nc","trans_type":"saga"}"#).gid, "abc");
+    fn a_gid_is_kept_as_sent_and_one_dtm_would_shorten_is_refused() {
+        for gid in ["a;b", "a\nb", "a\rb"] {
+            let body = serde_json::json!({"gid": gid, "trans_type": "saga"}).to_string();
+            let t = TransRequest::from_json(body.as_bytes()).expect("parsed");
+            assert_eq!(t.gid, gid, "kept as sent");
+            assert!(validate_new_gid(&t.gid).is_err(), "{gid:?} refused");
+        }
     }
 
     #[test]

@@ -192,6 +192,10 @@ async fn bad_input_is_a_clear_4xx_and_stores_nothing() {
         // Gids that cannot travel as gRPC metadata.
         ("{\"gid\":\"g\\u0000x\",\"trans_type\":\"saga\"}".to_owned(), 400, "visible ASCII"),
         (r#"{"gid":"äpfel","trans_type":"saga"}"#.to_owned(), 400, "visible ASCII"),
+        // DTM drops these from gids (`a\nb` stored as `ab`): refused, never changed.
+        (r#"{"gid":"a\nb","trans_type":"saga"}"#.to_owned(), 400, "visible ASCII"),
+        (r#"{"gid":"a\rb","trans_type":"saga"}"#.to_owned(), 400, "visible ASCII"),
+        (r#"{"gid":"a;b","trans_type":"saga"}"#.to_owned(), 400, "';' is not allowed"),
         // A registry this coordinator was not configured with: it must not poll it.
         (r#"{"gid":"g1","trans_type":"saga","protocol":"grpc","steps":[{"action":"etcd://127.0.0.2:2379/k/a.B/C","compensate":""}],"payloads":["{}"]}"#.to_owned(), 400, "not this coordinator's registry"),
     ];
