@@ -181,19 +181,47 @@ fn is_grpc_method(method: &str) -> bool {
         && http::uri::PathAndQuery::from_str(method).is_ok()
 }
 
+/// Where redirects may go: nowhere, or (as DTM) up to 10 hops to addresses `policy` allows.
+fn redirects(policy: &Arc<BranchPolicy>) -> reqwest::redirect::Policy {
+    if !policy.follow_redirects {
+        return reqwest::redirect::Policy::none();
+    }
+    let p = policy.clone();
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let refused = attempt.url().host_str().and_then(|h| p.refuses_host(h));
+        match refused {
+            Some(why) => attempt.error(why),
+            None if attempt.previous().len() >= 10 => attempt.error("too many redirects"),
+            None => attempt.follow(),
+        }
+    })
+}
+
 /// DTM's JSON-RPC error code for FAILURE.
 pub const JSON_RPC_FAILURE: i64 = -32901;
 /// DTM's JSON-RPC error code for ONGOING.
 pub const JSON_RPC_ONGOING: i64 = -32902;
 
 /// Calls branches over HTTP and gRPC; cheap to clone (pooled HTTP client, shared channel cache).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Caller {
     http: reqwest::Client,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     #[cfg(feature = "registry")]
     resolver: registry::Resolver,
     policy: Arc<BranchPolicy>,
+}
+
+impl Default for Caller {
+    fn default() -> Self {
+        Caller {
+            http: crate::http_client::build(|b| b),
+            channels: Arc::default(),
+            #[cfg(feature = "registry")]
+            resolver: registry::Resolver::default(),
+            policy: Arc::default(),
+        }
+    }
 }
 
 impl Caller {
@@ -207,45 +235,44 @@ impl Caller {
     #[cfg(feature = "registry")]
     pub fn with_resolver(mut self, resolver: registry::Resolver) -> Caller {
         self.resolver = resolver;
+        self.check_registered();
         self
     }
+
+    /// Applies the address policy to registered instances too: their addresses come from the
+    /// registry, not from the URL, so the URL's check cannot see them.
+    #[cfg(feature = "registry")]
+    fn check_registered(&mut self) {
+        if self.policy.checks_addresses() {
+            let policy = self.policy.clone();
+            let check: registry::AddressCheck = Arc::new(move |ip| policy.refuses(ip));
+            self.resolver = self.resolver.clone().with_address_check(check);
+        }
+    }
+
+    #[cfg(not(feature = "registry"))]
+    fn check_registered(&mut self) {}
 
     /// Calls only where `policy` allows (see [`crate::policy`]).
     pub fn with_policy(mut self, policy: BranchPolicy) -> Caller {
         let policy = Arc::new(policy);
-        let mut http = reqwest::Client::builder();
-        if policy.checks_addresses() {
-            http = http.dns_resolver(Arc::new(PolicyResolver(policy.clone())));
-        }
-        let redirects = if !policy.follow_redirects {
-            reqwest::redirect::Policy::none()
-        } else {
-            let p = policy.clone();
-            reqwest::redirect::Policy::custom(move |attempt| {
-                let refused = attempt.url().host_str().and_then(|h| p.refuses_host(h));
-                match refused {
-                    Some(why) => attempt.error(why),
-                    None if attempt.previous().len() >= 10 => attempt.error("too many redirects"),
-                    None => attempt.follow(),
+        let p = policy.clone();
+        self.http = crate::http_client::build(move |mut http| {
+            if p.checks_addresses() {
+                http = http.dns_resolver(Arc::new(PolicyResolver(p.clone())));
+            }
+            if !p.extra_roots_pem.is_empty() {
+                // Checked where the policy was made (the coordinator's config); unreadable
+                // here means the system's roots only.
+                match reqwest::Certificate::from_pem_bundle(&p.extra_roots_pem) {
+                    Ok(certs) => http = http.tls_certs_merge(certs),
+                    Err(e) => tracing::warn!(error = %e, "branch CA certificates ignored"),
                 }
-            })
-        };
-        if !policy.extra_roots_pem.is_empty() {
-            // Checked where the policy was made (the coordinator's config); unreadable here
-            // means the system's roots only.
-            match reqwest::Certificate::from_pem_bundle(&policy.extra_roots_pem) {
-                Ok(certs) => http = http.tls_certs_merge(certs),
-                Err(e) => tracing::warn!(error = %e, "branch CA certificates ignored"),
             }
-        }
-        self.http = match http.redirect(redirects).build() {
-            Ok(client) => client,
-            Err(e) => {
-                tracing::warn!(error = %e, "branch HTTP client: falling back to the defaults");
-                reqwest::Client::new()
-            }
-        };
+            http.redirect(redirects(&p))
+        });
         self.policy = policy;
+        self.check_registered();
         self
     }
 

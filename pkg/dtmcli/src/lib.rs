@@ -27,6 +27,7 @@ pub mod branch;
 pub mod caller;
 pub mod client;
 pub mod dialect;
+pub mod http_client;
 pub mod policy;
 pub mod result;
 pub mod wire;

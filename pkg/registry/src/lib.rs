@@ -353,9 +353,14 @@ pub struct Resolver {
     /// `Some`: the only etcd endpoints a URL may name.
     allowed: Option<HashSet<String>>,
     idle: Duration,
+    /// Which instance addresses may be called (a branch network policy); none: any.
+    check: Option<AddressCheck>,
     clients: Arc<Mutex<HashMap<Vec<String>, Etcd>>>,
     channels: Arc<Mutex<HashMap<String, Followed>>>,
 }
+
+/// Why an instance's address may not be called (`Some(reason)`), or `None` if it may.
+pub type AddressCheck = Arc<dyn Fn(std::net::IpAddr) -> Option<String> + Send + Sync>;
 
 /// A channel and when it was last handed out.
 #[derive(Clone)]
@@ -371,6 +376,7 @@ impl Default for Resolver {
             discovery_endpoints: Vec::new(),
             allowed: None,
             idle: Duration::from_secs(300),
+            check: None,
             clients: Arc::default(),
             channels: Arc::default(),
         }
@@ -411,6 +417,14 @@ impl Resolver {
     /// Ends a channel's refresh task once nobody has asked for the channel for `idle`.
     pub fn with_idle(mut self, idle: Duration) -> Resolver {
         self.idle = idle;
+        self
+    }
+
+    /// Calls only instances whose every address `check` allows: a registered host name is
+    /// resolved, checked, and dialled at the checked address; a refused instance is left out
+    /// (and logged), as if it were not registered.
+    pub fn with_address_check(mut self, check: AddressCheck) -> Resolver {
+        self.check = Some(check);
         self
     }
 
@@ -493,7 +507,7 @@ impl Resolver {
                 unused
             }
         };
-        runtime.spawn(follow(etcd, parsed, changes, forget));
+        runtime.spawn(follow(etcd, parsed, changes, forget, self.check.clone()));
         channels.insert(server.to_owned(), followed);
         Ok(channel)
     }
@@ -548,6 +562,7 @@ async fn follow(
     server: Server,
     changes: tokio::sync::mpsc::Sender<Change<String, Endpoint>>,
     idle: impl Fn() -> bool,
+    check: Option<AddressCheck>,
 ) {
     let mut known = HashSet::new();
     while !changes.is_closed() && !idle() {
@@ -558,7 +573,17 @@ async fn follow(
                     let _ = changes.send(Change::Remove(gone.clone())).await;
                 }
                 for new in now.difference(&known) {
-                    match Endpoint::from_shared(format!("http://{new}")) {
+                    let dial = match &check {
+                        None => new.clone(),
+                        Some(check) => match checked(new, check).await {
+                            Ok(addr) => addr,
+                            Err(why) => {
+                                tracing::warn!(address = %new, %why, "registered instance refused");
+                                continue;
+                            }
+                        },
+                    };
+                    match Endpoint::from_shared(format!("http://{dial}")) {
                         Ok(e) => {
                             let e = e.connect_timeout(Duration::from_secs(3)).tcp_nodelay(true);
                             let _ = changes.send(Change::Insert(new.clone(), e)).await;
@@ -574,6 +599,22 @@ async fn follow(
         }
         tokio::time::sleep(REFRESH).await;
     }
+}
+
+/// `host:port` resolved and every address checked; the first one, to dial (so that a later
+/// answer of the name server cannot swap in an address nobody checked).
+async fn checked(address: &str, check: &AddressCheck) -> Result<String, String> {
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(address)
+        .await
+        .map_err(|e| e.to_string())?
+        .collect();
+    if let Some(why) = addrs.iter().find_map(|a| check(a.ip())) {
+        return Err(why);
+    }
+    addrs
+        .first()
+        .map(|a| a.to_string())
+        .ok_or_else(|| "no address".to_owned())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

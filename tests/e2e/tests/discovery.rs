@@ -242,3 +242,64 @@ async fn a_call_to_a_name_without_instances_ends_at_its_timeout() {
         "{result:?}"
     );
 }
+
+/// The branch network policy holds for registered instances too: their addresses come from etcd,
+/// not from the URL. An instance at 127.0.0.2, with only 127.0.0.1 allowed, is never dialled;
+/// without the policy it is.
+#[tokio::test]
+async fn registered_instances_outside_the_allowed_networks_are_never_called() {
+    let Some((list, _)) = etcd() else { return };
+    let endpoints = registry::split_endpoints(&list);
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0")
+        .await
+        .expect("bind 127.0.0.2");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    let instance = ServiceInstance {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: format!("denied-{}", uuid::Uuid::new_v4().simple()),
+        version: String::new(),
+        metadata: Default::default(),
+        endpoints: vec![format!("grpc://{addr}")],
+    };
+    let registrar = EtcdRegistrar::kratos(&endpoints, Duration::from_secs(10)).expect("registrar");
+    registrar.register(&instance).await.expect("register");
+    let url = format!("discovery:///{}/e2e.Script/a", instance.name);
+    let info = dtmtest::branch("saga", "action");
+    let headers = Default::default();
+    let request = dtmcli::caller::BranchRequest {
+        url: &url,
+        protocol: "grpc",
+        body: b"",
+        info: &info,
+        headers: &headers,
+        timeout: Duration::from_millis(1500),
+    };
+    let policy = dtmcli::policy::BranchPolicy {
+        allow: dtmcli::policy::parse_networks("127.0.0.1/32").expect("networks"),
+        ..Default::default()
+    };
+    let hardened = dtmcli::caller::Caller::new()
+        .with_policy(policy)
+        .with_resolver(registry::Resolver::new(&endpoints).expect("resolver"));
+    let result = hardened.call(&request).await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the refused instance was dialled"
+    );
+    // The same instance without the policy: dialled.
+    let open = dtmcli::caller::Caller::new()
+        .with_resolver(registry::Resolver::new(&endpoints).expect("resolver"));
+    let _ = open.call(&request).await;
+    assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    registrar.deregister(&instance).await.expect("deregister");
+}

@@ -140,7 +140,7 @@ impl Dtm {
     pub fn http(base: &str) -> Dtm {
         Dtm {
             api: Api::Http {
-                client: reqwest::Client::new(),
+                client: crate::http_client::build(|b| b),
                 base: base.trim_end_matches('/').to_owned(),
             },
             caller: Caller::new(),
