@@ -11,6 +11,7 @@
 
 /// A headless browser over WebDriver.
 pub mod browser;
+pub mod flood;
 /// A scripted branch server.
 pub mod script;
 

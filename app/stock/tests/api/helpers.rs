@@ -24,7 +24,20 @@ pub const INITIAL: i64 = 10;
 pub async fn spawn_app() -> TestApp {
     kit::log::init_for_tests();
     let db = sqlite().await;
-    let conf = Bootstrap {
+    let conf = bootstrap(&db);
+    let app = stock::wire(&conf).await.expect("wire");
+    let (http, grpc) = serve(app, &conf.server).await;
+    TestApp {
+        http,
+        grpc,
+        client: reqwest::Client::new(),
+        db,
+    }
+}
+
+/// The app's config on `db`, both servers on `127.0.0.1:0`, [`SKU`] seeded.
+pub fn bootstrap(db: &TestDb) -> Bootstrap {
+    Bootstrap {
         server: servers_conf(),
         data: conf::Data {
             database: db.conf(),
@@ -36,14 +49,6 @@ pub async fn spawn_app() -> TestApp {
             }],
         },
         registry: Default::default(),
-    };
-    let app = stock::wire(&conf).await.expect("wire");
-    let (http, grpc) = serve(app, &conf.server).await;
-    TestApp {
-        http,
-        grpc,
-        client: reqwest::Client::new(),
-        db,
     }
 }
 

@@ -1,0 +1,30 @@
+//! More connections than `MaxConnections`, held idle, PINGing or slow on both of the
+//! coordinator's listeners, do not lock a fresh client out: each flood in turn, a fresh
+//! `/api/ping` and a fresh gRPC health check answered within 1 s. Loopback only.
+
+use dtmtest::flood::{self, FLOOD};
+
+mod support;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn floods_of_connections_do_not_lock_fresh_clients_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/dtm.db", dir.path().display());
+    let c = coordinator::wire(&support::bootstrap(&url), Default::default())
+        .await
+        .expect("wire");
+    let (http, grpc) = (c.app.http_addr(), c.app.grpc_addr());
+    tokio::spawn(c.app.run_until(std::future::pending()));
+    let path = "/api/ping";
+    let held = (
+        flood::idle(http, FLOOD, Some(path)).await,
+        flood::idle(grpc, FLOOD, None).await,
+    );
+    flood::fresh_clients_are_served(http, path, grpc).await;
+    drop(held);
+    let held = flood::IdleHttp2::open(http, path, grpc, FLOOD).await;
+    flood::fresh_clients_are_served(http, path, grpc).await;
+    drop(held);
+    let _slow = flood::SlowClients::start(http, path, FLOOD).await;
+    flood::fresh_clients_are_served(http, path, grpc).await;
+}
