@@ -2,7 +2,7 @@
 //! coordinator's listeners, do not lock a fresh client out: each flood in turn, a fresh
 //! `/api/ping` and a fresh gRPC health check answered within 1 s. Loopback only.
 
-use dtmtest::flood::{self, FLOOD};
+use dtmtest::flood;
 
 mod support;
 
@@ -16,15 +16,5 @@ async fn floods_of_connections_do_not_lock_fresh_clients_out() {
     let (http, grpc) = (c.app.http_addr(), c.app.grpc_addr());
     tokio::spawn(c.app.run_until(std::future::pending()));
     let path = "/api/ping";
-    let held = (
-        flood::idle(http, FLOOD, Some(path)).await,
-        flood::idle(grpc, FLOOD, None).await,
-    );
-    flood::fresh_clients_are_served(http, path, grpc).await;
-    drop(held);
-    let held = flood::IdleHttp2::open(http, path, grpc, FLOOD).await;
-    flood::fresh_clients_are_served(http, path, grpc).await;
-    drop(held);
-    let _slow = flood::SlowClients::start(http, path, FLOOD).await;
-    flood::fresh_clients_are_served(http, path, grpc).await;
+    flood::every_flood_leaves_fresh_clients_served(http, path, grpc).await;
 }

@@ -128,6 +128,27 @@ impl Drop for SlowClients {
     }
 }
 
+/// Each flood in turn against an app's listeners — idle sockets and keep-alive connections,
+/// idle HTTP/2 clients answering PINGs, slow keep-alive clients — [`FLOOD`] connections each, and
+/// under each one [`fresh_clients_are_served`] (`path`: an HTTP route answering 200).
+pub async fn every_flood_leaves_fresh_clients_served(
+    http: SocketAddr,
+    path: &str,
+    grpc: SocketAddr,
+) {
+    let held = (
+        idle(http, FLOOD, Some(path)).await,
+        idle(grpc, FLOOD, None).await,
+    );
+    fresh_clients_are_served(http, path, grpc).await;
+    drop(held);
+    let held = IdleHttp2::open(http, path, grpc, FLOOD).await;
+    fresh_clients_are_served(http, path, grpc).await;
+    drop(held);
+    let _slow = SlowClients::start(http, path, FLOOD).await;
+    fresh_clients_are_served(http, path, grpc).await;
+}
+
 /// Ten times over, a fresh client (a new connection each) GETs `http`'s `path` (expecting
 /// 200) and asks `grpc`'s health service, each answered within 1 s: the flood of the moment
 /// does not lock it out.

@@ -224,17 +224,8 @@ async fn a_call_to_a_name_without_instances_ends_at_its_timeout() {
     let caller = dtmcli::caller::Caller::new().with_resolver(resolver);
     let name = format!("nobody-{}", uuid::Uuid::new_v4().simple());
     let url = format!("discovery:///{name}/e2e.Script/a");
-    let info = dtmtest::branch("saga", "action");
-    let headers = Default::default();
-    let request = dtmcli::caller::BranchRequest {
-        url: &url,
-        protocol: "grpc",
-        body: b"",
-        info: &info,
-        headers: &headers,
-        timeout: Duration::from_millis(500),
-    };
-    let result = tokio::time::timeout(Duration::from_secs(20), caller.call(&request))
+    let call = call_grpc(&caller, &url, Duration::from_millis(500));
+    let result = tokio::time::timeout(Duration::from_secs(20), call)
         .await
         .expect("the call ends by itself");
     assert!(
@@ -272,16 +263,7 @@ async fn registered_instances_outside_the_allowed_networks_are_never_called() {
     let registrar = EtcdRegistrar::kratos(&endpoints, Duration::from_secs(10)).expect("registrar");
     registrar.register(&instance).await.expect("register");
     let url = format!("discovery:///{}/e2e.Script/a", instance.name);
-    let info = dtmtest::branch("saga", "action");
-    let headers = Default::default();
-    let request = dtmcli::caller::BranchRequest {
-        url: &url,
-        protocol: "grpc",
-        body: b"",
-        info: &info,
-        headers: &headers,
-        timeout: Duration::from_millis(1500),
-    };
+    let timeout = Duration::from_millis(1500);
     let policy = dtmcli::policy::BranchPolicy {
         allow: dtmcli::policy::parse_networks("127.0.0.1/32").expect("networks"),
         ..Default::default()
@@ -289,7 +271,7 @@ async fn registered_instances_outside_the_allowed_networks_are_never_called() {
     let hardened = dtmcli::caller::Caller::new()
         .with_policy(policy)
         .with_resolver(registry::Resolver::new(&endpoints).expect("resolver"));
-    let result = hardened.call(&request).await;
+    let result = call_grpc(&hardened, &url, timeout).await;
     assert!(result.is_err(), "{result:?}");
     assert_eq!(
         accepted.load(std::sync::atomic::Ordering::SeqCst),
@@ -299,7 +281,26 @@ async fn registered_instances_outside_the_allowed_networks_are_never_called() {
     // The same instance without the policy: dialled.
     let open = dtmcli::caller::Caller::new()
         .with_resolver(registry::Resolver::new(&endpoints).expect("resolver"));
-    let _ = open.call(&request).await;
+    let _ = call_grpc(&open, &url, timeout).await;
     assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) > 0);
     registrar.deregister(&instance).await.expect("deregister");
+}
+
+/// A saga action over gRPC at `url` through `caller`, ended at `timeout`.
+async fn call_grpc(
+    caller: &dtmcli::caller::Caller,
+    url: &str,
+    timeout: Duration,
+) -> Result<dtmcli::caller::Reply, dtmcli::caller::CallError> {
+    let info = dtmtest::branch("saga", "action");
+    let headers = Default::default();
+    let request = dtmcli::caller::BranchRequest {
+        url,
+        protocol: "grpc",
+        body: b"",
+        info: &info,
+        headers: &headers,
+        timeout,
+    };
+    caller.call(&request).await
 }
