@@ -26,6 +26,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+/// How often a closing connection is checked for requests still in flight.
+const CLOSING_CHECK: Duration = Duration::from_secs(1);
+
 /// What one listener lets its clients hold.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -118,9 +121,19 @@ async fn serve_connection<S>(
         ended = served.as_mut() => ended,
         () = conn.closing(limits.idle_timeout) => {
             served.as_mut().graceful_shutdown();
-            match tokio::time::timeout(limits.grace, served).await {
-                Ok(ended) => ended,
-                Err(_) => Ok(()),
+            // What is in flight may finish, for at most `grace`; a peer with nothing in flight
+            // that does not take part in the close (never answers HTTP/2's closing PING, never
+            // hangs up) is dropped within a second, so that it cannot keep its socket.
+            let deadline = Instant::now() + limits.grace;
+            loop {
+                tokio::select! {
+                    ended = served.as_mut() => break ended,
+                    () = tokio::time::sleep(CLOSING_CHECK) => {
+                        if conn.in_flight.load(Ordering::SeqCst) == 0 || Instant::now() >= deadline {
+                            break Ok(());
+                        }
+                    }
+                }
             }
         }
     };

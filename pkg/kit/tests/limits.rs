@@ -42,9 +42,16 @@ async fn until_closed(mut s: TcpStream) -> usize {
 #[tokio::test]
 async fn idle_and_slow_connections_are_closed() {
     let (addr, app) = start(Duration::from_millis(300), 64).await;
+    let grpc = app.grpc_addr();
     tokio::spawn(app.run_until(std::future::pending()));
     // Says nothing at all.
     let idle = TcpStream::connect(addr).await.expect("connect");
+    // On the gRPC listener: the HTTP/2 preface and an empty SETTINGS frame, then nothing.
+    let mut idle_grpc = TcpStream::connect(grpc).await.expect("connect");
+    idle_grpc
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .expect("write");
     // Starts a request and never finishes its headers (slow loris).
     let mut slow = TcpStream::connect(addr).await.expect("connect");
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
@@ -56,12 +63,21 @@ async fn idle_and_slow_connections_are_closed() {
         .await
         .expect("write");
     let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        tokio::join!(until_closed(idle), until_closed(slow), until_closed(kept))
+        tokio::join!(
+            until_closed(idle),
+            until_closed(slow),
+            until_closed(kept),
+            until_closed(idle_grpc)
+        )
     })
     .await
-    .expect("the server closes all three");
+    .expect("the server closes all four");
     assert_eq!((closed.0, closed.1), (0, 0), "nothing answered");
     assert!(closed.2 > 0, "the kept-alive request was answered first");
+    assert!(
+        closed.3 > 0,
+        "the gRPC server's SETTINGS came first, then the close"
+    );
 }
 
 /// The default limits (512 connections, 30 s idle timeout: longer than the test).
