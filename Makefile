@@ -88,10 +88,13 @@ chaos:
 	$(CARGO) build -q $(BINS)
 	$(CARGO) run -q -p e2e --bin chaos -- --orders $(CHAOS_ORDERS) --duration $(CHAOS_DURATION)
 
-# lint: rustfmt check and clippy with warnings as errors (dtmcli also without its default features)
+# lint: rustfmt check, comments within 100 columns, clippy with warnings as errors (dtmcli also without its default features)
 .PHONY: lint
 lint:
 	$(CARGO) fmt --all -- --check
+	@# rustfmt wraps no comment on stable: this check does, counting characters, not bytes.
+	@if LC_ALL=C.UTF-8 grep -nP '^(?=\s*//).{101,}$$' $$(git ls-files '*.rs'); then \
+	  echo "comments above run past 100 columns"; exit 1; fi
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p dtmcli --lib --no-default-features -- -D warnings
 

@@ -67,7 +67,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Collects the `.proto` files below `dir` as paths relative to this crate (`stock/v1/stock.proto`).
+/// Collects the `.proto` files below `dir` as paths relative to this crate
+/// (`stock/v1/stock.proto`).
 fn find_protos(dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

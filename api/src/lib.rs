@@ -3,7 +3,8 @@
 //!
 //! Each package module holds the prost messages, the tonic client and server, and — from the
 //! `google.api.http` annotations — `register_<service>_http_server`, which serves the same service
-//! struct over HTTP/JSON. Error reason enums (kratos `errors.proto` style) get `code()` and `error()`.
+//! struct over HTTP/JSON. Error reason enums (kratos `errors.proto` style) get `code()` and
+//! `error()`.
 
 #![warn(missing_docs)]
 

@@ -1,7 +1,7 @@
 //! The bundled DTM-compatible coordinator, kratos layout: `server` → `service` → `biz` ← `data`.
 //!
-//! - [`biz`]: global transactions, the saga / msg / tcc / xa state machines, retries and leases, and
-//!   the traits [`biz::TransStore`] and [`biz::BranchCaller`];
+//! - [`biz`]: global transactions, the state machine of each [`biz::TransType`], retries and
+//!   leases, and the traits [`biz::TransStore`] and [`biz::BranchCaller`];
 //! - [`data`]: the SQL store and the HTTP + gRPC branch caller;
 //! - [`service`]: DTM's API, once for both transports (DTO ↔ domain, errors → DTM results);
 //! - [`server`]: the `/api/dtmsvr` routes and the `dtmgimp.Dtm` gRPC server;

@@ -1,9 +1,10 @@
-//! Crash points: every saga, msg and tcc scenario is run once per store write, with that write
-//! failing (the process lives on) or with the process "dying" there (that write and everything
-//! after it is lost, in-memory state is dropped, as a SIGKILL would). A fresh coordinator on the
-//! same store then finishes the transaction, and the outcome is checked against what the
-//! branches answered: never `succeed` with a failed action, every action that ran compensated on
-//! rollback, confirms only when the client submitted, no action called after a compensation.
+//! Crash points: every scenario of every transaction type is run once per store write, with that
+//! write failing (the process lives on) or with the process "dying" there (that write and
+//! everything after it is lost, in-memory state is dropped, as a SIGKILL would). A fresh
+//! coordinator on the same store then finishes the transaction, and the outcome is checked against
+//! what the branches answered: never `succeed` with a failed action, every action that ran
+//! compensated on rollback, confirms only when the client submitted, no action called after a
+//! compensation.
 //!
 //! The branches are scripted in-process (a `BranchCaller`) so that hundreds of runs take a
 //! second; the store is the real SQLite store.

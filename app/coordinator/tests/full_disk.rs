@@ -5,8 +5,8 @@
 //!   as they allocate a page;
 //! - a real full file system, a 16 MiB tmpfs (root only: CI runs as root; elsewhere the test says
 //!   why it skips): writes fail at COMMIT, when SQLite has already rolled the transaction back —
-//!   the case that used to leave a pooled connection believing it was still in a transaction,
-//!   acknowledging writes that were never stored.
+//!   a pooled connection must not go on believing it is still in a transaction, acknowledging
+//!   writes that were never stored.
 
 use std::path::PathBuf;
 use std::sync::Arc;

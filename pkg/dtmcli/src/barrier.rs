@@ -1,6 +1,6 @@
-//! The sub-transaction barrier (docs/dtm-protocol.md, The barrier): one table, one unique key, and a few inserts that
-//! run in the *same local transaction* as the branch's business write, so that the three network
-//! anomalies of distributed transactions become harmless:
+//! The sub-transaction barrier (docs/dtm-protocol.md, The barrier): one table, one unique key, and
+//! a few inserts that run in the *same local transaction* as the branch's business write, so that
+//! the three network anomalies of distributed transactions become harmless:
 //!
 //! - **duplicate request** — the branch's row is already there: skip the business;
 //! - **null compensation** — a compensation (cancel) arrives for an action (try) that never ran:
@@ -227,8 +227,9 @@ pub(crate) async fn reason_of(
         .await?)
 }
 
-/// The msg check-back (docs/dtm-protocol.md, The barrier): `Ok` if the msg's local transaction committed, `RolledBack`
-/// if it did not — and, by inserting the `rollback` row first, makes sure it never will.
+/// The msg check-back (docs/dtm-protocol.md, The barrier): `Ok` if the msg's local transaction
+/// committed, `RolledBack` if it did not — and, by inserting the `rollback` row first, makes sure
+/// it never will.
 pub async fn query_prepared(pool: &AnyPool, info: &BranchInfo) -> Result<(), BarrierError> {
     let mut conn = pool.acquire().await?;
     let dialect = dialect_of(&conn)?;

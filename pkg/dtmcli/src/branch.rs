@@ -12,11 +12,13 @@ pub struct BranchInfo {
     pub gid: String,
     /// `saga`, `msg`, `tcc`, `xa` or `workflow`.
     pub trans_type: String,
-    /// The branch within the global transaction (`01`, `02`, nested `0201`; `00` for msg check-back).
+    /// The branch within the global transaction (`01`, `02`, nested `0201`; `00` for msg
+    /// check-back).
     pub branch_id: String,
     /// `action`, `compensate`, `try`, `confirm`, `cancel`, `msg`, …
     pub op: String,
-    /// The coordinator's address, when an SDK made the call (TCC try, XA action); empty from the coordinator.
+    /// The coordinator's address, when an SDK made the call (TCC try, XA action); empty from the
+    /// coordinator.
     pub dtm: String,
     /// XA phase-2 URL, when an SDK made an XA action call.
     pub phase2_url: String,

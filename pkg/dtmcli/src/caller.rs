@@ -1,14 +1,17 @@
-//! Calling a branch the way DTM does (docs/dtm-protocol.md, Calling branches): the coordinator calls every saga, msg, TCC and
-//! XA phase-2 branch this way, and the SDK calls TCC tries, XA actions and the msg check-back the same way.
+//! Calling a branch the way DTM does (docs/dtm-protocol.md, Calling branches): the coordinator
+//! calls every saga, msg, TCC and XA phase-2 branch this way, and the SDK calls TCC tries, XA
+//! actions and the msg check-back the same way.
 //!
-//! - HTTP: POST with the stored body, GET when it is empty (except xa: always POST);
-//!   `gid, trans_type, branch_id, op` (and `dtm`, `phase2_url` from an SDK) appended to the query; `Content-Type: application/json` plus the
-//!   transaction's `branch_headers`; the answer read by [`DtmResult::from_http`].
-//! - gRPC: `host:port/pkg.Svc/Method`, called dynamically with the stored protobuf bytes
-//!   (no generated stubs), the context as `dtm-*` metadata, one cached channel per `host:port`;
-//!   the answer read by [`DtmResult::from_grpc`]. With a registry (feature `registry`; the go-zero
-//!   and kratos drivers' rule, docs/dtm-protocol.md, Registry URLs), `discovery:///name/pkg.Svc/Method` and `etcd://hosts/key/pkg.Svc/Method`
-//!   go through one balanced channel per registered server ([`registry::Resolver`]).
+//! - HTTP: POST with the stored body, GET when it is empty (except xa: always POST); `gid,
+//!   trans_type, branch_id, op` (and `dtm`, `phase2_url` from an SDK) appended to the query;
+//!   `Content-Type: application/json` plus the transaction's `branch_headers`; the answer read by
+//!   [`DtmResult::from_http`].
+//! - gRPC: `host:port/pkg.Svc/Method`, called dynamically with the stored protobuf bytes (no
+//!   generated stubs), the context as `dtm-*` metadata, one cached channel per `host:port`; the
+//!   answer read by [`DtmResult::from_grpc`]. With a registry (feature `registry`; the go-zero and
+//!   kratos drivers' rule, docs/dtm-protocol.md, Registry URLs), `discovery:///name/pkg.Svc/Method`
+//!   and `etcd://hosts/key/pkg.Svc/Method` go through one balanced channel per registered server
+//!   ([`registry::Resolver`]).
 //!
 //! A branch that cannot be reached is a [`CallError`] (retry), never a FAILURE.
 
@@ -120,8 +123,9 @@ pub enum Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    /// DTM's selection (docs/dtm-protocol.md, Calling branches): HTTP when the protocol is `http` (or empty) or the URL has an
-    /// `http(s)://` scheme; otherwise gRPC, `host:port/pkg.Svc/Method`, cut at the first `/`.
+    /// DTM's selection (docs/dtm-protocol.md, Calling branches): HTTP when the protocol is `http`
+    /// (or empty) or the URL has an `http(s)://` scheme; otherwise gRPC,
+    /// `host:port/pkg.Svc/Method`, cut at the first `/`.
     pub fn parse(protocol: &str, url: &'a str) -> Result<Target<'a>, CallError> {
         let bad = |reason: &str| CallError::BadTarget {
             url: url.to_owned(),

@@ -28,7 +28,8 @@ impl Dialect {
         }
     }
 
-    /// The dialect a config's `driver` names (`sqlite`, `postgres`/`postgresql`, `mysql`/`mariadb`).
+    /// The dialect a config's `driver` names (`sqlite`, `postgres`/`postgresql`,
+    /// `mysql`/`mariadb`).
     pub fn from_driver(driver: &str) -> Option<Dialect> {
         match driver {
             "sqlite" => Some(Dialect::Sqlite),
@@ -72,8 +73,8 @@ impl Dialect {
         Cow::Owned(out)
     }
 
-    /// `INSERT … ` that does nothing when a unique key already holds the row; `rows_affected`
-    /// then tells whether it inserted. `conflict` names the unique constraint (PostgreSQL needs it).
+    /// `INSERT … ` that does nothing when a unique key already holds the row; `rows_affected` then
+    /// tells whether it inserted. `conflict` names the unique constraint (PostgreSQL needs it).
     pub fn insert_ignore(self, table: &str, columns: &str, conflict: &str) -> String {
         let marks = vec!["?"; columns.split(',').count()].join(", ");
         let sql = match self {

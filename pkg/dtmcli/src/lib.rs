@@ -1,4 +1,4 @@
-//! `dtmcli`: the Rust DTM SDK, branch side.
+//! `dtmcli`: the Rust DTM SDK — the branch side, the client side and the branch caller.
 //!
 //! A branch (a saga action, a TCC try, a msg action…) is an ordinary HTTP or gRPC method that the
 //! DTM coordinator calls with the transaction context. This crate gives it:
@@ -6,12 +6,13 @@
 //! - [`BranchInfo`]: that context, read from gRPC metadata `dtm-*` (HTTP query parameters are
 //!   copied there by the transcoder, so one reader serves both transports);
 //! - [`result`]: SUCCESS / FAILURE / ONGOING and their HTTP and gRPC codes — the one table;
-//! - [`barrier`]: the sub-transaction barrier that makes a branch idempotent and safe against
-//!   null compensation and hanging, inside the caller's local transaction (SQLite, PostgreSQL, MySQL);
+//! - [`barrier`]: the sub-transaction barrier that makes a branch idempotent and safe against null
+//!   compensation and hanging, inside the caller's local transaction (SQLite, PostgreSQL, MySQL);
 //! - [`dialect`]: the three SQL dialects the barrier and the apps' repositories speak;
 //! - [`wire`]: the coordinator's request bodies, read as tolerantly as DTM reads them;
 //! - [`caller`]: calling a branch as DTM does, over HTTP and (dynamically) gRPC;
-//! - [`client`]: the client side — [`Saga`], [`Msg`], [`Tcc`], [`Xa`] over the coordinator's HTTP or gRPC API;
+//! - [`client`]: the client side — [`Saga`], [`Msg`], [`Tcc`], [`Xa`] over the coordinator's HTTP
+//!   or gRPC API;
 //! - [`xa`]: the branch side of XA — a local transaction prepared in MySQL/MariaDB or
 //!   PostgreSQL, registered with the coordinator, committed or rolled back in phase two;
 //! - [`proto`]: DTM's gRPC contract (`dtmgimp`), the client the SDK uses and the server a

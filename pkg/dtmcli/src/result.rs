@@ -2,12 +2,12 @@
 //! place that says which HTTP status a result is; the gRPC code then comes from kit's one
 //! HTTP ↔ gRPC table (409 ↔ Aborted, 425 ↔ FailedPrecondition).
 //!
-//! | result  | HTTP | gRPC               | meaning for the coordinator                  |
-//! |---------|------|--------------------|----------------------------------------------|
-//! | SUCCESS | 200  | OK                 | done                                         |
-//! | FAILURE | 409  | Aborted            | business refusal: roll back (saga action, TCC try, XA action, check-back) |
-//! | ONGOING | 425  | FailedPrecondition | not yet: ask again later, no back-off        |
-//! | other   | any  | any other          | error: retry with back-off                   |
+//! | result  | HTTP | gRPC               | meaning for the coordinator                 |
+//! |---------|------|--------------------|---------------------------------------------|
+//! | SUCCESS | 200  | OK                 | done                                        |
+//! | FAILURE | 409  | Aborted            | refusal: roll back (from actions, tries)    |
+//! | ONGOING | 425  | FailedPrecondition | not yet: ask again later, no back-off       |
+//! | other   | any  | any other          | error: retry with back-off                  |
 
 use tonic::Code;
 
@@ -48,9 +48,10 @@ impl DtmResult {
         kit::errors::grpc_code(self.http_status())
     }
 
-    /// How the coordinator reads an HTTP branch answer (docs/dtm-protocol.md, Calling branches; in this order): ONGOING if
-    /// 425 or the body says so, FAILURE if 409 or the body says so, SUCCESS on 200, else `None`
-    /// (an error: retry). Body sniffing keeps pre-1.10 branches (`200 {"dtm_result":"FAILURE"}`) working.
+    /// How the coordinator reads an HTTP branch answer (docs/dtm-protocol.md, Calling branches; in
+    /// this order): ONGOING if 425 or the body says so, FAILURE if 409 or the body says so, SUCCESS
+    /// on 200, else `None` (an error: retry). Body sniffing keeps pre-1.10 branches (`200
+    /// {"dtm_result":"FAILURE"}`) working.
     pub fn from_http(status: u16, body: &str) -> Option<DtmResult> {
         [DtmResult::Ongoing, DtmResult::Failure, DtmResult::Success]
             .into_iter()
@@ -59,8 +60,9 @@ impl DtmResult {
             })
     }
 
-    /// How the coordinator reads a gRPC branch answer (docs/dtm-protocol.md, Calling branches); `None` is an error (retry).
-    /// `Aborted` with the message exactly `ONGOING` is the pre-1.10 spelling of ONGOING.
+    /// How the coordinator reads a gRPC branch answer (docs/dtm-protocol.md, Calling branches);
+    /// `None` is an error (retry). `Aborted` with the message exactly `ONGOING` is the pre-1.10
+    /// spelling of ONGOING.
     pub fn from_grpc(code: Code, message: &str) -> Option<DtmResult> {
         if code == Code::Aborted && message == DtmResult::Ongoing.as_str() {
             return Some(DtmResult::Ongoing);
@@ -71,8 +73,9 @@ impl DtmResult {
     }
 }
 
-/// A branch's answer other than SUCCESS. Compensations, confirms and cancels never answer
-/// FAILURE: the coordinator would retry them forever (docs/dtm-protocol.md, Results); they return errors instead.
+/// A branch's answer other than SUCCESS. Compensations, confirms and cancels never answer FAILURE:
+/// the coordinator would retry them forever (docs/dtm-protocol.md, Results); they return errors
+/// instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BranchError {
     /// Business refusal: roll the global transaction back. `cause` is a domain reason

@@ -1,5 +1,6 @@
-//! The JSON that travels to and from the coordinator's HTTP API (docs/dtm-protocol.md, The coordinator's HTTP API), read the
-//! way DTM reads it, so that every SDK's requests are accepted unchanged:
+//! The JSON that travels to and from the coordinator's HTTP API (docs/dtm-protocol.md, The
+//! coordinator's HTTP API), read the way DTM reads it, so that every SDK's requests are accepted
+//! unchanged:
 //!
 //! - field names match **case-insensitively** (Go's `encoding/json`), underscores matter;
 //! - an explicit `null` is the field's zero value (Python and C# send them);
@@ -304,7 +305,7 @@ pub fn validate_gid(gid: &str) -> Result<(), WireError> {
 /// A gid a new transaction may have: [`validate_gid`], and only visible ASCII, because every
 /// branch call carries it as gRPC metadata (and in a URL query), where control characters and
 /// non-ASCII text cannot travel — such a transaction could never be driven. Lookups (`query`,
-/// `forceStop`) take any gid, so that one stored by an older version can still be stopped.
+/// `forceStop`) take any gid: a lookup of one that cannot exist simply finds nothing.
 pub fn validate_new_gid(gid: &str) -> Result<(), WireError> {
     validate_gid(gid)?;
     if let Some(c) = gid.chars().find(|c| !c.is_ascii_graphic()) {

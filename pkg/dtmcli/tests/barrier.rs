@@ -1,5 +1,5 @@
-//! The barrier suite: every scenario of the barrier (docs/protocol.md) on SQLite, and on PostgreSQL / MariaDB when
-//! `TEST_PG_URL` / `TEST_MYSQL_URL` are set (required when `CI=true`).
+//! The barrier suite: every scenario of the barrier (docs/protocol.md) on SQLite, and on PostgreSQL
+//! / MariaDB when `TEST_PG_URL` / `TEST_MYSQL_URL` are set (required when `CI=true`).
 
 use anyhow::Result;
 use dtmcli::barrier::{self, query_prepared};

@@ -4,8 +4,8 @@
 //! Lifecycle (as kratos `app.Run`): [`AppBuilder::build`] binds both listeners (port 0 allowed; the
 //! bound addresses are readable), [`App::run`] serves until SIGTERM/SIGINT. On stop, health turns
 //! NOT_SERVING first (gRPC health and `/healthz`), then both servers stop accepting and let the
-//! requests in flight finish, for at most `shutdown_timeout`. Each listener bounds what its
-//! clients can hold (`max_connections`, `idle_timeout`; see `serve.rs`). With a [`Registrar`], the app is
+//! requests in flight finish, for at most `shutdown_timeout`. Each listener bounds what its clients
+//! can hold (`max_connections`, `idle_timeout`; see `serve.rs`). With a [`Registrar`], the app is
 //! published once both listeners are bound and withdrawn before anything else on stop. With a
 //! [`HealthCheck`] (e.g. "can the store still write?"), health follows its answer while serving:
 //! NOT_SERVING while it fails, SERVING again once it passes.

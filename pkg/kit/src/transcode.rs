@@ -43,7 +43,8 @@ pub struct HttpRule {
 #[derive(Debug, Clone, Copy)]
 pub struct Operation(pub &'static str);
 
-/// DTM's query parameters and the gRPC metadata keys they become (docs/protocol.md, The branch call).
+/// DTM's query parameters and the gRPC metadata keys they become (docs/protocol.md, The branch
+/// call).
 pub const DTM_QUERY_TO_METADATA: &[(&str, &str)] = &[
     ("gid", "dtm-gid"),
     ("trans_type", "dtm-trans_type"),

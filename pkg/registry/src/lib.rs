@@ -1,9 +1,10 @@
-//! `registry`: service registration and discovery on etcd, in the two layouts the seeds use.
+//! `registry`: service registration and discovery on etcd, in the two layouts DTM users meet:
+//! kratos' and go-zero's.
 //!
-//! | layout | key | value | registered by | found as |
-//! |---|---|---|---|---|
-//! | kratos | `/microservices/<name>/<id>` | JSON [`ServiceInstance`] | our services (`registry.etcd`) | `discovery:///<name>` |
-//! | go-zero | `<key>/<lease id>` | `host:port` | the coordinator (`MicroService.Target`) | `etcd://<hosts>/<key>` |
+//! - **kratos**: key `/microservices/<name>/<id>`, value a JSON [`ServiceInstance`], registered
+//!   by our services (`registry.etcd`), found as `discovery:///<name>`;
+//! - **go-zero**: key `<key>/<lease id>`, value `host:port`, registered by the coordinator
+//!   (`MicroService.Target`), found as `etcd://<hosts>/<key>`.
 //!
 //! A registration lives under a lease (15 s by default) renewed every third of it: an instance
 //! that dies without deregistering drops out when its lease runs out. [`Resolver`] turns either
@@ -167,8 +168,8 @@ impl Server {
 }
 
 /// Splits a branch URL with a registry scheme the way DTM's go-zero and kratos drivers do
-/// (docs/dtm-protocol.md, Registry URLs): server = `scheme://hosts/<first path segment>`, method = the rest.
-/// `discovery:///stock/api.stock.v1.Stock/TransOut` → (`discovery:///stock`,
+/// (docs/dtm-protocol.md, Registry URLs): server = `scheme://hosts/<first path segment>`, method =
+/// the rest. `discovery:///stock/api.stock.v1.Stock/TransOut` → (`discovery:///stock`,
 /// `/api.stock.v1.Stock/TransOut`). `None` when the URL has no `scheme://`.
 pub fn split_method(url: &str) -> Option<(&str, &str)> {
     let after_scheme = url.find("://")? + 3;
@@ -556,7 +557,8 @@ async fn addresses(etcd: &Etcd, server: &Server) -> Result<Vec<String>, Error> {
 }
 
 /// Feeds a balanced channel with `server`'s instances every [`REFRESH`], until the channel is
-/// dropped or `idle` says nobody uses it. On an etcd error the last known instances stay (as grpc-go's resolvers do).
+/// dropped or `idle` says nobody uses it. On an etcd error the last known instances stay (as
+/// grpc-go's resolvers do).
 async fn follow(
     etcd: Etcd,
     server: Server,

@@ -14,7 +14,8 @@ pub struct Policy {
     pub retry_interval: Duration,
     /// `RetryMaxInterval`: the cap of the doubling back-off (DTM has none).
     pub retry_max_interval: Duration,
-    /// `TimeoutToFail`: default timeout of msg and tcc (a saga has none unless it asks).
+    /// `TimeoutToFail`: default timeout of every [`TransType`] but a saga, which has none
+    /// unless it asks.
     pub timeout_to_fail: Duration,
     /// `RequestTimeout`: default time one branch call may take.
     pub request_timeout: Duration,
@@ -55,7 +56,7 @@ impl Policy {
 }
 
 /// When a transaction with no timeout times out: never, yet a number every store keeps exactly
-/// (Redis' Lua sees numbers as doubles; this is the value the stores have always held).
+/// (Redis' Lua sees numbers as doubles, exact only up to 2^53).
 pub(crate) const NEVER: UnixMs = UnixMs(i64::MAX / 4);
 
 /// An option's seconds as a duration (negative ones are zero: options are range-checked at

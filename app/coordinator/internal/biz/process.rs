@@ -1,12 +1,16 @@
-//! The state machines (docs/dtm-protocol.md, Statuses and state machines): one *round* drives a transaction as far as it can go now —
-//! calling branches, recording their results, changing its status — and says when to come back.
+//! The state machines (docs/dtm-protocol.md, Statuses and state machines): one *round* drives a
+//! transaction as far as it can go now — calling branches, recording their results, changing its
+//! status — and says when to come back.
 //!
-//! | type | prepared | submitted | aborting |
-//! |------|----------|-----------|----------|
-//! | saga | timeout → aborting | actions in order (or concurrently, per `orders`) → succeed; an action's FAILURE, `retry_limit` or `timeout_to_fail` → aborting | compensations in reverse → failed |
-//! | msg  | after the timeout, ask `query_prepared`: SUCCESS → submitted, FAILURE → failed | after `delay`, actions (in order or concurrently) → succeed | — |
-//! | tcc  | timeout → aborting | confirms, last registered first → succeed | cancels, last registered first → failed |
-//! | xa   | timeout → aborting | commits, in registration order → succeed | rollbacks, in registration order → failed |
+//! - **saga**: prepared — timeout → aborting; submitted — actions in order (or concurrently, per
+//!   `orders`) → succeed, an action's FAILURE, `retry_limit` or `timeout_to_fail` → aborting;
+//!   aborting — compensations in reverse → failed.
+//! - **msg**: prepared — after the timeout, ask `query_prepared`: SUCCESS → submitted, FAILURE →
+//!   failed; submitted — after `delay`, actions (in order or concurrently) → succeed.
+//! - **tcc**: prepared — timeout → aborting; submitted — confirms, last registered first →
+//!   succeed; aborting — cancels, last registered first → failed.
+//! - **xa**: prepared — timeout → aborting; submitted — commits, in registration order → succeed;
+//!   aborting — rollbacks, in registration order → failed.
 //!
 //! ONGOING keeps the base interval; an error doubles it, up to `RetryMaxInterval`.
 
@@ -338,7 +342,8 @@ impl Driver {
                 return Ok(Step::Stop(next));
             }
         }
-        // Success only when every action is recorded `succeed`: "nothing ready" alone proves nothing.
+        // Success only when every action is recorded `succeed`: "nothing ready" alone proves
+        // nothing.
         if (0..saga.steps.len()).any(|i| action(t, i) != Status::Succeed)
             || saga.steps.len() * 2 != t.branches.len()
         {
@@ -566,7 +571,7 @@ impl Driver {
             dtm: String::new(),
             phase2_url: String::new(),
         };
-        // Clamped as well as checked at submit: a row stored by an older version may hold any value.
+        // Clamped as well as checked at submit: a stored row is read back as data, not trusted.
         let timeout = match g.options.request_timeout {
             s if s > 0 => Duration::from_secs(s.min(MAX_REQUEST_TIMEOUT_SECS).unsigned_abs()),
             _ => self.policy.request_timeout,

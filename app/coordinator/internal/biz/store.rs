@@ -1,6 +1,6 @@
-//! What the coordinator needs from storage (docs/dtm-protocol.md, Storage), shaped so that SQL stores and Redis can
-//! both provide it: every status change is a compare-and-set, the poller's lease is
-//! `owner + next_cron_time`, and times are Unix milliseconds computed by the coordinator.
+//! What the coordinator needs from storage (docs/dtm-protocol.md, Storage), shaped so that SQL
+//! stores and Redis can both provide it: every status change is a compare-and-set, the poller's
+//! lease is `owner + next_cron_time`, and times are Unix milliseconds computed by the coordinator.
 
 use std::time::Duration;
 

@@ -93,7 +93,7 @@ impl Status {
 /// A branch row's status: `prepared`, `succeed`, or (only a saga action) `failed`.
 pub type BranchStatus = Status;
 
-/// The branch operations of saga, msg, tcc and xa.
+/// The branch operations of every [`TransType`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     /// Saga / msg forward step.
@@ -139,7 +139,8 @@ impl Op {
     }
 }
 
-/// The per-transaction options (docs/dtm-protocol.md, Transaction options), the SDK's own type; stored as JSON in `options`.
+/// The per-transaction options (docs/dtm-protocol.md, Transaction options), the SDK's own type;
+/// stored as JSON in `options`.
 pub use dtmcli::Options;
 
 /// A global transaction row.

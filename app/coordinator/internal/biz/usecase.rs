@@ -488,7 +488,8 @@ impl TransUsecase {
             } else {
                 g.rollback_reason
             })),
-            // DTM answers 409 here too; not final is ONGOING, so no client mistakes it for a rollback.
+            // DTM answers 409 here too; not final is ONGOING, so no client mistakes it for a
+            // rollback.
             s => Err(TransError::Ongoing(format!(
                 "wait result not return success: status is {}, the coordinator keeps going",
                 s.as_str()

@@ -1,6 +1,7 @@
-//! The config schema. Keys keep DTM's names (docs/dtm-protocol.md, Storage) so DTM users feel at home; the shipped
-//! file maps each to DTM's environment variable (`STORE_DRIVER`, `HTTP_PORT`, `RETRY_INTERVAL`…).
-//! Durations take a bare number of seconds, as DTM's do, or a unit (`500ms`, `2m`).
+//! The config schema. Keys keep DTM's names (docs/dtm-protocol.md, Storage) so DTM users feel at
+//! home; the shipped file maps each to DTM's environment variable (`STORE_DRIVER`, `HTTP_PORT`,
+//! `RETRY_INTERVAL`…). Durations take a bare number of seconds, as DTM's do, or a unit (`500ms`,
+//! `2m`).
 
 use std::time::Duration;
 
@@ -17,7 +18,8 @@ pub struct Bootstrap {
     /// How long the poller sleeps when nothing is due (DTM: 3 s).
     #[serde(deserialize_with = "kit::config::duration")]
     pub trans_cron_interval: Duration,
-    /// Default timeout of msg and tcc transactions (DTM: 35 s).
+    /// Default timeout of every [`crate::biz::TransType`] but a saga, which has none unless it
+    /// asks (DTM: 35 s).
     #[serde(deserialize_with = "kit::config::duration")]
     pub timeout_to_fail: Duration,
     /// Base retry interval (DTM: 10 s).
@@ -125,7 +127,8 @@ impl Store {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
 pub struct Hardening {
-    /// Follow HTTP redirects of branch calls (DTM does); `false`: a redirect is retried as an error.
+    /// Follow HTTP redirects of branch calls (DTM does); `false`: a redirect is retried as an
+    /// error.
     pub follow_redirects: bool,
     /// Only these networks may be called, comma-separated CIDRs (`10.1.0.0/16, 127.0.0.1`);
     /// empty: any.

@@ -1,7 +1,7 @@
-//! [`TransStore`] over Redis, after DTM's layout (docs/dtm-protocol.md, Storage). Every key starts with the prefix
-//! (`{a}` by default: a hash tag, so all keys share one cluster slot and one Lua script may
-//! touch any of them). Every mutation is one Lua script (`lua/*.lua`), so each is atomic like the SQL stores'
-//! guarded UPDATEs.
+//! [`TransStore`] over Redis, after DTM's layout (docs/dtm-protocol.md, Storage). Every key starts
+//! with the prefix (`{a}` by default: a hash tag, so all keys share one cluster slot and one Lua
+//! script may touch any of them). Every mutation is one Lua script (`lua/*.lua`), so each is atomic
+//! like the SQL stores' guarded UPDATEs.
 //!
 //! | key | type | holds |
 //! |---|---|---|
@@ -12,6 +12,8 @@
 //! | `<p>_all` | sorted set | every gid by id (the `all` query, newest first) |
 //! | `<p>_f` | sorted set | finished gids by expiry time (to prune `<p>_all`) |
 //! | `<p>_id` | string | the id counter |
+//! | `<p>_kv_topics` | hash | msg topics: name → subscribers and version (JSON) |
+//! | `<p>_probe` | string | the health probe's write, expiring after a minute |
 //!
 //! Finished transactions expire after `FinishedDataExpire`; unfinished ones stay until they
 //! finish, as SQL rows do.

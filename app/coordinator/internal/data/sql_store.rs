@@ -1,6 +1,6 @@
 //! [`TransStore`] over SQL (`sqlx::Any`): tables `trans_global` and `trans_branch_op` after DTM's
-//! schema (docs/dtm-protocol.md, Storage), with times as Unix milliseconds (UTC, no zone to get wrong). The
-//! statements are plain SQL with `?` placeholders, rewritten per dialect.
+//! schema (docs/dtm-protocol.md, Storage), with times as Unix milliseconds (UTC, no zone to get
+//! wrong). The statements are plain SQL with `?` placeholders, rewritten per dialect.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

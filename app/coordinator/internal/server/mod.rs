@@ -1,10 +1,10 @@
-//! The servers: DTM's HTTP API under `/api/dtmsvr` (docs/dtm-protocol.md) and the `dtmgimp.Dtm` gRPC server,
-//! both over one [`DtmService`].
+//! The servers: DTM's HTTP API under `/api/dtmsvr` (docs/dtm-protocol.md) and the `dtmgimp.Dtm`
+//! gRPC server, both over one [`DtmService`].
 //!
-//! Replies follow DTM's envelope (docs/dtm-protocol.md, The coordinator's HTTP API): `200 {"dtm_result":"SUCCESS"}` for nothing to
-//! return, the object itself otherwise; FAILURE is 409 and ONGOING 425, with a body that is both
-//! DTM's (`dtm_result`, `message`) and kratos' (`code`, `reason`, `message`, `metadata`); bad input
-//! is a kratos 400 (DTM would answer 500 or accept it).
+//! Replies follow DTM's envelope (docs/dtm-protocol.md, The coordinator's HTTP API): `200
+//! {"dtm_result":"SUCCESS"}` for nothing to return, the object itself otherwise; FAILURE is 409 and
+//! ONGOING 425, with a body that is both DTM's (`dtm_result`, `message`) and kratos' (`code`,
+//! `reason`, `message`, `metadata`); bad input is a kratos 400 (DTM would answer 500 or accept it).
 
 mod jsonrpc;
 

@@ -1,5 +1,5 @@
-//! `dtmgimp.Dtm`, the gRPC API DTM's SDKs call (docs/dtm-protocol.md, The gRPC API). A transaction created here has
-//! `protocol = grpc` and protobuf payloads (`BinPayloads`).
+//! `dtmgimp.Dtm`, the gRPC API DTM's SDKs call (docs/dtm-protocol.md, The gRPC API). A transaction
+//! created here has `protocol = grpc` and protobuf payloads (`BinPayloads`).
 
 use std::collections::BTreeMap;
 

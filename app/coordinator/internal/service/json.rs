@@ -1,6 +1,6 @@
-//! The `query` / `all` JSON of a transaction and its branches (docs/dtm-protocol.md, The query JSON): DTM's field
-//! names, times as RFC 3339 strings — omitted when unset, never `null` (the C# SDK reads them
-//! as non-nullable), bodies as base64.
+//! The `query` / `all` JSON of a transaction and its branches (docs/dtm-protocol.md, The query
+//! JSON): DTM's field names, times as RFC 3339 strings — omitted when unset, never `null` (the C#
+//! SDK reads them as non-nullable), bodies as base64.
 
 use base64::Engine;
 use kit::time::UnixMs;

@@ -255,7 +255,8 @@ fn bad(e: WireError) -> TransError {
 }
 
 /// The one mapping from the domain's errors to kratos errors (and so to HTTP statuses and gRPC
-/// codes): FAILURE 409 / Aborted, ONGOING 425 / FailedPrecondition, bad input 400 / InvalidArgument.
+/// codes): FAILURE 409 / Aborted, ONGOING 425 / FailedPrecondition, bad input 400 /
+/// InvalidArgument.
 impl From<TransError> for kit::Error {
     fn from(e: TransError) -> Self {
         use dtmcli::DtmResult;

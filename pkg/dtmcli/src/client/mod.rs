@@ -10,9 +10,9 @@
 //! - [`Xa`]: the same shape for XA — [`Xa::call_branch`] calls each branch, which prepares its
 //!   local transaction ([`crate::xa`]) and registers itself; submit commits them all.
 //!
-//! Payloads are JSON text for HTTP branches and protobuf bytes for gRPC branches; the
-//! coordinator forwards them verbatim. `add_json` and `add_proto` encode a typed value, `add`
-//! takes bytes already encoded. Options are chained setters on each builder ([`Saga::wait_result`]…).
+//! Payloads are JSON text for HTTP branches and protobuf bytes for gRPC branches; the coordinator
+//! forwards them verbatim. `add_json` and `add_proto` encode a typed value, `add` takes bytes
+//! already encoded. Options are chained setters on each builder ([`Saga::wait_result`]…).
 
 mod msg;
 mod saga;
