@@ -76,7 +76,7 @@ async fn wire_counted(
         data::micro_service(&conf.micro_service).map_err(StartError::Config)?;
     let branch_policy = conf.hardening.branch_policy().map_err(StartError::Config)?;
     let caller = Arc::new(data::BranchCallerImpl::new(resolver, branch_policy));
-    let usecase = TransUsecase::counted(store.clone(), caller, conf.policy(), clock, dtm_metrics);
+    let usecase = TransUsecase::counted(store.clone(), caller, policy(conf), clock, dtm_metrics);
     // The backlog is read, not counted: fresh at each scrape.
     let uc = usecase.clone();
     metrics.on_scrape(Arc::new(move || {
@@ -112,6 +112,18 @@ async fn wire_counted(
         .build(&servers)
         .await?;
     Ok(Coordinator { app, usecase })
+}
+
+/// The use case's timing rules, from the config's values (`conf` knows no domain type).
+fn policy(conf: &conf::Bootstrap) -> biz::Policy {
+    biz::Policy {
+        retry_interval: conf.retry_interval,
+        retry_max_interval: conf.retry_max_interval,
+        timeout_to_fail: conf.timeout_to_fail,
+        request_timeout: conf.request_timeout,
+        branch_concurrency: conf.branch_concurrency.max(1),
+        trans_cron_interval: conf.trans_cron_interval,
+    }
 }
 
 /// How often the store's health probe writes.

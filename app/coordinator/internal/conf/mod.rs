@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::biz::Policy;
-
 /// The whole config file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -18,8 +16,8 @@ pub struct Bootstrap {
     /// How long the poller sleeps when nothing is due (DTM: 3 s).
     #[serde(deserialize_with = "kit::config::duration")]
     pub trans_cron_interval: Duration,
-    /// Default timeout of every [`crate::biz::TransType`] but a saga, which has none unless it
-    /// asks (DTM: 35 s).
+    /// Default timeout of every transaction type but a saga, which has none unless it asks
+    /// (DTM: 35 s).
     #[serde(deserialize_with = "kit::config::duration")]
     pub timeout_to_fail: Duration,
     /// Base retry interval (DTM: 10 s).
@@ -210,18 +208,6 @@ impl Default for MicroService {
 }
 
 impl Bootstrap {
-    /// The timing rules of the use case.
-    pub fn policy(&self) -> Policy {
-        Policy {
-            retry_interval: self.retry_interval,
-            retry_max_interval: self.retry_max_interval,
-            timeout_to_fail: self.timeout_to_fail,
-            request_timeout: self.request_timeout,
-            branch_concurrency: self.branch_concurrency.max(1),
-            trans_cron_interval: self.trans_cron_interval,
-        }
-    }
-
     /// The two servers, on `ListenIp:HttpPort` and `ListenIp:GrpcPort`.
     pub fn servers(&self) -> kit::ServersConf {
         let server = |port: u16| kit::ServerConf {

@@ -104,14 +104,13 @@ async fn register_branch(svc: &DtmService, params: &Value) -> Result<Value, RpcE
 
 /// The use case's error as DTM's JSON-RPC codes.
 fn rpc_error(e: TransError) -> RpcError {
-    let e = kit::Error::from(e);
-    let code = match e.reason.as_str() {
-        "FAILURE" => JSON_RPC_FAILURE,
-        "ONGOING" => JSON_RPC_ONGOING,
-        _ if (400..500).contains(&e.code) => -32602,
-        _ => -32603,
+    let code = match &e {
+        TransError::Failure(_) => JSON_RPC_FAILURE,
+        TransError::Ongoing(_) => JSON_RPC_ONGOING,
+        TransError::BadRequest(_) | TransError::NotFound(_) => -32602,
+        TransError::Store(_) => -32603,
     };
-    (code, e.message)
+    (code, kit::Error::from(e).message)
 }
 
 /// The JSON-RPC reply, HTTP 200 either way; an error also goes to the access log's reason.

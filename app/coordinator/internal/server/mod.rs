@@ -257,11 +257,9 @@ fn done(r: Result<(), TransError>) -> Response {
 fn reply(r: Result<Value, TransError>) -> Response {
     let e = match r {
         Ok(v) => return axum::Json(v).into_response(),
-        Err(e) => kit::Error::from(e),
+        Err(e @ (TransError::Failure(_) | TransError::Ongoing(_))) => kit::Error::from(e),
+        Err(e) => return kit::Error::from(e).into_response(),
     };
-    if !matches!(e.reason.as_str(), "FAILURE" | "ONGOING") {
-        return e.into_response();
-    }
     let status = axum::http::StatusCode::from_u16(e.code)
         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut body = serde_json::to_value(&e).unwrap_or_default();
