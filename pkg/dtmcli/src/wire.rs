@@ -171,6 +171,17 @@ impl TransRequest {
                 return Err(field(name, format!("must be 0 to {max}, got {v}")));
             }
         }
+        // Sent with every branch call: one that cannot travel as a header would fail them all.
+        for (name, value) in &self.branch_headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || http::HeaderValue::from_str(value).is_err()
+            {
+                return Err(field(
+                    "branch_headers",
+                    format!("{name:?} is not a valid header"),
+                ));
+            }
+        }
         Ok(())
     }
 

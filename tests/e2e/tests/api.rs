@@ -196,6 +196,9 @@ async fn bad_input_is_a_clear_4xx_and_stores_nothing() {
         (r#"{"gid":"a\nb","trans_type":"saga"}"#.to_owned(), 400, "visible ASCII"),
         (r#"{"gid":"a\rb","trans_type":"saga"}"#.to_owned(), 400, "visible ASCII"),
         (r#"{"gid":"a;b","trans_type":"saga"}"#.to_owned(), 400, "';' is not allowed"),
+        // A header every branch call would carry, and could not.
+        (r#"{"gid":"g1","trans_type":"saga","branch_headers":{"bad name":"x"}}"#.to_owned(), 400, "not a valid header"),
+        (r#"{"gid":"g1","trans_type":"saga","branch_headers":{"x-ok":"line\nbreak"}}"#.to_owned(), 400, "not a valid header"),
         // A registry this coordinator was not configured with: it must not poll it.
         (r#"{"gid":"g1","trans_type":"saga","protocol":"grpc","steps":[{"action":"etcd://127.0.0.2:2379/k/a.B/C","compensate":""}],"payloads":["{}"]}"#.to_owned(), 400, "not this coordinator's registry"),
     ];

@@ -559,15 +559,6 @@ impl Driver {
             TransType::Msg => drop(parse_msg_custom_data(&t.custom_data).map_err(bad)?),
             TransType::Tcc | TransType::Xa => {}
         }
-        for (name, value) in &t.options.branch_headers {
-            if http::HeaderName::from_bytes(name.as_bytes()).is_err()
-                || http::HeaderValue::from_str(value).is_err()
-            {
-                return Err(TransError::BadRequest(format!(
-                    "branch_headers: {name:?} is not a valid header"
-                )));
-            }
-        }
         check_target(&*self.caller, &t.protocol, &t.query_prepared)?;
         let now = self.clock.now();
         let mut branches = Vec::new();
