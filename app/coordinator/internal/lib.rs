@@ -76,7 +76,8 @@ async fn wire_counted(
         data::micro_service(&conf.micro_service).map_err(StartError::Config)?;
     let branch_policy = conf.hardening.branch_policy().map_err(StartError::Config)?;
     let caller = Arc::new(data::BranchCallerImpl::new(resolver, branch_policy));
-    let usecase = TransUsecase::counted(store.clone(), caller, policy(conf), clock, dtm_metrics);
+    let observer = Arc::new(dtm_metrics);
+    let usecase = TransUsecase::new(store.clone(), caller, policy(conf), clock, observer);
     // The backlog is read, not counted: fresh at each scrape.
     let uc = usecase.clone();
     metrics.on_scrape(Arc::new(move || {

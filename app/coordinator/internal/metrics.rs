@@ -26,7 +26,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 
-use crate::biz::Status;
+use crate::biz::{RoundObserver, Status};
 
 /// The families the coordinator fills. Cheap to clone (clones share the counts).
 #[derive(Clone)]
@@ -206,10 +206,11 @@ impl DtmMetrics {
             })
             .observe(r.elapsed.as_secs_f64());
     }
+}
 
-    /// A round of a `model` transaction ended, `ok` when it left nothing to retry; `age` is
-    /// the time since the transaction was created.
-    pub fn transaction_processed(&self, model: &'static str, ok: bool, age: Duration) {
+/// DTM's transaction and branch families, and our backlog gauges, filled by the rounds.
+impl RoundObserver for DtmMetrics {
+    fn transaction_processed(&self, model: &'static str, ok: bool, age: Duration) {
         self.transaction_process
             .get_or_create(&TransactionLabels {
                 model,
@@ -221,8 +222,7 @@ impl DtmMetrics {
             .observe(age.as_secs_f64());
     }
 
-    /// A branch call of a `model` transaction ended; `ok` when it answered SUCCESS.
-    pub fn branch_processed(&self, model: &'static str, branch_id: &str, op: &str, ok: bool) {
+    fn branch_processed(&self, model: &'static str, branch_id: &str, op: &str, ok: bool) {
         self.branch_process
             .get_or_create(&BranchLabels {
                 model,
@@ -233,8 +233,7 @@ impl DtmMetrics {
             .inc();
     }
 
-    /// The store's unfinished transactions and how overdue the earliest is.
-    pub fn set_backlog(&self, unfinished: &[(Status, u64)], lag: Duration) {
+    fn backlog(&self, unfinished: &[(Status, u64)], lag: Duration) {
         for status in [Status::Prepared, Status::Submitted, Status::Aborting] {
             let n = unfinished
                 .iter()

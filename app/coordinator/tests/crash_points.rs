@@ -17,7 +17,7 @@ use std::time::Duration;
 use coordinator::biz::{
     Backlog, Branch, Clock, Created, Global, NewBranch, NewTrans, Op, Options, Phase2, Progress,
     ScanPage, ScanQuery, Status, StatusChange, StoreError, Topic, TransStore, TransType,
-    TransUsecase,
+    TransUsecase, Unobserved,
 };
 use dtmcli::DtmResult;
 use kit::time::UnixMs;
@@ -204,6 +204,7 @@ async fn every_crash_point(
                 Arc::new(branches.clone()),
                 policy(),
                 clock.clone(),
+                Arc::new(Unobserved),
             );
             let end = client(uc.clone(), gid.clone()).await;
             // The first coordinator goes on (Fail) or is gone (Crash); a fresh one finishes.
@@ -211,7 +212,13 @@ async fn every_crash_point(
                 Fault::Fail => uc,
                 Fault::Crash => {
                     let fresh = branches.revived();
-                    TransUsecase::new(store.clone(), Arc::new(fresh), policy(), clock.clone())
+                    TransUsecase::new(
+                        store.clone(),
+                        Arc::new(fresh),
+                        policy(),
+                        clock.clone(),
+                        Arc::new(Unobserved),
+                    )
                 }
             };
             let global = finish(&survivor, &store, &clock, &gid).await;

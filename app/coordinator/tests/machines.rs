@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coordinator::biz::{
-    Clock, NewTrans, Options, Status, StatusChange, TransError, TransStore, TransType, TransUsecase,
+    Clock, NewTrans, Options, Status, StatusChange, TransError, TransStore, TransType,
+    TransUsecase, Unobserved,
 };
 use dtmcli::DtmResult;
 use dtmtest::eventually;
@@ -26,6 +27,7 @@ fn coordinator(branches: &Branches) -> (TransUsecase, Arc<MemoryStore>, Clock) {
         Arc::new(branches.clone()),
         policy(),
         clock.clone(),
+        Arc::new(Unobserved),
     );
     (uc, store, clock)
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coordinator::biz::{
-    Clock, NewBranch, NewTrans, Options, Phase2, Status, TransType, TransUsecase,
+    Clock, NewBranch, NewTrans, Options, Phase2, Status, TransType, TransUsecase, Unobserved,
 };
 use dtmcli::DtmResult;
 use support::{Branches, policy};
@@ -20,7 +20,13 @@ mod support;
 fn coordinator(branches: &Branches) -> (TransUsecase, Clock) {
     let store = Arc::new(support::memory::MemoryStore::default());
     let clock = Clock::default();
-    let uc = TransUsecase::new(store, Arc::new(branches.clone()), policy(), clock.clone());
+    let uc = TransUsecase::new(
+        store,
+        Arc::new(branches.clone()),
+        policy(),
+        clock.clone(),
+        Arc::new(Unobserved),
+    );
     (uc, clock)
 }
 

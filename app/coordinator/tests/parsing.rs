@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use coordinator::biz::{Clock, TransError, TransUsecase};
+use coordinator::biz::{Clock, TransError, TransUsecase, Unobserved};
 use coordinator::service::{DtmService, Payloads};
 use dtmcli::wire::{TransRequest, register_branch_from_json};
 use proptest::prelude::*;
@@ -134,6 +134,7 @@ fn service() -> (
         Arc::new(Branches::default()),
         policy(),
         Clock::default(),
+        Arc::new(Unobserved),
     );
     (DtmService::new(uc.clone()), uc, dir, rt)
 }

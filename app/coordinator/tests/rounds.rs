@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coordinator::biz::{Clock, NewTrans, Options, Status, TransType, TransUsecase};
+use coordinator::biz::{Clock, NewTrans, Options, Status, TransType, TransUsecase, Unobserved};
 use dtmtest::eventually;
 use support::{Branches, policy};
 
@@ -14,7 +14,13 @@ mod support;
 async fn coordinator(branches: Branches) -> (TransUsecase, Clock, tempfile::TempDir) {
     let (store, dir) = support::sqlite_store().await;
     let clock = Clock::default();
-    let uc = TransUsecase::new(store, Arc::new(branches), policy(), clock.clone());
+    let uc = TransUsecase::new(
+        store,
+        Arc::new(branches),
+        policy(),
+        clock.clone(),
+        Arc::new(Unobserved),
+    );
     (uc, clock, dir)
 }
 

@@ -1,7 +1,8 @@
-//! The coordinator's domain: global transactions and branches, the state machines of saga, msg
-//! and tcc, the retry policy, and the traits storage and branch calling implement.
+//! The coordinator's domain: global transactions and branches, the state machine of each
+//! [`TransType`], the retry policy, and the traits storage, branch calling and metrics implement.
 
 mod caller;
+mod observer;
 mod policy;
 mod poller;
 mod process;
@@ -10,6 +11,7 @@ mod trans;
 mod usecase;
 
 pub use caller::BranchCaller;
+pub use observer::{RoundObserver, Unobserved};
 pub use policy::Policy;
 pub use poller::{POLLER_CONCURRENCY, POLLER_OVERFLOW, SLOW_ROUND};
 pub use store::{

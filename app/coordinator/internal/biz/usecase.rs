@@ -18,10 +18,9 @@ use crate::biz::caller::check_target;
 use crate::biz::policy::{NEVER, Policy};
 use crate::biz::process::Trans;
 use crate::biz::{
-    Branch, BranchCaller, Clock, Created, Global, Op, Options, ScanPage, ScanQuery, Status,
-    StatusChange, StoreError, Subscriber, Topic, TransStore, TransType,
+    Branch, BranchCaller, Clock, Created, Global, Op, Options, RoundObserver, ScanPage, ScanQuery,
+    Status, StatusChange, StoreError, Subscriber, Topic, TransStore, TransType,
 };
-use crate::metrics::DtmMetrics;
 
 /// A msg action naming a topic: `topic://<name>`.
 const TOPIC_PREFIX: &str = "topic://";
@@ -133,28 +132,19 @@ pub(crate) struct Driver {
     pub(crate) clock: Clock,
     /// This instance's lease owner id.
     pub(crate) owner: String,
-    /// Rounds and branch calls, counted (DTM's families).
-    pub(crate) metrics: DtmMetrics,
+    /// Told of every round and branch call (the coordinator's metrics).
+    pub(crate) metrics: Arc<dyn RoundObserver>,
 }
 
 impl TransUsecase {
-    /// A coordinator over `store` calling branches with `caller`.
+    /// A use case over `store`, calling branches with `caller`, reporting its rounds to
+    /// `observer` ([`Unobserved`](crate::biz::Unobserved) to count nothing).
     pub fn new(
         store: Arc<dyn TransStore>,
         caller: Arc<dyn BranchCaller>,
         policy: Policy,
         clock: Clock,
-    ) -> TransUsecase {
-        TransUsecase::counted(store, caller, policy, clock, DtmMetrics::default())
-    }
-
-    /// [`TransUsecase::new`], counting rounds and branch calls in `metrics`.
-    pub fn counted(
-        store: Arc<dyn TransStore>,
-        caller: Arc<dyn BranchCaller>,
-        policy: Policy,
-        clock: Clock,
-        metrics: DtmMetrics,
+        observer: Arc<dyn RoundObserver>,
     ) -> TransUsecase {
         TransUsecase {
             inner: Arc::new(Driver {
@@ -163,7 +153,7 @@ impl TransUsecase {
                 policy,
                 clock,
                 owner: uuid::Uuid::new_v4().to_string(),
-                metrics,
+                metrics: observer,
             }),
         }
     }
@@ -233,7 +223,7 @@ impl TransUsecase {
         let lag = backlog
             .earliest_due
             .map_or(Duration::ZERO, |due| me.clock.now() - due);
-        me.metrics.set_backlog(&backlog.unfinished, lag);
+        me.metrics.backlog(&backlog.unfinished, lag);
         Ok(())
     }
 
