@@ -27,7 +27,7 @@ use metrics::DtmMetrics;
 pub struct Coordinator {
     /// The servers, bound.
     pub app: App,
-    /// The use case; [`TransUsecase::spawn_poller`] starts the poller.
+    /// The use case (the app runs its poller as a worker).
     pub usecase: TransUsecase,
 }
 
@@ -95,6 +95,8 @@ async fn wire_counted(
     let servers = conf.servers();
     let token = Some(conf.hardening.api_token.clone()).filter(|t| !t.is_empty());
     let app = App::builder("coordinator")
+        // Picks up whatever is unfinished, including what a previous run left.
+        .worker("poller", usecase.poller())
         .http(server::new_http_server(svc.clone(), token))
         // DTM's path, beside kit's /metrics.
         .http(axum::Router::new().route("/api/metrics", kit::metrics::handler(metrics.clone())))

@@ -15,15 +15,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::response::{IntoResponse, Response};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
-use serde::Deserialize;
+use axum::response::IntoResponse;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::server::NamedService;
@@ -32,84 +29,13 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::Error;
+pub use crate::health::HealthCheck;
+use crate::health::{follow_check, healthz};
 use crate::log::AccessLogLayer;
 use crate::metrics::{self, Metrics};
 use crate::registry::{Registrar, ServiceInstance, advertised};
-use crate::serve::{Limits, serve};
-
-/// `server.http` or `server.grpc` of the Bootstrap config.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConf {
-    /// Listen address, `host:port` (port 0 picks a free one).
-    pub addr: String,
-    /// Per-request timeout.
-    #[serde(
-        default = "default_timeout",
-        deserialize_with = "crate::config::duration"
-    )]
-    pub timeout: Duration,
-    /// Largest request body (HTTP) or message (gRPC) accepted, in bytes.
-    #[serde(default = "default_max_body_bytes")]
-    pub max_body_bytes: usize,
-    /// A connection without a request in flight for this long is closed, whatever else it
-    /// sends (PING answers, header bytes trickling in); HTTP/1.1 headers must arrive within it.
-    #[serde(
-        default = "default_idle_timeout",
-        deserialize_with = "crate::config::duration"
-    )]
-    pub idle_timeout: Duration,
-    /// Connections served at once. A new one at the cap closes the connection idle the
-    /// longest; it is refused only when every one has a request in flight. Keep it below the
-    /// process's file descriptor limit.
-    #[serde(default = "default_max_connections")]
-    pub max_connections: usize,
-}
-
-impl ServerConf {
-    /// A server on `addr` with the default limits.
-    pub fn new(addr: impl Into<String>, timeout: Duration, max_body_bytes: usize) -> ServerConf {
-        ServerConf {
-            addr: addr.into(),
-            timeout,
-            max_body_bytes,
-            idle_timeout: default_idle_timeout(),
-            max_connections: default_max_connections(),
-        }
-    }
-}
-
-/// The `server` section of the Bootstrap config.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServersConf {
-    /// HTTP/JSON server.
-    pub http: ServerConf,
-    /// gRPC server.
-    pub grpc: ServerConf,
-    /// How long a graceful stop may wait for requests in flight.
-    #[serde(
-        default = "default_shutdown",
-        deserialize_with = "crate::config::duration"
-    )]
-    pub shutdown_timeout: Duration,
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
-}
-fn default_shutdown() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_max_body_bytes() -> usize {
-    1 << 20
-}
-fn default_idle_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_max_connections() -> usize {
-    512
-}
+use crate::serve::{grpc_protocols, http_protocols, limits, serve};
+pub use crate::server_conf::{ServerConf, ServersConf};
 
 /// Why the application could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -128,12 +54,18 @@ pub enum AppError {
     /// Registering in the service registry failed.
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    /// A background worker ended or panicked while the app served: the app stopped.
+    #[error("worker {name} {why}: the app stopped")]
+    Worker {
+        /// The worker's name.
+        name: &'static str,
+        /// `ended` or `panicked: …`.
+        why: String,
+    },
 }
 
-/// A readiness check, run every interval while the app serves: `Err(why)` turns health
-/// NOT_SERVING until it passes again.
-pub type HealthCheck =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+/// A background task the app runs while it serves.
+type Worker = (&'static str, Pin<Box<dyn Future<Output = ()> + Send>>);
 
 /// Collects what the app serves; [`AppBuilder::build`] binds the listeners.
 #[must_use = "an app builder serves nothing until it is built and run"]
@@ -147,6 +79,7 @@ pub struct AppBuilder {
     registrar: Option<(Arc<dyn Registrar>, Option<String>)>,
     check: Option<(Duration, HealthCheck)>,
     metrics: Metrics,
+    workers: Vec<Worker>,
 }
 
 /// A bound application, ready to [`run`](App::run).
@@ -162,6 +95,7 @@ pub struct App {
     unhealthy: Arc<Mutex<Option<String>>>,
     check: Option<(Duration, HealthCheck)>,
     registrar: Option<(Arc<dyn Registrar>, ServiceInstance)>,
+    workers: Vec<Worker>,
 }
 
 impl App {
@@ -177,6 +111,7 @@ impl App {
             registrar: None,
             check: None,
             metrics: Metrics::new(),
+            workers: Vec::new(),
         }
     }
 
@@ -246,7 +181,18 @@ impl App {
             stopped(rx),
         ));
 
-        stop.await;
+        let mut workers = tokio::task::JoinSet::new();
+        let mut names = std::collections::HashMap::new();
+        for (name, task) in self.workers {
+            names.insert(workers.spawn(task).id(), name);
+        }
+        let failed = tokio::select! {
+            () = stop => None,
+            Some(ended) = workers.join_next_with_id() => Some(worker_failed(&names, ended)),
+        };
+        if let Some(e) = &failed {
+            tracing::error!(app = self.name, error = %e, "stopping");
+        }
         if let Some((registrar, instance)) = &self.registrar {
             match registrar.deregister(instance).await {
                 Ok(()) => tracing::info!(app = self.name, id = %instance.id, "deregistered"),
@@ -269,6 +215,7 @@ impl App {
         }
         let _ = tx.send(true);
 
+        workers.abort_all();
         let (http_abort, grpc_abort) = (http.abort_handle(), grpc.abort_handle());
         match tokio::time::timeout(self.conf.shutdown_timeout, async {
             (http.await, grpc.await)
@@ -285,7 +232,36 @@ impl App {
                 grpc_abort.abort();
             }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+/// The error of a worker that ended: returned, or panicked (with the panic's message).
+fn worker_failed(
+    names: &std::collections::HashMap<tokio::task::Id, &'static str>,
+    ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+) -> AppError {
+    let (id, why) = match ended {
+        Ok((id, ())) => (id, "ended".to_owned()),
+        Err(e) => {
+            let id = e.id();
+            let why = match e.try_into_panic() {
+                Ok(panic) => {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    format!("panicked: {message}")
+                }
+                Err(_) => "was cancelled".to_owned(),
+            };
+            (id, why)
+        }
+    };
+    AppError::Worker {
+        name: names.get(&id).copied().unwrap_or("?"),
+        why,
     }
 }
 
@@ -343,6 +319,20 @@ impl AppBuilder {
     /// a registry of its own holding only the request families).
     pub fn metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Runs `task` in the background while the app serves (kratos' `transport.Server`): started
+    /// once the listeners serve, dropped when the app stops. A worker is meant to run until then:
+    /// if it ends or panics on its own, the app stops as on a signal and `run` returns
+    /// [`AppError::Worker`], so that whoever supervises the process restarts it rather than
+    /// leave it serving without its worker.
+    pub fn worker(
+        mut self,
+        name: &'static str,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self.workers.push((name, Box::pin(task)));
         self
     }
 
@@ -439,87 +429,8 @@ impl AppBuilder {
             serving,
             unhealthy,
             check: self.check,
+            workers: self.workers,
         })
-    }
-}
-
-/// `GET /healthz`: 200 while serving, 503 while the health check fails or once a stop has begun.
-async fn healthz(serving: Arc<AtomicBool>, unhealthy: Arc<Mutex<Option<String>>>) -> Response {
-    if !serving.load(Ordering::SeqCst) {
-        return Error::new(503, "NOT_SERVING", "shutting down").into_response();
-    }
-    match lock(&unhealthy).clone() {
-        Some(why) => Error::new(503, "NOT_SERVING", why).into_response(),
-        None => axum::Json(serde_json::json!({"status": "SERVING"})).into_response(),
-    }
-}
-
-/// Runs `check` every `every` and turns health NOT_SERVING / SERVING as its answer changes.
-async fn follow_check(
-    app: &'static str,
-    every: Duration,
-    check: HealthCheck,
-    health: HealthReporter,
-    services: Vec<&'static str>,
-    unhealthy: Arc<Mutex<Option<String>>>,
-) {
-    loop {
-        tokio::time::sleep(every).await;
-        let now = check().await.err();
-        let before = std::mem::replace(&mut *lock(&unhealthy), now.clone());
-        if before.is_some() == now.is_some() {
-            continue;
-        }
-        let status = match &now {
-            Some(why) => {
-                tracing::error!(app, %why, "health check failed: NOT_SERVING");
-                ServingStatus::NotServing
-            }
-            None => {
-                tracing::info!(app, "health check passes again: SERVING");
-                ServingStatus::Serving
-            }
-        };
-        for name in services.iter().chain(std::iter::once(&"")) {
-            health.set_service_status(*name, status).await;
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The HTTP listener's protocols: HTTP/1.1 and HTTP/2 (h2c) by what the client speaks.
-fn http_protocols(conf: &ServerConf) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(conf.idle_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(conf.idle_timeout);
-    builder
-}
-
-/// The gRPC listener's protocol: HTTP/2 only, as tonic's own server.
-fn grpc_protocols(conf: &ServerConf) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new()).http2_only();
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(conf.idle_timeout);
-    builder
-}
-
-/// What one listener lets its clients hold (see [`serve`]).
-fn limits(conf: &ServerConf) -> Limits {
-    Limits {
-        max_connections: conf.max_connections,
-        idle_timeout: conf.idle_timeout,
-        grace: conf.timeout,
     }
 }
 

@@ -1,8 +1,9 @@
 //! `kit`: the small kratos every app of this workspace stands on.
 //!
 //! - [`app`]: bind the HTTP and gRPC listeners, serve one service on both, health, reflection,
-//!   graceful stop;
-//! - `serve` (inside [`app`]): each listener's connections, bounded so no client locks others out;
+//!   background workers, graceful stop (its parts: `server_conf`, the listeners' config; `serve`,
+//!   each listener's connections, bounded so no client locks others out; `health`, gRPC health
+//!   and `/healthz`);
 //! - [`config`]: YAML file or directory, `${ENV:default}` placeholders;
 //! - [`errors`]: the kratos error `{code, reason, message, metadata}` and the one HTTP ↔ gRPC
 //!   table;
@@ -23,11 +24,13 @@ pub mod codec;
 pub mod config;
 pub mod errors;
 pub mod flags;
+mod health;
 pub mod log;
 pub mod metrics;
 pub mod probe;
 pub mod registry;
 mod serve;
+mod server_conf;
 pub mod time;
 mod timeout;
 pub mod trace;

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
@@ -25,6 +25,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower::ServiceExt;
+
+use crate::ServerConf;
 
 /// How often a closing connection is checked for requests still in flight.
 const CLOSING_CHECK: Duration = Duration::from_secs(1);
@@ -299,4 +301,37 @@ impl Drop for Registered {
 
 fn millis(epoch: Instant) -> u64 {
     u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The HTTP listener's protocols: HTTP/1.1 and HTTP/2 (h2c) by what the client speaks.
+pub(crate) fn http_protocols(conf: &ServerConf) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(conf.idle_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(conf.idle_timeout);
+    builder
+}
+
+/// The gRPC listener's protocol: HTTP/2 only, as tonic's own server.
+pub(crate) fn grpc_protocols(conf: &ServerConf) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http2_only();
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(conf.idle_timeout);
+    builder
+}
+
+/// What one listener lets its clients hold.
+pub(crate) fn limits(conf: &ServerConf) -> Limits {
+    Limits {
+        max_connections: conf.max_connections,
+        idle_timeout: conf.idle_timeout,
+        grace: conf.timeout,
+    }
 }

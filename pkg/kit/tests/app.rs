@@ -81,3 +81,44 @@ async fn stop_flips_health_then_drains_in_flight_requests() -> Result<()> {
     );
     Ok(())
 }
+
+/// A worker is meant to run as long as the app: one that ends, or panics, stops the app, which
+/// says which worker and why (a supervisor then restarts the process).
+#[tokio::test]
+async fn a_worker_that_ends_or_panics_stops_the_app() -> Result<()> {
+    let ended = App::builder("test")
+        .worker("short-lived", async {})
+        .build(&conf())
+        .await?
+        .run_until(std::future::pending());
+    let err = tokio::time::timeout(Duration::from_secs(10), ended)
+        .await?
+        .expect_err("the app stops");
+    assert!(
+        matches!(&err, kit::AppError::Worker { name: "short-lived", why } if why == "ended"),
+        "{err}"
+    );
+    let panicked = App::builder("test")
+        .worker("buggy", async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            panic!("a bug");
+        })
+        .build(&conf())
+        .await?
+        .run_until(std::future::pending());
+    let err = tokio::time::timeout(Duration::from_secs(10), panicked)
+        .await?
+        .expect_err("the app stops");
+    assert!(
+        err.to_string().contains("worker buggy panicked: a bug"),
+        "{err}"
+    );
+    // A worker that runs until the stop is dropped with the app, which stops cleanly.
+    let app = App::builder("test")
+        .worker("forever", std::future::pending())
+        .build(&conf())
+        .await?;
+    app.run_until(tokio::time::sleep(Duration::from_millis(50)))
+        .await?;
+    Ok(())
+}

@@ -175,7 +175,6 @@ impl Stack {
             .expect("coordinator");
         let dtm_http = format!("http://{}/api/dtmsvr", c.app.http_addr());
         let dtm_grpc = c.app.grpc_addr().to_string();
-        let _poller = c.usecase.spawn_poller();
         tokio::spawn(c.app.run_until(std::future::pending()));
 
         // Stock.

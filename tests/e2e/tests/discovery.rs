@@ -62,7 +62,6 @@ async fn sagas_reach_branches_and_the_coordinator_through_etcd() {
         .await
         .expect("coordinator");
     let (dtm_http, dtm_grpc) = (c.app.http_addr(), c.app.grpc_addr());
-    let _poller = c.usecase.spawn_poller();
     let (stop_dtm, stopped) = tokio::sync::oneshot::channel::<()>();
     let coordinator = tokio::spawn(c.app.run_until(async {
         let _ = stopped.await;

@@ -54,7 +54,6 @@ async fn crash_after_prepare(dialect: Dialect, t: Transport, commit: bool) {
         format!("{dtm_base}/api/dtmsvr"),
         c.app.grpc_addr().to_string(),
     );
-    let _poller = c.usecase.spawn_poller();
     tokio::spawn(c.app.run_until(std::future::pending()));
     let dtm = match t {
         Transport::Http => Dtm::http(&dtm_http),

@@ -20,10 +20,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(()); // --probe answered
     };
     let c = coordinator::wire(&conf, Clock::default()).await?;
-    // The poller picks up whatever is unfinished, including what a previous run left.
-    let poller = c.usecase.spawn_poller();
     let result = c.app.run().await;
-    poller.abort();
     // SQLite: the data into the database file itself, so that the file alone is a backup.
     if let Err(e) = c.usecase.close().await {
         tracing::warn!(error = %e, "closing the store");

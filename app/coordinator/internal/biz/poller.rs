@@ -2,6 +2,7 @@
 //! timeouts — and drives them, a bounded number at a time, on this and every other instance
 //! sharing the store.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,12 +31,13 @@ impl TransUsecase {
     /// them at once; when nothing is due it sleeps `TransCronInterval`. A round still running
     /// after [`SLOW_ROUND`] (a branch that answers late or never) moves out of its slot into a
     /// larger overflow budget, so that slow transactions cannot hold every slot and starve the
-    /// rest. Abort the handle to stop it.
-    pub fn spawn_poller(&self) -> JoinHandle<()> {
+    /// rest. It runs until dropped: the coordinator's app runs it as a worker (kit's
+    /// `AppBuilder::worker`), which stops the app should it ever end or panic.
+    pub fn poller(&self) -> impl Future<Output = ()> + Send + 'static {
         let uc = self.clone();
         let slots = Arc::new(tokio::sync::Semaphore::new(POLLER_CONCURRENCY));
         let overflow = Arc::new(tokio::sync::Semaphore::new(POLLER_OVERFLOW));
-        tokio::spawn(async move {
+        async move {
             loop {
                 let Ok(slot) = slots.clone().acquire_owned().await else {
                     return;
@@ -73,7 +75,13 @@ impl TransUsecase {
                     }
                 }
             }
-        })
+        }
+    }
+
+    /// [`TransUsecase::poller`] in a task of its own, for a use case run without an app (tests
+    /// of the use case alone). Abort the handle to stop it.
+    pub fn spawn_poller(&self) -> JoinHandle<()> {
+        tokio::spawn(self.poller())
     }
 
     /// One poller step: leases one due transaction and drives it; `false` if none was due.

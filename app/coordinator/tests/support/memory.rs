@@ -19,6 +19,8 @@ use coordinator::biz::{
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// When set, `lease_due` panics: a poller with a bug in it.
+    pub lease_panics: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -137,6 +139,10 @@ impl TransStore for MemoryStore {
         lease_until: UnixMs,
         owner: &str,
     ) -> Result<Option<Global>, StoreError> {
+        assert!(
+            !self.lease_panics.load(std::sync::atomic::Ordering::SeqCst),
+            "lease_due panics, as told"
+        );
         Ok(self.with(|s| {
             let (g, _) = s
                 .trans
