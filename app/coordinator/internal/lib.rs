@@ -124,7 +124,7 @@ fn policy(conf: &conf::Bootstrap) -> biz::Policy {
         retry_max_interval: conf.retry_max_interval,
         timeout_to_fail: conf.timeout_to_fail,
         request_timeout: conf.request_timeout,
-        branch_concurrency: conf.branch_concurrency.max(1),
+        branch_concurrency: conf.branch_concurrency,
         trans_cron_interval: conf.trans_cron_interval,
     }
 }

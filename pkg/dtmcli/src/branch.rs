@@ -37,10 +37,7 @@ impl BranchInfo {
     }
 
     /// Whether this call undoes a forward step: a saga compensation, a TCC cancel, an XA
-    /// rollback. An undo whose payload fails validation has nothing to undo — the forward step
-    /// carried the same payload and was refused by the same check — so a service answers it
-    /// SUCCESS without a business write instead of a refusal the coordinator would retry for
-    /// ever.
+    /// rollback (see [`crate::result::nothing_to_undo`]).
     pub fn undoes(&self) -> bool {
         matches!(self.op.as_str(), "compensate" | "cancel" | "rollback")
     }

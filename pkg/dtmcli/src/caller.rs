@@ -660,17 +660,13 @@ fn http_result(url: &str, status: u16, body: String) -> Result<Reply, CallError>
 }
 
 /// Answers end up in logs and rollback reasons: keep them short.
-fn truncate(mut s: String) -> String {
+fn truncate(s: String) -> String {
     const MAX: usize = 512;
-    if s.len() > MAX {
-        let mut cut = MAX;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
+    if s.len() <= MAX {
+        s
+    } else {
+        kit::errors::clip(&s, MAX)
     }
-    s
 }
 
 #[cfg(test)]

@@ -154,6 +154,19 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// `text` cut after `max` bytes (at a character boundary) with `…` to say so: for what a peer
+/// sent that ends up in an answer, a log line or a stored reason.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +198,12 @@ mod tests {
             body,
             serde_json::json!({"code":425,"reason":"ONGOING","message":"later","metadata":{}})
         );
+    }
+
+    #[test]
+    fn clip_cuts_at_a_character_boundary_and_says_so() {
+        assert_eq!(clip("short", 8), "short");
+        assert_eq!(clip("ééé", 3), "é…");
+        assert_eq!(clip(&"x".repeat(10), 4), "xxxx…");
     }
 }

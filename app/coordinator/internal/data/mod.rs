@@ -86,10 +86,7 @@ pub async fn open_store_counted(
     let io = |e: std::io::Error| StoreOpenError::Connect(sqlx::Error::Io(e));
     let writer =
         Writer::thread("sqlite-writer", SqliteConn::new(path, full), metrics).map_err(io)?;
-    let store = SqlStore::with_writer(pool, dialect, writer)
-        .watching_file(path)
-        .map_err(io)?;
-    Ok(Arc::new(store))
+    Ok(Arc::new(SqlStore::with_writer(pool, dialect, writer)))
 }
 
 /// The registry `MicroService` names: with `default`, none (plain `host:port` targets only);

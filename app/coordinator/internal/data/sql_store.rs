@@ -2,8 +2,6 @@
 //! schema (docs/dtm-protocol.md, Storage), with times as Unix milliseconds (UTC, no zone to get
 //! wrong). The statements are plain SQL with `?` placeholders, rewritten per dialect.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::any::AnyRow;
@@ -25,8 +23,6 @@ pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
     writer: Writer,
-    /// SQLite: the database file and its inode when opened, which the probe checks.
-    file: Option<(PathBuf, u64)>,
 }
 
 const GLOBAL_COLUMNS: &str = "id, gid, trans_type, status, protocol, query_prepared, custom_data, \
@@ -66,16 +62,7 @@ impl SqlStore {
             pool,
             dialect,
             writer,
-            file: None,
         }
-    }
-
-    /// Makes the probe also check that `path` is still the file this store writes to: SQLite
-    /// keeps writing to a deleted (or replaced) file, and those writes vanish on restart.
-    pub fn watching_file(mut self, path: &Path) -> std::io::Result<SqlStore> {
-        let inode = std::fs::metadata(path)?.ino();
-        self.file = Some((path.to_owned(), inode));
-        Ok(self)
     }
 
     fn q<'q>(&self, sql: &'q str) -> std::borrow::Cow<'q, str> {
@@ -508,20 +495,9 @@ impl TransStore for SqlStore {
     }
 
     async fn probe(&self) -> Result<(), StoreError> {
-        if let Some((path, inode)) = &self.file {
-            match std::fs::metadata(path) {
-                Ok(m) if m.ino() == *inode => {}
-                Ok(_) => {
-                    let replaced = format!("{} was replaced", path.display());
-                    return Err(StoreError::Backend(replaced.into()));
-                }
-                Err(e) => {
-                    let gone = std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-                    return Err(backend(gone));
-                }
-            }
-        }
-        // Through the writer: the probe proves that the connection every write takes can commit.
+        // Through the writer: the probe proves that the connection every write takes can commit
+        // — and, on SQLite, that the file it commits to is still the one at the path (the
+        // writer checks that around every batch).
         let owner = uuid::Uuid::new_v4().to_string();
         let stmts = vec![
             self.stmt(

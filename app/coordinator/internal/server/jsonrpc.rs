@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use dtmcli::caller::{JSON_RPC_FAILURE, JSON_RPC_ONGOING};
 use dtmcli::wire::{TransRequest, register_branch_from_json};
+use kit::errors::clip;
 use serde_json::{Value, json};
 
 use crate::biz::TransError;
@@ -47,7 +48,7 @@ pub async fn json_rpc(
         || id.is_number();
     if req["jsonrpc"] != "2.0" || !has_id {
         let id = if has_id { id } else { &Value::Null };
-        let request = clip(&req.to_string());
+        let request = clip(&req.to_string(), MAX_ECHO);
         return answer(id, Err((-32600, format!("Bad json request: {request}"))));
     }
     let params = &req["params"];
@@ -57,7 +58,10 @@ pub async fn json_rpc(
         "submit" => run(params, |t| svc.submit(t, Payloads::Json)).await,
         "abort" => run(params, |t| svc.abort(t, Payloads::Json)).await,
         "registerBranch" => register_branch(&svc, params).await,
-        other => Err((-32601, format!("Method not found: {}", clip(other)))),
+        other => Err((
+            -32601,
+            format!("Method not found: {}", clip(other, MAX_ECHO)),
+        )),
     };
     answer(id, result)
 }
@@ -65,18 +69,6 @@ pub async fn json_rpc(
 /// How much of a bad request an error message quotes (DTM quotes it whole: a request of a
 /// megabyte came back as one).
 const MAX_ECHO: usize = 128;
-
-/// `text`, cut after [`MAX_ECHO`] bytes (at a character boundary) with `…` to say so.
-fn clip(text: &str) -> String {
-    if text.len() <= MAX_ECHO {
-        return text.to_owned();
-    }
-    let mut end = MAX_ECHO;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
 
 /// A JSON-RPC error: its code and message.
 type RpcError = (i64, String);

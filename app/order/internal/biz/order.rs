@@ -340,13 +340,8 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
         branch: Branch,
         id: &str,
     ) -> Result<Outcome<()>, OrderError> {
-        if let Err(invalid) = validate_id(id) {
-            // The forward step with this id was refused alike: nothing to undo.
-            if info.undoes() {
-                tracing::info!(gid = %info.gid, ?branch, "order branch: undo of an invalid order id");
-                return Ok(Outcome::NullCompensation);
-            }
-            return Err(invalid);
+        if let Some(nothing) = dtmcli::result::nothing_to_undo(info, validate_id(id))? {
+            return Ok(nothing);
         }
         let (from, to) = branch
             .transition()

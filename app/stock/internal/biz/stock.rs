@@ -164,13 +164,8 @@ impl<R: StockRepo> StockUsecase<R> {
             tracing::info!(gid = %info.gid, ?branch, op = %info.op, outcome = outcome.as_str(), "stock branch");
             return Ok(outcome);
         }
-        if let Err(invalid) = validate(sku, quantity) {
-            // The forward step with this payload was refused alike: nothing to undo.
-            if info.undoes() {
-                tracing::info!(gid = %info.gid, ?branch, sku, quantity, "stock branch: undo of an invalid movement");
-                return Ok(Outcome::NullCompensation);
-            }
-            return Err(invalid);
+        if let Some(nothing) = dtmcli::result::nothing_to_undo(info, validate(sku, quantity))? {
+            return Ok(nothing);
         }
         let (available, frozen) = branch.deltas();
         let m = Movement {
