@@ -113,12 +113,13 @@ async fn no_write_is_acknowledged_into_a_deleted_store() {
     for name in ["dtm.db", "dtm.db-wal"] {
         std::fs::copy(keep.join(name), snapshot.join(name)).expect("copy");
     }
-    // Load goes on against the deleted store for a second.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let healthz = reqwest::get(format!("{http}/healthz"))
-        .await
-        .expect("healthz");
-    assert_eq!(healthz.status(), 503, "health sees the deleted store");
+    // Load goes on against the deleted store until health, probed every second, sees it.
+    dtmtest::eventually("health sees the deleted store", async || {
+        reqwest::get(format!("{http}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 503)
+    })
+    .await;
     stop.store(true, Ordering::SeqCst);
     let mut errors = 0;
     for w in workers {
