@@ -3,7 +3,8 @@
 //! - [`biz`]: global transactions, the state machine of each [`biz::TransType`], retries and
 //!   leases, and the traits [`biz::TransStore`] and [`biz::BranchCaller`];
 //! - [`data`]: the SQL store and the HTTP + gRPC branch caller;
-//! - [`service`]: DTM's API, once for both transports (DTO ↔ domain, errors → DTM results);
+//! - [`service`]: DTM's API, once for both transports (DTO ↔ domain, errors → DTM results),
+//!   and the request bodies read as DTM reads them ([`service::wire`]);
 //! - [`server`]: the `/api/dtmsvr` routes and the `dtmgimp.Dtm` gRPC server;
 //! - [`conf`]: the config schema, with DTM's key names;
 //! - [`metrics`]: DTM's Prometheus families and ours.
@@ -20,16 +21,8 @@ pub mod service;
 use std::sync::Arc;
 
 use biz::{Clock, TransStore, TransUsecase};
-use kit::App;
+use kit::AppBuilder;
 use metrics::DtmMetrics;
-
-/// A wired coordinator: its app (servers) and its use case (for the poller, and for tests).
-pub struct Coordinator {
-    /// The servers, bound.
-    pub app: App,
-    /// The use case (the app runs its poller as a worker).
-    pub usecase: TransUsecase,
-}
 
 /// Why the coordinator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -37,47 +30,38 @@ pub enum StartError {
     /// The store.
     #[error("store: {0}")]
     Store(#[from] data::StoreOpenError),
-    /// The servers.
-    #[error(transparent)]
-    App(#[from] kit::AppError),
     /// A config value this build cannot honour.
     #[error("config: {0}")]
     Config(String),
 }
 
-/// Wiring in kratos order: data → usecase → service → servers → app. `clock` is the system
-/// clock in production; tests move theirs forward.
-pub async fn wire(conf: &conf::Bootstrap, clock: Clock) -> Result<Coordinator, StartError> {
-    let metrics = kit::metrics::Metrics::new();
-    let dtm_metrics = DtmMetrics::register(&metrics);
-    let store = data::open_store_counted(&conf.store, dtm_metrics.store.clone()).await?;
-    wire_counted(conf, store, clock, metrics, dtm_metrics).await
+/// What tests may put in place of the configured parts (zero2prod's config overrides);
+/// production passes the default.
+#[derive(Default)]
+pub struct Overrides {
+    /// The clock (tests move theirs forward); the system clock by default.
+    pub clock: Clock,
+    /// A store opened already (tests that shape its faults); by default the one `Store` names.
+    pub store: Option<Arc<dyn TransStore>>,
 }
 
-/// [`wire`] over a store opened already (tests that shape the store's faults).
-pub async fn wire_store(
-    conf: &conf::Bootstrap,
-    store: Arc<dyn TransStore>,
-    clock: Clock,
-) -> Result<Coordinator, StartError> {
+/// Wiring in kratos order: data → usecase → service → servers → app, as every app of this
+/// workspace does; build the result with `conf.servers()` and run it. The app runs the poller
+/// as a worker and closes the store once it has stopped.
+pub async fn wire(conf: &conf::Bootstrap, overrides: Overrides) -> Result<AppBuilder, StartError> {
     let metrics = kit::metrics::Metrics::new();
     let dtm_metrics = DtmMetrics::register(&metrics);
-    wire_counted(conf, store, clock, metrics, dtm_metrics).await
-}
-
-async fn wire_counted(
-    conf: &conf::Bootstrap,
-    store: Arc<dyn TransStore>,
-    clock: Clock,
-    metrics: kit::metrics::Metrics,
-    dtm_metrics: DtmMetrics,
-) -> Result<Coordinator, StartError> {
+    let store = match overrides.store {
+        Some(store) => store,
+        None => data::open_store(&conf.store, dtm_metrics.store.clone()).await?,
+    };
     let (registrar, resolver) =
         data::micro_service(&conf.micro_service).map_err(StartError::Config)?;
-    let branch_policy = conf.hardening.branch_policy().map_err(StartError::Config)?;
-    let caller = Arc::new(data::BranchCallerImpl::new(resolver, branch_policy));
+    let reach = data::reach::reach(&conf.hardening).map_err(StartError::Config)?;
+    let caller = Arc::new(data::BranchCallerImpl::new(resolver, reach));
     let observer = Arc::new(dtm_metrics);
-    let usecase = TransUsecase::new(store.clone(), caller, policy(conf), clock, observer);
+    let policy = policy(conf);
+    let usecase = TransUsecase::new(store.clone(), caller, policy, overrides.clock, observer);
     // The backlog is read, not counted: fresh at each scrape.
     let uc = usecase.clone();
     metrics.on_scrape(Arc::new(move || {
@@ -92,16 +76,16 @@ async fn wire_counted(
         service::DtmService::new(usecase.clone())
             .redacting_headers(conf.hardening.redact_branch_headers),
     );
-    let servers = conf.servers();
     let token = Some(conf.hardening.api_token.clone()).filter(|t| !t.is_empty());
-    let app = App::builder("coordinator")
+    let closing = usecase.clone();
+    Ok(kit::App::builder("coordinator")
         // Picks up whatever is unfinished, including what a previous run left.
         .worker("poller", usecase.poller())
         .http(server::new_http_server(svc.clone(), token))
         // DTM's path, beside kit's /metrics.
         .http(axum::Router::new().route("/api/metrics", kit::metrics::handler(metrics.clone())))
         .metrics(metrics)
-        .grpc(server::new_grpc_server(&servers, svc))
+        .grpc(server::new_grpc_server(&conf.servers(), svc))
         .reflection(dtmcli::proto::FILE_DESCRIPTOR_SET)
         .registrar(registrar, None)
         // A coordinator whose store cannot write must not look healthy: every submit would fail.
@@ -112,9 +96,12 @@ async fn wire_counted(
                 Box::pin(async move { store.probe().await.map_err(|e| e.to_string()) })
             }),
         )
-        .build(&servers)
-        .await?;
-    Ok(Coordinator { app, usecase })
+        // SQLite: the data into the database file itself, so that the file alone is a backup.
+        .on_stop("store", async move {
+            if let Err(e) = closing.close().await {
+                tracing::warn!(error = %e, "closing the store");
+            }
+        }))
 }
 
 /// The use case's timing rules, from the config's values (`conf` knows no domain type).

@@ -69,13 +69,11 @@ async fn no_write_is_acknowledged_into_a_deleted_store() {
     let store = dir.path().join("store");
     std::fs::create_dir(&store).expect("store dir");
     let url = format!("sqlite://{}/dtm.db", store.display());
-    let c = coordinator::wire(&support::bootstrap(&url), Default::default())
-        .await
-        .expect("wire");
-    let http = format!("http://{}", c.app.http_addr());
+    let c = support::app(&support::bootstrap(&url), Default::default()).await;
+    let http = format!("http://{}", c.http_addr());
     let stopped = Arc::new(tokio::sync::Notify::new());
     let done = stopped.clone();
-    let app = tokio::spawn(c.app.run_until(async move { done.notified().await }));
+    let app = tokio::spawn(c.run_until(async move { done.notified().await }));
 
     let acked = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -130,13 +128,14 @@ async fn no_write_is_acknowledged_into_a_deleted_store() {
 
     // Restart on what the directory held when it was deleted.
     std::fs::rename(&snapshot, &store).expect("restore");
-    let c = coordinator::wire(&support::bootstrap(&url), Default::default())
-        .await
-        .expect("restart");
+    let restarted =
+        coordinator::data::open_store(&support::bootstrap(&url).store, Default::default())
+            .await
+            .expect("restart");
     let acked = acked.lock().expect("acked").clone();
     let mut missing = Vec::new();
     for gid in &acked {
-        if c.usecase.query(gid).await.expect("query").is_none() {
+        if restarted.find(gid).await.expect("find").is_none() {
             missing.push(gid.clone());
         }
     }
@@ -156,11 +155,9 @@ async fn a_clean_stop_leaves_a_self_contained_database_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("dtm.db");
     let url = format!("sqlite://{}", path.display());
-    let c = coordinator::wire(&support::bootstrap(&url), Default::default())
-        .await
-        .expect("wire");
-    let http = format!("http://{}", c.app.http_addr());
-    let app = tokio::spawn(c.app.run_until(async move {
+    let c = support::app(&support::bootstrap(&url), Default::default()).await;
+    let http = format!("http://{}", c.http_addr());
+    let app = tokio::spawn(c.run_until(async move {
         let client = reqwest::Client::new();
         for i in 0..20 {
             let res = client
@@ -172,8 +169,8 @@ async fn a_clean_stop_leaves_a_self_contained_database_file() {
             assert!(res.status().is_success());
         }
     }));
+    // The app closes the store once it has stopped.
     app.await.expect("app").expect("stopped");
-    c.usecase.close().await.expect("close");
     // The database file alone, as a backup tool that ignores `-wal` would copy it.
     let copy = dir.path().join("copy.db");
     std::fs::copy(&path, &copy).expect("copy");

@@ -52,11 +52,9 @@ async fn a_two_thousand_step_concurrent_saga_finishes_within_the_bound() {
         branch_concurrency: BOUND,
         ..support::bootstrap(&format!("sqlite://{}/dtm.db", dir.path().display()))
     };
-    let c = coordinator::wire(&conf, Default::default())
-        .await
-        .expect("wire");
-    let http = format!("http://{}", c.app.http_addr());
-    tokio::spawn(c.app.run_until(std::future::pending()));
+    let c = support::app(&conf, Default::default()).await;
+    let http = format!("http://{}", c.http_addr());
+    tokio::spawn(c.run_until(std::future::pending()));
 
     let steps: Vec<Value> = (0..STEPS)
         .map(|_| json!({"action": format!("{branch}/action"), "compensate": format!("{branch}/compensate")}))

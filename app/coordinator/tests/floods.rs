@@ -10,11 +10,9 @@ mod support;
 async fn floods_of_connections_do_not_lock_fresh_clients_out() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/dtm.db", dir.path().display());
-    let c = coordinator::wire(&support::bootstrap(&url), Default::default())
-        .await
-        .expect("wire");
-    let (http, grpc) = (c.app.http_addr(), c.app.grpc_addr());
-    tokio::spawn(c.app.run_until(std::future::pending()));
+    let c = support::app(&support::bootstrap(&url), Default::default()).await;
+    let (http, grpc) = (c.http_addr(), c.grpc_addr());
+    tokio::spawn(c.run_until(std::future::pending()));
     let path = "/api/ping";
     flood::every_flood_leaves_fresh_clients_served(http, path, grpc).await;
 }

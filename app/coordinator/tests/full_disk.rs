@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use coordinator::Coordinator;
 use coordinator::data::{DbError, SqlStore, SqliteConn, Stmt, WriteConn, Writer};
 use dtmcli::Dialect;
 use dtmtest::eventually_within;
@@ -109,9 +108,14 @@ async fn a_store_whose_file_cannot_grow_refuses_writes_and_recovers() {
     };
     let writer = Writer::thread("capped-writer", writer, Default::default()).expect("writer");
     let store = Arc::new(SqlStore::with_writer(pool.clone(), Dialect::Sqlite, writer));
-    let c = coordinator::wire_store(&support::bootstrap(&url), store, Default::default())
-        .await
-        .expect("wire");
+    let c = support::app(
+        &support::bootstrap(&url),
+        coordinator::Overrides {
+            store: Some(store),
+            ..Default::default()
+        },
+    )
+    .await;
     full_store_scenario(c, Disk::Capped { pool, full }).await;
 }
 
@@ -159,9 +163,7 @@ async fn a_store_on_a_full_file_system_refuses_writes_and_recovers() {
         return;
     };
     let url = format!("sqlite://{}/dtm.db", dir.path().display());
-    let c = coordinator::wire(&support::bootstrap(&url), Default::default())
-        .await
-        .expect("wire");
+    let c = support::app(&support::bootstrap(&url), Default::default()).await;
     full_store_scenario(
         c,
         Disk::Tmpfs {
@@ -173,10 +175,10 @@ async fn a_store_on_a_full_file_system_refuses_writes_and_recovers() {
 
 /// Fills the disk under a running coordinator, checks that nothing is acknowledged and health
 /// turns NOT_SERVING, frees it, and checks that the coordinator works again.
-async fn full_store_scenario(c: Coordinator, disk: Disk) {
-    let (http, grpc) = (c.app.http_addr(), format!("http://{}", c.app.grpc_addr()));
+async fn full_store_scenario(c: kit::App, disk: Disk) {
+    let (http, grpc) = (c.http_addr(), format!("http://{}", c.grpc_addr()));
     let dtm = format!("http://{http}/api/dtmsvr");
-    tokio::spawn(c.app.run_until(std::future::pending()));
+    tokio::spawn(c.run_until(std::future::pending()));
     let script = ScriptServer::start().await;
     let client = reqwest::Client::new();
     let submit = async |gid: &str, wait: bool| {

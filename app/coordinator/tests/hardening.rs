@@ -18,11 +18,9 @@ async fn coordinator(hardening: Hardening) -> (String, tempfile::TempDir) {
         hardening,
         ..support::bootstrap(&format!("sqlite://{}/dtm.db", dir.path().display()))
     };
-    let c = coordinator::wire(&conf, Default::default())
-        .await
-        .expect("wire");
-    let http = format!("http://{}", c.app.http_addr());
-    tokio::spawn(c.app.run_until(std::future::pending()));
+    let c = support::app(&conf, Default::default()).await;
+    let http = format!("http://{}", c.http_addr());
+    tokio::spawn(c.run_until(std::future::pending()));
     (http, dir)
 }
 

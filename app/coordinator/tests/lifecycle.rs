@@ -13,15 +13,16 @@ mod support;
 async fn a_poller_that_panics_stops_the_coordinator() {
     let store = Arc::new(MemoryStore::default());
     store.lease_panics.store(true, Ordering::SeqCst);
-    let c = coordinator::wire_store(
+    let c = support::app(
         &support::bootstrap("sqlite::memory:"),
-        store,
-        Default::default(),
+        coordinator::Overrides {
+            store: Some(store),
+            ..Default::default()
+        },
     )
-    .await
-    .expect("wire");
-    let healthz = format!("http://{}/healthz", c.app.http_addr());
-    let run = tokio::spawn(c.app.run_until(std::future::pending()));
+    .await;
+    let healthz = format!("http://{}/healthz", c.http_addr());
+    let run = tokio::spawn(c.run_until(std::future::pending()));
     let stopped = tokio::time::timeout(Duration::from_secs(10), run)
         .await
         .expect("the app stops by itself")

@@ -265,3 +265,28 @@ async fn a_round_whose_transaction_was_stopped_meanwhile_writes_no_result() {
         .collect();
     assert_eq!(statuses, [Status::Prepared, Status::Prepared]);
 }
+
+#[tokio::test]
+async fn a_stored_custom_data_that_no_longer_parses_is_an_error_not_a_sequential_saga() {
+    let branches = Branches::default();
+    let (uc, store, clock) = coordinator(&branches);
+    let concurrent = r#"{"concurrent":true,"orders":{"1":[0]}}"#;
+    uc.prepare(saga("corrupt", 2, concurrent, Options::default()))
+        .await
+        .expect("prepare");
+    // The row as a bad restore or a hand edit could leave it: orders naming a step it lacks.
+    store.edit("corrupt", |g| {
+        g.custom_data = r#"{"concurrent":true,"orders":{"1":[7]}}"#.into();
+        g.status = Status::Submitted;
+        g.next_cron_time = clock.now();
+    });
+    let err = uc.cron_once().await.expect_err("the round refuses the row");
+    assert!(
+        err.to_string()
+            .contains("the stored custom_data of corrupt is corrupt"),
+        "{err}"
+    );
+    assert!(branches.calls().is_empty(), "{:?}", branches.calls());
+    let g = store.find("corrupt").await.expect("find").expect("stored");
+    assert_eq!(g.status, Status::Submitted);
+}

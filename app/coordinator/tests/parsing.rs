@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use coordinator::biz::{Clock, TransError, TransUsecase, Unobserved};
+use coordinator::service::wire::{TransRequest, register_branch_from_json};
 use coordinator::service::{DtmService, Payloads};
-use dtmcli::wire::{TransRequest, register_branch_from_json};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use support::{Branches, policy};

@@ -31,7 +31,7 @@ async fn stores() -> Result<Vec<(&'static str, Arc<dyn TransStore>, Option<TestD
         let driver = db.dialect.driver();
         out.push((
             driver,
-            open_store(&Store::new(driver, &db.url)).await?,
+            open_store(&Store::new(driver, &db.url), Default::default()).await?,
             Some(db),
         ));
     }
@@ -40,7 +40,7 @@ async fn stores() -> Result<Vec<(&'static str, Arc<dyn TransStore>, Option<TestD
             redis_prefix: redis.prefix,
             ..Store::new("redis", &redis.url)
         };
-        out.push(("redis", open_store(&conf).await?, None));
+        out.push(("redis", open_store(&conf, Default::default()).await?, None));
     }
     Ok(out)
 }
@@ -722,7 +722,7 @@ async fn redis_expires_finished_transactions_only() -> Result<()> {
         finished_data_expire: std::time::Duration::from_secs(600),
         ..Store::new("redis", &redis.url)
     };
-    let store = open_store(&conf).await?;
+    let store = open_store(&conf, Default::default()).await?;
     let g = global("g-expire", TransType::Saga, Status::Submitted, 1_000, 1_000);
     store.create(&g, &saga_branches(&g.gid, 1_000)).await?;
     let mut conn = ::redis::Client::open(redis.url.as_str())?

@@ -15,7 +15,7 @@ mod support;
 async fn refused_at_once(url: &str) -> String {
     let opened = tokio::time::timeout(
         Duration::from_secs(10),
-        coordinator::data::open_store(&Store::new("sqlite", url)),
+        coordinator::data::open_store(&Store::new("sqlite", url), Default::default()),
     )
     .await
     .expect("an answer well before the pool's 30 s timeout");
@@ -57,11 +57,9 @@ async fn a_deleted_store_directory_turns_health_not_serving() {
     let data = dir.path().join("data");
     let url = format!("sqlite://{}/dtm.db", data.display());
     let conf = support::bootstrap(&url);
-    let c = coordinator::wire(&conf, Default::default())
-        .await
-        .expect("wire");
-    let healthz = format!("http://{}/healthz", c.app.http_addr());
-    tokio::spawn(c.app.run_until(std::future::pending()));
+    let c = support::app(&conf, Default::default()).await;
+    let healthz = format!("http://{}/healthz", c.http_addr());
+    tokio::spawn(c.run_until(std::future::pending()));
     let status = async || match reqwest::get(&healthz).await {
         Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
         Err(e) => (0, e.to_string()),

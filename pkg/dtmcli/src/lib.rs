@@ -9,7 +9,6 @@
 //! - [`barrier`]: the sub-transaction barrier that makes a branch idempotent and safe against null
 //!   compensation and hanging, inside the caller's local transaction (SQLite, PostgreSQL, MySQL);
 //! - [`dialect`]: the three SQL dialects the barrier and the apps' repositories speak;
-//! - [`wire`]: the coordinator's request bodies, read as tolerantly as DTM reads them;
 //! - [`caller`]: calling a branch as DTM does, over HTTP and (dynamically) gRPC;
 //! - [`client`]: the client side — [`Saga`], [`Msg`], [`Tcc`], [`Xa`] over the coordinator's HTTP
 //!   or gRPC API;
@@ -29,9 +28,7 @@ pub mod caller;
 pub mod client;
 pub mod dialect;
 pub mod http_client;
-pub mod policy;
 pub mod result;
-pub mod wire;
 pub mod xa;
 
 /// DTM's gRPC contract, `dtmgimp` (`proto/dtmgimp.proto`, DTM's package and field numbers).

@@ -11,9 +11,16 @@
 
 /// A headless browser over WebDriver.
 pub mod browser;
+mod db;
 pub mod flood;
+mod process;
 /// A scripted branch server.
 pub mod script;
+
+pub use db::{
+    TestDb, TestRedis, database, databases, prepared_xids, redis, server_url, skip, sqlite,
+};
+pub use process::Process;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,11 +29,10 @@ use kit::transcode::HttpRule;
 use kit::{ServerConf, ServersConf};
 use prost_reflect::DescriptorPool;
 use serde_json::Value;
-use sqlx::{AnyPool, Executor};
+use sqlx::AnyPool;
 use tonic::transport::Channel;
 
-use dtmcli::dialect::connect;
-use dtmcli::{BranchInfo, Dialect};
+use dtmcli::BranchInfo;
 
 /// The two transports every branch scenario runs over.
 #[derive(Debug, Clone, Copy)]
@@ -219,28 +225,6 @@ where
     }
 }
 
-/// One fresh database.
-pub struct TestDb {
-    /// Which backend.
-    pub dialect: Dialect,
-    /// Its URL.
-    pub url: String,
-    /// A pool on it.
-    pub pool: AnyPool,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    /// The database as an app's `data.database` config.
-    pub fn conf(&self) -> kit::DatabaseConf {
-        kit::DatabaseConf {
-            driver: self.dialect.driver().into(),
-            source: self.url.clone(),
-            max_connections: 4,
-        }
-    }
-}
-
 /// Builds `app` on `servers` and runs it in the background for the rest of the test: its HTTP
 /// base URL and a gRPC channel to it (connected on first use).
 pub async fn serve(app: kit::AppBuilder, servers: &ServersConf) -> (String, Channel) {
@@ -251,231 +235,6 @@ pub async fn serve(app: kit::AppBuilder, servers: &ServersConf) -> (String, Chan
         .connect_lazy();
     tokio::spawn(app.run_until(std::future::pending()));
     (http, grpc)
-}
-
-/// The server backends and the variables that name them.
-const SERVERS: &[(Dialect, &str)] = &[
-    (Dialect::Postgres, "TEST_PG_URL"),
-    (Dialect::MySql, "TEST_MYSQL_URL"),
-];
-
-/// A fresh database on every available backend, SQLite first.
-pub async fn databases() -> Vec<TestDb> {
-    let mut dbs = vec![sqlite().await];
-    for (dialect, var) in SERVERS {
-        if let Some(server) = server_url(var) {
-            dbs.push(fresh(*dialect, &server).await);
-        }
-    }
-    dbs
-}
-
-/// A fresh database on `dialect`'s backend; `None` (with a printed reason) when its server is not
-/// configured outside CI.
-pub async fn database(dialect: Dialect) -> Option<TestDb> {
-    match SERVERS.iter().find(|(d, _)| *d == dialect) {
-        None => Some(sqlite().await),
-        Some((_, var)) => match server_url(var) {
-            Some(server) => Some(fresh(dialect, &server).await),
-            None => None,
-        },
-    }
-}
-
-/// A Redis server for one test: its URL and a key prefix no other test uses.
-pub struct TestRedis {
-    /// `redis://…` from `TEST_REDIS_URL`.
-    pub url: String,
-    /// `{t<uuid>}`: a hash tag, like DTM's default `{a}`, so the keys share one slot.
-    pub prefix: String,
-}
-
-/// Redis from `TEST_REDIS_URL`; `None` (with a printed reason) when unset outside CI.
-pub fn redis() -> Option<TestRedis> {
-    server_url("TEST_REDIS_URL").map(|url| TestRedis {
-        url,
-        prefix: format!("{{t{}}}", uuid::Uuid::new_v4().simple()),
-    })
-}
-
-/// A fresh SQLite database in a temporary directory.
-pub async fn sqlite() -> TestDb {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    let pool = connect(&url, 8).await.expect("open SQLite");
-    TestDb {
-        dialect: Dialect::Sqlite,
-        url,
-        pool,
-        _dir: Some(dir),
-    }
-}
-
-/// The server URL in `var`; `None` (with a printed reason) when unset outside CI.
-///
-/// # Panics
-/// When `var` is unset and `CI=true`: CI must run every backend, never skip one silently.
-pub fn server_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{var} is not set but CI=true: start the servers with deploy/ci/servers.sh")
-        }
-        _ => {
-            skip(format_args!(
-                "the {var} backend: {var} is not set (deploy/ci/servers.sh starts one)"
-            ));
-            None
-        }
-    }
-}
-
-/// Says that a test skips `what`: on stderr, and as a line of the file `TEST_SKIP_LOG` names
-/// (`make test` sets it and prints the count and the reasons at the end: a skipped test still
-/// shows `ok`, and the summary must not overstate what ran).
-pub fn skip(what: impl std::fmt::Display) {
-    use std::io::Write;
-    let line = format!("skipping {what}");
-    eprintln!("{line}");
-    if let Some(path) = std::env::var_os("TEST_SKIP_LOG") {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path);
-        // One write per line: concurrent tests append whole lines.
-        if let Err(e) = file.and_then(|mut f| f.write_all(format!("{line}\n").as_bytes())) {
-            eprintln!("TEST_SKIP_LOG: {e}");
-        }
-    }
-}
-
-/// Creates database `t_<uuid>` on the server at `server` and connects to it.
-async fn fresh(dialect: Dialect, server: &str) -> TestDb {
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = connect(server, 1)
-        .await
-        .unwrap_or_else(|e| panic!("connect {server}: {e}"));
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap_or_else(|e| panic!("create database on {server}: {e}"));
-    admin.close().await;
-    let (base, query) = server.split_once('?').map_or((server, ""), |(b, q)| (b, q));
-    let root = base.rsplit_once('/').map_or(base, |(r, _)| r);
-    let url = if query.is_empty() {
-        format!("{root}/{name}")
-    } else {
-        format!("{root}/{name}?{query}")
-    };
-    let pool = connect(&url, 8)
-        .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    TestDb {
-        dialect,
-        url,
-        pool,
-        _dir: None,
-    }
-}
-
-/// A service binary started as a real process with its shipped config, on free ports.
-pub struct Process {
-    /// The child; killed on drop if still running.
-    pub child: std::process::Child,
-    /// HTTP base URL.
-    pub http: String,
-    /// gRPC URL.
-    pub grpc: String,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Process {
-    /// Starts `exe --conf <conf> --log-json` with `HTTP_ADDR`/`GRPC_ADDR` on `127.0.0.1:0` and
-    /// `DB_SOURCE=<db>`, and waits (30 s at most) for its "serving" log line.
-    pub fn start(exe: &str, conf: &str, db: &str) -> Process {
-        Process::start_with(exe, conf, &[("DB_SOURCE", db)])
-    }
-
-    /// Like [`Process::start`], with these environment variables instead of `DB_SOURCE`.
-    pub fn start_with(exe: &str, conf: &str, env: &[(&str, &str)]) -> Process {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(exe)
-            .args(["-conf", conf, "--log-json"])
-            .env("HTTP_ADDR", "127.0.0.1:0")
-            .env("GRPC_ADDR", "127.0.0.1:0")
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start the binary");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut p = Process {
-            child,
-            http: String::new(),
-            grpc: String::new(),
-            lines,
-        };
-        let serving = p.wait_for_line("serving");
-        let v: Value = serde_json::from_str(&serving).expect("JSON log line");
-        p.http = format!("http://{}", v["http"].as_str().expect("http address"));
-        p.grpc = format!("http://{}", v["grpc"].as_str().expect("grpc address"));
-        p
-    }
-
-    /// The next log line whose message is `message` (30 s at most).
-    pub fn wait_for_line(&mut self, message: &str) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no {message:?} log line within 30 s"));
-            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if v["message"] == message {
-                return line;
-            }
-        }
-    }
-
-    /// Sends SIGTERM and waits (30 s at most) for a clean exit.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(sent.success(), "kill -TERM {pid}");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no exit within 30 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// gRPC health of `service` (`""` for the server as a whole).
@@ -584,30 +343,6 @@ pub async fn assert_every_http_rule_is_routed(
     }
 }
 
-impl Process {
-    /// Asserts what every service binary serves: `/healthz` 200, gRPC health SERVING for
-    /// `service`, and reflection listing `service`, health and reflection.
-    pub async fn assert_serving(&self, service: &str) {
-        let health = reqwest::get(format!("{}/healthz", self.http))
-            .await
-            .expect("healthz");
-        assert_eq!(health.status().as_u16(), 200);
-        assert_eq!(
-            grpc_health(&self.grpc, service).await,
-            1,
-            "{service} is SERVING"
-        );
-        let services = reflection_services(&self.grpc).await;
-        for s in [
-            service,
-            "grpc.health.v1.Health",
-            "grpc.reflection.v1.ServerReflection",
-        ] {
-            assert!(services.iter().any(|x| x == s), "{s} not in {services:?}");
-        }
-    }
-}
-
 /// The msg check-back contract of a service, over both transports: `rule` (its QueryPrepared)
 /// answers SUCCESS for a msg whose local transaction committed in `pool` — a barrier row of op
 /// `msg`, as `do_and_submit` writes — and FAILURE for one whose local transaction never did.
@@ -634,29 +369,4 @@ pub async fn assert_query_prepared(to: Target<'_>, rule: &HttpRule, pool: &AnyPo
         assert!(ok.is_success(), "{t:?}: {ok:?}");
         assert!(failed.is_failure(), "{t:?}: {failed:?}");
     }
-}
-
-/// The xids of the XA transactions prepared in `pool`'s database server that start with
-/// `prefix` (an XA branch's xid is `<gid>-<branch_id>`): the ones still waiting for phase two.
-/// Both servers list prepared transactions server-wide, so tests filter by their own gids.
-pub async fn prepared_xids(pool: &AnyPool, dialect: Dialect, prefix: &str) -> Vec<String> {
-    let rows = match dialect {
-        Dialect::Sqlite => return Vec::new(),
-        // A text query: MySQL refuses XA statements as prepared statements.
-        Dialect::MySql => pool.fetch_all("XA RECOVER").await,
-        Dialect::Postgres => {
-            pool.fetch_all("SELECT gid AS data FROM pg_prepared_xacts")
-                .await
-        }
-    };
-    use sqlx::Row;
-    rows.expect("list prepared XA transactions")
-        .iter()
-        .map(|r| {
-            r.try_get::<String, _>("data").unwrap_or_else(|_| {
-                String::from_utf8_lossy(&r.get::<Vec<u8>, _>("data")).into_owned()
-            })
-        })
-        .filter(|xid| xid.starts_with(prefix))
-        .collect()
 }

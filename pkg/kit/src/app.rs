@@ -64,8 +64,8 @@ pub enum AppError {
     },
 }
 
-/// A background task the app runs while it serves.
-type Worker = (&'static str, Pin<Box<dyn Future<Output = ()> + Send>>);
+/// A background task the app runs while it serves, or a last step it runs once it has stopped.
+type Task = (&'static str, Pin<Box<dyn Future<Output = ()> + Send>>);
 
 /// Collects what the app serves; [`AppBuilder::build`] binds the listeners.
 #[must_use = "an app builder serves nothing until it is built and run"]
@@ -79,7 +79,8 @@ pub struct AppBuilder {
     registrar: Option<(Arc<dyn Registrar>, Option<String>)>,
     check: Option<(Duration, HealthCheck)>,
     metrics: Metrics,
-    workers: Vec<Worker>,
+    workers: Vec<Task>,
+    on_stop: Vec<Task>,
 }
 
 /// A bound application, ready to [`run`](App::run).
@@ -95,7 +96,8 @@ pub struct App {
     unhealthy: Arc<Mutex<Option<String>>>,
     check: Option<(Duration, HealthCheck)>,
     registrar: Option<(Arc<dyn Registrar>, ServiceInstance)>,
-    workers: Vec<Worker>,
+    workers: Vec<Task>,
+    on_stop: Vec<Task>,
 }
 
 impl App {
@@ -112,6 +114,7 @@ impl App {
             check: None,
             metrics: Metrics::new(),
             workers: Vec::new(),
+            on_stop: Vec::new(),
         }
     }
 
@@ -232,6 +235,10 @@ impl App {
                 grpc_abort.abort();
             }
         }
+        for (name, step) in self.on_stop {
+            tracing::info!(app = self.name, step = name, "stopping");
+            step.await;
+        }
         failed.map_or(Ok(()), Err)
     }
 }
@@ -336,6 +343,18 @@ impl AppBuilder {
         self
     }
 
+    /// Runs `step` once the app has stopped — servers drained, workers dropped — whether it
+    /// stopped on a signal or because a worker failed (mini-redis' `DbDropGuard`): closing a
+    /// store, flushing what it buffered. Steps run in the order they were added.
+    pub fn on_stop(
+        mut self,
+        name: &'static str,
+        step: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self.on_stop.push((name, Box::pin(step)));
+        self
+    }
+
     /// Runs `check` every `every` while the app serves; health (gRPC and `/healthz`) is
     /// NOT_SERVING while it fails.
     pub fn health_check(mut self, every: Duration, check: HealthCheck) -> Self {
@@ -430,6 +449,7 @@ impl AppBuilder {
             unhealthy,
             check: self.check,
             workers: self.workers,
+            on_stop: self.on_stop,
         })
     }
 }

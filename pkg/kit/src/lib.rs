@@ -11,6 +11,7 @@
 //! - [`codec`]: the protobuf codec of the generated gRPC code (bad messages → InvalidArgument);
 //! - [`log`]: tracing set-up and access logs named by operation;
 //! - [`flags`]: kratos-style command-line flags (`-conf`);
+//! - [`gojson`]: JSON read as Go reads it (keys in any case, `null` as zero), for DTM's SDKs;
 //! - [`registry`]: the service instance and registrar interface (etcd lives in `pkg/registry`);
 //! - [`probe`]: `--probe <url>`, the healthcheck a container runs without curl;
 //! - [`metrics`]: one Prometheus registry per app, kratos' request families, `GET /metrics`;
@@ -24,6 +25,7 @@ pub mod codec;
 pub mod config;
 pub mod errors;
 pub mod flags;
+pub mod gojson;
 mod health;
 pub mod log;
 pub mod metrics;

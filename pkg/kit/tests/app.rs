@@ -122,3 +122,39 @@ async fn a_worker_that_ends_or_panics_stops_the_app() -> Result<()> {
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn stop_steps_run_in_order_after_the_servers_stop_whatever_stopped_them() -> Result<()> {
+    for failing_worker in [false, true] {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut builder = App::builder("test");
+        if failing_worker {
+            builder = builder.worker("short-lived", async {});
+        }
+        let (first, second) = (tx.clone(), tx);
+        let app = builder
+            .on_stop("first", async move { first.send("first").expect("send") })
+            .on_stop(
+                "second",
+                async move { second.send("second").expect("send") },
+            )
+            .build(&conf())
+            .await?;
+        let healthz = format!("http://{}/healthz", app.http_addr());
+        let stopped = if failing_worker {
+            app.run_until(std::future::pending()).await
+        } else {
+            app.run_until(async {}).await
+        };
+        assert_eq!(stopped.is_err(), failing_worker, "{stopped:?}");
+        assert_eq!(rx.recv().await, Some("first"));
+        assert_eq!(rx.recv().await, Some("second"));
+        // Run once the servers are gone: nothing answers any more.
+        assert!(
+            kit::probe::probe(&healthz, Duration::from_secs(2))
+                .await
+                .is_err()
+        );
+    }
+    Ok(())
+}

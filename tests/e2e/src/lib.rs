@@ -170,12 +170,10 @@ impl Stack {
         // Coordinator.
         let conf = coordinator_conf(store_conf(&dir).await);
         let clock = Clock::default();
-        let c = coordinator::wire(&conf, clock.clone())
-            .await
-            .expect("coordinator");
-        let dtm_http = format!("http://{}/api/dtmsvr", c.app.http_addr());
-        let dtm_grpc = c.app.grpc_addr().to_string();
-        tokio::spawn(c.app.run_until(std::future::pending()));
+        let c = coordinator_app(&conf, clock.clone()).await;
+        let dtm_http = format!("http://{}/api/dtmsvr", c.http_addr());
+        let dtm_grpc = c.grpc_addr().to_string();
+        tokio::spawn(c.run_until(std::future::pending()));
 
         // Stock.
         let servers = dtmtest::servers_conf_with_body(64 * 1024);
@@ -550,4 +548,18 @@ pub async fn statuses(http: &str, gids: &[String]) -> Vec<String> {
         .buffered(32)
         .collect()
         .await
+}
+
+/// The coordinator `conf` describes on `clock`, its listeners bound.
+pub async fn coordinator_app(conf: &coordinator::conf::Bootstrap, clock: Clock) -> kit::App {
+    let overrides = coordinator::Overrides {
+        clock,
+        ..Default::default()
+    };
+    coordinator::wire(conf, overrides)
+        .await
+        .expect("coordinator")
+        .build(&conf.servers())
+        .await
+        .expect("coordinator's listeners")
 }

@@ -58,12 +58,10 @@ async fn sagas_reach_branches_and_the_coordinator_through_etcd() {
         target: format!("etcd://{list}/{dtm_key}"),
         end_point: String::new(),
     };
-    let c = coordinator::wire(&conf, Default::default())
-        .await
-        .expect("coordinator");
-    let (dtm_http, dtm_grpc) = (c.app.http_addr(), c.app.grpc_addr());
+    let c = e2e::coordinator_app(&conf, Default::default()).await;
+    let (dtm_http, dtm_grpc) = (c.http_addr(), c.grpc_addr());
     let (stop_dtm, stopped) = tokio::sync::oneshot::channel::<()>();
-    let coordinator = tokio::spawn(c.app.run_until(async {
+    let coordinator = tokio::spawn(c.run_until(async {
         let _ = stopped.await;
     }));
     eventually("the coordinator is registered", async || {
@@ -263,12 +261,13 @@ async fn registered_instances_outside_the_allowed_networks_are_never_called() {
     registrar.register(&instance).await.expect("register");
     let url = format!("discovery:///{}/e2e.Script/a", instance.name);
     let timeout = Duration::from_millis(1500);
-    let policy = dtmcli::policy::BranchPolicy {
-        allow: dtmcli::policy::parse_networks("127.0.0.1/32").expect("networks"),
+    let conf = coordinator::conf::Hardening {
+        branch_networks: "127.0.0.1/32".into(),
         ..Default::default()
     };
+    let reach = coordinator::data::reach::reach(&conf).expect("reach");
     let hardened = dtmcli::caller::Caller::new()
-        .with_policy(policy)
+        .with_reach(reach)
         .with_resolver(registry::Resolver::new(&endpoints).expect("resolver"));
     let result = call_grpc(&hardened, &url, timeout).await;
     assert!(result.is_err(), "{result:?}");

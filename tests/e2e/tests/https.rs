@@ -67,11 +67,9 @@ async fn coordinator(dir: &tempfile::TempDir, name: &str, ca_file: &str) -> Dtm 
     );
     let mut conf = e2e::coordinator_conf(store);
     conf.hardening.branch_ca_file = ca_file.to_owned();
-    let c = coordinator::wire(&conf, Default::default())
-        .await
-        .expect("coordinator");
-    let http = format!("http://{}/api/dtmsvr", c.app.http_addr());
-    tokio::spawn(c.app.run_until(std::future::pending()));
+    let c = e2e::coordinator_app(&conf, Default::default()).await;
+    let http = format!("http://{}/api/dtmsvr", c.http_addr());
+    tokio::spawn(c.run_until(std::future::pending()));
     Dtm::http(&http)
 }
 
@@ -120,11 +118,11 @@ fn a_ca_file_without_certificates_is_a_config_error() {
         branch_ca_file: file.display().to_string(),
         ..Default::default()
     };
-    let err = hardening.branch_policy().expect_err("no certificate");
+    let err = coordinator::data::reach::reach(&hardening).expect_err("no certificate");
     assert!(err.contains("BranchCaFile"), "{err}");
     let missing = coordinator::conf::Hardening {
         branch_ca_file: dir.path().join("missing.pem").display().to_string(),
         ..Default::default()
     };
-    assert!(missing.branch_policy().is_err());
+    assert!(coordinator::data::reach::reach(&missing).is_err());
 }

@@ -46,15 +46,10 @@ async fn crash_after_prepare(dialect: Dialect, t: Transport, commit: bool) {
         "sqlite",
         &format!("sqlite://{}/dtm.db", dir.path().display()),
     );
-    let c = coordinator::wire(&e2e::coordinator_conf(store), clock.clone())
-        .await
-        .expect("coordinator");
-    let dtm_base = format!("http://{}", c.app.http_addr());
-    let (dtm_http, dtm_grpc) = (
-        format!("{dtm_base}/api/dtmsvr"),
-        c.app.grpc_addr().to_string(),
-    );
-    tokio::spawn(c.app.run_until(std::future::pending()));
+    let c = e2e::coordinator_app(&e2e::coordinator_conf(store), clock.clone()).await;
+    let dtm_base = format!("http://{}", c.http_addr());
+    let (dtm_http, dtm_grpc) = (format!("{dtm_base}/api/dtmsvr"), c.grpc_addr().to_string());
+    tokio::spawn(c.run_until(std::future::pending()));
     let dtm = match t {
         Transport::Http => Dtm::http(&dtm_http),
         Transport::Grpc => Dtm::grpc(&dtm_grpc).expect("dtm"),

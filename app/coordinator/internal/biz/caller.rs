@@ -1,11 +1,8 @@
-//! How the coordinator calls branches: the trait `data` implements (HTTP and gRPC), and the
-//! check a branch URL passes when a transaction arrives.
+//! How the coordinator calls branches: the trait `data` implements (HTTP, JSON-RPC and gRPC).
 
 use dtmcli::caller::{BranchRequest, CallError, Reply, Target};
 
-use crate::biz::TransError;
-
-/// Calls a branch (HTTP or gRPC, docs/dtm-protocol.md, Calling branches); implemented in `data`.
+/// Calls a branch (docs/dtm-protocol.md, Calling branches); implemented in `data`.
 #[async_trait::async_trait]
 pub trait BranchCaller: Send + Sync + 'static {
     /// Calls one branch and reads its answer.
@@ -16,15 +13,4 @@ pub trait BranchCaller: Send + Sync + 'static {
     fn check(&self, protocol: &str, url: &str) -> Result<(), CallError> {
         Target::parse(protocol, url).map(drop)
     }
-}
-
-/// A branch URL this coordinator can call, or a 400 naming the problem.
-pub(crate) fn check_target(
-    caller: &dyn BranchCaller,
-    protocol: &str,
-    url: &str,
-) -> Result<(), TransError> {
-    caller
-        .check(protocol, url)
-        .map_err(|e| TransError::BadRequest(e.to_string()))
 }

@@ -1,22 +1,30 @@
 //! The coordinator's domain: global transactions and branches, the state machine of each
-//! [`TransType`], the retry policy, and the traits storage, branch calling and metrics implement.
+//! [`TransType`] (one module each in `trans_type`), the rounds that run them, the retry policy,
+//! and the traits storage, branch calling and the metrics implement.
 
 mod caller;
+mod driver;
+mod error;
 mod observer;
 mod policy;
 mod poller;
-mod process;
+mod request;
+mod round;
 mod store;
+mod topics;
 mod trans;
+mod trans_type;
 mod usecase;
 
 pub use caller::BranchCaller;
+pub use error::TransError;
 pub use observer::{RoundObserver, Unobserved};
-pub use policy::Policy;
+pub use policy::{MAX_REQUEST_TIMEOUT_SECS, MAX_RETRY_LIMIT, MAX_TIMEOUT_SECS, Policy};
 pub use poller::{POLLER_CONCURRENCY, POLLER_OVERFLOW, SLOW_ROUND};
+pub use request::{NewBranch, NewTrans, Phase2};
 pub use store::{
     Backlog, Created, Progress, ScanPage, ScanQuery, StatusChange, StoreError, Subscriber, Topic,
     TransStore,
 };
 pub use trans::{Branch, BranchStatus, Clock, Global, Op, Options, Status, TransType, new_gid};
-pub use usecase::{NewBranch, NewTrans, Phase2, TransError, TransUsecase};
+pub use usecase::TransUsecase;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kit::time::UnixMs;
 
-use crate::biz::{Options, TransType};
+use crate::biz::{Options, TransType, trans_type};
 
 /// The server-wide timing rules (config keys of the same names).
 #[derive(Debug, Clone)]
@@ -44,16 +44,26 @@ impl Policy {
     }
 
     /// How long a transaction may stay unfinished: its own `timeout_to_fail`, else the
-    /// server's — except a saga, which has no timeout unless it asks (docs/dtm-protocol.md,
+    /// server's if its type times out by default (a saga does not; docs/dtm-protocol.md,
     /// Timing). `None`: no timeout.
     pub fn timeout(&self, t: TransType, o: &Options) -> Option<Duration> {
-        match (o.timeout_to_fail, t) {
-            (tf, _) if tf > 0 => Some(secs(tf)),
-            (_, TransType::Saga) => None,
-            _ => Some(self.timeout_to_fail),
+        if o.timeout_to_fail > 0 {
+            Some(secs(o.timeout_to_fail))
+        } else {
+            trans_type::times_out_by_default(t).then_some(self.timeout_to_fail)
         }
     }
 }
+
+/// The largest `timeout_to_fail`, `retry_interval` and msg `delay`: one year, in seconds. Larger
+/// values cannot be meant, and time arithmetic must not overflow.
+pub const MAX_TIMEOUT_SECS: i64 = 366 * 24 * 3600;
+
+/// The largest `request_timeout`: one day, in seconds.
+pub const MAX_REQUEST_TIMEOUT_SECS: i64 = 24 * 3600;
+
+/// The largest `retry_limit`.
+pub const MAX_RETRY_LIMIT: i64 = 1_000_000;
 
 /// When a transaction with no timeout times out: never, yet a number every store keeps exactly
 /// (Redis' Lua sees numbers as doubles, exact only up to 2^53).

@@ -108,6 +108,8 @@ pub enum Op {
     Commit,
     /// XA phase two, backward: `XA ROLLBACK` / `ROLLBACK PREPARED`.
     Rollback,
+    /// The msg check-back (`query_prepared`); never a stored row.
+    Msg,
 }
 
 impl Op {
@@ -120,17 +122,19 @@ impl Op {
             Op::Cancel => "cancel",
             Op::Commit => "commit",
             Op::Rollback => "rollback",
+            Op::Msg => "msg",
         }
     }
 
     /// Every op.
-    pub const ALL: [Op; 6] = [
+    pub const ALL: [Op; 7] = [
         Op::Action,
         Op::Compensate,
         Op::Confirm,
         Op::Cancel,
         Op::Commit,
         Op::Rollback,
+        Op::Msg,
     ];
 
     /// Parses DTM's spelling.
@@ -150,7 +154,7 @@ pub struct Global {
     pub id: i64,
     /// Global transaction id.
     pub gid: String,
-    /// saga, msg or tcc.
+    /// Which [`TransType`].
     pub trans_type: TransType,
     /// Where it is.
     pub status: Status,

@@ -1,139 +1,23 @@
-//! The coordinator's use cases: what each API call does to a global transaction. The rounds
-//! that drive one are in `process`, the poller that picks up unfinished ones in `poller`.
-//!
-//! A transaction is always written before any branch is called, every status change is a
-//! compare-and-set, and whoever drives a transaction holds its lease (`owner`,
-//! `next_cron_time`), renewed while the work goes on; so a crash at any point leaves a row the
-//! poller of this or another instance picks up, and branches (idempotent behind their barrier)
-//! may at worst be called again.
+//! The coordinator's use case: what each API operation does to a global transaction. The rounds
+//! that drive one are in `round` (with each type's steps in `trans_type`), the poller that picks
+//! up unfinished ones in `poller`, the topic operations in `topics`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dtmcli::wire::{parse_msg_custom_data, parse_saga_custom_data};
 use tracing::Instrument;
 
-use crate::biz::caller::check_target;
-use crate::biz::policy::{NEVER, Policy};
-use crate::biz::process::Trans;
+use crate::biz::driver::{Driver, Trans};
+use crate::biz::trans_type::new_trans;
 use crate::biz::{
-    Branch, BranchCaller, Clock, Created, Global, Op, Options, RoundObserver, ScanPage, ScanQuery,
-    Status, StatusChange, StoreError, Subscriber, Topic, TransStore, TransType,
+    Branch, BranchCaller, Clock, Created, Global, NewBranch, NewTrans, Policy, RoundObserver,
+    ScanPage, ScanQuery, Status, StoreError, TransError, TransStore, TransType,
 };
-
-/// A msg action naming a topic: `topic://<name>`.
-const TOPIC_PREFIX: &str = "topic://";
-
-/// A transaction as a client submits or prepares it.
-#[derive(Debug, Clone, Default)]
-pub struct NewTrans {
-    /// Global transaction id (validated by the service).
-    pub gid: String,
-    /// saga, msg or tcc.
-    pub trans_type: Option<TransType>,
-    /// `http` or `grpc`.
-    pub protocol: String,
-    /// Saga `{action, compensate}`, msg `{action}` per step.
-    pub steps: Vec<BTreeMap<String, String>>,
-    /// One body per step.
-    pub payloads: Vec<Vec<u8>>,
-    /// JSON text (saga orders / msg delay).
-    pub custom_data: String,
-    /// Msg check-back URL.
-    pub query_prepared: String,
-    /// Timeouts, retries, `wait_result`, branch headers (DTM's transaction options).
-    pub options: Options,
-    /// Abort: why.
-    pub rollback_reason: String,
-}
-
-/// A branch registration of a tcc or xa: its two phase-two calls and the body they get.
-#[derive(Debug, Clone)]
-pub struct NewBranch {
-    /// Global transaction id.
-    pub gid: String,
-    /// Chosen by the client (`01`, `0201`, …).
-    pub branch_id: String,
-    /// What the branch does in phase two: tcc `confirm` / `cancel` URLs, or an xa branch's one
-    /// URL, called with op `commit` or `rollback`.
-    pub phase2: Phase2,
-    /// Request body of both calls (xa branches have none).
-    pub data: Vec<u8>,
-}
-
-/// The phase-two URLs of a registered branch.
-#[derive(Debug, Clone)]
-pub enum Phase2 {
-    /// TCC: confirm on submit, cancel on abort.
-    Tcc {
-        /// Called on submit.
-        confirm: String,
-        /// Called on abort.
-        cancel: String,
-    },
-    /// XA: the branch's own URL (DTM's `phase2_url`), with op `commit` or `rollback`.
-    Xa {
-        /// Called with op `commit` on submit and op `rollback` on abort.
-        url: String,
-    },
-}
-
-impl Phase2 {
-    fn trans_type(&self) -> TransType {
-        match self {
-            Phase2::Tcc { .. } => TransType::Tcc,
-            Phase2::Xa { .. } => TransType::Xa,
-        }
-    }
-
-    /// The rows DTM stores, backward op first: `cancel, confirm` or `rollback, commit`.
-    fn rows(&self) -> [(Op, &str); 2] {
-        match self {
-            Phase2::Tcc { confirm, cancel } => [(Op::Cancel, cancel), (Op::Confirm, confirm)],
-            Phase2::Xa { url } => [(Op::Rollback, url), (Op::Commit, url)],
-        }
-    }
-}
-
-/// Why a request was refused or did not complete. The service maps each variant to DTM's
-/// envelope (FAILURE 409, ONGOING 425) or a kratos error.
-#[derive(Debug, thiserror::Error)]
-pub enum TransError {
-    /// Input that can never be right.
-    #[error("{0}")]
-    BadRequest(String),
-    /// No such transaction.
-    #[error("{0}")]
-    NotFound(String),
-    /// DTM FAILURE: refused in this status, or (`wait_result`) rolled back.
-    #[error("{0}")]
-    Failure(String),
-    /// DTM ONGOING: (`wait_result`) not final yet; the coordinator carries on.
-    #[error("{0}")]
-    Ongoing(String),
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// The coordinator. Cheap to clone.
 #[derive(Clone)]
 pub struct TransUsecase {
     pub(crate) inner: Arc<Driver>,
-}
-
-/// What drives transactions, shared by the API operations, the rounds and the poller: the
-/// store, the branch caller, the timing rules, the clock, and this instance's lease owner id.
-pub(crate) struct Driver {
-    pub(crate) store: Arc<dyn TransStore>,
-    pub(crate) caller: Arc<dyn BranchCaller>,
-    pub(crate) policy: Policy,
-    pub(crate) clock: Clock,
-    /// This instance's lease owner id.
-    pub(crate) owner: String,
-    /// Told of every round and branch call (the coordinator's metrics).
-    pub(crate) metrics: Arc<dyn RoundObserver>,
 }
 
 impl TransUsecase {
@@ -153,60 +37,8 @@ impl TransUsecase {
                 policy,
                 clock,
                 owner: uuid::Uuid::new_v4().to_string(),
-                metrics: observer,
+                observer,
             }),
-        }
-    }
-
-    /// `subscribe`: `url` receives every msg sent to `topic` (DTM: the topic is created by its
-    /// first subscriber; the same URL twice is refused).
-    pub async fn subscribe(&self, topic: &str, url: &str, remark: &str) -> Result<(), TransError> {
-        let me = &self.inner;
-        if topic.is_empty() || url.is_empty() {
-            return Err(TransError::BadRequest("topic and url are required".into()));
-        }
-        // A subscriber is called with the protocol of each msg: its URL must be callable.
-        check_target(&*me.caller, "grpc", url)?;
-        me.change_topic(topic, |subscribers| {
-            if subscribers.iter().any(|s| s.url == url) {
-                return Err(TransError::BadRequest(format!(
-                    "{url} already subscribes to {topic}"
-                )));
-            }
-            subscribers.push(Subscriber {
-                url: url.to_owned(),
-                remark: remark.to_owned(),
-            });
-            Ok(())
-        })
-        .await
-    }
-
-    /// `unsubscribe`: `url` no longer receives `topic`.
-    pub async fn unsubscribe(&self, topic: &str, url: &str) -> Result<(), TransError> {
-        if topic.is_empty() || url.is_empty() {
-            return Err(TransError::BadRequest("topic and url are required".into()));
-        }
-        self.inner
-            .change_topic(topic, |subscribers| {
-                let before = subscribers.len();
-                subscribers.retain(|s| s.url != url);
-                if subscribers.len() == before {
-                    return Err(TransError::NotFound(format!(
-                        "{url} does not subscribe to {topic}"
-                    )));
-                }
-                Ok(())
-            })
-            .await
-    }
-
-    /// `deleteTopic`.
-    pub async fn delete_topic(&self, topic: &str) -> Result<(), TransError> {
-        if self.inner.store.delete_topic(topic).await? {
-            Ok(())
-        } else {
-            Err(TransError::NotFound(format!("no topic {topic}")))
         }
     }
 
@@ -223,7 +55,7 @@ impl TransUsecase {
         let lag = backlog
             .earliest_due
             .map_or(Duration::ZERO, |due| me.clock.now() - due);
-        me.metrics.backlog(&backlog.unfinished, lag);
+        me.observer.backlog(&backlog.unfinished, lag);
         Ok(())
     }
 
@@ -231,7 +63,9 @@ impl TransUsecase {
     pub async fn prepare(&self, t: NewTrans) -> Result<(), TransError> {
         let me = &self.inner;
         let topics = me.topics_of(&t).await?;
-        let (global, branches) = me.build(&t, Status::Prepared, &topics)?;
+        let Trans {
+            global, branches, ..
+        } = new_trans(me, &t, Status::Prepared, &topics)?;
         match me.store.create(&global, &branches).await? {
             Created::Inserted => Ok(()),
             Created::Exists(g)
@@ -257,9 +91,10 @@ impl TransUsecase {
     async fn submit_now(&self, t: NewTrans) -> Result<(), TransError> {
         let me = &self.inner;
         let topics = me.topics_of(&t).await?;
-        let (global, branches) = me.build(&t, Status::Submitted, &topics)?;
+        let trans = new_trans(me, &t, Status::Submitted, &topics)?;
+        let global = &trans.global;
         let gid = global.gid.clone();
-        let created = me.store.create(&global, &branches).await?;
+        let created = me.store.create(global, &trans.branches).await?;
         if let Created::Exists(g) = created {
             if g.trans_type != global.trans_type {
                 return Err(TransError::Failure(format!(
@@ -284,8 +119,8 @@ impl TransUsecase {
                 .await;
         }
         // Just written: the round starts from these rows, without reading them back.
-        let trans = Box::new(Trans { global, branches });
-        self.finish(Start::Loaded(trans), t.options.wait_result, Status::Succeed)
+        let start = Start::Loaded(Box::new(trans));
+        self.finish(start, t.options.wait_result, Status::Succeed)
             .await
     }
 
@@ -355,7 +190,7 @@ impl TransUsecase {
             ));
         }
         for (_, url) in b.phase2.rows() {
-            check_target(&*me.caller, &g.protocol, url)?;
+            me.check_target(&g.protocol, url)?;
         }
         let now = me.clock.now();
         let rows = b
@@ -488,192 +323,6 @@ impl TransUsecase {
     }
 }
 
-impl Driver {
-    /// The rows a new transaction is stored as, after checking what the service could not.
-    /// Applies `change` to a topic's subscribers and writes them back, compare-and-set on the
-    /// topic's version (another instance may be changing it too): read, change, write, again
-    /// if it moved meanwhile.
-    async fn change_topic(
-        &self,
-        name: &str,
-        change: impl Fn(&mut Vec<Subscriber>) -> Result<(), TransError>,
-    ) -> Result<(), TransError> {
-        for _ in 0..16 {
-            let mut topic = self.store.topic(name).await?.unwrap_or_else(|| Topic {
-                name: name.to_owned(),
-                ..Topic::default()
-            });
-            change(&mut topic.subscribers)?;
-            if self.store.put_topic(&topic).await? {
-                return Ok(());
-            }
-        }
-        Err(TransError::Ongoing(format!(
-            "topic {name} keeps changing; try again"
-        )))
-    }
-
-    /// The subscribers of every `topic://<name>` a msg's actions name, read now.
-    async fn topics_of(&self, t: &NewTrans) -> Result<BTreeMap<String, Vec<String>>, TransError> {
-        let mut topics = BTreeMap::new();
-        if t.trans_type != Some(TransType::Msg) {
-            return Ok(topics);
-        }
-        for step in &t.steps {
-            let action = step.get(Op::Action.as_str()).map_or("", String::as_str);
-            if let Some(name) = action.strip_prefix(TOPIC_PREFIX) {
-                let urls = match self.store.topic(name).await? {
-                    Some(topic) => topic.subscribers.into_iter().map(|s| s.url).collect(),
-                    None => Vec::new(),
-                };
-                topics.insert(name.to_owned(), urls);
-            }
-        }
-        Ok(topics)
-    }
-
-    fn build(
-        &self,
-        t: &NewTrans,
-        status: Status,
-        topics: &BTreeMap<String, Vec<String>>,
-    ) -> Result<(Global, Vec<Branch>), TransError> {
-        let trans_type = t
-            .trans_type
-            .ok_or_else(|| TransError::BadRequest("trans_type is required".into()))?;
-        let bad = |e: dtmcli::wire::WireError| TransError::BadRequest(e.to_string());
-        match trans_type {
-            TransType::Saga => {
-                drop(parse_saga_custom_data(&t.custom_data, t.steps.len()).map_err(bad)?)
-            }
-            TransType::Msg => drop(parse_msg_custom_data(&t.custom_data).map_err(bad)?),
-            TransType::Tcc | TransType::Xa => {}
-        }
-        check_target(&*self.caller, &t.protocol, &t.query_prepared)?;
-        let now = self.clock.now();
-        let mut branches = Vec::new();
-        // A tcc's or xa's branches come later, one registerBranch each.
-        if matches!(trans_type, TransType::Saga | TransType::Msg) {
-            for (i, step) in t.steps.iter().enumerate() {
-                let payload = t.payloads.get(i).map_or(&[][..], Vec::as_slice);
-                let branch_id = format!("{:02}", i + 1);
-                let ops: &[Op] = match trans_type {
-                    TransType::Saga => &[Op::Compensate, Op::Action],
-                    _ => &[Op::Action],
-                };
-                for op in ops {
-                    let url = step.get(op.as_str()).map_or("", String::as_str);
-                    // A msg action `topic://<name>` is one branch per subscriber, `01-01`,
-                    // `01-02`… (DTM's ids), each with the step's payload.
-                    if let Some(name) = url.strip_prefix(TOPIC_PREFIX) {
-                        let urls = topics.get(name).filter(|u| !u.is_empty()).ok_or_else(|| {
-                            TransError::BadRequest(format!("topic not found: {name}"))
-                        })?;
-                        for (j, url) in urls.iter().enumerate() {
-                            let id = if urls.len() == 1 {
-                                branch_id.clone()
-                            } else {
-                                format!("{branch_id}-{:02}", j + 1)
-                            };
-                            branches.push(Branch::new(&t.gid, id, *op, url, payload, now));
-                        }
-                        continue;
-                    }
-                    check_target(&*self.caller, &t.protocol, url)?;
-                    branches.push(Branch::new(
-                        &t.gid,
-                        branch_id.clone(),
-                        *op,
-                        url,
-                        payload,
-                        now,
-                    ));
-                }
-            }
-        }
-        let mut options = t.options.clone();
-        // The request's trace (the client's, when it sent one): rounds continue it.
-        options.traceparent = kit::trace::traceparent();
-        let base = self.policy.base_interval(&options);
-        let (owner, next_cron_time) = match status {
-            // Whoever creates it drives it: the lease keeps the poller away meanwhile.
-            Status::Submitted => (self.owner.clone(), now + self.policy.lease()),
-            // Nothing to do until it is submitted, aborted, or times out.
-            _ => {
-                let timeout = self.policy.timeout(trans_type, &options);
-                (String::new(), timeout.map_or(NEVER, |d| now + d))
-            }
-        };
-        let global = Global {
-            id: 0,
-            gid: t.gid.clone(),
-            trans_type,
-            status,
-            protocol: t.protocol.clone(),
-            query_prepared: t.query_prepared.clone(),
-            custom_data: t.custom_data.clone(),
-            options,
-            rollback_reason: String::new(),
-            create_time: now,
-            update_time: now,
-            finish_time: None,
-            rollback_time: None,
-            next_cron_interval: base,
-            next_cron_time,
-            owner,
-        };
-        Ok((global, branches))
-    }
-
-    pub(crate) async fn must_find(&self, gid: &str) -> Result<Global, TransError> {
-        self.store
-            .find(gid)
-            .await?
-            .ok_or_else(|| TransError::NotFound(format!("no transaction with gid {gid}")))
-    }
-
-    /// Compare-and-set of the status from `g.status` to `to`, applied to `g` as well when it
-    /// succeeds; `false` if someone changed it first.
-    pub(crate) async fn change(
-        &self,
-        g: &mut Global,
-        to: Status,
-        rollback_reason: Option<&str>,
-    ) -> Result<bool, TransError> {
-        let change = StatusChange {
-            from: g.status,
-            to,
-            rollback_reason,
-            now: self.clock.now(),
-        };
-        let changed = self.store.change_status(&g.gid, &change).await?;
-        if changed {
-            log_change(g, &change);
-            change.apply(g);
-        }
-        Ok(changed)
-    }
-
-    /// Moves a `prepared` transaction on (submit / abort) and takes its lease to drive it.
-    async fn take(&self, g: &Global, to: Status, reason: Option<&str>) -> Result<(), TransError> {
-        if !self.change(&mut g.clone(), to, reason).await? {
-            let now = self.must_find(&g.gid).await?;
-            if now.status != to {
-                return Err(TransError::Failure(format!(
-                    "current status '{}', cannot move to {}",
-                    now.status.as_str(),
-                    to.as_str()
-                )));
-            }
-        }
-        let now = self.clock.now();
-        self.store
-            .take_lease(&g.gid, &self.owner, now + self.policy.lease(), now)
-            .await?;
-        Ok(())
-    }
-}
-
 /// Runs a request's work in a task of its own and waits for it. A client that hangs up drops
 /// the request's future; the work must not stop with it — least of all between a commit and
 /// the round that follows it, which would leave the transaction to wait for its lease to run out.
@@ -694,21 +343,4 @@ async fn detached<T: Send + 'static>(
 enum Start {
     Load(String),
     Loaded(Box<Trans>),
-}
-
-/// Logs a status change: at info when the transaction rolls back or fails (what an operator
-/// looks for), at debug otherwise — a line per success would cost a coordinator at thousands
-/// of transactions a second a tenth of its CPU.
-pub(crate) fn log_change(g: &Global, c: &StatusChange<'_>) {
-    let (gid, trans_type, from, to) = (
-        &g.gid,
-        g.trans_type.as_str(),
-        c.from.as_str(),
-        c.to.as_str(),
-    );
-    if matches!(c.to, Status::Aborting | Status::Failed) {
-        tracing::info!(%gid, trans_type, from, to, reason = c.rollback_reason, "status");
-    } else {
-        tracing::debug!(%gid, trans_type, from, to, "status");
-    }
 }

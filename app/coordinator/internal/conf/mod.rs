@@ -156,32 +156,6 @@ impl Default for Hardening {
     }
 }
 
-impl Hardening {
-    /// The branch policy of the caller.
-    pub fn branch_policy(&self) -> Result<dtmcli::policy::BranchPolicy, String> {
-        Ok(dtmcli::policy::BranchPolicy {
-            allow: dtmcli::policy::parse_networks(&self.branch_networks)
-                .map_err(|e| format!("Hardening.BranchNetworks: {e}"))?,
-            refuse_private: self.refuse_private_networks,
-            follow_redirects: self.follow_redirects,
-            extra_roots_pem: self.branch_roots()?,
-        })
-    }
-
-    /// The PEM of `BranchCaFile`, checked to hold certificates.
-    fn branch_roots(&self) -> Result<Vec<u8>, String> {
-        if self.branch_ca_file.is_empty() {
-            return Ok(Vec::new());
-        }
-        let bad = |e: &dyn std::fmt::Display| {
-            format!("Hardening.BranchCaFile {:?}: {e}", self.branch_ca_file)
-        };
-        let pem = std::fs::read(&self.branch_ca_file).map_err(|e| bad(&e))?;
-        dtmcli::policy::check_roots(&pem).map_err(|e| bad(&e))?;
-        Ok(pem)
-    }
-}
-
 /// `MicroService`: DTM's driver, registry target and the endpoint to publish.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]

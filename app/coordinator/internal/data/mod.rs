@@ -1,6 +1,11 @@
-//! Storage and branch calling: the [`TransStore`] over SQL or Redis, and the HTTP + gRPC caller.
+//! Storage and branch calling: the [`TransStore`] over SQL or Redis, and the HTTP + gRPC caller
+//! with its [`reach`].
 
+pub mod reach;
+mod redis_rows;
 mod redis_store;
+mod sql_rows;
+mod sql_scan;
 mod sql_store;
 mod writer;
 
@@ -42,13 +47,9 @@ pub enum StoreOpenError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// Opens the store `Store.Driver` names and runs its migration.
-pub async fn open_store(conf: &Store) -> Result<Arc<dyn TransStore>, StoreOpenError> {
-    open_store_counted(conf, StoreMetrics::default()).await
-}
-
-/// [`open_store`], counting the SQL writers' batches in `metrics`.
-pub async fn open_store_counted(
+/// Opens the store `Store.Driver` names and runs its migration; the SQL writers count their
+/// batches in `metrics` (`StoreMetrics::default()` counts into a registry nobody reads).
+pub async fn open_store(
     conf: &Store,
     metrics: StoreMetrics,
 ) -> Result<Arc<dyn TransStore>, StoreOpenError> {
@@ -140,12 +141,9 @@ pub struct BranchCallerImpl(Caller);
 
 impl BranchCallerImpl {
     /// A caller whose `discovery:///` URLs are looked up with `resolver`, calling only where
-    /// `policy` allows.
-    pub fn new(
-        resolver: registry::Resolver,
-        policy: dtmcli::policy::BranchPolicy,
-    ) -> BranchCallerImpl {
-        BranchCallerImpl(Caller::new().with_resolver(resolver).with_policy(policy))
+    /// `reach` allows.
+    pub fn new(resolver: registry::Resolver, reach: dtmcli::caller::Reach) -> BranchCallerImpl {
+        BranchCallerImpl(Caller::new().with_reach(reach).with_resolver(resolver))
     }
 }
 

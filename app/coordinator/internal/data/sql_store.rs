@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
+use super::sql_rows::{backend, branch, global, status_change, text};
 use super::writer::{Arg, Outcome, PoolConn, Stmt, Write, Writer};
 use crate::biz::{
     Backlog, Branch, Created, Global, Op, Progress, ScanPage, ScanQuery, Status, StatusChange,
-    StoreError, Topic, TransStore, TransType,
+    StoreError, Topic, TransStore,
 };
 use crate::metrics::StoreMetrics;
 use dtmcli::Dialect;
@@ -20,25 +20,27 @@ use kit::time::{UnixMs, millis};
 /// commits the writes waiting for it together (group commit) and answers each after the commit.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     dialect: Dialect,
     writer: Writer,
 }
 
-const GLOBAL_COLUMNS: &str = "id, gid, trans_type, status, protocol, query_prepared, custom_data, \
-     options, rollback_reason, create_time, update_time, finish_time, rollback_time, \
+/// The columns [`global`] reads, in its order.
+pub(super) const GLOBAL_COLUMNS: &str = "id, gid, trans_type, status, protocol, query_prepared, \
+     custom_data, options, rollback_reason, create_time, update_time, finish_time, rollback_time, \
      next_cron_interval, next_cron_time, owner";
 
+/// The columns [`branch`] reads, in its order.
 const BRANCH_COLUMNS: &str =
     "id, gid, url, bin_data, branch_id, op, status, create_time, update_time, finish_time";
 
 /// The probe's row size: more than a page, so that it must allocate.
 const PROBE_PAD: usize = 8 * 1024;
 
-/// The statuses the poller drives.
 /// The KV category of msg topics (DTM's).
 const TOPICS: &str = "topics";
 
+/// The statuses the poller drives.
 const UNFINISHED: &str = "status IN ('prepared', 'submitted', 'aborting')";
 
 impl SqlStore {
@@ -65,7 +67,8 @@ impl SqlStore {
         }
     }
 
-    fn q<'q>(&self, sql: &'q str) -> std::borrow::Cow<'q, str> {
+    /// `sql` with this dialect's placeholders.
+    pub(super) fn q<'q>(&self, sql: &'q str) -> std::borrow::Cow<'q, str> {
         self.dialect.sql(sql)
     }
 
@@ -382,64 +385,7 @@ impl TransStore for SqlStore {
     }
 
     async fn scan(&self, q: &ScanQuery) -> Result<ScanPage, StoreError> {
-        enum Arg<'a> {
-            Int(i64),
-            Text(&'a str),
-        }
-        let mut sql = format!("SELECT {GLOBAL_COLUMNS} FROM trans_global WHERE 1 = 1");
-        let like;
-        let mut args = Vec::new();
-        if let Some(p) = q.position.as_deref().filter(|p| !p.is_empty()) {
-            let id: i64 = p
-                .parse()
-                .map_err(|_| StoreError::Backend(format!("bad position {p:?}").into()))?;
-            sql.push_str(" AND id < ?");
-            args.push(Arg::Int(id));
-        }
-        for (column, value) in [
-            ("gid", &q.gid),
-            ("status", &q.status),
-            ("trans_type", &q.trans_type),
-        ] {
-            if let Some(v) = value {
-                sql.push_str(&format!(" AND {column} = ?"));
-                args.push(Arg::Text(v));
-            }
-        }
-        if let Some(prefix) = &q.gid_prefix {
-            // `!` escapes LIKE's wildcards: one escape character every dialect takes as is.
-            sql.push_str(" AND gid LIKE ? ESCAPE '!'");
-            let escaped: String = prefix
-                .chars()
-                .flat_map(|c| match c {
-                    '!' | '%' | '_' => vec!['!', c],
-                    c => vec![c],
-                })
-                .collect();
-            like = format!("{escaped}%");
-            args.push(Arg::Text(&like));
-        }
-        if let Some(t) = q.create_time_start {
-            sql.push_str(" AND create_time >= ?");
-            args.push(Arg::Int(t.0));
-        }
-        if let Some(t) = q.create_time_end {
-            sql.push_str(" AND create_time <= ?");
-            args.push(Arg::Int(t.0));
-        }
-        sql.push_str(" ORDER BY id DESC LIMIT ?");
-        args.push(Arg::Int(i64::from(q.limit)));
-        let sql = self.q(&sql);
-        let mut query = sqlx::query(&sql);
-        for a in args {
-            query = match a {
-                Arg::Int(i) => query.bind(i),
-                Arg::Text(s) => query.bind(s),
-            };
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
-        let transactions = rows.iter().map(global).collect::<Result<Vec<_>, _>>()?;
-        Ok(ScanPage::new(transactions, q.limit))
+        self.scan_page(q).await
     }
 
     async fn reset_cron_time(
@@ -618,96 +564,4 @@ impl TransStore for SqlStore {
         let args = vec![Arg::Int(now.0), Arg::Int(now.0), Arg::Text(gid.to_owned())];
         self.cas(&sql, args).await
     }
-}
-
-fn global(r: &AnyRow) -> Result<Global, StoreError> {
-    let text = |i: usize| text(r, i);
-    let int = |i: usize| r.try_get::<i64, _>(i).map_err(backend);
-    let opt = |i: usize| r.try_get::<Option<i64>, _>(i).map_err(backend);
-    let trans_type = text(2)?;
-    let status = text(3)?;
-    let gid = text(1)?;
-    let options = super::stored_options(&gid, &text(7)?)?;
-    Ok(Global {
-        id: int(0)?,
-        gid,
-        trans_type: TransType::parse(&trans_type).ok_or_else(|| {
-            StoreError::Backend(format!("unknown trans_type {trans_type:?}").into())
-        })?,
-        status: Status::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}").into()))?,
-        protocol: text(4)?,
-        query_prepared: text(5)?,
-        custom_data: text(6)?,
-        options,
-        rollback_reason: text(8)?,
-        create_time: UnixMs(int(9)?),
-        update_time: UnixMs(int(10)?),
-        finish_time: opt(11)?.map(UnixMs),
-        rollback_time: opt(12)?.map(UnixMs),
-        next_cron_interval: Duration::from_millis(u64::try_from(int(13)?).unwrap_or(0)),
-        next_cron_time: UnixMs(int(14)?),
-        owner: text(15)?,
-    })
-}
-
-fn branch(r: &AnyRow) -> Result<Branch, StoreError> {
-    let text = |i: usize| text(r, i);
-    let int = |i: usize| r.try_get::<i64, _>(i).map_err(backend);
-    let op = text(5)?;
-    let status = text(6)?;
-    Ok(Branch {
-        id: int(0)?,
-        gid: text(1)?,
-        url: text(2)?,
-        bin_data: r
-            .try_get::<Option<Vec<u8>>, _>(3)
-            .map_err(backend)?
-            .unwrap_or_default(),
-        branch_id: text(4)?,
-        op: Op::parse(&op)
-            .ok_or_else(|| StoreError::Backend(format!("unknown op {op:?}").into()))?,
-        status: Status::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}").into()))?,
-        create_time: UnixMs(int(7)?),
-        update_time: UnixMs(int(8)?),
-        finish_time: r.try_get::<Option<i64>, _>(9).map_err(backend)?.map(UnixMs),
-    })
-}
-
-/// A text column. MySQL reports `TEXT` columns as BLOBs, which `sqlx::Any` will not decode as a
-/// `String`; their bytes are UTF-8 text all the same.
-fn text(r: &AnyRow, i: usize) -> Result<String, StoreError> {
-    match r.try_get::<String, _>(i) {
-        Ok(s) => Ok(s),
-        Err(_) => {
-            let bytes = r.try_get::<Vec<u8>, _>(i).map_err(backend)?;
-            String::from_utf8(bytes).map_err(backend)
-        }
-    }
-}
-
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
-
-/// The guarded status change of `gid`: its SQL and arguments.
-fn status_change(gid: &str, c: &StatusChange<'_>) -> (&'static str, Vec<Arg>) {
-    let finish = c.to.is_final().then_some(c.now.0);
-    let rollback = matches!(c.to, Status::Aborting | Status::Failed).then_some(c.now.0);
-    (
-        "UPDATE trans_global SET status = ?, update_time = ?, \
-         rollback_reason = COALESCE(?, rollback_reason), \
-         finish_time = COALESCE(?, finish_time), rollback_time = COALESCE(rollback_time, ?) \
-         WHERE gid = ? AND status = ?",
-        vec![
-            Arg::Text(c.to.as_str().to_owned()),
-            Arg::Int(c.now.0),
-            Arg::OptText(c.rollback_reason.map(str::to_owned)),
-            Arg::OptInt(finish),
-            Arg::OptInt(rollback),
-            Arg::Text(gid.to_owned()),
-            Arg::Text(c.from.as_str().to_owned()),
-        ],
-    )
 }

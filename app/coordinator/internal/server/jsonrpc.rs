@@ -9,12 +9,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::service::wire::{TransRequest, register_branch_from_json};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use dtmcli::caller::{JSON_RPC_FAILURE, JSON_RPC_ONGOING};
-use dtmcli::wire::{TransRequest, register_branch_from_json};
 use kit::errors::clip;
 use serde_json::{Value, json};
 

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::service::wire::TransRequest;
 use dtmcli::proto::dtm_server::Dtm;
 use dtmcli::proto::{
     DtmBranchRequest, DtmGidReply, DtmProgressesReply, DtmRequest, DtmTopicRequest,
 };
-use dtmcli::wire::TransRequest;
 use tonic::{Request, Response, Status};
 
 use crate::biz::TransError;

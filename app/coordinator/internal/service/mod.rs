@@ -3,10 +3,11 @@
 
 mod grpc;
 mod json;
+pub mod wire;
 
 use std::collections::BTreeMap;
 
-use dtmcli::wire::{TransRequest, WireError, validate_gid};
+use wire::{TransRequest, WireError, validate_gid};
 
 use crate::biz::{
     NewBranch, NewTrans, Options, Phase2, ScanQuery, TransError, TransType, TransUsecase,

@@ -31,6 +31,11 @@ struct Inner {
 }
 
 impl MemoryStore {
+    /// Changes a stored transaction behind the use case's back (a corrupt row, a hand edit).
+    pub fn edit(&self, gid: &str, f: impl FnOnce(&mut Global)) {
+        self.with(|s| s.trans.get_mut(gid).map(|(g, _)| f(g)).expect("stored"));
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         f(&mut self.inner.lock().expect("memory store"))
     }

@@ -178,8 +178,18 @@ pub fn bootstrap(url: &str) -> Bootstrap {
 pub async fn sqlite_store() -> (Arc<dyn TransStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/dtm.db", dir.path().display());
-    let store = coordinator::data::open_store(&Store::new("sqlite", &url))
+    let store = coordinator::data::open_store(&Store::new("sqlite", &url), Default::default())
         .await
         .expect("store");
     (store, dir)
+}
+
+/// The coordinator `conf` describes (with `overrides`), its listeners bound.
+pub async fn app(conf: &Bootstrap, overrides: coordinator::Overrides) -> kit::App {
+    coordinator::wire(conf, overrides)
+        .await
+        .expect("wire")
+        .build(&conf.servers())
+        .await
+        .expect("build")
 }

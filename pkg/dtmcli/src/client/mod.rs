@@ -14,29 +14,33 @@
 //! forwards them verbatim. `add_json` and `add_proto` encode a typed value, `add` takes bytes
 //! already encoded. Options are chained setters on each builder ([`Saga::wait_result`]…).
 
+mod error;
 mod msg;
+mod options;
 mod saga;
 mod tcc;
+mod trans;
+mod two_phase;
 mod xa;
 
+pub use error::ClientError;
 pub use msg::{DoAndSubmitError, Msg};
+pub use options::Options;
 pub use saga::Saga;
 pub use tcc::Tcc;
 pub use xa::Xa;
 
-use std::collections::BTreeMap;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
 
-use crate::caller::{BranchRequest, CallError, Caller};
+use crate::caller::Caller;
+use crate::proto::DtmBranchRequest;
 use crate::proto::dtm_client::DtmClient;
-use crate::proto::{DtmBranchRequest, DtmRequest, DtmTransOptions};
 use crate::{BranchInfo, DtmResult};
+
+use options::option_setters;
+use trans::{Trans, TransOp, json_payload};
 
 /// How long the SDK waits for one call to the coordinator or to a try branch by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,80 +63,6 @@ enum Api {
         client: DtmClient<Channel>,
         addr: String,
     },
-}
-
-/// Why a call to the coordinator (or a try branch) did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// FAILURE: the coordinator refused (409 / Aborted), or a try answered FAILURE; for a
-    /// `wait_result` submit, the transaction rolled back.
-    #[error("FAILURE: {0}")]
-    Failure(String),
-    /// ONGOING: not final yet (425 / FailedPrecondition).
-    #[error("ONGOING: {0}")]
-    Ongoing(String),
-    /// The coordinator answered with an error that is no DTM result (a 4xx/5xx, a gRPC status).
-    #[error("the coordinator answered {status}: {message}")]
-    Answer {
-        /// HTTP status or gRPC code.
-        status: String,
-        /// Its body or status message.
-        message: String,
-    },
-    /// The call did not complete: a bad address, no connection, no answer in time, an
-    /// unreadable reply, a try branch that could not be called, a payload that did not encode.
-    #[error("{context}")]
-    Call {
-        /// What was being done.
-        context: String,
-        /// Why it failed.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-}
-
-impl ClientError {
-    fn call(
-        context: impl Into<String>,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> ClientError {
-        ClientError::Call {
-            context: context.into(),
-            source: source.into(),
-        }
-    }
-}
-
-impl From<CallError> for ClientError {
-    fn from(e: CallError) -> Self {
-        ClientError::call("calling a branch", e)
-    }
-}
-
-/// Transaction options (docs/dtm-protocol.md, Transaction options), all optional. The
-/// coordinator stores them as this JSON. The builders set them one by one ([`Saga::wait_result`]…).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Options {
-    /// Submit/abort answer only once the transaction is processed.
-    pub wait_result: bool,
-    /// Seconds after which an unfinished transaction rolls back (0: coordinator default).
-    pub timeout_to_fail: i64,
-    /// Seconds one branch call may take (0: coordinator default).
-    pub request_timeout: i64,
-    /// Base retry interval in seconds (0: coordinator default).
-    pub retry_interval: i64,
-    /// Saga: give up after this many retries of an action (0: no limit).
-    pub retry_limit: i64,
-    /// Extra headers / metadata for every branch call.
-    pub branch_headers: BTreeMap<String, String>,
-    /// Msg: call the branches concurrently.
-    pub concurrent: bool,
-    /// The W3C `traceparent` of the request that created the transaction: the coordinator
-    /// keeps it so that its later rounds, and their branch calls, stay in that trace. Not
-    /// sent by clients (their trace goes in the request's own header).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub traceparent: String,
 }
 
 impl Dtm {
@@ -351,70 +281,6 @@ impl Dtm {
             }
         }
     }
-
-    /// Calls a branch the client itself calls (a TCC try, an XA action) with `payload`:
-    /// `Ok` on SUCCESS, else why not (`Err` from the closure of [`Tcc::run`] / [`Xa::run`]
-    /// then rolls the transaction back).
-    async fn call_first_phase(
-        &self,
-        t: &Trans,
-        info: &BranchInfo,
-        url: &str,
-        payload: &[u8],
-    ) -> Result<(), ClientError> {
-        let result = self
-            .caller
-            .call(&BranchRequest {
-                url,
-                protocol: t.protocol,
-                body: payload,
-                info,
-                headers: &t.options.branch_headers,
-                timeout: self.timeout,
-            })
-            .await?;
-        match result.result {
-            DtmResult::Success => Ok(()),
-            DtmResult::Failure => Err(ClientError::Failure(format!(
-                "{} {url} answered FAILURE: {}",
-                info.op, result.body
-            ))),
-            DtmResult::Ongoing => Err(ClientError::Ongoing(format!(
-                "{} {url} answered ONGOING",
-                info.op
-            ))),
-        }
-    }
-
-    /// Runs a TCC or XA transaction: prepare, then `body`, then submit if it returned `Ok`,
-    /// abort (its error as the rollback reason) if it returned `Err` or panicked — the panic
-    /// then continues. A clean abort answers [`ClientError::Failure`].
-    async fn two_phase<T>(
-        &self,
-        mut t: Trans,
-        body: impl Future<Output = Result<T, ClientError>>,
-    ) -> Result<T, ClientError> {
-        self.trans(TransOp::Prepare, &t).await?;
-        match AssertUnwindSafe(body).catch_unwind().await {
-            Ok(Ok(value)) => {
-                self.trans(TransOp::Submit, &t).await?;
-                Ok(value)
-            }
-            Ok(Err(e)) => {
-                t.rollback_reason = e.to_string();
-                self.trans(TransOp::Abort, &t).await?;
-                Err(ClientError::Failure(format!("rolled back: {e}")))
-            }
-            Err(panic) => {
-                t.rollback_reason = format!("the {} closure panicked", t.trans_type.to_uppercase());
-                // The panic is what the caller must see; a failed abort is settled by the
-                // coordinator's timeout (prepared TCC and XA transactions roll back when they
-                // expire).
-                let _ = self.trans(TransOp::Abort, &t).await;
-                std::panic::resume_unwind(panic)
-            }
-        }
-    }
 }
 
 /// A channel to a coordinator registered at `addr` (`etcd://…`, `discovery://…`).
@@ -428,175 +294,9 @@ fn registry_channel(_: &str) -> Result<Channel, Box<dyn std::error::Error + Send
     Err("a registry address needs dtmcli's `registry` feature".into())
 }
 
-#[derive(Debug, Clone, Copy)]
-enum TransOp {
-    Prepare,
-    Submit,
-    Abort,
-}
-
-impl TransOp {
-    fn path(self) -> &'static str {
-        match self {
-            TransOp::Prepare => "prepare",
-            TransOp::Submit => "submit",
-            TransOp::Abort => "abort",
-        }
-    }
-}
-
-/// What the SDK sends for prepare/submit/abort (docs/dtm-protocol.md, The coordinator's HTTP
-/// API / The gRPC API), shared by the three builders.
-#[derive(Debug, Clone, Default)]
-struct Trans {
-    gid: String,
-    trans_type: &'static str,
-    protocol: &'static str,
-    steps: Vec<BTreeMap<String, String>>,
-    payloads: Vec<Vec<u8>>,
-    custom_data: String,
-    query_prepared: String,
-    options: Options,
-    rollback_reason: String,
-    /// The first payload that did not encode: reported by the next call instead of a panic in
-    /// the middle of a builder chain.
-    invalid: Option<String>,
-}
-
-impl Trans {
-    fn new(dtm: &Dtm, gid: &str, trans_type: &'static str) -> Trans {
-        Trans {
-            gid: gid.to_owned(),
-            trans_type,
-            protocol: dtm.protocol(),
-            ..Trans::default()
-        }
-    }
-
-    /// Adds a step's branch URLs and its payload (or remembers why the payload is missing).
-    fn push(&mut self, branches: &[(&str, &str)], payload: Result<Vec<u8>, String>) {
-        self.steps.push(
-            branches
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        );
-        match payload {
-            Ok(p) => self.payloads.push(p),
-            Err(e) => {
-                self.payloads.push(Vec::new());
-                self.invalid.get_or_insert(e);
-            }
-        }
-    }
-
-    /// The HTTP body, as the Go SDK spells it (payloads are JSON text).
-    fn to_json(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(&self.options).unwrap_or_default();
-        let fields = serde_json::json!({
-            "gid": self.gid,
-            "trans_type": self.trans_type,
-            "protocol": self.protocol,
-            "steps": self.steps,
-            "payloads": self.payloads.iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>(),
-            "custom_data": self.custom_data,
-            "query_prepared": self.query_prepared,
-            "rollback_reason": self.rollback_reason,
-        });
-        if let (Some(v), serde_json::Value::Object(f)) = (v.as_object_mut(), fields) {
-            v.extend(f);
-        }
-        v
-    }
-
-    /// The gRPC request (payloads are protobuf bytes, steps JSON text).
-    fn to_grpc(&self) -> DtmRequest {
-        let o = &self.options;
-        DtmRequest {
-            gid: self.gid.clone(),
-            trans_type: self.trans_type.to_owned(),
-            trans_options: Some(DtmTransOptions {
-                wait_result: o.wait_result,
-                timeout_to_fail: o.timeout_to_fail,
-                retry_interval: o.retry_interval,
-                branch_headers: o.branch_headers.clone().into_iter().collect(),
-                request_timeout: o.request_timeout,
-                retry_limit: o.retry_limit,
-            }),
-            customed_data: self.custom_data.clone(),
-            bin_payloads: self.payloads.clone(),
-            query_prepared: self.query_prepared.clone(),
-            steps: serde_json::to_string(&self.steps).unwrap_or_default(),
-            req_extra: Default::default(),
-            rollback_reason: self.rollback_reason.clone(),
-        }
-    }
-}
-
-/// A value as a JSON payload (the body of an HTTP branch).
-fn json_payload(value: &impl Serialize) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(value).map_err(|e| format!("JSON payload: {e}"))
-}
-
-/// The option setters every builder has (`$t` holds its `Trans` in `t`), as Go's
-/// `TransOptions` fields are on every transaction type.
-macro_rules! option_setters {
-    ($t:ty) => {
-        impl $t {
-            /// Submit (and abort) answer only once the transaction is processed: `Ok` then
-            /// means it succeeded and [`ClientError::Failure`](crate::ClientError::Failure) that it
-            /// rolled back.
-            pub fn wait_result(mut self, on: bool) -> Self {
-                self.t.options.wait_result = on;
-                self
-            }
-
-            /// Seconds after which an unfinished transaction rolls back.
-            pub fn timeout_to_fail(mut self, seconds: i64) -> Self {
-                self.t.options.timeout_to_fail = seconds;
-                self
-            }
-
-            /// Seconds one branch call may take.
-            pub fn request_timeout(mut self, seconds: i64) -> Self {
-                self.t.options.request_timeout = seconds;
-                self
-            }
-
-            /// Base retry interval in seconds (doubled after each branch error).
-            pub fn retry_interval(mut self, seconds: i64) -> Self {
-                self.t.options.retry_interval = seconds;
-                self
-            }
-
-            /// Saga: roll back after an action was retried this many times.
-            pub fn retry_limit(mut self, retries: i64) -> Self {
-                self.t.options.retry_limit = retries;
-                self
-            }
-
-            /// A header (HTTP) or metadata entry (gRPC) sent with every branch call.
-            pub fn branch_header(mut self, name: &str, value: &str) -> Self {
-                self.t
-                    .options
-                    .branch_headers
-                    .insert(name.to_owned(), value.to_owned());
-                self
-            }
-
-            /// Replaces all options at once.
-            pub fn options(mut self, options: $crate::client::Options) -> Self {
-                self.t.options = options;
-                self
-            }
-        }
-    };
-}
-use option_setters;
-
 /// DTM's reply rule (docs/dtm-protocol.md, The coordinator's HTTP API): success iff 200 and no
 /// `FAILURE` in the body.
-async fn check_http(res: reqwest::Response) -> Result<String, ClientError> {
+pub(crate) async fn check_http(res: reqwest::Response) -> Result<String, ClientError> {
     let status = res.status().as_u16();
     let body = res
         .text()
@@ -620,7 +320,7 @@ fn message_of(body: &str) -> String {
         .unwrap_or_else(|| body.to_owned())
 }
 
-fn from_status(s: tonic::Status) -> ClientError {
+pub(crate) fn from_status(s: tonic::Status) -> ClientError {
     match DtmResult::from_grpc(s.code(), s.message()) {
         Some(DtmResult::Failure) => ClientError::Failure(s.message().to_owned()),
         Some(DtmResult::Ongoing) => ClientError::Ongoing(s.message().to_owned()),

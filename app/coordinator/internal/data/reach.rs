@@ -1,60 +1,54 @@
-//! Where branch calls may go: hardening for a coordinator that takes transactions from clients
-//! it does not fully trust. Off by default (DTM calls any URL and follows redirects):
+//! Where the coordinator's branch calls may go: `Hardening` for a coordinator that takes
+//! transactions from clients it does not fully trust. Off by default (DTM calls any URL and
+//! follows redirects):
 //!
-//! - `allow`: only these networks (CIDRs; empty: any);
-//! - `refuse_private`: never private (RFC 1918, `fc00::/7`), link-local (`169.254/16`, where
-//!   cloud metadata services live, `fe80::/10`), shared (`100.64/10`) or unspecified addresses —
-//!   loopback stays allowed, for sidecars;
-//! - `follow_redirects: false`: a 3xx is an answer without a DTM result, so the call is retried,
-//!   and `branch_headers` never reach another origin.
+//! - `BranchNetworks`: only these networks (CIDRs; empty: any);
+//! - `RefusePrivateNetworks`: never private (RFC 1918, `fc00::/7`), link-local (`169.254/16`,
+//!   where cloud metadata services live, `fe80::/10`), shared (`100.64/10`) or unspecified
+//!   addresses — loopback stays allowed, for sidecars;
+//! - `FollowRedirects: false` and `BranchCaFile`, passed on as they are.
 //!
-//! Addresses are checked where they are known: a literal IP when the transaction is submitted
-//! (a 400), a host name when it is resolved for a call (no connection is made to a refused
-//! address), and every redirect's target.
+//! The SDK's caller enforces what this decides ([`Reach`]).
 
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
-/// Whether `pem` holds at least one certificate (for [`BranchPolicy::extra_roots_pem`]).
-pub fn check_roots(pem: &[u8]) -> Result<(), String> {
-    match reqwest::Certificate::from_pem_bundle(pem) {
-        Ok(certs) if !certs.is_empty() => Ok(()),
-        Ok(_) => Err("no certificate in it".into()),
-        Err(e) => Err(e.to_string()),
-    }
+use dtmcli::caller::Reach;
+
+use crate::conf::Hardening;
+
+/// The caller's reach as `Hardening` describes it; an error names the bad key.
+pub fn reach(h: &Hardening) -> Result<Reach, String> {
+    let networks = Networks {
+        allow: parse_networks(&h.branch_networks)
+            .map_err(|e| format!("Hardening.BranchNetworks: {e}"))?,
+        refuse_private: h.refuse_private_networks,
+    };
+    Ok(networks.reach(h.follow_redirects, roots(&h.branch_ca_file)?))
 }
 
-/// The branch network policy.
+/// The PEM of `BranchCaFile` (empty: none), checked to hold certificates.
+fn roots(file: &str) -> Result<Vec<u8>, String> {
+    if file.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bad = |e: &dyn std::fmt::Display| format!("Hardening.BranchCaFile {file:?}: {e}");
+    let pem = std::fs::read(file).map_err(|e| bad(&e))?;
+    Reach::check_roots(&pem).map_err(|e| bad(&e))?;
+    Ok(pem)
+}
+
+/// Which addresses branches may have.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BranchPolicy {
+pub struct Networks {
     /// Only these networks; empty: any.
     pub allow: Vec<Network>,
     /// Refuse private, link-local, shared and unspecified addresses.
     pub refuse_private: bool,
-    /// Follow HTTP redirects (DTM does).
-    pub follow_redirects: bool,
-    /// PEM certificates trusted for `https://` branches besides the system's roots (a private
-    /// CA); empty: the system's only.
-    pub extra_roots_pem: Vec<u8>,
 }
 
-impl Default for BranchPolicy {
-    fn default() -> Self {
-        BranchPolicy {
-            allow: Vec::new(),
-            refuse_private: false,
-            follow_redirects: true,
-            extra_roots_pem: Vec::new(),
-        }
-    }
-}
-
-impl BranchPolicy {
-    /// Whether addresses are checked at all.
-    pub fn checks_addresses(&self) -> bool {
-        !self.allow.is_empty() || self.refuse_private
-    }
-
+impl Networks {
     /// Why `ip` may not be called, or `None` if it may.
     pub fn refuses(&self, ip: IpAddr) -> Option<String> {
         let ip = canonical(ip);
@@ -67,10 +61,16 @@ impl BranchPolicy {
         None
     }
 
-    /// [`BranchPolicy::refuses`] for a host as written in a URL, when it is a literal address.
-    pub fn refuses_host(&self, host: &str) -> Option<String> {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        IpAddr::from_str(host).ok().and_then(|ip| self.refuses(ip))
+    /// The caller's reach: these networks (no check at all when they allow everything).
+    pub fn reach(self, follow_redirects: bool, extra_roots_pem: Vec<u8>) -> Reach {
+        let checks = !self.allow.is_empty() || self.refuse_private;
+        let check: Option<dtmcli::caller::AddressCheck> =
+            checks.then(|| Arc::new(move |ip| self.refuses(ip)) as _);
+        Reach {
+            check,
+            follow_redirects,
+            extra_roots_pem,
+        }
     }
 }
 
@@ -195,9 +195,9 @@ mod tests {
 
     #[test]
     fn private_and_link_local_are_refused_loopback_is_not() {
-        let p = BranchPolicy {
+        let p = Networks {
+            allow: Vec::new(),
             refuse_private: true,
-            ..BranchPolicy::default()
         };
         for refused in [
             "169.254.169.254",
@@ -215,7 +215,8 @@ mod tests {
         for allowed in ["127.0.0.1", "::1", "8.8.8.8"] {
             assert!(p.refuses(ip(allowed)).is_none(), "{allowed}");
         }
-        assert!(p.refuses_host("[fe80::1]").is_some());
-        assert!(p.refuses_host("stock.internal").is_none());
+        let reach = p.reach(true, Vec::new());
+        assert!(reach.refuses_host("[fe80::1]").is_some());
+        assert!(reach.refuses_host("stock.internal").is_none());
     }
 }

@@ -5,7 +5,8 @@
 //! - field names match **case-insensitively** (Go's `encoding/json`), underscores matter;
 //! - an explicit `null` is the field's zero value (Python and C# send them);
 //! - unknown keys are ignored (`subType` from Java, `passthrough_headers`, dtm-php's context…);
-//! - `custom_data` is a JSON *string* (`{"concurrent":true,"orders":{"2":[0,1]}}`, `{"delay":5}`);
+//! - `custom_data` is a JSON *string* (`{"concurrent":true,"orders":{"2":[0,1]}}`, `{"delay":5}`),
+//!   read by its transaction type's module;
 //! - registerBranch bodies are maps of **strings only**.
 //!
 //! What DTM would accept but cannot be right is refused here with a [`WireError`] naming the field:
@@ -13,87 +14,63 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::biz::{MAX_REQUEST_TIMEOUT_SECS, MAX_RETRY_LIMIT, MAX_TIMEOUT_SECS, TransType};
 
 /// The longest gid the stores take (DTM's `varchar(128)`).
 pub const MAX_GID_LEN: usize = 128;
-
-/// The largest `timeout_to_fail`, `retry_interval` and msg `delay`: one year, in seconds. Larger
-/// values cannot be meant, and time arithmetic must not overflow.
-pub const MAX_TIMEOUT_SECS: i64 = 366 * 24 * 3600;
-
-/// The largest `request_timeout`: one day, in seconds.
-pub const MAX_REQUEST_TIMEOUT_SECS: i64 = 24 * 3600;
-
-/// The largest `retry_limit`.
-pub const MAX_RETRY_LIMIT: i64 = 1_000_000;
 
 /// A request body of prepare / submit / abort / forceStop / resetNextCronTime.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct TransRequest {
     /// Global transaction id.
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub gid: String,
     /// `saga`, `msg`, `tcc`, `xa` (`workflow` is recognised and refused: not supported yet).
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub trans_type: String,
     /// Saga: `{"action","compensate"}` per step; msg: `{"action"}`.
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub steps: Vec<BTreeMap<String, String>>,
     /// One request body per step (JSON text).
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub payloads: Vec<String>,
     /// JSON text: saga concurrency, msg delay.
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub custom_data: String,
     /// Msg check-back URL.
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub query_prepared: String,
     /// `""`/`http`, `grpc`.
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub protocol: String,
     /// Submit/abort answer only once the transaction is processed.
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub wait_result: bool,
     /// Seconds after which an unfinished transaction rolls back (0: default).
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub timeout_to_fail: i64,
     /// Seconds each branch call may take (0: default).
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub request_timeout: i64,
     /// Base retry interval in seconds (0: default).
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub retry_interval: i64,
     /// Extra headers / metadata sent with every branch call.
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub branch_headers: BTreeMap<String, String>,
     /// Msg: call the branches concurrently.
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub concurrent: bool,
     /// Saga: give up after this many retries of one action (0: no limit).
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub retry_limit: i64,
     /// Abort: why.
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "kit::gojson::null_default")]
     pub rollback_reason: String,
-}
-
-/// `custom_data` of a saga.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SagaCustomData {
-    /// Start the actions in parallel.
-    pub concurrent: bool,
-    /// Step index → the steps it waits for (0-based).
-    pub orders: BTreeMap<usize, Vec<usize>>,
-}
-
-/// `custom_data` of a msg.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MsgCustomData {
-    /// Seconds to wait after submit before calling the branches.
-    pub delay: i64,
 }
 
 /// A request the coordinator refuses: 400 with this message.
@@ -123,26 +100,24 @@ impl TransRequest {
     /// drops `\n`, `\r` and `;` from it, so the client's gid no longer found its transaction;
     /// here a new gid with one of them is refused ([`validate_new_gid`]).
     pub fn from_json(body: &[u8]) -> Result<TransRequest, WireError> {
-        from_json_case_insensitive(body)
+        kit::gojson::from_slice(body).map_err(|e| WireError::Json(e.to_string()))
     }
 
     /// Checks what every route needs: a gid of 1 to 128 characters and a supported trans_type.
     pub fn validate(&self) -> Result<(), WireError> {
         validate_new_gid(&self.gid)?;
-        match self.trans_type.as_str() {
-            "saga" | "msg" | "tcc" | "xa" => {}
-            "workflow" => {
-                return Err(field(
-                    "trans_type",
-                    format!("{} is not supported yet", self.trans_type),
-                ));
-            }
-            other => {
-                return Err(field(
-                    "trans_type",
-                    format!("unknown trans_type {other:?} (saga, msg, tcc or xa)"),
-                ));
-            }
+        if TransType::parse(&self.trans_type).is_none() {
+            let known: Vec<&str> = TransType::ALL.iter().map(|t| t.as_str()).collect();
+            let message = if self.trans_type == "workflow" {
+                "workflow is not supported yet".to_owned()
+            } else {
+                format!(
+                    "unknown trans_type {:?} ({})",
+                    self.trans_type,
+                    known.join(", ")
+                )
+            };
+            return Err(field("trans_type", message));
         }
         if !self.steps.is_empty()
             && !self.payloads.is_empty()
@@ -184,93 +159,6 @@ impl TransRequest {
         }
         Ok(())
     }
-
-    /// The saga options in `custom_data` (empty text: defaults).
-    pub fn saga_custom_data(&self) -> Result<SagaCustomData, WireError> {
-        parse_saga_custom_data(&self.custom_data, self.steps.len())
-    }
-
-    /// The msg options in `custom_data` (empty text: defaults).
-    pub fn msg_custom_data(&self) -> Result<MsgCustomData, WireError> {
-        parse_msg_custom_data(&self.custom_data)
-    }
-}
-
-/// A saga's `custom_data` for `steps` steps: `{"concurrent":bool,"orders":{"<i>":[<j>,..]}}`.
-/// Orders must name existing steps and must not wait in a circle.
-pub fn parse_saga_custom_data(text: &str, steps: usize) -> Result<SagaCustomData, WireError> {
-    #[derive(Deserialize, Default)]
-    #[serde(default)]
-    struct Raw {
-        #[serde(deserialize_with = "null_default")]
-        concurrent: bool,
-        #[serde(deserialize_with = "null_default")]
-        orders: BTreeMap<String, Vec<usize>>,
-    }
-    if text.trim().is_empty() {
-        return Ok(SagaCustomData::default());
-    }
-    let raw: Raw = from_json_case_insensitive(text.as_bytes())?;
-    let mut orders = BTreeMap::new();
-    for (k, deps) in raw.orders {
-        let i: usize = k.parse().map_err(|_| {
-            field(
-                "custom_data",
-                format!("orders key {k:?} is not a step index"),
-            )
-        })?;
-        if i >= steps || deps.iter().any(|d| *d >= steps || *d == i) {
-            return Err(field(
-                "custom_data",
-                format!("orders {i}: {deps:?} names a step out of 0..{steps}"),
-            ));
-        }
-        orders.insert(i, deps);
-    }
-    // Kahn's algorithm: a step whose dependencies never finish would block the saga forever.
-    let mut done = vec![false; steps];
-    for _ in 0..steps {
-        let next = (0..steps).find(|&i| {
-            !done[i]
-                && orders
-                    .get(&i)
-                    .is_none_or(|deps| deps.iter().all(|d| done[*d]))
-        });
-        match next {
-            Some(i) => done[i] = true,
-            None => {
-                return Err(field(
-                    "custom_data",
-                    "orders wait on each other in a circle".into(),
-                ));
-            }
-        }
-    }
-    Ok(SagaCustomData {
-        concurrent: raw.concurrent,
-        orders,
-    })
-}
-
-/// A msg's `custom_data`: `{"delay":<seconds>}`.
-pub fn parse_msg_custom_data(text: &str) -> Result<MsgCustomData, WireError> {
-    #[derive(Deserialize, Default)]
-    #[serde(default)]
-    struct Raw {
-        #[serde(deserialize_with = "null_default")]
-        delay: i64,
-    }
-    if text.trim().is_empty() {
-        return Ok(MsgCustomData::default());
-    }
-    let raw: Raw = from_json_case_insensitive(text.as_bytes())?;
-    if !(0..=MAX_TIMEOUT_SECS).contains(&raw.delay) {
-        return Err(field(
-            "custom_data",
-            format!("delay must be 0 to {MAX_TIMEOUT_SECS}, got {}", raw.delay),
-        ));
-    }
-    Ok(MsgCustomData { delay: raw.delay })
 }
 
 /// A registerBranch body: a flat map of strings (`gid, trans_type, branch_id, data, confirm,
@@ -336,28 +224,6 @@ fn field(field: &'static str, message: String) -> WireError {
     WireError::Field { field, message }
 }
 
-/// Deserializes `T` from a JSON object whose keys match `T`'s field names case-insensitively.
-fn from_json_case_insensitive<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
-    let Value::Object(map) = v else {
-        return Err(WireError::Json("expected a JSON object".into()));
-    };
-    let lowered: Map<String, Value> = map
-        .into_iter()
-        .map(|(k, v)| (k.to_lowercase(), v))
-        .collect();
-    serde_json::from_value(Value::Object(lowered)).map_err(|e| WireError::Json(e.to_string()))
-}
-
-/// `null` → the type's zero value, as Go decodes it.
-fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,9 +244,6 @@ mod tests {
         );
         assert_eq!(t.steps[0]["compensate"], "http://b/TransOutRevert");
         assert!(t.wait_result);
-        let c = t.saga_custom_data().unwrap();
-        assert!(c.concurrent);
-        assert_eq!(c.orders.get(&0), Some(&vec![]));
     }
 
     #[test]
@@ -404,7 +267,7 @@ mod tests {
                "steps":[{"action":"a","compensate":"c"},{"action":"a2","compensate":"c2"}],
                "payloads":["{}","{}"],"custom_data":"{\"orders\":null}"}"#,
         );
-        assert_eq!(t.saga_custom_data().unwrap(), SagaCustomData::default());
+        assert_eq!(t.steps.len(), 2);
     }
 
     #[test]
@@ -453,13 +316,6 @@ mod tests {
             err(r#"{"gid":"g","trans_type":"saga","timeout_to_fail":-1}"#)
                 .starts_with("timeout_to_fail")
         );
-        let t = parse(
-            r#"{"gid":"g","trans_type":"saga","steps":[{"action":"a"}],"custom_data":"{\"orders\":{\"0\":[3]}}"}"#,
-        );
-        assert!(t.saga_custom_data().is_err());
-        let circle = parse_saga_custom_data(r#"{"orders":{"0":[1],"1":[0]}}"#, 2).unwrap_err();
-        assert!(circle.to_string().contains("circle"), "{circle}");
-        assert!(parse_saga_custom_data(r#"{"orders":{"1":[0],"2":[0,1]}}"#, 3).is_ok());
     }
 
     #[test]

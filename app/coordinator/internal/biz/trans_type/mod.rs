@@ -1,0 +1,139 @@
+//! One module per [`TransType`], as DTM's `trans_type_*.go`: each owns the rows a new
+//! transaction of its type is stored with, its `custom_data` (parsed once, typed), whether it
+//! times out by default, and its step — what a round does in each status. The functions below
+//! only pick the module.
+
+pub(crate) mod msg;
+pub(crate) mod saga;
+pub(crate) mod tcc;
+pub(crate) mod xa;
+
+use std::collections::BTreeMap;
+
+use kit::time::UnixMs;
+
+use crate::biz::driver::{Driver, Trans};
+use crate::biz::policy::NEVER;
+use crate::biz::round::{Round, Step};
+use crate::biz::{Branch, Global, NewTrans, Op, Status, TransError, TransType};
+
+pub use msg::MsgData;
+pub use saga::SagaData;
+
+/// A transaction's `custom_data`, parsed for its type (tcc and xa have none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomData {
+    /// A saga's concurrency and orders.
+    Saga(SagaData),
+    /// A msg's delay.
+    Msg(MsgData),
+    /// Nothing to read.
+    None,
+}
+
+impl CustomData {
+    /// Parses the `custom_data` of a new transaction of type `t` with `steps` steps.
+    pub fn parse(t: TransType, text: &str, steps: usize) -> Result<CustomData, String> {
+        Ok(match t {
+            TransType::Saga => CustomData::Saga(SagaData::parse(text, steps)?),
+            TransType::Msg => CustomData::Msg(MsgData::parse(text)?),
+            TransType::Tcc | TransType::Xa => CustomData::None,
+        })
+    }
+
+    /// Parses a stored transaction's `custom_data`; a saga's steps are its pairs of rows.
+    pub(crate) fn stored(g: &Global, branches: &[Branch]) -> Result<CustomData, String> {
+        let steps = branches.iter().filter(|b| b.op == Op::Action).count();
+        CustomData::parse(g.trans_type, &g.custom_data, steps)
+    }
+}
+
+/// Whether a transaction of type `t` that sets no `timeout_to_fail` times out (after the
+/// server's `TimeoutToFail`).
+pub(crate) fn times_out_by_default(t: TransType) -> bool {
+    match t {
+        TransType::Saga => saga::TIMES_OUT_BY_DEFAULT,
+        TransType::Msg => msg::TIMES_OUT_BY_DEFAULT,
+        TransType::Tcc => tcc::TIMES_OUT_BY_DEFAULT,
+        TransType::Xa => xa::TIMES_OUT_BY_DEFAULT,
+    }
+}
+
+/// A new transaction as it is stored in `status`, after checking what the service could not:
+/// its type, `custom_data` and branch URLs. `topics`: the subscribers of the topics a msg names.
+pub(crate) fn new_trans(
+    d: &Driver,
+    t: &NewTrans,
+    status: Status,
+    topics: &BTreeMap<String, Vec<String>>,
+) -> Result<Trans, TransError> {
+    let trans_type = t
+        .trans_type
+        .ok_or_else(|| TransError::BadRequest("trans_type is required".into()))?;
+    let custom = CustomData::parse(trans_type, &t.custom_data, t.steps.len())
+        .map_err(|e| TransError::BadRequest(format!("custom_data: {e}")))?;
+    d.check_target(&t.protocol, &t.query_prepared)?;
+    let now = d.clock.now();
+    let branches = branches(d, trans_type, t, topics, now)?;
+    let mut options = t.options.clone();
+    // The request's trace (the client's, when it sent one): rounds continue it.
+    options.traceparent = kit::trace::traceparent();
+    let (owner, next_cron_time) = match status {
+        // Whoever creates it drives it: the lease keeps the poller away meanwhile.
+        Status::Submitted => (d.owner.clone(), now + d.policy.lease()),
+        // Nothing to do until it is submitted, aborted, or times out.
+        _ => {
+            let timeout = d.policy.timeout(trans_type, &options);
+            (String::new(), timeout.map_or(NEVER, |d| now + d))
+        }
+    };
+    let global = Global {
+        id: 0,
+        gid: t.gid.clone(),
+        trans_type,
+        status,
+        protocol: t.protocol.clone(),
+        query_prepared: t.query_prepared.clone(),
+        custom_data: t.custom_data.clone(),
+        next_cron_interval: d.policy.base_interval(&options),
+        options,
+        rollback_reason: String::new(),
+        create_time: now,
+        update_time: now,
+        finish_time: None,
+        rollback_time: None,
+        next_cron_time,
+        owner,
+    };
+    Ok(Trans {
+        global,
+        branches,
+        custom,
+    })
+}
+
+/// The rows a new transaction of type `t` is stored with. A tcc's or xa's come later, one
+/// `registerBranch` each.
+fn branches(
+    d: &Driver,
+    t: TransType,
+    new: &NewTrans,
+    topics: &BTreeMap<String, Vec<String>>,
+    now: UnixMs,
+) -> Result<Vec<Branch>, TransError> {
+    match t {
+        TransType::Saga => saga::branches(d, new, now),
+        TransType::Msg => msg::branches(d, new, topics, now),
+        TransType::Tcc | TransType::Xa => Ok(Vec::new()),
+    }
+}
+
+/// One step of a round of an unfinished transaction, by its type.
+pub(crate) async fn step(r: &mut Round<'_>) -> Result<Step, TransError> {
+    match r.t.global.trans_type {
+        TransType::Saga => saga::step(r).await,
+        TransType::Msg => msg::step(r).await,
+        TransType::Tcc => tcc::step(r).await,
+        TransType::Xa => xa::step(r).await,
+    }
+}
