@@ -27,8 +27,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 
-use crate::BranchInfo;
 use crate::dialect::Dialect;
+use crate::{BranchInfo, Op};
 
 /// The barrier of one branch call. A handler that makes several barrier calls in one branch
 /// gets `barrier_id` `01`, `02`, … in call order, as DTM's SDKs do.
@@ -118,10 +118,10 @@ impl BarrierMetrics {
     }
 
     /// Counts one barrier call of `op` that ended in `outcome`.
-    pub fn observe<T>(&self, op: &str, outcome: &Outcome<T>) {
+    pub fn observe<T>(&self, op: Op, outcome: &Outcome<T>) {
         self.0
             .get_or_create(&OutcomeLabels {
-                op: op.to_owned(),
+                op: op.as_str().to_owned(),
                 outcome: outcome.as_str(),
             })
             .inc();
@@ -162,17 +162,19 @@ impl BranchBarrier {
         let op = self.info.op.as_str();
         let dialect = dialect_of(&tx)?;
 
-        let origin_inserted = match origin_op(op) {
-            Some(origin) => insert(&mut tx, dialect, &self.info, origin, &barrier_id, op).await?,
+        // A compensation inserts its forward op's row first (docs/dtm-protocol.md, The barrier).
+        let origin = self.info.op.undone();
+        let origin_inserted = match origin {
+            Some(o) => insert(&mut tx, dialect, &self.info, o.as_str(), &barrier_id, op).await?,
             None => false,
         };
         let current_inserted = insert(&mut tx, dialect, &self.info, op, &barrier_id, op).await?;
 
-        if op == "msg" && !current_inserted {
+        if self.info.op == Op::Msg && !current_inserted {
             tx.rollback().await.map_err(BarrierError::from)?;
             return Err(BarrierError::Duplicated.into());
         }
-        let skip = if origin_op(op).is_some() && origin_inserted {
+        let skip = if origin.is_some() && origin_inserted {
             Some(Outcome::NullCompensation)
         } else if !current_inserted {
             // The row is there: this call's own (a duplicate), or put there by the
@@ -237,8 +239,9 @@ pub async fn query_prepared(pool: &AnyPool, info: &BranchInfo) -> Result<(), Bar
         branch_id: "00".into(),
         ..info.clone()
     };
-    insert(&mut conn, dialect, &msg, "msg", "01", "rollback").await?;
-    if reason_of(&mut conn, dialect, &msg, "msg", "01").await? == "rollback" {
+    let (op, rollback) = (Op::Msg.as_str(), Op::Rollback.as_str());
+    insert(&mut conn, dialect, &msg, op, "01", rollback).await?;
+    if reason_of(&mut conn, dialect, &msg, op, "01").await? == rollback {
         return Err(BarrierError::RolledBack);
     }
     Ok(())
@@ -263,15 +266,6 @@ pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::migrate::MigrateError> 
     migrator.set_ignore_missing(true).run(pool).await
 }
 
-/// The op whose row a compensation inserts first (docs/dtm-protocol.md, The barrier).
-fn origin_op(op: &str) -> Option<&'static str> {
-    match op {
-        "cancel" => Some("try"),
-        "compensate" | "rollback" => Some("action"),
-        _ => None,
-    }
-}
-
 pub(crate) fn dialect_of(conn: &AnyConnection) -> Result<Dialect, BarrierError> {
     Dialect::from_backend(conn.backend_name())
         .ok_or_else(|| BarrierError::Unsupported(conn.backend_name().to_owned()))
@@ -288,7 +282,7 @@ pub(crate) async fn insert(
 ) -> Result<bool, BarrierError> {
     let sql = dialect.insert_ignore(dialect.barrier_table(), COLUMNS, "uniq_barrier");
     let done = sqlx::query(&sql)
-        .bind(&info.trans_type)
+        .bind(info.trans_type.as_str())
         .bind(&info.gid)
         .bind(&info.branch_id)
         .bind(op)

@@ -1,22 +1,148 @@
-//! The transaction context a branch is called with.
+//! The transaction context a branch is called with, and the two enums it names: the
+//! [`TransType`] of the global transaction and the [`Op`] of the call — one definition for the
+//! SDK and the coordinator.
 
 use kit::transcode::DTM_QUERY_TO_METADATA;
 use tonic::metadata::MetadataMap;
 
+/// The transaction types of DTM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransType {
+    /// Steps of action + compensation.
+    Saga,
+    /// Two-phase message.
+    Msg,
+    /// Try / confirm / cancel.
+    Tcc,
+    /// XA: branches prepared in their databases, then all committed or all rolled back.
+    Xa,
+    /// Workflow: branches called by the client's own code, the coordinator recording them.
+    Workflow,
+}
+
+impl TransType {
+    /// Every type.
+    pub const ALL: [TransType; 5] = [
+        TransType::Saga,
+        TransType::Msg,
+        TransType::Tcc,
+        TransType::Xa,
+        TransType::Workflow,
+    ];
+
+    /// DTM's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TransType::Saga => "saga",
+            TransType::Msg => "msg",
+            TransType::Tcc => "tcc",
+            TransType::Xa => "xa",
+            TransType::Workflow => "workflow",
+        }
+    }
+
+    /// Parses DTM's spelling.
+    pub fn parse(s: &str) -> Option<TransType> {
+        TransType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for TransType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a branch call does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Saga, msg and XA forward step.
+    Action,
+    /// Saga compensation.
+    Compensate,
+    /// TCC first phase (called by the client's SDK).
+    Try,
+    /// TCC phase two, forward.
+    Confirm,
+    /// TCC phase two, backward.
+    Cancel,
+    /// XA phase two, forward: `XA COMMIT` / `COMMIT PREPARED`.
+    Commit,
+    /// XA phase two, backward: `XA ROLLBACK` / `ROLLBACK PREPARED`.
+    Rollback,
+    /// The msg check-back (`query_prepared`, branch `00`).
+    Msg,
+}
+
+impl Op {
+    /// Every op.
+    pub const ALL: [Op; 8] = [
+        Op::Action,
+        Op::Compensate,
+        Op::Try,
+        Op::Confirm,
+        Op::Cancel,
+        Op::Commit,
+        Op::Rollback,
+        Op::Msg,
+    ];
+
+    /// DTM's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Op::Action => "action",
+            Op::Compensate => "compensate",
+            Op::Try => "try",
+            Op::Confirm => "confirm",
+            Op::Cancel => "cancel",
+            Op::Commit => "commit",
+            Op::Rollback => "rollback",
+            Op::Msg => "msg",
+        }
+    }
+
+    /// Parses DTM's spelling.
+    pub fn parse(s: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// Whether this op undoes a forward step: a saga compensation, a TCC cancel, an XA
+    /// rollback.
+    pub fn undoes(self) -> bool {
+        matches!(self, Op::Compensate | Op::Cancel | Op::Rollback)
+    }
+
+    /// The forward op a backward one undoes (its barrier row is the one a late forward call
+    /// finds): cancel → try, compensate and rollback → action.
+    pub fn undone(self) -> Option<Op> {
+        match self {
+            Op::Cancel => Some(Op::Try),
+            Op::Compensate | Op::Rollback => Some(Op::Action),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Who is calling this branch: DTM's `gid, trans_type, branch_id, op` (and, from SDKs, `dtm`,
 /// `phase2_url`). Over gRPC they arrive as metadata `dtm-gid, dtm-trans_type, …`; over HTTP as
 /// query parameters, which the transcoder copies into the same metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BranchInfo {
     /// Global transaction id.
     pub gid: String,
-    /// `saga`, `msg`, `tcc`, `xa` or `workflow`.
-    pub trans_type: String,
+    /// The global transaction's type.
+    pub trans_type: TransType,
     /// The branch within the global transaction (`01`, `02`, nested `0201`; `00` for msg
     /// check-back).
     pub branch_id: String,
-    /// `action`, `compensate`, `try`, `confirm`, `cancel`, `msg`, …
-    pub op: String,
+    /// What this call does.
+    pub op: Op,
     /// The coordinator's address, when an SDK made the call (TCC try, XA action); empty from the
     /// coordinator.
     pub dtm: String,
@@ -31,18 +157,21 @@ impl BranchInfo {
     /// FAILURE there is retried for ever, or would end a msg that cannot roll back.
     pub fn may_refuse(&self) -> bool {
         matches!(
-            (self.trans_type.as_str(), self.op.as_str()),
-            ("saga" | "xa", "action") | ("tcc", "try") | ("msg", "msg")
+            (self.trans_type, self.op),
+            (TransType::Saga | TransType::Xa, Op::Action)
+                | (TransType::Tcc, Op::Try)
+                | (TransType::Msg, Op::Msg)
         )
     }
 
     /// Whether this call undoes a forward step: a saga compensation, a TCC cancel, an XA
     /// rollback (see [`crate::result::nothing_to_undo`]).
     pub fn undoes(&self) -> bool {
-        matches!(self.op.as_str(), "compensate" | "cancel" | "rollback")
+        self.op.undoes()
     }
 
-    /// Reads the context from gRPC metadata; `gid, trans_type, branch_id, op` are required.
+    /// Reads the context from gRPC metadata; `gid, trans_type, branch_id, op` are required, and
+    /// `trans_type` and `op` must be DTM's.
     pub fn from_metadata(md: &MetadataMap) -> Result<BranchInfo, kit::Error> {
         let get = |key: &str| {
             md.get(key)
@@ -50,19 +179,17 @@ impl BranchInfo {
                 .unwrap_or_default()
                 .to_owned()
         };
-        let info = BranchInfo {
-            gid: get("dtm-gid"),
-            trans_type: get("dtm-trans_type"),
-            branch_id: get("dtm-branch_id"),
-            op: get("dtm-op"),
-            dtm: get("dtm-dtm"),
-            phase2_url: get("dtm-phase2_url"),
-        };
+        let (gid, trans_type, branch_id, op) = (
+            get("dtm-gid"),
+            get("dtm-trans_type"),
+            get("dtm-branch_id"),
+            get("dtm-op"),
+        );
         let missing: Vec<&str> = [
-            ("gid", &info.gid),
-            ("trans_type", &info.trans_type),
-            ("branch_id", &info.branch_id),
-            ("op", &info.op),
+            ("gid", &gid),
+            ("trans_type", &trans_type),
+            ("branch_id", &branch_id),
+            ("op", &op),
         ]
         .into_iter()
         .filter(|(_, v)| v.is_empty())
@@ -77,7 +204,18 @@ impl BranchInfo {
                 ),
             ));
         }
-        Ok(info)
+        let unknown = |what: &str, value: &str| {
+            kit::Error::bad_request("DTM_CONTEXT", format!("unknown {what} {value:?}"))
+        };
+        Ok(BranchInfo {
+            trans_type: TransType::parse(&trans_type)
+                .ok_or_else(|| unknown("trans_type", &trans_type))?,
+            op: Op::parse(&op).ok_or_else(|| unknown("op", &op))?,
+            gid,
+            branch_id,
+            dtm: get("dtm-dtm"),
+            phase2_url: get("dtm-phase2_url"),
+        })
     }
 
     /// Writes the context as gRPC metadata, the way the coordinator (and, with `dtm` and
@@ -106,14 +244,14 @@ impl BranchInfo {
         DTM_QUERY_TO_METADATA.iter().filter_map(|&(query, key)| {
             let value = match query {
                 "gid" => &self.gid,
-                "trans_type" => &self.trans_type,
+                "trans_type" => self.trans_type.as_str(),
                 "branch_id" => &self.branch_id,
-                "op" => &self.op,
+                "op" => self.op.as_str(),
                 "dtm" => &self.dtm,
                 _ => &self.phase2_url,
             };
             let optional = matches!(query, "dtm" | "phase2_url");
-            (!optional || !value.is_empty()).then_some((query, key, value.as_str()))
+            (!optional || !value.is_empty()).then_some((query, key, value))
         })
     }
 }
@@ -126,15 +264,40 @@ mod tests {
     fn metadata_round_trip() {
         let info = BranchInfo {
             gid: "g1".into(),
-            trans_type: "saga".into(),
+            trans_type: TransType::Saga,
             branch_id: "01".into(),
-            op: "action".into(),
+            op: Op::Action,
             dtm: "127.0.0.1:36790".into(),
             phase2_url: "127.0.0.1:9000/pkg.Svc/M".into(),
         };
         let mut md = MetadataMap::new();
         info.to_metadata(&mut md).unwrap();
         assert_eq!(BranchInfo::from_metadata(&md).unwrap(), info);
+    }
+
+    #[test]
+    fn spellings_round_trip_and_unknown_ones_are_refused() {
+        for t in TransType::ALL {
+            assert_eq!(TransType::parse(t.as_str()), Some(t));
+        }
+        for o in Op::ALL {
+            assert_eq!(Op::parse(o.as_str()), Some(o));
+        }
+        let mut md = MetadataMap::new();
+        for (k, v) in [
+            ("dtm-gid", "g1"),
+            ("dtm-trans_type", "saga"),
+            ("dtm-branch_id", "01"),
+            ("dtm-op", "launch"),
+        ] {
+            md.insert(k, v.parse().unwrap());
+        }
+        let err = BranchInfo::from_metadata(&md).unwrap_err();
+        assert!(
+            err.message.contains("unknown op \"launch\""),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

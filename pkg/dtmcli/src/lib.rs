@@ -41,7 +41,7 @@ pub mod proto {
 }
 
 pub use barrier::{BarrierError, BarrierMetrics, BranchBarrier, Outcome};
-pub use branch::BranchInfo;
+pub use branch::{BranchInfo, Op, TransType};
 pub use client::{ClientError, DoAndSubmitError, Dtm, Msg, Options, Saga, Tcc, Xa};
 pub use dialect::Dialect;
 pub use result::{BranchError, DtmResult, refuse};

@@ -193,9 +193,9 @@ mod tests {
     fn refusals_follow_the_branch_context() {
         let call = |trans_type: &str, op: &str| BranchInfo {
             gid: "g".into(),
-            trans_type: trans_type.into(),
+            trans_type: crate::TransType::parse(trans_type).unwrap(),
             branch_id: "01".into(),
-            op: op.into(),
+            op: crate::Op::parse(op).unwrap(),
             dtm: String::new(),
             phase2_url: String::new(),
         };

@@ -25,7 +25,13 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 use crate::barrier::{BarrierError, dialect_of, insert, reason_of};
 use crate::client::{ClientError, Dtm};
-use crate::{BranchInfo, Dialect, Outcome};
+use crate::{BranchInfo, Dialect, Op, Outcome, TransType};
+
+/// The barrier row an XA action writes (its reason: `action` when it ran, `rollback` when the
+/// rollback came first).
+const ACTION: &str = Op::Action.as_str();
+/// The reason of a barrier row the rollback wrote.
+const ROLLBACK: &str = Op::Rollback.as_str();
 
 /// Why an XA branch call did not do its part.
 #[derive(Debug, thiserror::Error)]
@@ -93,17 +99,17 @@ where
     E: From<XaError>,
     F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), E>>,
 {
-    match info.op.as_str() {
+    match info.op {
         _ if is_phase_two(info) => Ok(phase_two(pool, info).await?),
-        "action" => prepare(pool, info, busi).await,
-        op => Err(XaError::Context(format!("op {op:?} (action, commit or rollback)")).into()),
+        Op::Action => prepare(pool, info, busi).await,
+        op => Err(XaError::Context(format!("op {op} (action, commit or rollback)")).into()),
     }
 }
 
 /// Whether this call is an XA branch's phase two (op `commit` or `rollback`): it carries no
 /// body, its prepared transaction holds the work.
 pub fn is_phase_two(info: &BranchInfo) -> bool {
-    info.trans_type == "xa" && matches!(info.op.as_str(), "commit" | "rollback")
+    info.trans_type == TransType::Xa && matches!(info.op, Op::Commit | Op::Rollback)
 }
 
 /// Phase two of an XA branch: op `commit` or `rollback` of its prepared local transaction.
@@ -112,10 +118,10 @@ pub async fn phase_two(pool: &AnyPool, info: &BranchInfo) -> Result<Outcome<()>,
     let mut conn = pool.acquire().await?;
     let dialect = xa_dialect(&conn)?;
     let xid = xid(info)?;
-    let commit = match info.op.as_str() {
-        "commit" => true,
-        "rollback" => false,
-        op => return Err(XaError::Context(format!("op {op:?} is no XA phase two"))),
+    let commit = match info.op {
+        Op::Commit => true,
+        Op::Rollback => false,
+        op => return Err(XaError::Context(format!("op {op} is no XA phase two"))),
     };
     let sql = match (dialect, commit) {
         (Dialect::MySql, true) => format!("XA COMMIT '{xid}'"),
@@ -143,7 +149,7 @@ pub async fn phase_two(pool: &AnyPool, info: &BranchInfo) -> Result<Outcome<()>,
         // give up soon (the coordinator retries) rather than wait for ever.
         (&mut *tx).execute("SET LOCAL lock_timeout = '5s'").await?;
     }
-    let inserted = insert(&mut tx, dialect, info, "action", "01", "rollback").await?;
+    let inserted = insert(&mut tx, dialect, info, ACTION, "01", ROLLBACK).await?;
     tx.commit().await?;
     Ok(match (ended, inserted) {
         (true, _) => Outcome::Applied(()),
@@ -218,15 +224,15 @@ where
     E: From<XaError>,
     F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), E>>,
 {
-    let inserted = insert(conn, dialect, info, "action", "01", "action")
+    let inserted = insert(conn, dialect, info, ACTION, "01", ACTION)
         .await
         .map_err(XaError::from)?;
     if !inserted {
         // A committed row: this action was done and committed, or its rollback came first.
-        let reason = reason_of(conn, dialect, info, "action", "01")
+        let reason = reason_of(conn, dialect, info, ACTION, "01")
             .await
             .map_err(XaError::from)?;
-        let outcome = if reason == "action" {
+        let outcome = if reason == ACTION {
             Outcome::Duplicate
         } else {
             Outcome::Hanging
@@ -326,7 +332,10 @@ mod tests {
         BranchInfo {
             gid: gid.into(),
             branch_id: branch_id.into(),
-            ..BranchInfo::default()
+            trans_type: TransType::Xa,
+            op: Op::Action,
+            dtm: String::new(),
+            phase2_url: String::new(),
         }
     }
 

@@ -23,14 +23,14 @@ async fn setup() -> Result<Vec<TestDb>> {
 /// Runs the barrier for `info` with a business that logs one row (or fails when `fail`).
 async fn run(db: &TestDb, info: &BranchInfo, fail: bool) -> Result<Outcome<()>, BarrierError> {
     let tx = db.pool.begin().await?;
-    let (gid, op) = (info.gid.clone(), info.op.clone());
+    let (gid, op) = (info.gid.clone(), info.op.as_str());
     let dialect = db.dialect;
     BranchBarrier::new(info.clone())
         .call(tx, move |conn: &mut AnyConnection| {
             async move {
                 sqlx::query(&dialect.sql("INSERT INTO busi_log (gid, op) VALUES (?, ?)"))
                     .bind(&gid)
-                    .bind(&op)
+                    .bind(op)
                     .execute(&mut *conn)
                     .await?;
                 if fail {

@@ -32,7 +32,7 @@ use serde_json::Value;
 use sqlx::AnyPool;
 use tonic::transport::Channel;
 
-use dtmcli::BranchInfo;
+use dtmcli::{BranchInfo, Op, TransType};
 
 /// The two transports every branch scenario runs over.
 #[derive(Debug, Clone, Copy)]
@@ -116,17 +116,18 @@ pub fn branch(trans_type: &str, op: &str) -> BranchInfo {
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ),
-        trans_type: trans_type.into(),
+        trans_type: TransType::parse(trans_type).expect("DTM's spelling of a trans_type"),
         branch_id: "01".into(),
-        op: op.into(),
-        ..Default::default()
+        op: Op::parse(op).expect("DTM's spelling of an op"),
+        dtm: String::new(),
+        phase2_url: String::new(),
     }
 }
 
 /// The same branch, another op (its compensation, confirm, cancel…).
 pub fn with_op(info: &BranchInfo, op: &str) -> BranchInfo {
     BranchInfo {
-        op: op.into(),
+        op: Op::parse(op).expect("DTM's spelling of an op"),
         ..info.clone()
     }
 }

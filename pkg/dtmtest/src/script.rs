@@ -34,8 +34,9 @@ pub enum Reply {
 pub struct Call {
     /// The branch name (last path segment).
     pub name: String,
-    /// The DTM context it came with.
-    pub info: BranchInfo,
+    /// The DTM context it came with; `None` when it came without one (say, after a redirect
+    /// that dropped the query).
+    pub info: Option<BranchInfo>,
     /// The body.
     pub body: Vec<u8>,
     /// HTTP headers (and the method as `:method`) or gRPC metadata (lower-case names).
@@ -143,7 +144,7 @@ impl Script {
     fn record(
         &self,
         name: &str,
-        info: BranchInfo,
+        info: Option<BranchInfo>,
         body: Vec<u8>,
         headers: HashMap<String, String>,
     ) -> Reply {
@@ -182,15 +183,14 @@ impl Script {
                     .collect()
             })
             .unwrap_or_default();
-        let get = |k: &str| query.get(k).cloned().unwrap_or_default();
-        let info = BranchInfo {
-            gid: get("gid"),
-            trans_type: get("trans_type"),
-            branch_id: get("branch_id"),
-            op: get("op"),
-            dtm: get("dtm"),
-            phase2_url: get("phase2_url"),
-        };
+        // Read as a service reads it: the query copied into `dtm-*` metadata.
+        let mut md = tonic::metadata::MetadataMap::new();
+        for (param, key) in kit::transcode::DTM_QUERY_TO_METADATA {
+            if let Some(v) = query.get(*param).and_then(|v| v.parse().ok()) {
+                md.insert(*key, v);
+            }
+        }
+        let info = BranchInfo::from_metadata(&md).ok();
         let mut headers: HashMap<String, String> = parts
             .headers
             .iter()
@@ -276,8 +276,7 @@ impl tonic::server::UnaryService<Bytes> for Unary {
         let (script, name) = (self.script.clone(), self.name.clone());
         Box::pin(async move {
             let md = req.metadata();
-            // The coordinator always sends the whole context; record what came, whatever it is.
-            let info = BranchInfo::from_metadata(md).unwrap_or_default();
+            let info = BranchInfo::from_metadata(md).ok();
             let headers = md
                 .clone()
                 .into_headers()

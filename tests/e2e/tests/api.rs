@@ -150,7 +150,7 @@ async fn requests_shaped_like_every_sdk_are_accepted() {
     let call = s.script.calls("xa").pop().expect("the rollback");
     assert_eq!(
         (
-            call.info.op.as_str(),
+            call.info.as_ref().expect("DTM's context").op.as_str(),
             call.headers[":method"].as_str(),
             call.body.len()
         ),

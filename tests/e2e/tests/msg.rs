@@ -3,7 +3,7 @@
 
 use api::order::v1 as order_api;
 use api::stock::v1 as stock_api;
-use dtmcli::Msg;
+use dtmcli::{Msg, Op};
 use dtmtest::BOTH;
 use e2e::{Stack, TIMEOUT_TO_FAIL, Transport, gid, stock_payload, table};
 use order::biz::{Change, OrderRepo, OrderStatus};
@@ -53,10 +53,8 @@ async fn msg_submit_calls_every_action_once() {
             table(&["01 action succeed", "02 action succeed"])
         );
         let call = &s.script.calls(&b)[0];
-        assert_eq!(
-            (call.info.op.as_str(), call.info.branch_id.as_str()),
-            ("action", "02")
-        );
+        let info = call.info.as_ref().expect("DTM's context");
+        assert_eq!((info.op, info.branch_id.as_str()), (Op::Action, "02"));
         assert_eq!(call.body, b"{\"n\":2}");
         assert_eq!((s.script.calls(&a).len(), s.script.calls(&b).len()), (1, 1));
     }

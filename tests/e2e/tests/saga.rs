@@ -3,7 +3,7 @@
 
 use api::order::v1 as order_api;
 use api::stock::v1 as stock_api;
-use dtmcli::{ClientError, Saga};
+use dtmcli::{ClientError, Op, Saga};
 use dtmtest::BOTH;
 use dtmtest::script::Reply;
 use e2e::{RETRY_INTERVAL, Stack, Transport, gid, order_payload, stock_payload, table};
@@ -364,10 +364,8 @@ async fn branch_headers_reach_every_branch_call_also_on_retry() {
                 Some("acme"),
                 "{t:?}"
             );
-            assert_eq!(
-                (c.info.gid.as_str(), c.info.op.as_str()),
-                (g.as_str(), "action")
-            );
+            let info = c.info.as_ref().expect("DTM's context");
+            assert_eq!((info.gid.as_str(), info.op), (g.as_str(), Op::Action));
         }
     }
 }

@@ -231,12 +231,11 @@ impl<'a> Round<'a> {
         op: Op,
     ) -> Result<Reply, CallError> {
         let g = &self.t.global;
-        let op = op.as_str();
         let info = BranchInfo {
             gid: g.gid.clone(),
-            trans_type: g.trans_type.as_str().to_owned(),
+            trans_type: g.trans_type,
             branch_id: branch_id.to_owned(),
-            op: op.to_owned(),
+            op,
             dtm: String::new(),
             phase2_url: String::new(),
         };
@@ -257,6 +256,7 @@ impl<'a> Round<'a> {
                 timeout,
             })
             .await;
+        let op = op.as_str();
         match &result {
             Ok(r) => {
                 tracing::debug!(gid = %g.gid, branch_id, op, url, result = r.result.as_str(), "branch")

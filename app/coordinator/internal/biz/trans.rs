@@ -6,43 +6,9 @@ use std::time::Duration;
 
 use kit::time::UnixMs;
 
-/// The transaction types this coordinator drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransType {
-    /// Steps of action + compensation.
-    Saga,
-    /// Two-phase message.
-    Msg,
-    /// Try / confirm / cancel.
-    Tcc,
-    /// XA: branches prepared in their databases, then all committed or all rolled back.
-    Xa,
-}
-
-impl TransType {
-    /// DTM's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransType::Saga => "saga",
-            TransType::Msg => "msg",
-            TransType::Tcc => "tcc",
-            TransType::Xa => "xa",
-        }
-    }
-
-    /// Every type.
-    pub const ALL: [TransType; 4] = [
-        TransType::Saga,
-        TransType::Msg,
-        TransType::Tcc,
-        TransType::Xa,
-    ];
-
-    /// Parses DTM's spelling.
-    pub fn parse(s: &str) -> Option<TransType> {
-        TransType::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-}
+/// The transaction types and branch ops, the SDK's own enums: one definition for the
+/// coordinator and the services.
+pub use dtmcli::{Op, TransType};
 
 /// A global transaction's status (docs/dtm-protocol.md, Statuses and state machines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,56 +58,6 @@ impl Status {
 
 /// A branch row's status: `prepared`, `succeed`, or (only a saga action) `failed`.
 pub type BranchStatus = Status;
-
-/// The branch operations of every [`TransType`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// Saga / msg forward step.
-    Action,
-    /// Saga compensation.
-    Compensate,
-    /// TCC phase two, forward.
-    Confirm,
-    /// TCC phase two, backward.
-    Cancel,
-    /// XA phase two, forward: `XA COMMIT` / `COMMIT PREPARED`.
-    Commit,
-    /// XA phase two, backward: `XA ROLLBACK` / `ROLLBACK PREPARED`.
-    Rollback,
-    /// The msg check-back (`query_prepared`); never a stored row.
-    Msg,
-}
-
-impl Op {
-    /// DTM's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Action => "action",
-            Op::Compensate => "compensate",
-            Op::Confirm => "confirm",
-            Op::Cancel => "cancel",
-            Op::Commit => "commit",
-            Op::Rollback => "rollback",
-            Op::Msg => "msg",
-        }
-    }
-
-    /// Every op.
-    pub const ALL: [Op; 7] = [
-        Op::Action,
-        Op::Compensate,
-        Op::Confirm,
-        Op::Cancel,
-        Op::Commit,
-        Op::Rollback,
-        Op::Msg,
-    ];
-
-    /// Parses DTM's spelling.
-    pub fn parse(s: &str) -> Option<Op> {
-        Op::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-}
 
 /// The per-transaction options (docs/dtm-protocol.md, Transaction options), the SDK's own type;
 /// stored as JSON in `options`.
@@ -304,13 +220,6 @@ mod tests {
         ] {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
-        for o in Op::ALL {
-            assert_eq!(Op::parse(o.as_str()), Some(o));
-        }
-        for t in TransType::ALL {
-            assert_eq!(TransType::parse(t.as_str()), Some(t));
-        }
-        assert_eq!(TransType::parse("workflow"), None);
     }
 
     #[test]

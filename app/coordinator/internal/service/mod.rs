@@ -67,18 +67,19 @@ impl DtmService {
         let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
         let gid = get("gid");
         validate_gid(&gid).map_err(bad)?;
-        let phase2 = match get("trans_type").as_str() {
-            "tcc" => Phase2::Tcc {
+        let phase2 = match TransType::parse(&get("trans_type")) {
+            Some(TransType::Tcc) => Phase2::Tcc {
                 confirm: get("confirm"),
                 cancel: get("cancel"),
             },
-            "xa" => Phase2::Xa { url: get("url") },
-            "workflow" => {
+            Some(TransType::Xa) => Phase2::Xa { url: get("url") },
+            Some(TransType::Workflow) => {
                 return Err(TransError::BadRequest(
                     "trans_type: workflow is not supported yet".into(),
                 ));
             }
-            t => {
+            _ => {
+                let t = get("trans_type");
                 return Err(TransError::BadRequest(format!(
                     "trans_type: branches can be registered for tcc and xa only, got {t:?}"
                 )));

@@ -106,18 +106,23 @@ impl TransRequest {
     /// Checks what every route needs: a gid of 1 to 128 characters and a supported trans_type.
     pub fn validate(&self) -> Result<(), WireError> {
         validate_new_gid(&self.gid)?;
-        if TransType::parse(&self.trans_type).is_none() {
-            let known: Vec<&str> = TransType::ALL.iter().map(|t| t.as_str()).collect();
-            let message = if self.trans_type == "workflow" {
-                "workflow is not supported yet".to_owned()
-            } else {
-                format!(
+        match TransType::parse(&self.trans_type) {
+            Some(TransType::Workflow) => {
+                return Err(field("trans_type", "workflow is not supported yet".into()));
+            }
+            Some(_) => {}
+            None => {
+                let known: Vec<&str> = (TransType::ALL.iter())
+                    .filter(|t| **t != TransType::Workflow)
+                    .map(|t| t.as_str())
+                    .collect();
+                let message = format!(
                     "unknown trans_type {:?} ({})",
                     self.trans_type,
                     known.join(", ")
-                )
-            };
-            return Err(field("trans_type", message));
+                );
+                return Err(field("trans_type", message));
+            }
         }
         if !self.steps.is_empty()
             && !self.payloads.is_empty()

@@ -77,7 +77,7 @@ impl BranchCaller for Branches {
         self.calls
             .lock()
             .expect("calls")
-            .push((name.clone(), req.info.op.clone()));
+            .push((name.clone(), req.info.op.as_str().to_owned()));
         if let Some(gate) = self.gate.as_ref().filter(|_| name.starts_with("slow")) {
             drop(gate.acquire().await);
         }

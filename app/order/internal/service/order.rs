@@ -46,7 +46,7 @@ impl<R: OrderRepo, T: Transactions> OrderService<R, T> {
             .record(&info, branch, order)
             .await
             .map_err(|e| to_status(e, Some(&info)))?;
-        self.barrier.observe(&info.op, &outcome);
+        self.barrier.observe(info.op, &outcome);
         Ok(Response::new(()))
     }
 
@@ -63,7 +63,7 @@ impl<R: OrderRepo, T: Transactions> OrderService<R, T> {
             .transition(&info, branch, id)
             .await
             .map_err(|e| to_status(e, Some(&info)))?;
-        self.barrier.observe(&info.op, &outcome);
+        self.barrier.observe(info.op, &outcome);
         Ok(Response::new(()))
     }
 }

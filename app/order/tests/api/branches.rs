@@ -4,6 +4,7 @@ use api::order::v1::{
     HTTP_QUERY_PREPARED, HTTP_TRANS_IN, HTTP_TRANS_IN_CANCEL, HTTP_TRANS_IN_COMPENSATE,
     HTTP_TRANS_IN_CONFIRM, HTTP_TRANS_IN_TRY, HTTP_TRANS_OUT, HTTP_TRANS_OUT_COMPENSATE,
 };
+use dtmcli::BranchInfo;
 use dtmtest::assert_query_prepared;
 
 use crate::helpers::{BOTH, MAX_QUANTITY, branch, new_order, spawn_app, with_op};
@@ -254,7 +255,10 @@ async fn invalid_orders_refuse_the_action_and_a_missing_context_is_a_bad_request
             .call_in(
                 t,
                 &HTTP_TRANS_IN,
-                &with_op(&branch("saga", "action"), ""),
+                &BranchInfo {
+                    branch_id: String::new(),
+                    ..branch("saga", "action")
+                },
                 &new_order("o1", 1),
             )
             .await;

@@ -32,7 +32,7 @@ impl<R: StockRepo> StockService<R> {
             .branch(&info, branch, &sku, quantity)
             .await
             .map_err(|e| to_status(e, Some(&info)))?;
-        self.barrier.observe(&info.op, &outcome);
+        self.barrier.observe(info.op, &outcome);
         Ok(Response::new(()))
     }
 }

@@ -237,7 +237,7 @@ async fn missing_dtm_context_is_a_bad_request() {
     for t in BOTH {
         let app = spawn_app().await;
         let info = BranchInfo {
-            op: String::new(),
+            branch_id: String::new(),
             ..branch("saga", "action")
         };
         let a = app.call(t, &HTTP_TRANS_OUT, &info, SKU, 1).await;

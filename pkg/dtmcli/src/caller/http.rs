@@ -1,5 +1,6 @@
 //! HTTP branch calls: POST with the stored body (GET when it is empty), the context in the query.
 
+use crate::TransType;
 use crate::caller::{BranchRequest, CallError, Caller, MAX_REPLY_BODY, Reply, http_result};
 
 impl Caller {
@@ -9,7 +10,7 @@ impl Caller {
         req: &BranchRequest<'_>,
     ) -> Result<Reply, CallError> {
         // XA's phase two has no body yet is a POST (DTM's rule).
-        let builder = if req.body.is_empty() && req.info.trans_type != "xa" {
+        let builder = if req.body.is_empty() && req.info.trans_type != TransType::Xa {
             self.http.get(url)
         } else {
             self.http.post(url).body(req.body.to_vec())

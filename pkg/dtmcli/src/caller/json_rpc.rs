@@ -39,12 +39,12 @@ impl Caller {
         };
         let info = req.info;
         for (k, v) in [
-            ("gid", &info.gid),
-            ("trans_type", &info.trans_type),
-            ("branch_id", &info.branch_id),
-            ("op", &info.op),
+            ("gid", info.gid.as_str()),
+            ("trans_type", info.trans_type.as_str()),
+            ("branch_id", info.branch_id.as_str()),
+            ("op", info.op.as_str()),
         ] {
-            params.insert(k.to_owned(), serde_json::Value::String(v.clone()));
+            params.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
         }
         let body = serde_json::json!({
             "jsonrpc": "2.0",

@@ -251,7 +251,7 @@ impl Dtm {
         match &self.api {
             Api::Http { client, base } => {
                 let mut body = serde_json::json!({
-                    "gid": info.gid, "trans_type": info.trans_type, "branch_id": info.branch_id,
+                    "gid": info.gid, "trans_type": info.trans_type.as_str(), "branch_id": info.branch_id,
                 });
                 for (k, v) in fields {
                     body[*k] = (*v).into();
@@ -265,9 +265,9 @@ impl Dtm {
             Api::Grpc { client, .. } => {
                 let mut req = tonic::Request::new(DtmBranchRequest {
                     gid: info.gid.clone(),
-                    trans_type: info.trans_type.clone(),
+                    trans_type: info.trans_type.as_str().to_owned(),
                     branch_id: info.branch_id.clone(),
-                    op: info.op.clone(),
+                    op: info.op.as_str().to_owned(),
                     data: fields
                         .iter()
                         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{ClientError, Dtm, Trans, TransOp, json_payload, option_setters};
 use crate::caller::BranchRequest;
-use crate::{BranchInfo, DtmResult};
+use crate::{BranchInfo, DtmResult, Op, TransType};
 
 /// A two-phase message: the coordinator calls every action (in order, or concurrently) until
 /// each succeeds; it never rolls back once submitted.
@@ -24,7 +24,7 @@ impl Msg {
     pub fn new(dtm: &Dtm, gid: &str) -> Msg {
         Msg {
             dtm: dtm.clone(),
-            t: Trans::new(dtm, gid, "msg"),
+            t: Trans::new(dtm, gid, TransType::Msg),
         }
     }
 
@@ -85,9 +85,9 @@ impl Msg {
     pub fn local_branch(&self) -> BranchInfo {
         BranchInfo {
             gid: self.t.gid.clone(),
-            trans_type: "msg".into(),
+            trans_type: TransType::Msg,
             branch_id: "00".into(),
-            op: "msg".into(),
+            op: Op::Msg,
             dtm: self.dtm.address().to_owned(),
             phase2_url: String::new(),
         }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Transaction options (docs/dtm-protocol.md, Transaction options), all optional. The
-/// coordinator stores them as this JSON. The builders set them one by one ([`Saga::wait_result`]…).
+/// coordinator stores them as this JSON. The builders set them one by one
+/// ([`Saga::wait_result`](crate::Saga::wait_result)…).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Options {

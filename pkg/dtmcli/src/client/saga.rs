@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{ClientError, Dtm, Trans, TransOp, json_payload, option_setters};
+use crate::TransType;
 
 /// A saga: steps of `action` + `compensate`, run in order (or concurrently) by the coordinator,
 /// compensated in reverse when an action answers FAILURE.
@@ -23,7 +24,7 @@ impl Saga {
     pub fn new(dtm: &Dtm, gid: &str) -> Saga {
         Saga {
             dtm: dtm.clone(),
-            t: Trans::new(dtm, gid, "saga"),
+            t: Trans::new(dtm, gid, TransType::Saga),
             concurrent: false,
             orders: BTreeMap::new(),
         }

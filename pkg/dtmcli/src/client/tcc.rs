@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::Serialize;
 
 use super::{ClientError, Dtm, Trans, json_payload, option_setters};
-use crate::BranchInfo;
+use crate::{BranchInfo, Op, TransType};
 
 /// A TCC global transaction. [`Tcc::run`] prepares it, runs your closure — which calls each
 /// try through [`Tcc::call_branch`] — and then always settles it: submit (confirm every
@@ -29,7 +29,7 @@ impl Tcc {
     pub fn new(dtm: &Dtm, gid: &str) -> Tcc {
         Tcc {
             dtm: dtm.clone(),
-            t: Trans::new(dtm, gid, "tcc"),
+            t: Trans::new(dtm, gid, TransType::Tcc),
             next_branch: Arc::new(AtomicU32::new(1)),
         }
     }
@@ -66,9 +66,9 @@ impl Tcc {
         let n = self.next_branch.fetch_add(1, Ordering::SeqCst);
         let info = BranchInfo {
             gid: self.t.gid.clone(),
-            trans_type: "tcc".into(),
+            trans_type: TransType::Tcc,
             branch_id: format!("{n:02}"),
-            op: "try".into(),
+            op: Op::Try,
             dtm: self.dtm.address().to_owned(),
             phase2_url: String::new(),
         };

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::TransType;
 use crate::client::{Dtm, Options};
 use crate::proto::{DtmRequest, DtmTransOptions};
 
@@ -27,10 +28,10 @@ impl TransOp {
 
 /// What the SDK sends for prepare/submit/abort (docs/dtm-protocol.md, The coordinator's HTTP
 /// API / The gRPC API), shared by the three builders.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Trans {
     pub(crate) gid: String,
-    pub(crate) trans_type: &'static str,
+    pub(crate) trans_type: TransType,
     pub(crate) protocol: &'static str,
     pub(crate) steps: Vec<BTreeMap<String, String>>,
     pub(crate) payloads: Vec<Vec<u8>>,
@@ -44,12 +45,18 @@ pub(crate) struct Trans {
 }
 
 impl Trans {
-    pub(crate) fn new(dtm: &Dtm, gid: &str, trans_type: &'static str) -> Trans {
+    pub(crate) fn new(dtm: &Dtm, gid: &str, trans_type: TransType) -> Trans {
         Trans {
             gid: gid.to_owned(),
             trans_type,
             protocol: dtm.protocol(),
-            ..Trans::default()
+            steps: Vec::new(),
+            payloads: Vec::new(),
+            custom_data: String::new(),
+            query_prepared: String::new(),
+            options: Options::default(),
+            rollback_reason: String::new(),
+            invalid: None,
         }
     }
 
@@ -75,7 +82,7 @@ impl Trans {
         let mut v = serde_json::to_value(&self.options).unwrap_or_default();
         let fields = serde_json::json!({
             "gid": self.gid,
-            "trans_type": self.trans_type,
+            "trans_type": self.trans_type.as_str(),
             "protocol": self.protocol,
             "steps": self.steps,
             "payloads": self.payloads.iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>(),
@@ -94,7 +101,7 @@ impl Trans {
         let o = &self.options;
         DtmRequest {
             gid: self.gid.clone(),
-            trans_type: self.trans_type.to_owned(),
+            trans_type: self.trans_type.as_str().to_owned(),
             trans_options: Some(DtmTransOptions {
                 wait_result: o.wait_result,
                 timeout_to_fail: o.timeout_to_fail,

@@ -66,7 +66,10 @@ impl Dtm {
                 Err(ClientError::Failure(format!("rolled back: {e}")))
             }
             Err(panic) => {
-                t.rollback_reason = format!("the {} closure panicked", t.trans_type.to_uppercase());
+                t.rollback_reason = format!(
+                    "the {} closure panicked",
+                    t.trans_type.as_str().to_uppercase()
+                );
                 // The panic is what the caller must see; a failed abort is settled by the
                 // coordinator's timeout (prepared TCC and XA transactions roll back when they
                 // expire).

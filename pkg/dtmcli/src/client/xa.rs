@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::Serialize;
 
 use super::{ClientError, Dtm, Trans, json_payload, option_setters};
-use crate::BranchInfo;
+use crate::{BranchInfo, Op, TransType};
 
 /// An XA global transaction. [`Xa::run`] prepares it, runs your closure — which calls each
 /// branch through [`Xa::call_branch`] — and then always settles it: submit (every branch
@@ -33,7 +33,7 @@ impl Xa {
     pub fn new(dtm: &Dtm, gid: &str) -> Xa {
         Xa {
             dtm: dtm.clone(),
-            t: Trans::new(dtm, gid, "xa"),
+            t: Trans::new(dtm, gid, TransType::Xa),
             next_branch: Arc::new(AtomicU32::new(1)),
         }
     }
@@ -62,9 +62,9 @@ impl Xa {
         let n = self.next_branch.fetch_add(1, Ordering::SeqCst);
         let info = BranchInfo {
             gid: self.t.gid.clone(),
-            trans_type: "xa".into(),
+            trans_type: TransType::Xa,
             branch_id: format!("{n:02}"),
-            op: "action".into(),
+            op: Op::Action,
             dtm: self.dtm.address().to_owned(),
             phase2_url: url.to_owned(),
         };

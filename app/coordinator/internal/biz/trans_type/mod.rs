@@ -14,7 +14,7 @@ use kit::time::UnixMs;
 
 use crate::biz::driver::{Driver, Trans};
 use crate::biz::policy::NEVER;
-use crate::biz::round::{Round, Step};
+use crate::biz::round::{Next, Round, Step};
 use crate::biz::{Branch, Global, NewTrans, Op, Status, TransError, TransType};
 
 pub use msg::MsgData;
@@ -37,7 +37,7 @@ impl CustomData {
         Ok(match t {
             TransType::Saga => CustomData::Saga(SagaData::parse(text, steps)?),
             TransType::Msg => CustomData::Msg(MsgData::parse(text)?),
-            TransType::Tcc | TransType::Xa => CustomData::None,
+            TransType::Tcc | TransType::Xa | TransType::Workflow => CustomData::None,
         })
     }
 
@@ -56,6 +56,7 @@ pub(crate) fn times_out_by_default(t: TransType) -> bool {
         TransType::Msg => msg::TIMES_OUT_BY_DEFAULT,
         TransType::Tcc => tcc::TIMES_OUT_BY_DEFAULT,
         TransType::Xa => xa::TIMES_OUT_BY_DEFAULT,
+        TransType::Workflow => true,
     }
 }
 
@@ -125,6 +126,7 @@ fn branches(
         TransType::Saga => saga::branches(d, new, now),
         TransType::Msg => msg::branches(d, new, topics, now),
         TransType::Tcc | TransType::Xa => Ok(Vec::new()),
+        TransType::Workflow => Err(unsupported()),
     }
 }
 
@@ -135,5 +137,12 @@ pub(crate) async fn step(r: &mut Round<'_>) -> Result<Step, TransError> {
         TransType::Msg => msg::step(r).await,
         TransType::Tcc => tcc::step(r).await,
         TransType::Xa => xa::step(r).await,
+        // Refused at the API; a row from elsewhere (a store shared with Go DTM) waits.
+        TransType::Workflow => Ok(Step::Stop(Next::Error(unsupported().to_string()))),
     }
+}
+
+/// The one transaction type this coordinator does not drive yet.
+fn unsupported() -> TransError {
+    TransError::BadRequest("trans_type: workflow is not supported yet".into())
 }
