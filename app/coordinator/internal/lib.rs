@@ -4,7 +4,7 @@
 //!   leases, and the traits [`biz::TransStore`] and [`biz::BranchCaller`];
 //! - [`data`]: the SQL store and the HTTP + gRPC branch caller;
 //! - [`service`]: DTM's API, once for both transports (DTO ↔ domain, errors → DTM results),
-//!   and the request bodies read as DTM reads them ([`service::wire`]);
+//!   and the request bodies read as DTM reads them ([`service::body`]);
 //! - [`server`]: the `/api/dtmsvr` routes and the `dtmgimp.Dtm` gRPC server;
 //! - [`conf`]: the config schema, with DTM's key names;
 //! - [`metrics`]: DTM's Prometheus families and ours.
@@ -26,7 +26,7 @@ use metrics::DtmMetrics;
 
 /// Why the coordinator could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum WireError {
     /// The store.
     #[error("store: {0}")]
     Store(#[from] data::StoreOpenError),
@@ -48,7 +48,7 @@ pub struct Overrides {
 /// Wiring in kratos order: data → usecase → service → servers → app, as every app of this
 /// workspace does; build the result with `conf.servers()` and run it. The app runs the poller
 /// as a worker and closes the store once it has stopped.
-pub async fn wire(conf: &conf::Bootstrap, overrides: Overrides) -> Result<AppBuilder, StartError> {
+pub async fn wire(conf: &conf::Bootstrap, overrides: Overrides) -> Result<AppBuilder, WireError> {
     let metrics = kit::metrics::Metrics::new();
     let dtm_metrics = DtmMetrics::register(&metrics);
     let store = match overrides.store {
@@ -56,9 +56,9 @@ pub async fn wire(conf: &conf::Bootstrap, overrides: Overrides) -> Result<AppBui
         None => data::open_store(&conf.store, dtm_metrics.store.clone()).await?,
     };
     let (registrar, resolver) =
-        data::micro_service(&conf.micro_service).map_err(StartError::Config)?;
-    let reach = data::reach::reach(&conf.hardening).map_err(StartError::Config)?;
-    let caller = Arc::new(data::BranchCallerImpl::new(resolver, reach));
+        data::micro_service(&conf.micro_service).map_err(WireError::Config)?;
+    let reach = data::reach::reach(&conf.hardening).map_err(WireError::Config)?;
+    let caller = Arc::new(data::SdkCaller::new(resolver, reach));
     let observer = Arc::new(dtm_metrics);
     let policy = policy(conf);
     let usecase = TransUsecase::new(store.clone(), caller, policy, overrides.clock, observer);

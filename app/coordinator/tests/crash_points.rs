@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use coordinator::biz::{
-    Backlog, Branch, Clock, Created, Global, NewBranch, NewTrans, Op, Options, Phase2, Progress,
+    Backlog, Branch, Clock, Created, Global, NewTrans, Op, Options, Phase2, Progress, Registration,
     ScanPage, ScanQuery, Status, StatusChange, StoreError, Topic, TransStore, TransType,
     TransUsecase, Unobserved,
 };
@@ -536,7 +536,7 @@ async fn two_phase_client(
             },
         };
         let registered = uc
-            .register_branch(NewBranch {
+            .register_branch(Registration {
                 gid: gid.clone(),
                 branch_id: format!("0{}", i + 1),
                 phase2,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coordinator::biz::{
-    Clock, NewTrans, Options, Status, StatusChange, TransError, TransStore, TransType,
-    TransUsecase, Unobserved,
+    BranchStatus, Clock, NewTrans, Options, Status, StatusChange, TransError, TransStore,
+    TransType, TransUsecase, Unobserved,
 };
 use dtmcli::DtmResult;
 use dtmtest::eventually;
@@ -107,7 +107,7 @@ async fn a_saga_calls_each_action_after_the_actions_it_depends_on() {
     assert!(position(&calls, "a3") > position(&calls, "a2"));
     let g = store.find("fwd").await.expect("find").expect("stored");
     assert_eq!(g.status, Status::Succeed);
-    let actions: Vec<Status> = store
+    let actions: Vec<BranchStatus> = store
         .branches("fwd")
         .await
         .expect("branches")
@@ -115,7 +115,7 @@ async fn a_saga_calls_each_action_after_the_actions_it_depends_on() {
         .filter(|b| b.url.contains("/a"))
         .map(|b| b.status)
         .collect();
-    assert_eq!(actions, vec![Status::Succeed; 4]);
+    assert_eq!(actions, vec![BranchStatus::Succeed; 4]);
 }
 
 #[tokio::test]
@@ -256,14 +256,14 @@ async fn a_round_whose_transaction_was_stopped_meanwhile_writes_no_result() {
         (Status::Failed, "stopped by hand")
     );
     // The action's SUCCESS came after the stop: it is not recorded.
-    let statuses: Vec<Status> = store
+    let statuses: Vec<BranchStatus> = store
         .branches("stopped")
         .await
         .expect("branches")
         .iter()
         .map(|b| b.status)
         .collect();
-    assert_eq!(statuses, [Status::Prepared, Status::Prepared]);
+    assert_eq!(statuses, [BranchStatus::Prepared, BranchStatus::Prepared]);
 }
 
 #[tokio::test]

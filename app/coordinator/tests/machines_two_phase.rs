@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coordinator::biz::{
-    Clock, NewBranch, NewTrans, Options, Phase2, Status, TransType, TransUsecase, Unobserved,
+    Clock, NewTrans, Options, Phase2, Registration, Status, TransType, TransUsecase, Unobserved,
 };
 use dtmcli::DtmResult;
 use support::{Branches, policy};
@@ -77,7 +77,7 @@ async fn prepared_with_three(uc: &TransUsecase, gid: &str, trans_type: TransType
                 cancel: format!("http://branch/cancel{i}"),
             },
         };
-        uc.register_branch(NewBranch {
+        uc.register_branch(Registration {
             gid: gid.into(),
             branch_id: format!("0{i}"),
             phase2,

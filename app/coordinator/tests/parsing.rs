@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use coordinator::biz::{Clock, TransError, TransUsecase, Unobserved};
-use coordinator::service::wire::{TransRequest, register_branch_from_json};
+use coordinator::service::body::{TransRequest, register_branch_from_json};
 use coordinator::service::{DtmService, Payloads};
 use proptest::prelude::*;
 use serde_json::{Map, Value};

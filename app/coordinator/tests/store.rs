@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use coordinator::biz::{
-    Backlog, Branch, Created, Global, Op, Options, Progress, ScanQuery, Status, StatusChange,
-    StoreError, Subscriber, Topic, TransStore, TransType,
+    Backlog, Branch, BranchStatus, Created, Global, Op, Options, Progress, ScanQuery, Status,
+    StatusChange, StoreError, Subscriber, Topic, TransStore, TransType,
 };
 use coordinator::conf::Store;
 use coordinator::data::open_store;
@@ -139,8 +139,8 @@ async fn create_writes_everything_once_per_gid() -> Result<()> {
         assert_eq!(
             seen,
             vec![
-                ("01", Op::Compensate, Status::Prepared, b"{}".to_vec()),
-                ("01", Op::Action, Status::Prepared, vec![0, 159, 255]),
+                ("01", Op::Compensate, BranchStatus::Prepared, b"{}".to_vec()),
+                ("01", Op::Action, BranchStatus::Prepared, vec![0, 159, 255]),
             ],
             "{driver}"
         );
@@ -257,8 +257,8 @@ async fn progress_is_written_whole_or_not_at_all() -> Result<()> {
             gid: &g.gid,
             global_status,
             branches: vec![
-                ("01", Op::Action, Status::Succeed),
-                ("02", Op::Action, Status::Succeed),
+                ("01", Op::Action, BranchStatus::Succeed),
+                ("02", Op::Action, BranchStatus::Succeed),
             ],
             then,
             now: UnixMs(2_000),
@@ -276,7 +276,7 @@ async fn progress_is_written_whole_or_not_at_all() -> Result<()> {
                 .branches(&g.gid)
                 .await?
                 .iter()
-                .all(|b| b.status == Status::Prepared),
+                .all(|b| b.status == BranchStatus::Prepared),
             "{driver}: a refused progress changed a branch"
         );
         // The right status: both branches and the status change, together.
@@ -300,10 +300,10 @@ async fn progress_is_written_whole_or_not_at_all() -> Result<()> {
         assert_eq!(
             statuses,
             vec![
-                ("01".into(), Op::Compensate, Status::Prepared),
-                ("01".into(), Op::Action, Status::Succeed),
-                ("02".into(), Op::Compensate, Status::Prepared),
-                ("02".into(), Op::Action, Status::Succeed),
+                ("01".into(), Op::Compensate, BranchStatus::Prepared),
+                ("01".into(), Op::Action, BranchStatus::Succeed),
+                ("02".into(), Op::Compensate, BranchStatus::Prepared),
+                ("02".into(), Op::Action, BranchStatus::Succeed),
             ],
             "{driver}"
         );
@@ -319,7 +319,7 @@ async fn branch_updates_hold_only_while_the_global_keeps_its_status() -> Result<
         let one = |global_status, op, now| Progress {
             gid: &g.gid,
             global_status,
-            branches: vec![("01", op, Status::Succeed)],
+            branches: vec![("01", op, BranchStatus::Succeed)],
             then: None,
             now,
         };
@@ -343,10 +343,10 @@ async fn branch_updates_hold_only_while_the_global_keeps_its_status() -> Result<
         assert_eq!(
             seen,
             vec![
-                (Op::Compensate, Status::Prepared, UnixMs(1_000), None),
+                (Op::Compensate, BranchStatus::Prepared, UnixMs(1_000), None),
                 (
                     Op::Action,
-                    Status::Succeed,
+                    BranchStatus::Succeed,
                     UnixMs(2_000),
                     Some(UnixMs(2_000))
                 ),

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum WireError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Data(#[from] dtmcli::dialect::OpenError),
@@ -32,9 +32,9 @@ pub enum StartError {
 
 /// The app in kratos order — data → repo → usecase → service → servers — ready to build and
 /// run: `cmd/order` runs it, every test starts it (a test may add listeners or a registrar).
-pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, StartError> {
+pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, WireError> {
     let data = data::Data::new(&conf.data.database).await?;
-    let repo = data::OrderRepoImpl::new(data);
+    let repo = data::SqlOrderRepo::new(data);
     let tx = data::DtmTransactions::new(&conf.dtm, conf.registry.resolver()?)?;
     let uc = biz::OrderUsecase::new(repo, tx, conf.order.max_quantity);
     let metrics = kit::metrics::Metrics::new();

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum WireError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Data(#[from] dtmcli::dialect::OpenError),
@@ -34,9 +34,9 @@ pub enum StartError {
 
 /// The app in kratos order — data → repo → usecase → service → servers — ready to build and
 /// run: `cmd/stock` runs it, every test starts it (a test may add listeners or a registrar).
-pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, StartError> {
+pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, WireError> {
     let data = data::Data::new(&conf.data.database).await?;
-    let repo = data::StockRepoImpl::new(data);
+    let repo = data::SqlStockRepo::new(data);
     let uc = biz::StockUsecase::new(repo);
     let seed: Vec<biz::Stock> = conf
         .stock

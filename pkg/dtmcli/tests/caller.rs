@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dtmcli::DtmResult;
-use dtmcli::caller::{BranchRequest, CallError, Caller, MAX_REPLY_BODY};
+use dtmcli::caller::{CallError, CallRequest, Caller, MAX_REPLY_BODY};
 use dtmtest::{branch, eventually};
 
 /// Sets its flag when dropped: the server's body stream was abandoned.
@@ -26,8 +26,8 @@ fn request<'a>(
     info: &'a dtmcli::BranchInfo,
     headers: &'a BTreeMap<String, String>,
     timeout: Duration,
-) -> BranchRequest<'a> {
-    BranchRequest {
+) -> CallRequest<'a> {
+    CallRequest {
         url,
         protocol,
         body: b"{}",

@@ -292,7 +292,7 @@ async fn call_grpc(
 ) -> Result<dtmcli::caller::Reply, dtmcli::caller::CallError> {
     let info = dtmtest::branch("saga", "action");
     let headers = Default::default();
-    let request = dtmcli::caller::BranchRequest {
+    let request = dtmcli::caller::CallRequest {
         url,
         protocol: "grpc",
         body: b"",

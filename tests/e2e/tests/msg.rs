@@ -75,7 +75,7 @@ async fn prepared_cancel(s: &Stack, t: Transport, commit_locally: bool) -> (Stri
         .await
         .expect("prepare");
     if commit_locally {
-        let repo = order::data::OrderRepoImpl::new(s.order_data.clone());
+        let repo = order::data::SqlOrderRepo::new(s.order_data.clone());
         let change = Change::Transition {
             id: order_id.clone(),
             from: OrderStatus::Created,

@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     let binary = kit::flags::Binary {
         name: "coordinator",
         version: env!("CARGO_PKG_VERSION"),
-        about: "The DTM-compatible coordinator: saga, msg, tcc and xa over HTTP and gRPC",
+        about: "The DTM-compatible coordinator: DTM's API over HTTP and gRPC",
         default_conf: concat!(env!("CARGO_MANIFEST_DIR"), "/configs"),
     };
     let Some(conf) = kit::flags::start::<coordinator::conf::Bootstrap>(binary).await? else {

@@ -1,12 +1,12 @@
 //! How the coordinator calls branches: the trait `data` implements (HTTP, JSON-RPC and gRPC).
 
-use dtmcli::caller::{BranchRequest, CallError, Reply, Target};
+use dtmcli::caller::{CallError, CallRequest, Reply, Target};
 
 /// Calls a branch (docs/dtm-protocol.md, Calling branches); implemented in `data`.
 #[async_trait::async_trait]
 pub trait BranchCaller: Send + Sync + 'static {
     /// Calls one branch and reads its answer.
-    async fn call(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError>;
+    async fn call(&self, req: &CallRequest<'_>) -> Result<Reply, CallError>;
 
     /// Whether `url` names a branch this caller can call (checked when a transaction arrives,
     /// so a URL that can never work is a 400, not retries forever).

@@ -21,7 +21,7 @@ pub use error::TransError;
 pub use observer::{RoundObserver, Unobserved};
 pub use policy::{MAX_REQUEST_TIMEOUT_SECS, MAX_RETRY_LIMIT, MAX_TIMEOUT_SECS, Policy};
 pub use poller::{POLLER_CONCURRENCY, POLLER_OVERFLOW, SLOW_ROUND};
-pub use request::{NewBranch, NewTrans, Phase2};
+pub use request::{NewTrans, Phase2, Registration};
 pub use store::{
     Backlog, Created, Progress, ScanPage, ScanQuery, StatusChange, StoreError, Subscriber, Topic,
     TransStore,

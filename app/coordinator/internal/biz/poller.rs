@@ -44,10 +44,10 @@ impl TransUsecase {
                 };
                 match uc.lease_one().await {
                     Ok(Some(gid)) => {
-                        let me = uc.inner.clone();
+                        let d = uc.driver.clone();
                         let overflow = overflow.clone();
                         tokio::spawn(async move {
-                            let round = me.drive(&gid);
+                            let round = d.drive(&gid);
                             tokio::pin!(round);
                             let driven = tokio::select! {
                                 driven = &mut round => driven,
@@ -68,10 +68,10 @@ impl TransUsecase {
                             }
                         });
                     }
-                    Ok(None) => tokio::time::sleep(uc.inner.policy.trans_cron_interval).await,
+                    Ok(None) => tokio::time::sleep(uc.driver.policy.trans_cron_interval).await,
                     Err(e) => {
                         tracing::warn!(error = %e, "poller");
-                        tokio::time::sleep(uc.inner.policy.trans_cron_interval).await;
+                        tokio::time::sleep(uc.driver.policy.trans_cron_interval).await;
                     }
                 }
             }
@@ -88,7 +88,7 @@ impl TransUsecase {
     pub async fn cron_once(&self) -> Result<bool, TransError> {
         match self.lease_one().await? {
             Some(gid) => {
-                self.inner.clone().drive(&gid).await?;
+                self.driver.clone().drive(&gid).await?;
                 Ok(true)
             }
             None => Ok(false),
@@ -97,11 +97,11 @@ impl TransUsecase {
 
     /// Leases one due transaction to this instance; its gid.
     async fn lease_one(&self) -> Result<Option<String>, TransError> {
-        let me = &self.inner;
-        let now = me.clock.now();
-        let leased = me
+        let d = &self.driver;
+        let now = d.clock.now();
+        let leased = d
             .store
-            .lease_due(now, now + me.policy.lease(), &me.owner)
+            .lease_due(now, now + d.policy.lease(), &d.owner)
             .await?;
         Ok(leased.map(|g| {
             tracing::debug!(gid = %g.gid, status = g.status.as_str(), "poller took");

@@ -31,7 +31,7 @@ pub struct NewTrans {
 
 /// A branch registration of a tcc or xa: its two phase-two calls and the body they get.
 #[derive(Debug, Clone)]
-pub struct NewBranch {
+pub struct Registration {
     /// Global transaction id.
     pub gid: String,
     /// Chosen by the client (`01`, `0201`, …).

@@ -9,14 +9,16 @@
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
-use dtmcli::caller::{BranchRequest, CallError, Reply};
+use dtmcli::caller::{CallError, CallRequest, Reply};
 use dtmcli::{BranchInfo, DtmResult};
 use futures_util::StreamExt;
 use kit::time::UnixMs;
 
 use crate::biz::driver::{Driver, Trans, log_change};
 use crate::biz::policy::{MAX_REQUEST_TIMEOUT_SECS, NEVER};
-use crate::biz::{Branch, Global, Op, Progress, Status, StatusChange, TransError, trans_type};
+use crate::biz::{
+    Branch, BranchStatus, Global, Op, Progress, Status, StatusChange, TransError, trans_type,
+};
 
 /// When to visit a transaction next, as a round ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +146,9 @@ impl<'a> Round<'a> {
             let mut pending = None;
             for (&i, result) in wave.iter().zip(results) {
                 match result {
-                    Ok(r) if r.result == DtmResult::Success => answered.push((i, Status::Succeed)),
+                    Ok(r) if r.result == DtmResult::Success => {
+                        answered.push((i, BranchStatus::Succeed))
+                    }
                     other => {
                         pending.get_or_insert(not_done(&self.t.branches[i].url, other));
                     }
@@ -180,7 +184,7 @@ impl<'a> Round<'a> {
     /// left its status meanwhile (nothing was written).
     pub(crate) async fn record(
         &mut self,
-        results: &[(usize, Status)],
+        results: &[(usize, BranchStatus)],
         then: Option<(Status, Option<&str>)>,
     ) -> Result<bool, TransError> {
         if results.is_empty() && then.is_none() {
@@ -247,7 +251,7 @@ impl<'a> Round<'a> {
         let result = self
             .d
             .caller
-            .call(&BranchRequest {
+            .call(&CallRequest {
                 url,
                 protocol: &g.protocol,
                 body,
@@ -275,7 +279,9 @@ impl Trans {
     /// Indexes of the `prepared` branches that `which` selects, in insertion order.
     pub(crate) fn pending(&self, which: impl Fn(&Branch) -> bool) -> Vec<usize> {
         (0..self.branches.len())
-            .filter(|&i| self.branches[i].status == Status::Prepared && which(&self.branches[i]))
+            .filter(|&i| {
+                self.branches[i].status == BranchStatus::Prepared && which(&self.branches[i])
+            })
             .collect()
     }
 }

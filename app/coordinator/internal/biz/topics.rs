@@ -18,8 +18,8 @@ impl TransUsecase {
             return Err(TransError::BadRequest("topic and url are required".into()));
         }
         // A subscriber is called with the protocol of each msg: its URL must be callable.
-        self.inner.check_target("grpc", url)?;
-        self.inner
+        self.driver.check_target("grpc", url)?;
+        self.driver
             .change_topic(topic, |subscribers| {
                 if subscribers.iter().any(|s| s.url == url) {
                     return Err(TransError::BadRequest(format!(
@@ -40,7 +40,7 @@ impl TransUsecase {
         if topic.is_empty() || url.is_empty() {
             return Err(TransError::BadRequest("topic and url are required".into()));
         }
-        self.inner
+        self.driver
             .change_topic(topic, |subscribers| {
                 let before = subscribers.len();
                 subscribers.retain(|s| s.url != url);
@@ -56,7 +56,7 @@ impl TransUsecase {
 
     /// `deleteTopic`.
     pub async fn delete_topic(&self, topic: &str) -> Result<(), TransError> {
-        if self.inner.store.delete_topic(topic).await? {
+        if self.driver.store.delete_topic(topic).await? {
             Ok(())
         } else {
             Err(TransError::NotFound(format!("no topic {topic}")))

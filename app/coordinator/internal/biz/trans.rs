@@ -56,8 +56,39 @@ impl Status {
     }
 }
 
-/// A branch row's status: `prepared`, `succeed`, or (only a saga action) `failed`.
-pub type BranchStatus = Status;
+/// A branch row's status: `prepared` until it is answered, then `succeed`, or (only a saga
+/// action) `failed`. Spelled as DTM spells them, like [`Status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BranchStatus {
+    /// Not answered yet.
+    Prepared,
+    /// Answered SUCCESS.
+    Succeed,
+    /// A saga action that answered FAILURE.
+    Failed,
+}
+
+impl BranchStatus {
+    /// DTM's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BranchStatus::Prepared => "prepared",
+            BranchStatus::Succeed => "succeed",
+            BranchStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses DTM's spelling.
+    pub fn parse(s: &str) -> Option<BranchStatus> {
+        [
+            BranchStatus::Prepared,
+            BranchStatus::Succeed,
+            BranchStatus::Failed,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == s)
+    }
+}
 
 /// The per-transaction options (docs/dtm-protocol.md, Transaction options), the SDK's own type;
 /// stored as JSON in `options`.
@@ -142,7 +173,7 @@ impl Branch {
             bin_data: data.to_vec(),
             branch_id,
             op,
-            status: Status::Prepared,
+            status: BranchStatus::Prepared,
             create_time: now,
             update_time: now,
             finish_time: None,

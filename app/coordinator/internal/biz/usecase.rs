@@ -10,14 +10,14 @@ use tracing::Instrument;
 use crate::biz::driver::{Driver, Trans};
 use crate::biz::trans_type::new_trans;
 use crate::biz::{
-    Branch, BranchCaller, Clock, Created, Global, NewBranch, NewTrans, Policy, RoundObserver,
+    Branch, BranchCaller, Clock, Created, Global, NewTrans, Policy, Registration, RoundObserver,
     ScanPage, ScanQuery, Status, StoreError, TransError, TransStore, TransType,
 };
 
 /// The coordinator. Cheap to clone.
 #[derive(Clone)]
 pub struct TransUsecase {
-    pub(crate) inner: Arc<Driver>,
+    pub(crate) driver: Arc<Driver>,
 }
 
 impl TransUsecase {
@@ -31,7 +31,7 @@ impl TransUsecase {
         observer: Arc<dyn RoundObserver>,
     ) -> TransUsecase {
         TransUsecase {
-            inner: Arc::new(Driver {
+            driver: Arc::new(Driver {
                 store,
                 caller,
                 policy,
@@ -44,29 +44,29 @@ impl TransUsecase {
 
     /// A clean stop's last step, once the servers and the poller have stopped.
     pub async fn close(&self) -> Result<(), TransError> {
-        Ok(self.inner.store.close().await?)
+        Ok(self.driver.store.close().await?)
     }
 
     /// Reads the store's backlog into the metrics (`dtm_unfinished_transactions`,
     /// `dtm_poller_lag_seconds`).
     pub async fn count_backlog(&self) -> Result<(), TransError> {
-        let me = &self.inner;
-        let backlog = me.store.backlog().await?;
+        let d = &self.driver;
+        let backlog = d.store.backlog().await?;
         let lag = backlog
             .earliest_due
-            .map_or(Duration::ZERO, |due| me.clock.now() - due);
-        me.observer.backlog(&backlog.unfinished, lag);
+            .map_or(Duration::ZERO, |due| d.clock.now() - due);
+        d.observer.backlog(&backlog.unfinished, lag);
         Ok(())
     }
 
     /// `prepare`: store a msg (with its branches), a tcc or an xa in `prepared`. Idempotent.
     pub async fn prepare(&self, t: NewTrans) -> Result<(), TransError> {
-        let me = &self.inner;
-        let topics = me.topics_of(&t).await?;
+        let d = &self.driver;
+        let topics = d.topics_of(&t).await?;
         let Trans {
             global, branches, ..
-        } = new_trans(me, &t, Status::Prepared, &topics)?;
-        match me.store.create(&global, &branches).await? {
+        } = new_trans(d, &t, Status::Prepared, &topics)?;
+        match d.store.create(&global, &branches).await? {
             Created::Inserted => Ok(()),
             Created::Exists(g)
                 if g.status == Status::Prepared && g.trans_type == global.trans_type =>
@@ -89,12 +89,12 @@ impl TransUsecase {
     }
 
     async fn submit_now(&self, t: NewTrans) -> Result<(), TransError> {
-        let me = &self.inner;
-        let topics = me.topics_of(&t).await?;
-        let trans = new_trans(me, &t, Status::Submitted, &topics)?;
+        let d = &self.driver;
+        let topics = d.topics_of(&t).await?;
+        let trans = new_trans(d, &t, Status::Submitted, &topics)?;
         let global = &trans.global;
         let gid = global.gid.clone();
-        let created = me.store.create(global, &trans.branches).await?;
+        let created = d.store.create(global, &trans.branches).await?;
         if let Created::Exists(g) = created {
             if g.trans_type != global.trans_type {
                 return Err(TransError::Failure(format!(
@@ -105,7 +105,7 @@ impl TransUsecase {
                 )));
             }
             match g.status {
-                Status::Prepared => me.take(&g, Status::Submitted, None).await?,
+                Status::Prepared => d.take(&g, Status::Submitted, None).await?,
                 Status::Submitted => {}
                 s => {
                     return Err(TransError::Failure(format!(
@@ -131,12 +131,12 @@ impl TransUsecase {
     }
 
     async fn abort_now(&self, t: NewTrans) -> Result<(), TransError> {
-        let me = &self.inner;
-        let mut g = me.must_find(&t.gid).await?;
+        let d = &self.driver;
+        let mut g = d.must_find(&t.gid).await?;
         let reason = Some(t.rollback_reason.as_str()).filter(|r| !r.is_empty());
         match (g.trans_type, g.status) {
             (TransType::Msg, Status::Prepared) => {
-                if me.change(&mut g, Status::Failed, reason).await? {
+                if d.change(&mut g, Status::Failed, reason).await? {
                     Ok(())
                 } else {
                     // Submitted (or settled by the check-back) meanwhile.
@@ -147,7 +147,7 @@ impl TransUsecase {
                 }
             }
             (TransType::Tcc | TransType::Xa, Status::Prepared) => {
-                me.take(&g, Status::Aborting, reason).await?;
+                d.take(&g, Status::Aborting, reason).await?;
                 self.finish(Start::Load(g.gid), t.options.wait_result, Status::Failed)
                     .await
             }
@@ -166,15 +166,15 @@ impl TransUsecase {
     /// `registerBranch` of a tcc (rows `cancel` then `confirm`) or an xa (rows `rollback` then
     /// `commit`), only while `prepared`. Registering the same branch again with the same URLs
     /// and body is accepted (a client's retry).
-    pub async fn register_branch(&self, b: NewBranch) -> Result<(), TransError> {
-        let me = &self.inner;
+    pub async fn register_branch(&self, b: Registration) -> Result<(), TransError> {
+        let d = &self.driver;
         let not_prepared = || {
             TransError::Failure(format!(
                 "no trans with gid: {} status: prepared found",
                 b.gid
             ))
         };
-        let g = me.store.find(&b.gid).await?.ok_or_else(not_prepared)?;
+        let g = d.store.find(&b.gid).await?.ok_or_else(not_prepared)?;
         let trans_type = b.phase2.trans_type();
         if g.trans_type != trans_type {
             return Err(TransError::BadRequest(format!(
@@ -190,18 +190,18 @@ impl TransUsecase {
             ));
         }
         for (_, url) in b.phase2.rows() {
-            me.check_target(&g.protocol, url)?;
+            d.check_target(&g.protocol, url)?;
         }
-        let now = me.clock.now();
+        let now = d.clock.now();
         let rows = b
             .phase2
             .rows()
             .map(|(op, url)| Branch::new(&b.gid, b.branch_id.clone(), op, url, &b.data, now));
-        match me.store.add_branches(&b.gid, Status::Prepared, &rows).await {
+        match d.store.add_branches(&b.gid, Status::Prepared, &rows).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(not_prepared()),
             Err(StoreError::Duplicate) => {
-                let existing = me.store.branches(&b.gid).await?;
+                let existing = d.store.branches(&b.gid).await?;
                 let same = rows.iter().all(|r| {
                     existing.iter().any(|e| {
                         (&e.branch_id, e.op, &e.url, &e.bin_data)
@@ -223,17 +223,16 @@ impl TransUsecase {
 
     /// `forceStop`: any unfinished transaction → `failed`, without compensation.
     pub async fn force_stop(&self, gid: &str) -> Result<(), TransError> {
-        let me = &self.inner;
+        let d = &self.driver;
         loop {
-            let mut g = me.must_find(gid).await?;
+            let mut g = d.must_find(gid).await?;
             if g.status.is_final() {
                 return Err(TransError::Failure(format!(
                     "current status '{}', cannot force stop",
                     g.status.as_str()
                 )));
             }
-            if me
-                .change(&mut g, Status::Failed, Some("force stopped"))
+            if d.change(&mut g, Status::Failed, Some("force stopped"))
                 .await?
             {
                 return Ok(());
@@ -243,16 +242,16 @@ impl TransUsecase {
 
     /// `query`: a transaction and its branches.
     pub async fn query(&self, gid: &str) -> Result<Option<(Global, Vec<Branch>)>, TransError> {
-        let me = &self.inner;
-        match me.store.find(gid).await? {
-            Some(g) => Ok(Some((g, me.store.branches(gid).await?))),
+        let d = &self.driver;
+        match d.store.find(gid).await? {
+            Some(g) => Ok(Some((g, d.store.branches(gid).await?))),
             None => Ok(None),
         }
     }
 
     /// `all`: a page of transactions, newest first.
     pub async fn all(&self, q: &ScanQuery) -> Result<ScanPage, TransError> {
-        Ok(self.inner.store.scan(q).await?)
+        Ok(self.driver.store.scan(q).await?)
     }
 
     /// `resetCronTime`: transactions not due for more than `after` become due now (recovery
@@ -262,16 +261,16 @@ impl TransUsecase {
         after: Option<Duration>,
         limit: u32,
     ) -> Result<(u64, bool), TransError> {
-        let me = &self.inner;
-        let after = after.unwrap_or(me.policy.timeout_to_fail * 3);
-        let now = me.clock.now();
-        Ok(me.store.reset_cron_time(now + after, now, limit).await?)
+        let d = &self.driver;
+        let after = after.unwrap_or(d.policy.timeout_to_fail * 3);
+        let now = d.clock.now();
+        Ok(d.store.reset_cron_time(now + after, now, limit).await?)
     }
 
     /// `resetNextCronTime`: one unfinished transaction becomes due now.
     pub async fn reset_next_cron_time(&self, gid: &str) -> Result<(), TransError> {
-        let me = &self.inner;
-        if me.store.reset_next_cron_time(gid, me.clock.now()).await? {
+        let d = &self.driver;
+        if d.store.reset_next_cron_time(gid, d.clock.now()).await? {
             Ok(())
         } else {
             Err(TransError::NotFound(format!(
@@ -284,14 +283,14 @@ impl TransUsecase {
     /// a submit, `failed` for an abort, as DTM answers); without `wait` the round goes on in a
     /// task of its own. Callers run detached from the request (see [`detached`]).
     async fn finish(&self, start: Start, wait: bool, goal: Status) -> Result<(), TransError> {
-        let me = self.inner.clone();
+        let d = self.driver.clone();
         let round = async move {
             let (gid, driven) = match start {
                 Start::Load(gid) => {
-                    let driven = me.drive(&gid).await;
+                    let driven = d.drive(&gid).await;
                     (gid, driven)
                 }
-                Start::Loaded(t) => (t.global.gid.clone(), me.drive_loaded(*t).await),
+                Start::Loaded(t) => (t.global.gid.clone(), d.drive_loaded(*t).await),
             };
             if let Err(e) = &driven {
                 tracing::warn!(%gid, error = %e, "round");

@@ -12,11 +12,13 @@ mod writer;
 use std::sync::Arc;
 
 use dtmcli::Dialect;
-use dtmcli::caller::{BranchRequest, CallError, Caller, Reply};
+use dtmcli::caller::{CallError, CallRequest, Caller, Reply};
 
 pub use redis_store::RedisStore;
 pub use sql_store::SqlStore;
-pub use writer::{Arg, DbError, Outcome, PoolConn, SqliteConn, Stmt, Write, WriteConn, Writer};
+pub use writer::{
+    Arg, DbError, PoolConn, SqliteConn, Stmt, Write, WriteConn, WriteOutcome, Writer,
+};
 
 use crate::biz::{BranchCaller, TransStore};
 use crate::conf::{MicroService, Store, Synchronous};
@@ -137,19 +139,19 @@ pub fn micro_service(
 /// The branch caller of `dtmcli` (pooled HTTP client, one gRPC channel per target; registry
 /// URLs through `resolver`).
 #[derive(Clone, Default)]
-pub struct BranchCallerImpl(Caller);
+pub struct SdkCaller(Caller);
 
-impl BranchCallerImpl {
+impl SdkCaller {
     /// A caller whose `discovery:///` URLs are looked up with `resolver`, calling only where
     /// `reach` allows.
-    pub fn new(resolver: registry::Resolver, reach: dtmcli::caller::Reach) -> BranchCallerImpl {
-        BranchCallerImpl(Caller::new().with_reach(reach).with_resolver(resolver))
+    pub fn new(resolver: registry::Resolver, reach: dtmcli::caller::Reach) -> SdkCaller {
+        SdkCaller(Caller::new().with_reach(reach).with_resolver(resolver))
     }
 }
 
 #[async_trait::async_trait]
-impl BranchCaller for BranchCallerImpl {
-    async fn call(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
+impl BranchCaller for SdkCaller {
+    async fn call(&self, req: &CallRequest<'_>) -> Result<Reply, CallError> {
         self.0.call(req).await
     }
 

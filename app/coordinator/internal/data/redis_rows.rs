@@ -136,7 +136,7 @@ pub(super) fn parse_branch(
     let mut parts = state.split(' ');
     let bad =
         || StoreError::Backend(format!("branch {field} of {gid}: bad state {state:?}").into());
-    let status = parts.next().and_then(Status::parse).ok_or_else(bad)?;
+    let status = parts.next().and_then(BranchStatus::parse).ok_or_else(bad)?;
     let update_time = UnixMs(parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?);
     let finish_time = parts
         .next()

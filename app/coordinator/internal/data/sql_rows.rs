@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::writer::Arg;
-use crate::biz::{Branch, Global, Op, Status, StatusChange, StoreError, TransType};
+use crate::biz::{Branch, BranchStatus, Global, Op, Status, StatusChange, StoreError, TransType};
 
 /// A `trans_global` row, columns in `GLOBAL_COLUMNS` order.
 pub(super) fn global(r: &AnyRow) -> Result<Global, StoreError> {
@@ -59,7 +59,7 @@ pub(super) fn branch(r: &AnyRow) -> Result<Branch, StoreError> {
         branch_id: text(4)?,
         op: Op::parse(&op)
             .ok_or_else(|| StoreError::Backend(format!("unknown op {op:?}").into()))?,
-        status: Status::parse(&status)
+        status: BranchStatus::parse(&status)
             .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}").into()))?,
         create_time: UnixMs(int(7)?),
         update_time: UnixMs(int(8)?),

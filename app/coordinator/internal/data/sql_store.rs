@@ -7,10 +7,10 @@ use std::time::Duration;
 use sqlx::{AnyPool, Row};
 
 use super::sql_rows::{backend, branch, global, status_change, text};
-use super::writer::{Arg, Outcome, PoolConn, Stmt, Write, Writer};
+use super::writer::{Arg, PoolConn, Stmt, Write, WriteOutcome, Writer};
 use crate::biz::{
-    Backlog, Branch, Created, Global, Op, Progress, ScanPage, ScanQuery, Status, StatusChange,
-    StoreError, Topic, TransStore,
+    Backlog, Branch, BranchStatus, Created, Global, Op, Progress, ScanPage, ScanQuery, Status,
+    StatusChange, StoreError, Topic, TransStore,
 };
 use crate::metrics::StoreMetrics;
 use dtmcli::Dialect;
@@ -101,7 +101,7 @@ impl SqlStore {
             stmts,
             isolated: false,
         };
-        Ok(self.writer.write(write).await? != Outcome::Unmatched)
+        Ok(self.writer.write(write).await? != WriteOutcome::Unmatched)
     }
 
     /// Multi-row inserts of `branches` (a few hundred rows per statement, well within every
@@ -181,13 +181,15 @@ impl TransStore for SqlStore {
             isolated: !skip_existing,
         };
         match self.writer.write(write).await {
-            Ok(Outcome::Applied(_)) => Ok(Created::Inserted),
-            Ok(Outcome::Unmatched) | Err(StoreError::Duplicate) => match self.find(&g.gid).await? {
-                Some(existing) => Ok(Created::Exists(Box::new(existing))),
-                None => Err(StoreError::Backend(
-                    format!("gid {} vanished", g.gid).into(),
-                )),
-            },
+            Ok(WriteOutcome::Applied(_)) => Ok(Created::Inserted),
+            Ok(WriteOutcome::Unmatched) | Err(StoreError::Duplicate) => {
+                match self.find(&g.gid).await? {
+                    Some(existing) => Ok(Created::Exists(Box::new(existing))),
+                    None => Err(StoreError::Backend(
+                        format!("gid {} vanished", g.gid).into(),
+                    )),
+                }
+            }
             Err(e) => Err(e),
         }
     }
@@ -238,7 +240,7 @@ impl TransStore for SqlStore {
                  WHERE branch_id = ? AND op = ? AND gid = {gid}"
             )
         };
-        let branch_args = |&(branch_id, op, status): &(&str, Op, Status)| {
+        let branch_args = |&(branch_id, op, status): &(&str, Op, BranchStatus)| {
             [
                 Arg::Text(status.as_str().to_owned()),
                 Arg::Int(p.now.0),
@@ -294,7 +296,7 @@ impl TransStore for SqlStore {
                 isolated: true,
             })
             .await?;
-        Ok(outcome != Outcome::Unmatched)
+        Ok(outcome != WriteOutcome::Unmatched)
     }
 
     async fn lease_due(
@@ -434,8 +436,8 @@ impl TransStore for SqlStore {
             })
             .await?
         {
-            Outcome::Applied(n) => n,
-            Outcome::Unmatched => 0,
+            WriteOutcome::Applied(n) => n,
+            WriteOutcome::Unmatched => 0,
         };
         Ok((count, has_remaining))
     }

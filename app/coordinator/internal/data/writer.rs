@@ -50,7 +50,7 @@ pub struct Stmt {
     pub sql: String,
     /// The arguments, in placeholder order.
     pub args: Vec<Arg>,
-    /// When it changes no row, the write stops here and reports [`Outcome::Unmatched`]: the
+    /// When it changes no row, the write stops here and reports [`WriteOutcome::Unmatched`]: the
     /// compare-and-set guard of a write. A guard comes before the statements it protects.
     pub guard: bool,
 }
@@ -72,7 +72,7 @@ pub enum Arg {
 
 /// What a committed write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum WriteOutcome {
     /// Every statement ran; the rows they changed, in total.
     Applied(u64),
     /// A guard changed no row; the statements after it did not run.
@@ -331,7 +331,7 @@ pub struct Writer {
     queue: mpsc::Sender<Pending>,
 }
 
-type Pending = (Write, oneshot::Sender<Result<Outcome, StoreError>>);
+type Pending = (Write, oneshot::Sender<Result<WriteOutcome, StoreError>>);
 
 impl Writer {
     /// Several writers, one connection each, taking batches from one queue: while one waits
@@ -365,7 +365,7 @@ impl Writer {
 
     /// Hands `write` to the writer and waits until the transaction holding it has committed
     /// (or failed).
-    pub async fn write(&self, write: Write) -> Result<Outcome, StoreError> {
+    pub async fn write(&self, write: Write) -> Result<WriteOutcome, StoreError> {
         let (done, outcome) = oneshot::channel();
         let stopped = || StoreError::Backend("the store's writer has stopped".into());
         self.queue
@@ -408,7 +408,7 @@ async fn answer(conn: &mut impl WriteConn, batch: &mut Vec<Pending>) {
 async fn run_batch(
     conn: &mut impl WriteConn,
     writes: &[Write],
-) -> Vec<Result<Outcome, StoreError>> {
+) -> Vec<Result<WriteOutcome, StoreError>> {
     if let [one] = writes {
         return vec![run_alone(conn, one).await];
     }
@@ -440,7 +440,7 @@ enum Abort {
 async fn try_batch(
     conn: &mut impl WriteConn,
     writes: &[Write],
-) -> Result<Vec<Result<Outcome, StoreError>>, Abort> {
+) -> Result<Vec<Result<WriteOutcome, StoreError>>, Abort> {
     let begin = conn.begin();
     // Nothing written into a deleted file (beyond a batch that races the deletion).
     conn.durable().map_err(|e| broken(conn, Abort::Commit(e)))?;
@@ -479,7 +479,7 @@ async fn try_batch(
 }
 
 /// One write in a transaction of its own.
-async fn run_alone(conn: &mut impl WriteConn, w: &Write) -> Result<Outcome, StoreError> {
+async fn run_alone(conn: &mut impl WriteConn, w: &Write) -> Result<WriteOutcome, StoreError> {
     let begin = conn.begin();
     let done = async {
         conn.durable()?;
@@ -496,16 +496,16 @@ async fn run_alone(conn: &mut impl WriteConn, w: &Write) -> Result<Outcome, Stor
     })
 }
 
-async fn statements(conn: &mut impl WriteConn, w: &Write) -> Result<Outcome, DbError> {
+async fn statements(conn: &mut impl WriteConn, w: &Write) -> Result<WriteOutcome, DbError> {
     let mut total = 0;
     for stmt in &w.stmts {
         let changed = conn.execute(stmt).await?;
         if stmt.guard && changed == 0 {
-            return Ok(Outcome::Unmatched);
+            return Ok(WriteOutcome::Unmatched);
         }
         total += changed;
     }
-    Ok(Outcome::Applied(total))
+    Ok(WriteOutcome::Applied(total))
 }
 
 /// A failure inside a transaction: the connection is dropped (which rolls back what it had

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::biz::TransError;
-use crate::service::wire::TransRequest;
+use crate::service::body::TransRequest;
 
 /// A handler's query parameters, or why they did not parse.
 pub(super) type Params = Result<Query<HashMap<String, String>>, QueryRejection>;

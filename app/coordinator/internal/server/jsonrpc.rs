@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::service::wire::{TransRequest, register_branch_from_json};
+use crate::service::body::{TransRequest, register_branch_from_json};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};

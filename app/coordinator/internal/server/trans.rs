@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::server::Svc;
 use crate::server::envelope::{bytes, done, reply, trans_request};
-use crate::service::wire::register_branch_from_json;
+use crate::service::body::register_branch_from_json;
 use crate::service::{DtmService, Payloads};
 
 /// `/newGid`, `/prepare`, `/submit`, `/abort`, `/registerBranch` (and its legacy aliases),

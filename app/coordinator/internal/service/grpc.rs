@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::service::wire::TransRequest;
+use crate::service::body::TransRequest;
 use dtmcli::proto::dtm_server::Dtm;
 use dtmcli::proto::{
     DtmBranchRequest, DtmGidReply, DtmProgressesReply, DtmRequest, DtmTopicRequest,

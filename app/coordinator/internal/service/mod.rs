@@ -1,16 +1,16 @@
 //! The coordinator's API, implemented once: DTO ↔ domain for both transports. The HTTP routes
 //! (`server`) and the `dtmgimp.Dtm` gRPC service (below) call the same [`DtmService`] methods.
 
+pub mod body;
 mod grpc;
 mod json;
-pub mod wire;
 
 use std::collections::BTreeMap;
 
-use wire::{TransRequest, WireError, validate_gid};
+use body::{BodyError, TransRequest, validate_gid};
 
 use crate::biz::{
-    NewBranch, NewTrans, Options, Phase2, ScanQuery, TransError, TransType, TransUsecase,
+    NewTrans, Options, Phase2, Registration, ScanQuery, TransError, TransType, TransUsecase,
 };
 
 pub use json::{branch_json, global_json};
@@ -86,7 +86,7 @@ impl DtmService {
             }
         };
         self.uc
-            .register_branch(NewBranch {
+            .register_branch(Registration {
                 gid,
                 branch_id: get("branch_id"),
                 phase2,
@@ -252,7 +252,7 @@ fn check_json_rpc_payloads(payloads: &[Vec<u8>]) -> Result<(), TransError> {
     Ok(())
 }
 
-fn bad(e: WireError) -> TransError {
+fn bad(e: BodyError) -> TransError {
     TransError::BadRequest(e.to_string())
 }
 

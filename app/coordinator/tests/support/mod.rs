@@ -13,7 +13,7 @@ use std::time::Duration;
 use coordinator::biz::{BranchCaller, Policy, TransStore};
 use coordinator::conf::{Bootstrap, Store};
 use dtmcli::DtmResult;
-use dtmcli::caller::{BranchRequest, CallError, Reply};
+use dtmcli::caller::{CallError, CallRequest, Reply};
 
 /// Branches that answer by name (the URL's last segment): a fixed result, recorded in order. A
 /// dead process calls nothing.
@@ -66,7 +66,7 @@ impl Branches {
 
 #[async_trait::async_trait]
 impl BranchCaller for Branches {
-    async fn call(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
+    async fn call(&self, req: &CallRequest<'_>) -> Result<Reply, CallError> {
         if self.dead.load(Ordering::SeqCst) {
             return Err(CallError::Transport {
                 url: req.url.into(),

@@ -8,7 +8,7 @@ use dtmcli::{BarrierError, Dialect};
 use sqlx::AnyPool;
 
 pub use dtm::DtmTransactions;
-pub use order::OrderRepoImpl;
+pub use order::SqlOrderRepo;
 
 use crate::biz::OrderError;
 

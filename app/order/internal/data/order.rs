@@ -11,20 +11,20 @@ use crate::biz::{Change, Order, OrderError, OrderRepo, OrderStatus};
 
 /// [`OrderRepo`] over the app's database.
 #[derive(Debug, Clone)]
-pub struct OrderRepoImpl {
+pub struct SqlOrderRepo {
     data: Data,
 }
 
-impl OrderRepoImpl {
+impl SqlOrderRepo {
     /// A repository on `data`.
     pub fn new(data: Data) -> Self {
-        OrderRepoImpl { data }
+        SqlOrderRepo { data }
     }
 }
 
 const COLUMNS: &str = "id, user_id, sku, quantity, status, create_time, update_time";
 
-impl OrderRepo for OrderRepoImpl {
+impl OrderRepo for SqlOrderRepo {
     async fn apply(&self, branch: &BranchInfo, change: &Change) -> Result<Outcome<()>, OrderError> {
         let tx = self.data.pool.begin().await?;
         let (dialect, change) = (self.data.dialect, change.clone());

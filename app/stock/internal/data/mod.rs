@@ -6,7 +6,7 @@ use dtmcli::dialect::OpenError;
 use dtmcli::{BarrierError, Dialect};
 use sqlx::AnyPool;
 
-pub use stock::StockRepoImpl;
+pub use stock::SqlStockRepo;
 
 use crate::biz::StockError;
 

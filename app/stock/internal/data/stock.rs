@@ -9,18 +9,18 @@ use crate::biz::{MAX_COUNTER, Movement, Stock, StockError, StockRepo};
 
 /// [`StockRepo`] over the app's database.
 #[derive(Debug, Clone)]
-pub struct StockRepoImpl {
+pub struct SqlStockRepo {
     data: Data,
 }
 
-impl StockRepoImpl {
+impl SqlStockRepo {
     /// A repository on `data`.
     pub fn new(data: Data) -> Self {
-        StockRepoImpl { data }
+        SqlStockRepo { data }
     }
 }
 
-impl StockRepo for StockRepoImpl {
+impl StockRepo for SqlStockRepo {
     async fn apply(&self, branch: &BranchInfo, m: &Movement) -> Result<Outcome<()>, StockError> {
         let tx = self.data.pool.begin().await?;
         let (dialect, m) = (self.data.dialect, m.clone());

@@ -10,7 +10,7 @@ use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::DtmResult;
-use crate::caller::{BranchRequest, CallError, Caller, Reply, truncate};
+use crate::caller::{CallError, CallRequest, Caller, Reply, truncate};
 
 impl Caller {
     pub(crate) async fn call_grpc(
@@ -18,7 +18,7 @@ impl Caller {
         channel: Channel,
         server: &str,
         method: &str,
-        req: &BranchRequest<'_>,
+        req: &CallRequest<'_>,
     ) -> Result<Reply, CallError> {
         let url = || format!("{server}{method}");
         let transport = |message: String| CallError::Transport {

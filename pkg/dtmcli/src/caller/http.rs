@@ -1,13 +1,13 @@
 //! HTTP branch calls: POST with the stored body (GET when it is empty), the context in the query.
 
 use crate::TransType;
-use crate::caller::{BranchRequest, CallError, Caller, MAX_REPLY_BODY, Reply, http_result};
+use crate::caller::{CallError, CallRequest, Caller, MAX_REPLY_BODY, Reply, http_result};
 
 impl Caller {
     pub(crate) async fn call_http(
         &self,
         url: &str,
-        req: &BranchRequest<'_>,
+        req: &CallRequest<'_>,
     ) -> Result<Reply, CallError> {
         // XA's phase two has no body yet is a POST (DTM's rule).
         let builder = if req.body.is_empty() && req.info.trans_type != TransType::Xa {
@@ -30,7 +30,7 @@ impl Caller {
         &self,
         mut builder: reqwest::RequestBuilder,
         url: &str,
-        req: &BranchRequest<'_>,
+        req: &CallRequest<'_>,
     ) -> Result<(u16, String), CallError> {
         let transport = |e: reqwest::Error| CallError::Transport {
             url: url.to_owned(),

@@ -1,7 +1,7 @@
 //! JSON-RPC 2.0 branch calls (protocol `json-rpc`, a URL naming its `method=`).
 
 use crate::DtmResult;
-use crate::caller::{BranchRequest, CallError, Caller, Reply, http_result, truncate};
+use crate::caller::{CallError, CallRequest, Caller, Reply, http_result, truncate};
 
 /// DTM's JSON-RPC error code for FAILURE.
 pub const JSON_RPC_FAILURE: i64 = -32901;
@@ -16,7 +16,7 @@ impl Caller {
     pub(crate) async fn call_json_rpc(
         &self,
         url: &str,
-        req: &BranchRequest<'_>,
+        req: &CallRequest<'_>,
     ) -> Result<Reply, CallError> {
         let method = reqwest::Url::parse(url)
             .ok()

@@ -1,6 +1,6 @@
 //! Calling a branch the way DTM does (docs/dtm-protocol.md, Calling branches): the coordinator
-//! calls every saga, msg, TCC and XA phase-2 branch this way, and the SDK calls TCC tries, XA
-//! actions and the msg check-back the same way.
+//! calls the branches of every [`TransType`](crate::TransType) this way, and the SDK calls TCC
+//! tries, XA actions and the msg check-back the same way.
 //!
 //! - HTTP: POST with the stored body, GET when it is empty (except xa: always POST); `gid,
 //!   trans_type, branch_id, op` (and `dtm`, `phase2_url` from an SDK) appended to the query;
@@ -40,7 +40,7 @@ pub use target::Target;
 
 /// One branch call.
 #[derive(Debug, Clone)]
-pub struct BranchRequest<'a> {
+pub struct CallRequest<'a> {
     /// `http(s)://…`, `host:port/pkg.Svc/Method` or a registry URL; empty means "nothing to
     /// call" (success).
     pub url: &'a str,
@@ -210,7 +210,7 @@ impl Caller {
 
     /// Calls one branch and reads its answer as DTM does. The whole call — resolving,
     /// connecting, waiting for an instance, the answer — is bounded by `req.timeout`.
-    pub async fn call(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
+    pub async fn call(&self, req: &CallRequest<'_>) -> Result<Reply, CallError> {
         match tokio::time::timeout(req.timeout, self.call_unbounded(req)).await {
             Ok(result) => result,
             Err(_) => Err(CallError::Transport {
@@ -220,7 +220,7 @@ impl Caller {
         }
     }
 
-    async fn call_unbounded(&self, req: &BranchRequest<'_>) -> Result<Reply, CallError> {
+    async fn call_unbounded(&self, req: &CallRequest<'_>) -> Result<Reply, CallError> {
         if let Some(why) = self.refused_literal(req.protocol, req.url) {
             return Err(CallError::Transport {
                 url: req.url.to_owned(),

@@ -6,7 +6,7 @@ use std::future::Future;
 use serde::Serialize;
 
 use super::{ClientError, Dtm, Trans, TransOp, json_payload, option_setters};
-use crate::caller::BranchRequest;
+use crate::caller::CallRequest;
 use crate::{BranchInfo, DtmResult, Op, TransType};
 
 /// A two-phase message: the coordinator calls every action (in order, or concurrently) until
@@ -138,7 +138,7 @@ impl Msg {
     /// Asks `query_prepared` what became of the local transaction, as the coordinator would.
     async fn check_back(&self, query_prepared: &str, local: BranchInfo) -> Option<DtmResult> {
         let headers = BTreeMap::new();
-        let request = BranchRequest {
+        let request = CallRequest {
             url: query_prepared,
             protocol: self.t.protocol,
             body: &[],

@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 
-use crate::caller::BranchRequest;
+use crate::caller::CallRequest;
 use crate::client::trans::{Trans, TransOp};
 use crate::client::{ClientError, Dtm};
 use crate::{BranchInfo, DtmResult};
@@ -24,7 +24,7 @@ impl Dtm {
     ) -> Result<(), ClientError> {
         let result = self
             .caller
-            .call(&BranchRequest {
+            .call(&CallRequest {
                 url,
                 protocol: t.protocol,
                 body: payload,

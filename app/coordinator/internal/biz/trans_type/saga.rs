@@ -16,7 +16,7 @@ use crate::biz::driver::{Driver, Trans};
 use crate::biz::policy::secs;
 use crate::biz::round::{Next, Round, Step, not_done};
 use crate::biz::trans_type::CustomData;
-use crate::biz::{Branch, NewTrans, Op, Status, TransError};
+use crate::biz::{Branch, BranchStatus, NewTrans, Op, Status, TransError};
 
 /// Whether a saga that sets no `timeout_to_fail` times out: no (DTM's rule).
 pub(super) const TIMES_OUT_BY_DEFAULT: bool = false;
@@ -130,7 +130,7 @@ async fn forward(r: &mut Round<'_>) -> Result<Step, TransError> {
     // An action recorded `failed` by an earlier round that stopped before `aborting` was
     // written (a crash, a failed write): the saga rolls back now. Without this check no action
     // would be ready below, which must never read as "all done".
-    if let Some(failed) = (0..plan.steps.len()).find(|&i| action(&r.t, i) == Status::Failed) {
+    if let Some(failed) = (0..plan.steps.len()).find(|&i| action(&r.t, i) == BranchStatus::Failed) {
         let reason = format!(
             "url:{} return failed",
             r.t.branches[plan.steps[failed].action].url
@@ -140,10 +140,10 @@ async fn forward(r: &mut Round<'_>) -> Result<Step, TransError> {
     loop {
         let ready: Vec<usize> = (0..plan.steps.len())
             .filter(|&i| {
-                action(&r.t, i) == Status::Prepared
+                action(&r.t, i) == BranchStatus::Prepared
                     && plan.deps[i]
                         .iter()
-                        .all(|&d| action(&r.t, d) == Status::Succeed)
+                        .all(|&d| action(&r.t, d) == BranchStatus::Succeed)
             })
             .collect();
         if ready.is_empty() {
@@ -162,10 +162,10 @@ async fn forward(r: &mut Round<'_>) -> Result<Step, TransError> {
             let url = &r.t.branches[a].url;
             match result {
                 Action::Answered(reply) if reply.result == DtmResult::Success => {
-                    answered.push((a, Status::Succeed));
+                    answered.push((a, BranchStatus::Succeed));
                 }
                 Action::Answered(reply) if reply.result == DtmResult::Failure => {
-                    answered.push((a, Status::Failed));
+                    answered.push((a, BranchStatus::Failed));
                     failure.get_or_insert(format!("url:{url} return failed: {}", reply.body));
                 }
                 Action::Exhausted => {
@@ -193,7 +193,7 @@ async fn forward(r: &mut Round<'_>) -> Result<Step, TransError> {
                         .find(|(b, _)| *b == a)
                         .map_or(r.t.branches[a].status, |(_, s)| *s)
                 };
-                let complete = (0..plan.steps.len()).all(|i| after(i) == Status::Succeed)
+                let complete = (0..plan.steps.len()).all(|i| after(i) == BranchStatus::Succeed)
                     && plan.steps.len() * 2 == r.t.branches.len();
                 complete.then_some((Status::Succeed, None))
             }
@@ -212,7 +212,7 @@ async fn forward(r: &mut Round<'_>) -> Result<Step, TransError> {
     }
     // Success only when every action is recorded `succeed`: "nothing ready" alone proves
     // nothing.
-    if (0..plan.steps.len()).any(|i| action(&r.t, i) != Status::Succeed)
+    if (0..plan.steps.len()).any(|i| action(&r.t, i) != BranchStatus::Succeed)
         || plan.steps.len() * 2 != r.t.branches.len()
     {
         return Ok(Step::Stop(Next::Error(
@@ -232,12 +232,14 @@ async fn backward(r: &mut Round<'_>) -> Result<Step, TransError> {
     // An action may have started if it was ever eligible: its predecessors all succeeded.
     let needs: Vec<bool> = (0..n)
         .map(|i| {
-            action(i) != Status::Prepared
-                || plan.deps[i].iter().all(|&d| action(d) == Status::Succeed)
+            action(i) != BranchStatus::Prepared
+                || plan.deps[i]
+                    .iter()
+                    .all(|&d| action(d) == BranchStatus::Succeed)
         })
         .collect();
     let mut undone: Vec<bool> = (0..n)
-        .map(|i| !needs[i] || t.branches[plan.steps[i].compensate].status == Status::Succeed)
+        .map(|i| !needs[i] || t.branches[plan.steps[i].compensate].status == BranchStatus::Succeed)
         .collect();
     loop {
         let ready: Vec<usize> = (0..n)

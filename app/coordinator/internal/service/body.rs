@@ -9,7 +9,7 @@
 //!   read by its transaction type's module;
 //! - registerBranch bodies are maps of **strings only**.
 //!
-//! What DTM would accept but cannot be right is refused here with a [`WireError`] naming the field:
+//! What DTM would accept but cannot be right is refused here with a [`BodyError`] naming the field:
 //! an empty or over-long gid, an unknown `trans_type`, steps and payloads of different lengths.
 
 use std::collections::BTreeMap;
@@ -75,7 +75,7 @@ pub struct TransRequest {
 
 /// A request the coordinator refuses: 400 with this message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WireError {
+pub enum BodyError {
     /// Not JSON, or a field of the wrong type.
     #[error("invalid request body: {0}")]
     Json(String),
@@ -89,8 +89,8 @@ pub enum WireError {
     },
 }
 
-impl From<WireError> for kit::Error {
-    fn from(e: WireError) -> Self {
+impl From<BodyError> for kit::Error {
+    fn from(e: BodyError) -> Self {
         kit::Error::bad_request("INVALID_ARGUMENT", e.to_string())
     }
 }
@@ -99,12 +99,12 @@ impl TransRequest {
     /// Reads a body as DTM does (see the module docs). The gid is kept as sent: DTM silently
     /// drops `\n`, `\r` and `;` from it, so the client's gid no longer found its transaction;
     /// here a new gid with one of them is refused ([`validate_new_gid`]).
-    pub fn from_json(body: &[u8]) -> Result<TransRequest, WireError> {
-        kit::gojson::from_slice(body).map_err(|e| WireError::Json(e.to_string()))
+    pub fn from_json(body: &[u8]) -> Result<TransRequest, BodyError> {
+        kit::gojson::from_slice(body).map_err(|e| BodyError::Json(e.to_string()))
     }
 
     /// Checks what every route needs: a gid of 1 to 128 characters and a supported trans_type.
-    pub fn validate(&self) -> Result<(), WireError> {
+    pub fn validate(&self) -> Result<(), BodyError> {
         validate_new_gid(&self.gid)?;
         match TransType::parse(&self.trans_type) {
             Some(TransType::Workflow) => {
@@ -168,10 +168,10 @@ impl TransRequest {
 
 /// A registerBranch body: a flat map of strings (`gid, trans_type, branch_id, data, confirm,
 /// cancel, …`). A value of any other JSON type is refused, as DTM's binding does.
-pub fn register_branch_from_json(body: &[u8]) -> Result<BTreeMap<String, String>, WireError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
+pub fn register_branch_from_json(body: &[u8]) -> Result<BTreeMap<String, String>, BodyError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| BodyError::Json(e.to_string()))?;
     let Value::Object(map) = v else {
-        return Err(WireError::Json("expected a JSON object".into()));
+        return Err(BodyError::Json("expected a JSON object".into()));
     };
     let mut out = BTreeMap::new();
     for (k, v) in map {
@@ -193,7 +193,7 @@ pub fn register_branch_from_json(body: &[u8]) -> Result<BTreeMap<String, String>
 }
 
 /// A gid of 1 to 128 characters.
-pub fn validate_gid(gid: &str) -> Result<(), WireError> {
+pub fn validate_gid(gid: &str) -> Result<(), BodyError> {
     if gid.is_empty() {
         return Err(field("gid", "is required".into()));
     }
@@ -210,7 +210,7 @@ pub fn validate_gid(gid: &str) -> Result<(), WireError> {
 /// branch call carries it as gRPC metadata (and in a URL query), where control characters and
 /// non-ASCII text cannot travel — such a transaction could never be driven. Lookups (`query`,
 /// `forceStop`) take any gid: a lookup of one that cannot exist simply finds nothing.
-pub fn validate_new_gid(gid: &str) -> Result<(), WireError> {
+pub fn validate_new_gid(gid: &str) -> Result<(), BodyError> {
     validate_gid(gid)?;
     if let Some(c) = gid.chars().find(|c| !c.is_ascii_graphic()) {
         return Err(field(
@@ -225,8 +225,8 @@ pub fn validate_new_gid(gid: &str) -> Result<(), WireError> {
     Ok(())
 }
 
-fn field(field: &'static str, message: String) -> WireError {
-    WireError::Field { field, message }
+fn field(field: &'static str, message: String) -> BodyError {
+    BodyError::Field { field, message }
 }
 
 #[cfg(test)]
