@@ -1,6 +1,6 @@
 //! A system without any CA certificate (a bare container image): the coordinator starts and
-//! calls plain `http://` branches; only `https://` ones would fail, each with its own error. It
-//! used to panic at start, where the HTTP client loads the system's certificates.
+//! calls plain `http://` branches; only `https://` ones would fail, each with its own error —
+//! nothing panics where the HTTP client loads the system's certificates.
 
 use dtmcli::{Dtm, Saga};
 use dtmtest::Process;

@@ -170,8 +170,8 @@ impl<'a> Round<'a> {
     }
 
     /// Runs `calls` (branch calls of this transaction) at most `BranchConcurrency` at a time;
-    /// their results in order. Unbounded, a 2,000-step concurrent saga opened 2,000 connections
-    /// to one host at once and never got through.
+    /// their results in order: unbounded, a 2,000-step concurrent saga would open 2,000
+    /// connections to one host at once and never get through.
     pub(crate) async fn bounded<F: Future>(&self, calls: Vec<F>) -> Vec<F::Output> {
         futures_util::stream::iter(calls)
             .buffered(self.d.policy.branch_concurrency.max(1))
