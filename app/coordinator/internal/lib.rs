@@ -20,7 +20,7 @@ pub mod service;
 
 use std::sync::Arc;
 
-use biz::{Clock, TransStore, TransUsecase};
+use biz::{Clock, TopicUsecase, TransStore, TransUsecase};
 use kit::AppBuilder;
 use metrics::DtmMetrics;
 
@@ -61,6 +61,7 @@ pub async fn wire(conf: &conf::Bootstrap, overrides: Overrides) -> Result<AppBui
     let caller = Arc::new(data::SdkCaller::new(resolver, reach));
     let observer = Arc::new(dtm_metrics);
     let policy = policy(conf);
+    let topics = TopicUsecase::new(store.clone(), caller.clone());
     let usecase = TransUsecase::new(store.clone(), caller, policy, overrides.clock, observer);
     // The backlog is read, not counted: fresh at each scrape.
     let uc = usecase.clone();
@@ -73,14 +74,14 @@ pub async fn wire(conf: &conf::Bootstrap, overrides: Overrides) -> Result<AppBui
         })
     }));
     let svc = Arc::new(
-        service::DtmService::new(usecase.clone())
+        service::DtmService::new(usecase.clone(), topics)
             .redacting_headers(conf.hardening.redact_branch_headers),
     );
     let token = Some(conf.hardening.api_token.clone()).filter(|t| !t.is_empty());
     let closing = usecase.clone();
     Ok(kit::App::builder("coordinator")
         // Picks up whatever is unfinished, including what a previous run left.
-        .worker("poller", usecase.poller())
+        .worker("poller", usecase.poller().run())
         .http(server::new_http_server(svc.clone(), token))
         // DTM's path, beside kit's /metrics.
         .http(axum::Router::new().route("/api/metrics", kit::metrics::handler(metrics.clone())))

@@ -257,7 +257,7 @@ async fn finish(
             Some(_) => {}
         }
         clock.advance(Duration::from_secs(600));
-        while uc.cron_once().await.unwrap_or(true) {}
+        while uc.poller().once().await.unwrap_or(true) {}
     }
     panic!(
         "{gid} is not final after 50 polls: {:?}",

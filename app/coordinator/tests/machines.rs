@@ -193,7 +193,7 @@ async fn branch_errors_back_off_doubling_up_to_the_cap() {
         let g = store.find("backoff").await.expect("find").expect("stored");
         waits.push(g.next_cron_time - g.update_time);
         clock.advance(g.next_cron_time - clock.now());
-        assert!(uc.cron_once().await.expect("cron"), "due");
+        assert!(uc.poller().once().await.expect("cron"), "due");
     }
     assert_eq!(waits, [1, 2, 4, 8, 8].map(Duration::from_secs));
     assert_eq!(called(&branches).len(), 0, "a dead process calls nothing");
@@ -202,7 +202,7 @@ async fn branch_errors_back_off_doubling_up_to_the_cap() {
         .dead
         .store(false, std::sync::atomic::Ordering::SeqCst);
     clock.advance(Duration::from_secs(8));
-    assert!(uc.cron_once().await.expect("cron"));
+    assert!(uc.poller().once().await.expect("cron"));
     let g = store.find("backoff").await.expect("find").expect("stored");
     assert_eq!(g.status, Status::Succeed);
 }
@@ -280,7 +280,11 @@ async fn a_stored_custom_data_that_no_longer_parses_is_an_error_not_a_sequential
         g.status = Status::Submitted;
         g.next_cron_time = clock.now();
     });
-    let err = uc.cron_once().await.expect_err("the round refuses the row");
+    let err = uc
+        .poller()
+        .once()
+        .await
+        .expect_err("the round refuses the row");
     assert!(
         err.to_string()
             .contains("the stored custom_data of corrupt is corrupt"),

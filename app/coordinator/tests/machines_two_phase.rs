@@ -90,7 +90,7 @@ async fn prepared_with_three(uc: &TransUsecase, gid: &str, trans_type: TransType
 
 /// Every poller step due now.
 async fn poll(uc: &TransUsecase) {
-    while uc.cron_once().await.expect("cron") {}
+    while uc.poller().once().await.expect("cron") {}
 }
 
 async fn status(uc: &TransUsecase, gid: &str) -> Status {

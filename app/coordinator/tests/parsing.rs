@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use coordinator::biz::{Clock, TransError, TransUsecase, Unobserved};
+use coordinator::biz::{Clock, TopicUsecase, TransError, TransUsecase, Unobserved};
 use coordinator::service::body::{TransRequest, register_branch_from_json};
 use coordinator::service::{DtmService, Payloads};
 use proptest::prelude::*;
@@ -129,14 +129,16 @@ fn service() -> (
         .build()
         .expect("runtime");
     let (store, dir) = rt.block_on(support::sqlite_store());
+    let caller = Arc::new(Branches::default());
+    let topics = TopicUsecase::new(store.clone(), caller.clone());
     let uc = TransUsecase::new(
         store,
-        Arc::new(Branches::default()),
+        caller,
         policy(),
         Clock::default(),
         Arc::new(Unobserved),
     );
-    (DtmService::new(uc.clone()), uc, dir, rt)
+    (DtmService::new(uc.clone(), topics), uc, dir, rt)
 }
 
 proptest! {

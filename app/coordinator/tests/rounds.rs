@@ -75,7 +75,7 @@ async fn a_tcc_that_times_out_on_the_default_names_that_timeout() {
     };
     uc.prepare(tcc).await.expect("prepare");
     clock.advance(Duration::from_secs(31));
-    while uc.cron_once().await.expect("cron") {}
+    while uc.poller().once().await.expect("cron") {}
     let (g, _) = uc.query("tcc-late").await.expect("query").expect("stored");
     assert_eq!(g.status, Status::Failed);
     assert_eq!(g.rollback_reason, "Timeout after 30 seconds");
@@ -114,7 +114,7 @@ async fn slow_transactions_do_not_starve_the_poller() {
     }
     // Their leases run out: the poller takes them all, and every round hangs.
     clock.advance(Duration::from_secs(600));
-    let _poller = uc.spawn_poller();
+    let _poller = uc.poller().spawn();
     eventually("the poller drives every slow saga", async || {
         let calls = branches.calls();
         (0..slow).all(|i| {

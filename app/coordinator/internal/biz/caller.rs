@@ -14,3 +14,15 @@ pub trait BranchCaller: Send + Sync + 'static {
         Target::parse(protocol, url).map(drop)
     }
 }
+
+/// A branch URL `caller` can call, or a 400 naming the problem (checked when a transaction, a
+/// branch or a subscriber arrives, so that a URL that can never work is not retried forever).
+pub(crate) fn check_target(
+    caller: &dyn BranchCaller,
+    protocol: &str,
+    url: &str,
+) -> Result<(), crate::biz::TransError> {
+    caller
+        .check(protocol, url)
+        .map_err(|e| crate::biz::TransError::BadRequest(e.to_string()))
+}

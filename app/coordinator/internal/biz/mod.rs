@@ -3,6 +3,7 @@
 //! and the traits storage, branch calling and the metrics implement.
 
 mod caller;
+mod drive;
 mod driver;
 mod error;
 mod observer;
@@ -20,11 +21,15 @@ pub use caller::BranchCaller;
 pub use error::TransError;
 pub use observer::{RoundObserver, Unobserved};
 pub use policy::{MAX_REQUEST_TIMEOUT_SECS, MAX_RETRY_LIMIT, MAX_TIMEOUT_SECS, Policy};
-pub use poller::{POLLER_CONCURRENCY, POLLER_OVERFLOW, SLOW_ROUND};
+pub use poller::{POLLER_CONCURRENCY, POLLER_OVERFLOW, Poller, SLOW_ROUND};
 pub use request::{NewTrans, Phase2, Registration};
 pub use store::{
     Backlog, Created, Progress, ScanPage, ScanQuery, StatusChange, StoreError, Subscriber, Topic,
     TransStore,
 };
-pub use trans::{Branch, BranchStatus, Clock, Global, Op, Options, Status, TransType, new_gid};
+pub use topics::TopicUsecase;
+pub use trans::{
+    Branch, BranchStatus, Clock, CustomData, Global, MsgData, Op, Options, SagaData, Status,
+    TransType, new_gid,
+};
 pub use usecase::TransUsecase;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kit::time::UnixMs;
 
-use crate::biz::{Options, TransType, trans_type};
+use crate::biz::Options;
 
 /// The server-wide timing rules (config keys of the same names).
 #[derive(Debug, Clone)]
@@ -14,7 +14,7 @@ pub struct Policy {
     pub retry_interval: Duration,
     /// `RetryMaxInterval`: the cap of the doubling back-off (DTM has none).
     pub retry_max_interval: Duration,
-    /// `TimeoutToFail`: default timeout of every [`TransType`] but a saga, which has none
+    /// `TimeoutToFail`: default timeout of every transaction type but a saga, which has none
     /// unless it asks.
     pub timeout_to_fail: Duration,
     /// `RequestTimeout`: default time one branch call may take.
@@ -40,17 +40,6 @@ impl Policy {
             secs(o.timeout_to_fail)
         } else {
             server
-        }
-    }
-
-    /// How long a transaction may stay unfinished: its own `timeout_to_fail`, else the
-    /// server's if its type times out by default (a saga does not; docs/dtm-protocol.md,
-    /// Timing). `None`: no timeout.
-    pub fn timeout(&self, t: TransType, o: &Options) -> Option<Duration> {
-        if o.timeout_to_fail > 0 {
-            Some(secs(o.timeout_to_fail))
-        } else {
-            trans_type::times_out_by_default(t).then_some(self.timeout_to_fail)
         }
     }
 }

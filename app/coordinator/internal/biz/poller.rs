@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::biz::{TransError, TransUsecase};
+use crate::biz::TransError;
+use crate::biz::drive::drive;
+use crate::biz::driver::Driver;
 
 /// How many transactions the poller drives at once.
 pub const POLLER_CONCURRENCY: usize = 64;
@@ -26,15 +28,25 @@ pub const POLLER_OVERFLOW: usize = 2048;
 /// transactions pass through the slots in a second or two.
 pub const SLOW_ROUND: Duration = Duration::from_millis(250);
 
-impl TransUsecase {
-    /// Starts the poller: it leases due transactions and drives up to [`POLLER_CONCURRENCY`] of
+/// The poller of one use case (`TransUsecase::poller` makes it).
+pub struct Poller {
+    driver: Arc<Driver>,
+}
+
+impl Poller {
+    /// The poller over `driver`.
+    pub(crate) fn new(driver: Arc<Driver>) -> Poller {
+        Poller { driver }
+    }
+
+    /// Runs the poller: it leases due transactions and drives up to [`POLLER_CONCURRENCY`] of
     /// them at once; when nothing is due it sleeps `TransCronInterval`. A round still running
     /// after [`SLOW_ROUND`] (a branch that answers late or never) moves out of its slot into a
     /// larger overflow budget, so that slow transactions cannot hold every slot and starve the
     /// rest. It runs until dropped: the coordinator's app runs it as a worker (kit's
     /// `AppBuilder::worker`), which stops the app should it ever end or panic.
-    pub fn poller(&self) -> impl Future<Output = ()> + Send + 'static {
-        let uc = self.clone();
+    pub fn run(self) -> impl Future<Output = ()> + Send + 'static {
+        let uc = self;
         let slots = Arc::new(tokio::sync::Semaphore::new(POLLER_CONCURRENCY));
         let overflow = Arc::new(tokio::sync::Semaphore::new(POLLER_OVERFLOW));
         async move {
@@ -47,7 +59,7 @@ impl TransUsecase {
                         let d = uc.driver.clone();
                         let overflow = overflow.clone();
                         tokio::spawn(async move {
-                            let round = d.drive(&gid);
+                            let round = drive(&d, &gid);
                             tokio::pin!(round);
                             let driven = tokio::select! {
                                 driven = &mut round => driven,
@@ -78,17 +90,17 @@ impl TransUsecase {
         }
     }
 
-    /// [`TransUsecase::poller`] in a task of its own, for a use case run without an app (tests
-    /// of the use case alone). Abort the handle to stop it.
-    pub fn spawn_poller(&self) -> JoinHandle<()> {
-        tokio::spawn(self.poller())
+    /// [`Poller::run`] in a task of its own, for a use case run without an app (tests of the
+    /// use case alone). Abort the handle to stop it.
+    pub fn spawn(self) -> JoinHandle<()> {
+        tokio::spawn(self.run())
     }
 
     /// One poller step: leases one due transaction and drives it; `false` if none was due.
-    pub async fn cron_once(&self) -> Result<bool, TransError> {
+    pub async fn once(&self) -> Result<bool, TransError> {
         match self.lease_one().await? {
             Some(gid) => {
-                self.driver.clone().drive(&gid).await?;
+                drive(&self.driver, &gid).await?;
                 Ok(true)
             }
             None => Ok(false),

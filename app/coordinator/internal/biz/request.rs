@@ -3,8 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::biz::trans_type::{tcc, xa};
-use crate::biz::{Op, Options, TransType};
+use crate::biz::{Options, TransType};
 
 /// A transaction as a client submits or prepares it.
 #[derive(Debug, Clone, Default)]
@@ -65,14 +64,6 @@ impl Phase2 {
         match self {
             Phase2::Tcc { .. } => TransType::Tcc,
             Phase2::Xa { .. } => TransType::Xa,
-        }
-    }
-
-    /// The two rows the branch is stored as, backward op first (as DTM stores them).
-    pub(crate) fn rows(&self) -> [(Op, &str); 2] {
-        match self {
-            Phase2::Tcc { confirm, cancel } => tcc::rows(confirm, cancel),
-            Phase2::Xa { url } => xa::rows(url),
         }
     }
 }

@@ -1,10 +1,8 @@
 //! One *round* drives a transaction as far as it can go now — calling branches, recording their
 //! results, changing its status — and says when to come back (docs/dtm-protocol.md, Statuses and
 //! state machines). What each step does is its type's business (`trans_type`); this file holds
-//! the loop and what every type's steps use: moving the status, calling branches a wave at a
-//! time, recording answers, timeouts.
-//!
-//! ONGOING keeps the base interval; an error doubles it, up to `RetryMaxInterval`.
+//! what every type's steps use: moving the status, calling branches a wave at a time, recording
+//! answers, timeouts. The loop that runs the steps under the lease is in `drive`.
 
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
@@ -14,10 +12,10 @@ use dtmcli::{BranchInfo, DtmResult};
 use futures_util::StreamExt;
 use kit::time::UnixMs;
 
-use crate::biz::driver::{Driver, Trans, log_change};
+use crate::biz::driver::{Driver, log_change};
 use crate::biz::policy::{MAX_REQUEST_TIMEOUT_SECS, NEVER};
 use crate::biz::{
-    Branch, BranchStatus, Global, Op, Progress, Status, StatusChange, TransError, trans_type,
+    Branch, BranchStatus, CustomData, Global, Op, Progress, Status, StatusChange, TransError,
 };
 
 /// When to visit a transaction next, as a round ends.
@@ -44,20 +42,23 @@ pub(crate) enum Step {
     Stop(Next),
 }
 
-/// A round in progress: the driver, the transaction as the round holds it, and the saga
-/// action retries it has spent (`retry_limit` counts per round, as in DTM).
+/// A round in progress: the driver, the transaction as the round holds it, its timeout (its
+/// type's rule, `None` for none), and the saga action retries it has spent (`retry_limit`
+/// counts per round, as in DTM).
 pub(crate) struct Round<'a> {
     pub(crate) d: &'a Driver,
     pub(crate) t: Trans,
+    timeout: Option<Duration>,
     pub(crate) retries: AtomicI64,
 }
 
 impl<'a> Round<'a> {
-    /// A round of `t`.
-    pub(crate) fn new(d: &'a Driver, t: Trans) -> Round<'a> {
+    /// A round of `t`, which times out after `timeout`.
+    pub(crate) fn new(d: &'a Driver, t: Trans, timeout: Option<Duration>) -> Round<'a> {
         Round {
             d,
             t,
+            timeout,
             retries: AtomicI64::new(0),
         }
     }
@@ -65,20 +66,6 @@ impl<'a> Round<'a> {
     /// The transaction as the round left it.
     pub(crate) fn into_global(self) -> Global {
         self.t.global
-    }
-
-    /// Steps until the transaction is final or a step says when to come back.
-    pub(crate) async fn run(&mut self) -> Result<Next, TransError> {
-        loop {
-            if self.t.global.status.is_final() {
-                return Ok(Next::Done);
-            }
-            match trans_type::step(self).await? {
-                Step::Again => {}
-                Step::Reload => self.t = self.d.load(&self.t.global.gid).await?,
-                Step::Stop(next) => return Ok(next),
-            }
-        }
     }
 
     /// Moves the transaction to `to` (compare-and-set from its status in memory).
@@ -108,9 +95,8 @@ impl<'a> Round<'a> {
 
     /// `Stop` until the transaction's timeout, or `None` once it is past.
     pub(crate) fn before_deadline(&self) -> Option<Step> {
-        let g = &self.t.global;
-        let deadline = match self.d.policy.timeout(g.trans_type, &g.options) {
-            Some(timeout) => g.create_time + timeout,
+        let deadline = match self.timeout {
+            Some(timeout) => self.t.global.create_time + timeout,
             None => NEVER,
         };
         (self.d.clock.now() < deadline).then_some(Step::Stop(Next::At(deadline)))
@@ -119,9 +105,7 @@ impl<'a> Round<'a> {
     /// DTM's timeout reason, naming the timeout in force (the server's when the transaction
     /// set none).
     pub(crate) fn timeout_reason(&self) -> String {
-        let g = &self.t.global;
-        let timeout = self.d.policy.timeout(g.trans_type, &g.options);
-        let secs = timeout.map_or(0, |d| d.as_secs());
+        let secs = self.timeout.map_or(0, |d| d.as_secs());
         format!("Timeout after {secs} seconds")
     }
 
@@ -275,7 +259,32 @@ impl<'a> Round<'a> {
     }
 }
 
+/// A transaction as a round holds it: the global row, its branches in insertion order, and its
+/// `custom_data` parsed.
+///
+/// Every write is a compare-and-set and, once it succeeds, is applied to this copy too; so a round
+/// reads the store only when it starts from the store (the poller, a client's retry) or when a
+/// write finds that someone else changed the transaction — never to learn what it just wrote.
+#[derive(Debug, Clone)]
+pub(crate) struct Trans {
+    /// The global row.
+    pub(crate) global: Global,
+    /// Its branches.
+    pub(crate) branches: Vec<Branch>,
+    /// Its `custom_data`, typed.
+    pub(crate) custom: CustomData,
+}
+
 impl Trans {
+    /// A transaction as read or just created, `custom` its parsed `custom_data`.
+    pub(crate) fn new(global: Global, branches: Vec<Branch>, custom: CustomData) -> Trans {
+        Trans {
+            global,
+            branches,
+            custom,
+        }
+    }
+
     /// Indexes of the `prepared` branches that `which` selects, in insertion order.
     pub(crate) fn pending(&self, which: impl Fn(&Branch) -> bool) -> Vec<usize> {
         (0..self.branches.len())

@@ -131,6 +131,34 @@ pub struct Global {
     pub owner: String,
 }
 
+/// A transaction's `custom_data`, parsed once for its type (by the type's module in
+/// `trans_type`) and kept with the transaction while a round drives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomData {
+    /// A saga's concurrency and orders.
+    Saga(SagaData),
+    /// A msg's delay.
+    Msg(MsgData),
+    /// Nothing to read (tcc, xa).
+    None,
+}
+
+/// A saga's `custom_data`: `{"concurrent":bool,"orders":{"<i>":[<j>,..]}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SagaData {
+    /// Start the actions in parallel, each once the steps it waits for succeeded.
+    pub concurrent: bool,
+    /// Step index → the steps it waits for (0-based).
+    pub orders: std::collections::BTreeMap<usize, Vec<usize>>,
+}
+
+/// A msg's `custom_data`: `{"delay":<seconds>}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MsgData {
+    /// Seconds to wait after submit before calling the branches.
+    pub delay: i64,
+}
+
 /// A branch row: one call the coordinator makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Branch {

@@ -1,14 +1,18 @@
 //! The coordinator's use case: what each API operation does to a global transaction. The rounds
-//! that drive one are in `round` (with each type's steps in `trans_type`), the poller that picks
-//! up unfinished ones in `poller`, the topic operations in `topics`.
+//! that drive one are in `drive` and `round` (with each type's steps in `trans_type`), the poller
+//! that picks up unfinished ones in `poller`, the topic operations in `topics`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Instrument;
 
-use crate::biz::driver::{Driver, Trans};
-use crate::biz::trans_type::new_trans;
+use crate::biz::drive::{drive, drive_loaded};
+use crate::biz::driver::Driver;
+use crate::biz::poller::Poller;
+use crate::biz::round::Trans;
+use crate::biz::topics;
+use crate::biz::trans_type::{new_trans, registration_rows};
 use crate::biz::{
     Branch, BranchCaller, Clock, Created, Global, NewTrans, Policy, Registration, RoundObserver,
     ScanPage, ScanQuery, Status, StoreError, TransError, TransStore, TransType,
@@ -42,6 +46,11 @@ impl TransUsecase {
         }
     }
 
+    /// The poller of this use case: run it (as the app's worker), or step it in tests.
+    pub fn poller(&self) -> Poller {
+        Poller::new(self.driver.clone())
+    }
+
     /// A clean stop's last step, once the servers and the poller have stopped.
     pub async fn close(&self) -> Result<(), TransError> {
         Ok(self.driver.store.close().await?)
@@ -62,7 +71,7 @@ impl TransUsecase {
     /// `prepare`: store a msg (with its branches), a tcc or an xa in `prepared`. Idempotent.
     pub async fn prepare(&self, t: NewTrans) -> Result<(), TransError> {
         let d = &self.driver;
-        let topics = d.topics_of(&t).await?;
+        let topics = topics::subscribers(&*d.store, &t).await?;
         let Trans {
             global, branches, ..
         } = new_trans(d, &t, Status::Prepared, &topics)?;
@@ -90,7 +99,7 @@ impl TransUsecase {
 
     async fn submit_now(&self, t: NewTrans) -> Result<(), TransError> {
         let d = &self.driver;
-        let topics = d.topics_of(&t).await?;
+        let topics = topics::subscribers(&*d.store, &t).await?;
         let trans = new_trans(d, &t, Status::Submitted, &topics)?;
         let global = &trans.global;
         let gid = global.gid.clone();
@@ -189,13 +198,11 @@ impl TransUsecase {
                 "branch_id must be 1 to 128 characters".into(),
             ));
         }
-        for (_, url) in b.phase2.rows() {
+        for (_, url) in registration_rows(&b.phase2) {
             d.check_target(&g.protocol, url)?;
         }
         let now = d.clock.now();
-        let rows = b
-            .phase2
-            .rows()
+        let rows = registration_rows(&b.phase2)
             .map(|(op, url)| Branch::new(&b.gid, b.branch_id.clone(), op, url, &b.data, now));
         match d.store.add_branches(&b.gid, Status::Prepared, &rows).await {
             Ok(true) => Ok(()),
@@ -287,10 +294,10 @@ impl TransUsecase {
         let round = async move {
             let (gid, driven) = match start {
                 Start::Load(gid) => {
-                    let driven = d.drive(&gid).await;
+                    let driven = drive(&d, &gid).await;
                     (gid, driven)
                 }
-                Start::Loaded(t) => (t.global.gid.clone(), d.drive_loaded(*t).await),
+                Start::Loaded(t) => (t.global.gid.clone(), drive_loaded(&d, *t).await),
             };
             if let Err(e) = &driven {
                 tracing::warn!(%gid, error = %e, "round");

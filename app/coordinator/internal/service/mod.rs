@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use body::{BodyError, TransRequest, validate_gid};
 
 use crate::biz::{
-    NewTrans, Options, Phase2, Registration, ScanQuery, TransError, TransType, TransUsecase,
+    NewTrans, Options, Phase2, Registration, ScanQuery, TopicUsecase, TransError, TransType,
+    TransUsecase,
 };
 
 pub use json::{branch_json, global_json};
@@ -19,14 +20,16 @@ pub use json::{branch_json, global_json};
 #[derive(Clone)]
 pub struct DtmService {
     uc: TransUsecase,
+    topics: TopicUsecase,
     redact_headers: bool,
 }
 
 impl DtmService {
-    /// A service over the use case.
-    pub fn new(uc: TransUsecase) -> Self {
+    /// A service over the use cases.
+    pub fn new(uc: TransUsecase, topics: TopicUsecase) -> Self {
         DtmService {
             uc,
+            topics,
             redact_headers: false,
         }
     }
@@ -97,17 +100,17 @@ impl DtmService {
 
     /// `subscribe`: `url` receives the msgs sent to `topic://<topic>`.
     pub async fn subscribe(&self, topic: &str, url: &str, remark: &str) -> Result<(), TransError> {
-        self.uc.subscribe(topic, url, remark).await
+        self.topics.subscribe(topic, url, remark).await
     }
 
     /// `unsubscribe`.
     pub async fn unsubscribe(&self, topic: &str, url: &str) -> Result<(), TransError> {
-        self.uc.unsubscribe(topic, url).await
+        self.topics.unsubscribe(topic, url).await
     }
 
     /// `deleteTopic`.
     pub async fn delete_topic(&self, topic: &str) -> Result<(), TransError> {
-        self.uc.delete_topic(topic).await
+        self.topics.delete_topic(topic).await
     }
 
     /// `forceStop`.

@@ -12,24 +12,15 @@ use std::collections::BTreeMap;
 
 use kit::time::UnixMs;
 
-use crate::biz::driver::{Driver, Trans};
-use crate::biz::policy::NEVER;
-use crate::biz::round::{Next, Round, Step};
-use crate::biz::{Branch, Global, NewTrans, Op, Status, TransError, TransType};
+use std::time::Duration;
 
-pub use msg::MsgData;
-pub use saga::SagaData;
-
-/// A transaction's `custom_data`, parsed for its type (tcc and xa have none).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CustomData {
-    /// A saga's concurrency and orders.
-    Saga(SagaData),
-    /// A msg's delay.
-    Msg(MsgData),
-    /// Nothing to read.
-    None,
-}
+use crate::biz::driver::Driver;
+use crate::biz::policy::{NEVER, secs};
+use crate::biz::round::{Next, Round, Step, Trans};
+use crate::biz::{
+    Branch, CustomData, Global, MsgData, NewTrans, Op, Options, Phase2, Policy, SagaData, Status,
+    TransError, TransType,
+};
 
 impl CustomData {
     /// Parses the `custom_data` of a new transaction of type `t` with `steps` steps.
@@ -48,9 +39,28 @@ impl CustomData {
     }
 }
 
+/// How long a transaction of type `t` may stay unfinished: its own `timeout_to_fail`, else the
+/// server's if its type times out by default (a saga does not; docs/dtm-protocol.md, Timing).
+/// `None`: no timeout.
+pub(crate) fn timeout(policy: &Policy, t: TransType, o: &Options) -> Option<Duration> {
+    if o.timeout_to_fail > 0 {
+        Some(secs(o.timeout_to_fail))
+    } else {
+        times_out_by_default(t).then_some(policy.timeout_to_fail)
+    }
+}
+
+/// The two rows a registered branch is stored as, backward op first (as DTM stores them).
+pub(crate) fn registration_rows(p: &Phase2) -> [(Op, &str); 2] {
+    match p {
+        Phase2::Tcc { confirm, cancel } => tcc::rows(confirm, cancel),
+        Phase2::Xa { url } => xa::rows(url),
+    }
+}
+
 /// Whether a transaction of type `t` that sets no `timeout_to_fail` times out (after the
 /// server's `TimeoutToFail`).
-pub(crate) fn times_out_by_default(t: TransType) -> bool {
+fn times_out_by_default(t: TransType) -> bool {
     match t {
         TransType::Saga => saga::TIMES_OUT_BY_DEFAULT,
         TransType::Msg => msg::TIMES_OUT_BY_DEFAULT,
@@ -84,7 +94,7 @@ pub(crate) fn new_trans(
         Status::Submitted => (d.owner.clone(), now + d.policy.lease()),
         // Nothing to do until it is submitted, aborted, or times out.
         _ => {
-            let timeout = d.policy.timeout(trans_type, &options);
+            let timeout = timeout(&d.policy, trans_type, &options);
             (String::new(), timeout.map_or(NEVER, |d| now + d))
         }
     };
@@ -106,11 +116,7 @@ pub(crate) fn new_trans(
         next_cron_time,
         owner,
     };
-    Ok(Trans {
-        global,
-        branches,
-        custom,
-    })
+    Ok(Trans::new(global, branches, custom))
 }
 
 /// The rows a new transaction of type `t` is stored with. A tcc's or xa's come later, one

@@ -14,19 +14,11 @@ use crate::biz::driver::Driver;
 use crate::biz::policy::{MAX_TIMEOUT_SECS, secs};
 use crate::biz::round::{Next, Round, Step, not_done};
 use crate::biz::topics::TOPIC_PREFIX;
-use crate::biz::trans_type::CustomData;
-use crate::biz::{Branch, NewTrans, Op, Status, TransError};
+use crate::biz::{Branch, CustomData, MsgData, NewTrans, Op, Status, TransError};
 
 /// Whether a msg that sets no `timeout_to_fail` times out: yes — a prepared msg is checked back
 /// after the server's `TimeoutToFail`.
 pub(super) const TIMES_OUT_BY_DEFAULT: bool = true;
-
-/// A msg's `custom_data`: `{"delay":<seconds>}`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MsgData {
-    /// Seconds to wait after submit before calling the branches.
-    pub delay: i64,
-}
 
 impl MsgData {
     /// Parses a msg's `custom_data` (empty text: no delay).

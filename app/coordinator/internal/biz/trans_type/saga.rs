@@ -12,23 +12,13 @@ use dtmcli::caller::{CallError, Reply};
 use kit::time::UnixMs;
 use serde::Deserialize;
 
-use crate::biz::driver::{Driver, Trans};
+use crate::biz::driver::Driver;
 use crate::biz::policy::secs;
-use crate::biz::round::{Next, Round, Step, not_done};
-use crate::biz::trans_type::CustomData;
-use crate::biz::{Branch, BranchStatus, NewTrans, Op, Status, TransError};
+use crate::biz::round::{Next, Round, Step, Trans, not_done};
+use crate::biz::{Branch, BranchStatus, CustomData, NewTrans, Op, SagaData, Status, TransError};
 
 /// Whether a saga that sets no `timeout_to_fail` times out: no (DTM's rule).
 pub(super) const TIMES_OUT_BY_DEFAULT: bool = false;
-
-/// A saga's `custom_data`: `{"concurrent":bool,"orders":{"<i>":[<j>,..]}}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SagaData {
-    /// Start the actions in parallel, each once the steps it waits for succeeded.
-    pub concurrent: bool,
-    /// Step index → the steps it waits for (0-based).
-    pub orders: BTreeMap<usize, Vec<usize>>,
-}
 
 /// A saga that set no `custom_data`: its steps one after another.
 static SEQUENTIAL: SagaData = SagaData {
