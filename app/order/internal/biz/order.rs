@@ -167,9 +167,10 @@ pub enum OrderError {
     /// The coordinator could not be reached or did not take the transaction.
     #[error("dtm: {0}")]
     Coordinator(String),
-    /// The database failed; the operation may be retried.
+    /// The database failed; the operation may be retried. The driver's error is kept as the
+    /// source, so that the log shows the whole chain.
     #[error("storage: {0}")]
-    Storage(String),
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A page of orders, newest first.

@@ -36,7 +36,7 @@ impl Data {
 
 impl From<sqlx::Error> for OrderError {
     fn from(e: sqlx::Error) -> Self {
-        OrderError::Storage(e.to_string())
+        OrderError::Storage(Box::new(e))
     }
 }
 
@@ -44,7 +44,7 @@ impl From<BarrierError> for OrderError {
     fn from(e: BarrierError) -> Self {
         match e {
             BarrierError::RolledBack => OrderError::NotCommitted,
-            other => OrderError::Storage(other.to_string()),
+            other => OrderError::Storage(Box::new(other)),
         }
     }
 }

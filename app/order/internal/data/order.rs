@@ -152,7 +152,7 @@ fn order_of(r: &AnyRow) -> Result<Order, OrderError> {
         sku: r.try_get("sku")?,
         quantity: r.try_get("quantity")?,
         status: OrderStatus::parse(&status)
-            .ok_or_else(|| OrderError::Storage(format!("unknown status {status}")))?,
+            .ok_or_else(|| OrderError::Storage(format!("unknown status {status}").into()))?,
         create_time: UnixMs(r.try_get("create_time")?),
         update_time: UnixMs(r.try_get("update_time")?),
     })

@@ -253,7 +253,7 @@ fn to_status(e: OrderError, info: Option<&BranchInfo>) -> Status {
         .into(),
         OrderError::Xa(e) => e.into(),
         OrderError::Coordinator(_) => kit::Error::new(503, "DTM_UNAVAILABLE", message),
-        OrderError::Storage(cause) => kit::Error::internal(&cause),
+        OrderError::Storage(cause) => kit::Error::internal(&kit::errors::chain(&*cause)),
     };
     err.into()
 }

@@ -102,9 +102,10 @@ pub enum StockError {
     /// coordinator refused the registration).
     #[error(transparent)]
     Xa(#[from] XaError),
-    /// The database failed; the operation may be retried.
+    /// The database failed; the operation may be retried. The driver's error is kept as the
+    /// source, so that the log shows the whole chain.
     #[error("storage: {0}")]
-    Storage(String),
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What the stock domain needs from storage. Every branch write runs inside the DTM barrier

@@ -34,7 +34,7 @@ impl Data {
 
 impl From<sqlx::Error> for StockError {
     fn from(e: sqlx::Error) -> Self {
-        StockError::Storage(e.to_string())
+        StockError::Storage(Box::new(e))
     }
 }
 
@@ -42,7 +42,7 @@ impl From<BarrierError> for StockError {
     fn from(e: BarrierError) -> Self {
         match e {
             BarrierError::RolledBack => StockError::NotCommitted,
-            other => StockError::Storage(other.to_string()),
+            other => StockError::Storage(Box::new(other)),
         }
     }
 }

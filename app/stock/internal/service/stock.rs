@@ -118,7 +118,7 @@ fn to_status(e: StockError, info: Option<&BranchInfo>) -> Status {
         }
         .into(),
         StockError::Xa(e) => e.into(),
-        StockError::Storage(cause) => kit::Error::internal(&cause),
+        StockError::Storage(cause) => kit::Error::internal(&kit::errors::chain(&*cause)),
     };
     err.into()
 }
