@@ -32,4 +32,5 @@ pub use trans::{
     Branch, BranchStatus, Clock, CustomData, Global, MsgData, Op, Options, SagaData, Status,
     TransType, new_gid,
 };
+pub use trans_type::WORKFLOW_UNSUPPORTED;
 pub use usecase::TransUsecase;

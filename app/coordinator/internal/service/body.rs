@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::biz::{MAX_REQUEST_TIMEOUT_SECS, MAX_RETRY_LIMIT, MAX_TIMEOUT_SECS, TransType};
+use crate::biz::{
+    MAX_REQUEST_TIMEOUT_SECS, MAX_RETRY_LIMIT, MAX_TIMEOUT_SECS, TransType, WORKFLOW_UNSUPPORTED,
+};
 
 /// The longest gid the stores take (DTM's `varchar(128)`).
 pub const MAX_GID_LEN: usize = 128;
@@ -108,7 +110,7 @@ impl TransRequest {
         validate_new_gid(&self.gid)?;
         match TransType::parse(&self.trans_type) {
             Some(TransType::Workflow) => {
-                return Err(field("trans_type", "workflow is not supported yet".into()));
+                return Err(field("trans_type", WORKFLOW_UNSUPPORTED.into()));
             }
             Some(_) => {}
             None => {

@@ -11,7 +11,7 @@ use body::{BodyError, TransRequest, validate_gid};
 
 use crate::biz::{
     NewTrans, Options, Phase2, Registration, ScanQuery, TopicUsecase, TransError, TransType,
-    TransUsecase,
+    TransUsecase, WORKFLOW_UNSUPPORTED,
 };
 
 pub use json::{branch_json, global_json};
@@ -77,9 +77,9 @@ impl DtmService {
             },
             Some(TransType::Xa) => Phase2::Xa { url: get("url") },
             Some(TransType::Workflow) => {
-                return Err(TransError::BadRequest(
-                    "trans_type: workflow is not supported yet".into(),
-                ));
+                return Err(TransError::BadRequest(format!(
+                    "trans_type: {WORKFLOW_UNSUPPORTED}"
+                )));
             }
             _ => {
                 let t = get("trans_type");

@@ -148,7 +148,10 @@ pub(crate) async fn step(r: &mut Round<'_>) -> Result<Step, TransError> {
     }
 }
 
-/// The one transaction type this coordinator does not drive yet.
+/// Why a workflow is refused: the one transaction type this coordinator does not drive yet.
+pub const WORKFLOW_UNSUPPORTED: &str = "workflow is not supported yet";
+
+/// The refusal of a workflow, as a bad request naming the field.
 fn unsupported() -> TransError {
-    TransError::BadRequest("trans_type: workflow is not supported yet".into())
+    TransError::BadRequest(format!("trans_type: {WORKFLOW_UNSUPPORTED}"))
 }
