@@ -1,7 +1,8 @@
 //! The order service, kratos layout: `server` → `service` → `biz` ← `data`.
 //!
 //! - [`biz`]: what an order is, what every DTM branch does to its status, the repository trait;
-//! - [`data`]: the repository over SQLite/PostgreSQL/MySQL, each branch behind the barrier;
+//! - [`data`]: the repository over SQLite/PostgreSQL/MySQL (each branch run by `dtmcli::BranchDb`)
+//!   and the global transactions through the coordinator;
 //! - [`service`]: the proto's `Order` service (both transports), DTO ↔ domain, errors → results;
 //! - [`server`]: the HTTP router and the gRPC server for the app;
 //! - [`conf`]: the config schema.
@@ -33,15 +34,12 @@ pub enum WireError {
 /// The app in kratos order — data → repo → usecase → service → servers — ready to build and
 /// run: `cmd/order` runs it, every test starts it (a test may add listeners or a registrar).
 pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, WireError> {
-    let data = data::Data::new(&conf.data.database).await?;
-    let repo = data::SqlOrderRepo::new(data);
-    let tx = data::DtmTransactions::new(&conf.dtm, conf.registry.resolver()?)?;
-    let uc = biz::OrderUsecase::new(repo, tx, conf.order.max_quantity);
     let metrics = kit::metrics::Metrics::new();
-    let svc = Arc::new(service::OrderService::new(
-        uc,
-        dtmcli::BarrierMetrics::register(&metrics),
-    ));
+    let db = data::open(&conf.data.database).await?.observed(&metrics);
+    let repo = data::SqlOrderRepo::new(db.clone());
+    let tx = data::DtmTransactions::new(&conf.dtm, conf.registry.resolver()?, db)?;
+    let uc = biz::OrderUsecase::new(repo, tx, conf.order.max_quantity);
+    let svc = Arc::new(service::OrderService::new(uc));
     Ok(kit::App::builder("order")
         .metrics(metrics)
         .http(server::new_http_server(svc.clone()))

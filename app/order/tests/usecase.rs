@@ -7,14 +7,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use dtmcli::{BranchInfo, Op, Outcome};
-use dtmtest::{branch, with_op};
+use dtmtest::{MemoryBranches, branch, with_op};
 use kit::time::UnixMs;
 use order::biz::{
     Branch, Change, GlobalOutcome, Mode, NewOrder, Order, OrderError, OrderRepo, OrderStatus,
     OrderUsecase, Transactions, Transport,
 };
 
-/// Orders in a map and the repository calls made, in order; clones share them. A transition
+/// Orders in a map and the branch calls run, in order; clones share them. A transition
 /// applies only from the status it names, as the SQL repository's guarded UPDATE does.
 #[derive(Clone, Default)]
 struct MemoryRepo(Arc<Memory>);
@@ -22,16 +22,12 @@ struct MemoryRepo(Arc<Memory>);
 #[derive(Default)]
 struct Memory {
     orders: Mutex<HashMap<String, Order>>,
-    calls: Mutex<Vec<&'static str>>,
+    branches: MemoryBranches,
 }
 
 impl MemoryRepo {
-    fn called(&self, call: &'static str) {
-        self.0.calls.lock().expect("calls").push(call);
-    }
-
     fn calls(&self) -> Vec<&'static str> {
-        self.0.calls.lock().expect("calls").clone()
+        self.0.branches.calls()
     }
 
     fn status(&self, id: &str) -> Option<OrderStatus> {
@@ -43,7 +39,7 @@ impl MemoryRepo {
             .map(|o| o.status)
     }
 
-    fn apply_now(&self, change: &Change) -> Result<Outcome<()>, OrderError> {
+    fn apply_now(&self, change: &Change) -> Result<(), OrderError> {
         let mut orders = self.0.orders.lock().expect("orders");
         match change {
             Change::Insert(o) if orders.contains_key(&o.id) => {
@@ -51,12 +47,12 @@ impl MemoryRepo {
             }
             Change::Insert(o) => {
                 orders.insert(o.id.clone(), o.clone());
-                Ok(Outcome::Applied(()))
+                Ok(())
             }
             Change::Transition { id, from, to } => match orders.get_mut(id) {
                 Some(o) if o.status == *from => {
                     o.status = *to;
-                    Ok(Outcome::Applied(()))
+                    Ok(())
                 }
                 Some(o) => Err(OrderError::StatusConflict {
                     id: id.clone(),
@@ -70,19 +66,12 @@ impl MemoryRepo {
 }
 
 impl OrderRepo for MemoryRepo {
-    async fn apply(&self, _: &BranchInfo, change: &Change) -> Result<Outcome<()>, OrderError> {
-        self.called("apply");
-        self.apply_now(change)
-    }
-
-    async fn apply_xa(&self, _: &BranchInfo, change: &Change) -> Result<Outcome<()>, OrderError> {
-        self.called("apply_xa");
-        self.apply_now(change)
-    }
-
-    async fn finish_xa(&self, _: &BranchInfo) -> Result<Outcome<()>, OrderError> {
-        self.called("finish_xa");
-        Ok(Outcome::Applied(()))
+    async fn apply(
+        &self,
+        info: &BranchInfo,
+        change: Result<Change, OrderError>,
+    ) -> Result<Outcome<()>, OrderError> {
+        self.0.branches.run(info, change, |c| self.apply_now(&c))
     }
 
     async fn get(&self, id: &str) -> Result<Option<Order>, OrderError> {
@@ -97,11 +86,6 @@ impl OrderRepo for MemoryRepo {
     ) -> Result<Vec<Order>, OrderError> {
         let orders = self.0.orders.lock().expect("orders");
         Ok(orders.values().take(limit as usize).cloned().collect())
-    }
-
-    async fn query_prepared(&self, _: &BranchInfo) -> Result<(), OrderError> {
-        self.called("query_prepared");
-        Ok(())
     }
 }
 
@@ -150,6 +134,10 @@ impl Transactions for Coordinator {
             gid: format!("g-cancel-{}", order.id),
             status: "succeed".into(),
         })
+    }
+
+    async fn query_prepared(&self, _: &BranchInfo) -> Result<(), OrderError> {
+        Ok(())
     }
 }
 
@@ -257,7 +245,7 @@ async fn an_xa_branch_prepares_the_order_and_phase_two_needs_no_body() {
             .await;
         assert!(matches!(done, Ok(Outcome::Applied(()))), "{op}: {done:?}");
     }
-    assert_eq!(repo.calls(), ["apply_xa", "finish_xa", "finish_xa"]);
+    assert_eq!(repo.calls(), ["write", "phase_two", "phase_two"]);
 }
 
 #[tokio::test]

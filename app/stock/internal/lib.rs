@@ -1,7 +1,7 @@
 //! The stock service, kratos layout: `server` → `service` → `biz` ← `data`.
 //!
 //! - [`biz`]: what a SKU is, what every DTM branch does to its counters, the repository trait;
-//! - [`data`]: the repository over SQLite/PostgreSQL/MySQL, each branch behind the barrier;
+//! - [`data`]: the repository over SQLite/PostgreSQL/MySQL (each branch run by `dtmcli::BranchDb`);
 //! - [`service`]: the proto's `Stock` service (both transports), DTO ↔ domain, errors → results;
 //! - [`server`]: the HTTP router and the gRPC server for the app;
 //! - [`conf`]: the config schema.
@@ -35,8 +35,9 @@ pub enum WireError {
 /// The app in kratos order — data → repo → usecase → service → servers — ready to build and
 /// run: `cmd/stock` runs it, every test starts it (a test may add listeners or a registrar).
 pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, WireError> {
-    let data = data::Data::new(&conf.data.database).await?;
-    let repo = data::SqlStockRepo::new(data);
+    let metrics = kit::metrics::Metrics::new();
+    let db = data::open(&conf.data.database).await?.observed(&metrics);
+    let repo = data::SqlStockRepo::new(db);
     let uc = biz::StockUsecase::new(repo);
     let seed: Vec<biz::Stock> = conf
         .stock
@@ -49,11 +50,7 @@ pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, WireError> 
         })
         .collect();
     uc.seed(&seed).await?;
-    let metrics = kit::metrics::Metrics::new();
-    let svc = Arc::new(service::StockService::new(
-        uc,
-        dtmcli::BarrierMetrics::register(&metrics),
-    ));
+    let svc = Arc::new(service::StockService::new(uc));
     Ok(kit::App::builder("stock")
         .metrics(metrics)
         .http(server::new_http_server(svc.clone()))

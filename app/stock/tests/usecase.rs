@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use dtmcli::{BranchInfo, Op, Outcome};
-use dtmtest::{branch, with_op};
+use dtmtest::{MemoryBranches, branch, with_op};
 use stock::biz::{Branch, Movement, Stock, StockError, StockRepo, StockUsecase};
 
-/// SKUs in a map and the repository calls made, in order; clones share them, so a test keeps
-/// one to look inside. Movements follow the SQL repository's rule: applied only if both
+/// SKUs in a map and the branch calls run, in order; clones share them, so a test keeps one
+/// to look inside. Movements follow the SQL repository's rule: applied only if both
 /// counters stay at zero or above.
 #[derive(Clone, Default)]
 struct MemoryRepo(Arc<Memory>);
@@ -18,23 +18,19 @@ struct MemoryRepo(Arc<Memory>);
 #[derive(Default)]
 struct Memory {
     stock: Mutex<HashMap<String, Stock>>,
-    calls: Mutex<Vec<&'static str>>,
+    branches: MemoryBranches,
 }
 
 impl MemoryRepo {
-    fn called(&self, call: &'static str) {
-        self.0.calls.lock().expect("calls").push(call);
-    }
-
     fn calls(&self) -> Vec<&'static str> {
-        self.0.calls.lock().expect("calls").clone()
+        self.0.branches.calls()
     }
 
     fn is_empty(&self) -> bool {
         self.0.stock.lock().expect("stock").is_empty()
     }
 
-    fn apply_now(&self, m: &Movement) -> Result<Outcome<()>, StockError> {
+    fn apply_now(&self, m: &Movement) -> Result<(), StockError> {
         let mut stock = self.0.stock.lock().expect("stock");
         let s = stock
             .get_mut(&m.sku)
@@ -47,24 +43,17 @@ impl MemoryRepo {
             });
         }
         (s.available, s.frozen) = (available, frozen);
-        Ok(Outcome::Applied(()))
+        Ok(())
     }
 }
 
 impl StockRepo for MemoryRepo {
-    async fn apply(&self, _: &BranchInfo, m: &Movement) -> Result<Outcome<()>, StockError> {
-        self.called("apply");
-        self.apply_now(m)
-    }
-
-    async fn apply_xa(&self, _: &BranchInfo, m: &Movement) -> Result<Outcome<()>, StockError> {
-        self.called("apply_xa");
-        self.apply_now(m)
-    }
-
-    async fn finish_xa(&self, _: &BranchInfo) -> Result<Outcome<()>, StockError> {
-        self.called("finish_xa");
-        Ok(Outcome::Applied(()))
+    async fn apply(
+        &self,
+        info: &BranchInfo,
+        m: Result<Movement, StockError>,
+    ) -> Result<Outcome<()>, StockError> {
+        self.0.branches.run(info, m, |m| self.apply_now(&m))
     }
 
     async fn get(&self, sku: &str) -> Result<Option<Stock>, StockError> {
@@ -76,11 +65,6 @@ impl StockRepo for MemoryRepo {
         for s in stock {
             map.entry(s.sku.clone()).or_insert_with(|| s.clone());
         }
-        Ok(())
-    }
-
-    async fn query_prepared(&self, _: &BranchInfo) -> Result<(), StockError> {
-        self.called("query_prepared");
         Ok(())
     }
 }
@@ -189,7 +173,7 @@ async fn an_xa_branch_prepares_its_movement_and_phase_two_needs_no_body() {
         let done = uc.branch(&phase_two, Branch::TransOutXa, "", 0).await;
         assert!(matches!(done, Ok(Outcome::Applied(()))), "{op}: {done:?}");
     }
-    assert_eq!(repo.calls(), ["apply_xa", "finish_xa", "finish_xa"]);
+    assert_eq!(repo.calls(), ["write", "phase_two", "phase_two"]);
 }
 
 #[tokio::test]

@@ -96,7 +96,7 @@ impl From<BarrierError> for kit::Error {
 
 /// Barrier outcomes counted by op and kind: `barrier_outcomes_total{op, outcome}` (how often
 /// null compensations and hanging actions really happen is worth watching).
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BarrierMetrics(Family<OutcomeLabels, Counter>);
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

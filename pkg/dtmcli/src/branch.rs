@@ -165,7 +165,7 @@ impl BranchInfo {
     }
 
     /// Whether this call undoes a forward step: a saga compensation, a TCC cancel, an XA
-    /// rollback (see [`crate::result::nothing_to_undo`]).
+    /// rollback (see [`crate::branch_db::plan`]).
     pub fn undoes(&self) -> bool {
         self.op.undoes()
     }

@@ -6,6 +6,8 @@
 //! - [`BranchInfo`]: that context, read from gRPC metadata `dtm-*` (HTTP query parameters are
 //!   copied there by the transcoder, so one reader serves both transports);
 //! - [`result`]: SUCCESS / FAILURE / ONGOING and their HTTP and gRPC codes — the one table;
+//! - [`BranchDb`]: a service's database, which runs every branch's business write the way its
+//!   context says (barrier, XA prepare, XA phase two) and answers the msg check-back;
 //! - [`barrier`]: the sub-transaction barrier that makes a branch idempotent and safe against null
 //!   compensation and hanging, inside the caller's local transaction (SQLite, PostgreSQL, MySQL);
 //! - [`dialect`]: the three SQL dialects the barrier and the apps' repositories speak;
@@ -24,6 +26,7 @@
 
 pub mod barrier;
 pub mod branch;
+pub mod branch_db;
 pub mod caller;
 pub mod client;
 pub mod dialect;
@@ -42,6 +45,7 @@ pub mod proto {
 
 pub use barrier::{BarrierError, BarrierMetrics, BranchBarrier, Outcome};
 pub use branch::{BranchInfo, Op, TransType};
+pub use branch_db::{BranchDb, BranchDbError};
 pub use client::{ClientError, DoAndSubmitError, Dtm, Msg, Options, Saga, Tcc, Xa};
 pub use dialect::Dialect;
 pub use result::{BranchError, DtmResult, refuse};

@@ -124,26 +124,6 @@ pub fn refuse(info: Option<&BranchInfo>, refusal: kit::Error) -> kit::Error {
     }
 }
 
-/// A branch's check of its input, by the SDK's rule for invalid values: `Ok(None)` when the input
-/// is valid (go on); `Ok(Some(NullCompensation))` when it is not but the call is an undo
-/// ([`BranchInfo::undoes`]) — the forward step carried the same payload and the same check
-/// refused it, so there is nothing to undo, and answering SUCCESS ends what a refusal would
-/// have the coordinator retry for ever; otherwise the check's error, which the service answers
-/// through [`refuse`] (FAILURE from an action, 400 to a user).
-pub fn nothing_to_undo<E>(
-    info: &BranchInfo,
-    check: Result<(), E>,
-) -> Result<Option<crate::Outcome<()>>, E> {
-    match check {
-        Ok(()) => Ok(None),
-        Err(_) if info.undoes() => {
-            tracing::info!(gid = %info.gid, branch_id = %info.branch_id, op = %info.op, "undo of a call refused for its input: nothing to undo");
-            Ok(Some(crate::Outcome::NullCompensation))
-        }
-        Err(e) => Err(e),
-    }
-}
-
 impl From<BranchError> for tonic::Status {
     fn from(e: BranchError) -> Self {
         kit::Error::from(e).into()

@@ -108,7 +108,7 @@ where
 
 /// Whether this call is an XA branch's phase two (op `commit` or `rollback`): it carries no
 /// body, its prepared transaction holds the work.
-pub fn is_phase_two(info: &BranchInfo) -> bool {
+pub(crate) fn is_phase_two(info: &BranchInfo) -> bool {
     info.trans_type == TransType::Xa && matches!(info.op, Op::Commit | Op::Rollback)
 }
 

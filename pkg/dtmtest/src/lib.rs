@@ -13,6 +13,7 @@
 pub mod browser;
 mod db;
 pub mod flood;
+mod memory;
 mod process;
 /// A scripted branch server.
 pub mod script;
@@ -20,6 +21,7 @@ pub mod script;
 pub use db::{
     TestDb, TestRedis, database, databases, prepared_xids, redis, server_url, skip, sqlite,
 };
+pub use memory::MemoryBranches;
 pub use process::Process;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -91,7 +91,7 @@ pub async fn stock_app(
         .build(&conf.server)
         .await
         .expect("stock app");
-    let pool = stock::data::Data::new(db).await.expect("stock data").pool;
+    let pool = stock::data::open(db).await.expect("stock data").pool;
     (app, pool)
 }
 
@@ -150,7 +150,7 @@ pub struct Stack {
     /// HTTP client.
     pub client: reqwest::Client,
     /// The order service's database (for msg scenarios that play the application's part).
-    pub order_data: order::data::Data,
+    pub order_data: dtmcli::BranchDb,
     stock_pool: AnyPool,
     /// The services' SQL dialect (placeholders of the checks below).
     dialect: Dialect,
@@ -228,7 +228,7 @@ impl Stack {
             .build(&servers)
             .await
             .expect("order app");
-        let order_data = order::data::Data::new(&order_db).await.expect("order data");
+        let order_data = order::data::open(&order_db).await.expect("order data");
         tokio::spawn(app.run_until(std::future::pending()));
 
         Stack {

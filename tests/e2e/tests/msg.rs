@@ -81,7 +81,7 @@ async fn prepared_cancel(s: &Stack, t: Transport, commit_locally: bool) -> (Stri
             from: OrderStatus::Created,
             to: OrderStatus::Cancelled,
         };
-        repo.apply(&msg.local_branch(), &change)
+        repo.apply(&msg.local_branch(), Ok(change))
             .await
             .expect("local transaction");
     }

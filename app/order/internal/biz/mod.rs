@@ -2,8 +2,9 @@
 //! global transactions.
 
 mod order;
+mod transactions;
+mod usecase;
 
-pub use order::{
-    Branch, Change, GlobalOutcome, Mode, NewOrder, Order, OrderError, OrderRepo, OrderStatus,
-    OrderUsecase, Page, Transactions, Transport,
-};
+pub use order::{Branch, Change, NewOrder, Order, OrderError, OrderRepo, OrderStatus, Page};
+pub use transactions::{GlobalOutcome, Mode, Transactions, Transport};
+pub use usecase::OrderUsecase;

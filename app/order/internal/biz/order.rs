@@ -1,9 +1,8 @@
-//! Orders: what every DTM branch does to an order's status, as one table.
+//! Orders: what an order is, what every DTM branch does to its status, and the repository.
 
 use std::future::Future;
 
-use dtmcli::xa::XaError;
-use dtmcli::{BranchInfo, Outcome};
+use dtmcli::{BranchDbError, BranchInfo, Outcome};
 use kit::time::UnixMs;
 
 /// Where an order is in its life.
@@ -157,13 +156,10 @@ pub enum OrderError {
         /// The status the branch needs.
         expected: &'static str,
     },
-    /// A msg check-back: the local transaction never committed (and now never will).
-    #[error("the local transaction of this msg did not commit")]
-    NotCommitted,
-    /// An XA branch could not prepare or finish (no XA in this database, a bad call, the
-    /// coordinator refused the registration).
+    /// The SDK could not run the branch's local transaction (its barrier, an XA prepare or
+    /// phase two, the msg check-back); it says what to answer.
     #[error(transparent)]
-    Xa(#[from] XaError),
+    Dtm(#[from] BranchDbError),
     /// The coordinator could not be reached or did not take the transaction.
     #[error("dtm: {0}")]
     Coordinator(String),
@@ -182,25 +178,16 @@ pub struct Page {
     pub next: Option<(UnixMs, String)>,
 }
 
-/// What the order domain needs from storage. Every branch write runs inside the DTM barrier of
-/// `branch`, in one local transaction with the barrier rows.
+/// What the order domain needs from storage: one write, for every kind of branch, and the reads.
 pub trait OrderRepo: Send + Sync + 'static {
-    /// Applies `change` behind the barrier of `branch`.
+    /// Applies `change` as the branch call `branch` — behind the barrier, or as an XA prepare or
+    /// phase two, as `dtmcli::BranchDb::run` decides from `branch`. `change` is the input as the
+    /// use case checked it: a refused one may still be an answer (nothing to undo), and an XA
+    /// phase two reads none.
     fn apply(
         &self,
         branch: &BranchInfo,
-        change: &Change,
-    ) -> impl Future<Output = Result<Outcome<()>, OrderError>> + Send;
-    /// Applies `change` in the XA local transaction of `branch`, left prepared for phase two.
-    fn apply_xa(
-        &self,
-        branch: &BranchInfo,
-        change: &Change,
-    ) -> impl Future<Output = Result<Outcome<()>, OrderError>> + Send;
-    /// XA phase two of `branch` (op `commit` or `rollback`).
-    fn finish_xa(
-        &self,
-        branch: &BranchInfo,
+        change: Result<Change, OrderError>,
     ) -> impl Future<Output = Result<Outcome<()>, OrderError>> + Send;
     /// Reads one order.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Order>, OrderError>> + Send;
@@ -211,240 +198,9 @@ pub trait OrderRepo: Send + Sync + 'static {
         limit: u32,
         after: Option<(UnixMs, String)>,
     ) -> impl Future<Output = Result<Vec<Order>, OrderError>> + Send;
-    /// The msg check-back: `Ok` if the msg's local transaction committed.
-    fn query_prepared(
-        &self,
-        branch: &BranchInfo,
-    ) -> impl Future<Output = Result<(), OrderError>> + Send;
 }
 
-/// How PlaceOrder runs its global transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// stock.TransOut + order.TransIn, compensated on failure.
-    Saga,
-    /// stock.TransOutTry + order.TransInTry, then confirm or cancel.
-    Tcc,
-    /// stock.TransOutXa + order.TransInXa, prepared, then committed or rolled back.
-    Xa,
-}
-
-/// Which transport the coordinator and the branches are reached by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// HTTP/JSON.
-    Http,
-    /// gRPC/protobuf.
-    Grpc,
-}
-
-/// A global transaction as the coordinator left it when it answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GlobalOutcome {
-    /// Its gid.
-    pub gid: String,
-    /// `succeed`, `failed`, or — when the coordinator is still at it — `submitted`.
-    pub status: String,
-}
-
-/// The global transactions of the order domain, run through DTM (implemented in `data`).
-pub trait Transactions: Send + Sync + 'static {
-    /// PlaceOrder: takes the goods out of stock and records the order, all or nothing.
-    fn place(
-        &self,
-        mode: Mode,
-        transport: Transport,
-        order: &NewOrder,
-    ) -> impl Future<Output = Result<GlobalOutcome, OrderError>> + Send;
-
-    /// CancelOrder, a two-phase message: `local` cancels the order in a local transaction with
-    /// the msg barrier of the branch it is given; the coordinator then returns the goods.
-    fn cancel<F, Fut>(
-        &self,
-        transport: Transport,
-        order: &Order,
-        local: F,
-    ) -> impl Future<Output = Result<GlobalOutcome, OrderError>> + Send
-    where
-        F: FnOnce(BranchInfo) -> Fut + Send,
-        Fut: Future<Output = Result<Outcome<()>, OrderError>> + Send;
-}
-
-/// The order use cases.
-pub struct OrderUsecase<R, T> {
-    repo: R,
-    tx: T,
-    max_quantity: i64,
-}
-
-impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
-    /// A use case over `repo` and the coordinator's `tx`, with the per-order quantity limit.
-    pub fn new(repo: R, tx: T, max_quantity: i64) -> Self {
-        OrderUsecase {
-            repo,
-            tx,
-            max_quantity,
-        }
-    }
-
-    /// TransIn / TransInTry / TransInXa: record the order, CREATED or PENDING.
-    pub async fn record(
-        &self,
-        info: &BranchInfo,
-        branch: Branch,
-        o: NewOrder,
-    ) -> Result<Outcome<()>, OrderError> {
-        let xa = branch == Branch::TransInXa;
-        if xa && dtmcli::xa::is_phase_two(info) {
-            // XA phase two has no body: the prepared transaction holds the order.
-            let outcome = self.repo.finish_xa(info).await?;
-            tracing::info!(gid = %info.gid, ?branch, op = %info.op, outcome = outcome.as_str(), "order branch");
-            return Ok(outcome);
-        }
-        validate_id(&o.id)?;
-        validate_item(&o.sku, o.quantity)?;
-        if o.quantity > self.max_quantity {
-            return Err(OrderError::QuantityLimit {
-                quantity: o.quantity,
-                max: self.max_quantity,
-            });
-        }
-        let status = if branch == Branch::TransInTry {
-            OrderStatus::Pending
-        } else {
-            OrderStatus::Created
-        };
-        let now = UnixMs::now();
-        let order = Order {
-            id: o.id,
-            user_id: o.user_id,
-            sku: o.sku,
-            quantity: o.quantity,
-            status,
-            create_time: now,
-            update_time: now,
-        };
-        let change = Change::Insert(order);
-        let outcome = if xa {
-            self.repo.apply_xa(info, &change).await?
-        } else {
-            self.repo.apply(info, &change).await?
-        };
-        tracing::info!(gid = %info.gid, ?branch, outcome = outcome.as_str(), "order branch");
-        Ok(outcome)
-    }
-
-    /// Every branch that moves an existing order (compensations, TransOut, confirm, cancel).
-    pub async fn transition(
-        &self,
-        info: &BranchInfo,
-        branch: Branch,
-        id: &str,
-    ) -> Result<Outcome<()>, OrderError> {
-        if let Some(nothing) = dtmcli::result::nothing_to_undo(info, validate_id(id))? {
-            return Ok(nothing);
-        }
-        let (from, to) = branch
-            .transition()
-            .ok_or_else(|| OrderError::Invalid(format!("{branch:?} creates orders")))?;
-        let change = Change::Transition {
-            id: id.to_owned(),
-            from,
-            to,
-        };
-        let outcome = self.repo.apply(info, &change).await?;
-        tracing::info!(gid = %info.gid, ?branch, order_id = id, outcome = outcome.as_str(), "order branch");
-        Ok(outcome)
-    }
-
-    /// PlaceOrder: a new order id, then the global transaction, waited for. The per-order
-    /// limit is deliberately not checked here: TransIn enforces it inside the transaction,
-    /// which then rolls back (and shows how).
-    pub async fn place(
-        &self,
-        user_id: i64,
-        sku: &str,
-        quantity: i64,
-        mode: Mode,
-        transport: Transport,
-    ) -> Result<(String, GlobalOutcome), OrderError> {
-        validate_item(sku, quantity)?;
-        let order = NewOrder {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            user_id,
-            sku: sku.to_owned(),
-            quantity,
-        };
-        let outcome = self.tx.place(mode, transport, &order).await?;
-        tracing::info!(order_id = %order.id, gid = %outcome.gid, status = %outcome.status, ?mode, ?transport, "place order");
-        Ok((order.id, outcome))
-    }
-
-    /// CancelOrder: only a CREATED order can be cancelled; the order is cancelled in the msg's
-    /// local transaction, and the coordinator puts the goods back into stock.
-    pub async fn cancel(
-        &self,
-        id: &str,
-        transport: Transport,
-    ) -> Result<GlobalOutcome, OrderError> {
-        let order = self.get(id).await?;
-        if order.status != OrderStatus::Created {
-            return Err(OrderError::StatusConflict {
-                id: order.id,
-                status: order.status.as_str(),
-                expected: OrderStatus::Created.as_str(),
-            });
-        }
-        let change = Change::Transition {
-            id: order.id.clone(),
-            from: OrderStatus::Created,
-            to: OrderStatus::Cancelled,
-        };
-        let repo = &self.repo;
-        let outcome = self
-            .tx
-            .cancel(transport, &order, |info| async move {
-                repo.apply(&info, &change).await
-            })
-            .await?;
-        tracing::info!(order_id = id, gid = %outcome.gid, status = %outcome.status, "cancel order");
-        Ok(outcome)
-    }
-
-    /// Reads one order.
-    pub async fn get(&self, id: &str) -> Result<Order, OrderError> {
-        validate_id(id)?;
-        self.repo
-            .get(id)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(id.to_owned()))
-    }
-
-    /// A page of orders, newest first; `page_size` 0 means 20, at most 100.
-    pub async fn list(
-        &self,
-        user_id: Option<i64>,
-        page_size: u32,
-        after: Option<(UnixMs, String)>,
-    ) -> Result<Page, OrderError> {
-        let limit = match page_size {
-            0 => 20,
-            n => n.min(100),
-        };
-        let orders = self.repo.list(user_id, limit, after).await?;
-        let next = (orders.len() == limit as usize)
-            .then(|| orders.last().map(|o| (o.create_time, o.id.clone())))
-            .flatten();
-        Ok(Page { orders, next })
-    }
-
-    /// The msg check-back.
-    pub async fn query_prepared(&self, info: &BranchInfo) -> Result<(), OrderError> {
-        self.repo.query_prepared(info).await
-    }
-}
-
-fn validate_item(sku: &str, quantity: i64) -> Result<(), OrderError> {
+pub(super) fn validate_item(sku: &str, quantity: i64) -> Result<(), OrderError> {
     if sku.trim().is_empty() || sku.chars().count() > 64 {
         return Err(OrderError::Invalid("sku must be 1 to 64 characters".into()));
     }
@@ -456,7 +212,7 @@ fn validate_item(sku: &str, quantity: i64) -> Result<(), OrderError> {
     Ok(())
 }
 
-fn validate_id(id: &str) -> Result<(), OrderError> {
+pub(super) fn validate_id(id: &str) -> Result<(), OrderError> {
     if id.trim().is_empty() || id.chars().count() > 64 {
         return Err(OrderError::Invalid(
             "order_id must be 1 to 64 characters".into(),

@@ -4,27 +4,33 @@
 
 use api::order::v1 as order_api;
 use api::stock::v1 as stock_api;
-use dtmcli::{BranchInfo, ClientError, DoAndSubmitError, Dtm, Msg, Outcome, Saga, Tcc, Xa};
+use dtmcli::{
+    BranchDb, BranchInfo, ClientError, DoAndSubmitError, Dtm, Msg, Outcome, Saga, Tcc, Xa,
+};
 use kit::transcode::HttpRule;
 use prost::Message;
 
 use crate::biz::{GlobalOutcome, Mode, NewOrder, Order, OrderError, Transactions, Transport};
 use crate::conf;
 
-/// The coordinator, over both of its APIs, and where the branches live.
+/// The coordinator, over both of its APIs, where the branches live, and the database whose
+/// barrier table answers the msg check-back.
 #[derive(Clone)]
 pub struct DtmTransactions {
     http: Dtm,
     grpc: Dtm,
     conf: conf::Dtm,
+    db: BranchDb,
 }
 
 impl DtmTransactions {
     /// Clients of the coordinator at `conf.http` / `conf.grpc` (connected lazily); TCC try
-    /// branches at `discovery:///…` URLs are looked up with `resolver`.
+    /// branches at `discovery:///…` URLs are looked up with `resolver`; CancelOrder's local
+    /// transactions run in `db`.
     pub fn new(
         conf: &conf::Dtm,
         resolver: registry::Resolver,
+        db: BranchDb,
     ) -> Result<DtmTransactions, ClientError> {
         Ok(DtmTransactions {
             http: Dtm::http(&conf.http)
@@ -34,6 +40,7 @@ impl DtmTransactions {
                 .with_timeout(conf.timeout)
                 .with_resolver(resolver),
             conf: conf.clone(),
+            db,
         })
     }
 
@@ -170,6 +177,10 @@ impl Transactions for DtmTransactions {
             Err(DoAndSubmitError::Busi(e)) => Err(e),
             Err(DoAndSubmitError::Dtm(e)) => outcome(gid, Err(e)),
         }
+    }
+
+    async fn query_prepared(&self, branch: &BranchInfo) -> Result<(), OrderError> {
+        Ok(self.db.query_prepared(branch).await?)
     }
 }
 

@@ -1,50 +1,24 @@
-//! Storage: the database pool and migrations, and the repository of [`crate::biz`].
+//! Storage: the database and the repository of [`crate::biz`], and the global transactions
+//! through the coordinator.
 
 mod dtm;
 mod order;
 
+use dtmcli::BranchDb;
 use dtmcli::dialect::OpenError;
-use dtmcli::{BarrierError, Dialect};
-use sqlx::AnyPool;
 
 pub use dtm::DtmTransactions;
 pub use order::SqlOrderRepo;
 
 use crate::biz::OrderError;
 
-/// The database, shared by the repositories.
-#[derive(Debug, Clone)]
-pub struct Data {
-    /// Connection pool (SQLite, PostgreSQL or MySQL behind `sqlx::Any`).
-    pub pool: AnyPool,
-    /// Which of the three.
-    pub dialect: Dialect,
-}
-
-impl Data {
-    /// Connects and runs the migrations (the barrier table, then this app's tables).
-    pub async fn new(conf: &kit::DatabaseConf) -> Result<Data, OpenError> {
-        let (pool, dialect) = dtmcli::dialect::open(conf, |d| match d {
-            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
-            Dialect::MySql => sqlx::migrate!("./migrations/mysql"),
-        })
-        .await?;
-        Ok(Data { pool, dialect })
-    }
+/// Opens the database and runs the migrations (the barrier table, then `migrations/`).
+pub async fn open(conf: &kit::DatabaseConf) -> Result<BranchDb, OpenError> {
+    BranchDb::open(conf, dtmcli::migrations!()).await
 }
 
 impl From<sqlx::Error> for OrderError {
     fn from(e: sqlx::Error) -> Self {
         OrderError::Storage(Box::new(e))
-    }
-}
-
-impl From<BarrierError> for OrderError {
-    fn from(e: BarrierError) -> Self {
-        match e {
-            BarrierError::RolledBack => OrderError::NotCommitted,
-            other => OrderError::Storage(Box::new(other)),
-        }
     }
 }

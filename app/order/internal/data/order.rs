@@ -1,61 +1,47 @@
 //! The order repository: inserts and guarded status changes behind the barrier.
 
-use dtmcli::{BranchBarrier, BranchInfo, Dialect, Outcome};
+use dtmcli::{BranchDb, BranchInfo, Dialect, Outcome};
 use futures_util::FutureExt;
 use kit::time::UnixMs;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::Data;
 use crate::biz::{Change, Order, OrderError, OrderRepo, OrderStatus};
 
 /// [`OrderRepo`] over the app's database.
 #[derive(Debug, Clone)]
 pub struct SqlOrderRepo {
-    data: Data,
+    db: BranchDb,
 }
 
 impl SqlOrderRepo {
-    /// A repository on `data`.
-    pub fn new(data: Data) -> Self {
-        SqlOrderRepo { data }
+    /// A repository on `db`.
+    pub fn new(db: BranchDb) -> Self {
+        SqlOrderRepo { db }
     }
 }
 
 const COLUMNS: &str = "id, user_id, sku, quantity, status, create_time, update_time";
 
 impl OrderRepo for SqlOrderRepo {
-    async fn apply(&self, branch: &BranchInfo, change: &Change) -> Result<Outcome<()>, OrderError> {
-        let tx = self.data.pool.begin().await?;
-        let (dialect, change) = (self.data.dialect, change.clone());
-        BranchBarrier::new(branch.clone())
-            .call(tx, move |conn: &mut AnyConnection| {
+    async fn apply(
+        &self,
+        branch: &BranchInfo,
+        change: Result<Change, OrderError>,
+    ) -> Result<Outcome<()>, OrderError> {
+        let dialect = self.db.dialect;
+        self.db
+            .run(branch, change, move |conn: &mut AnyConnection, change| {
                 async move { apply(conn, dialect, &change).await }.boxed()
             })
             .await
     }
 
-    async fn apply_xa(
-        &self,
-        branch: &BranchInfo,
-        change: &Change,
-    ) -> Result<Outcome<()>, OrderError> {
-        let (dialect, change) = (self.data.dialect, change.clone());
-        dtmcli::xa::local_transaction(&self.data.pool, branch, move |conn: &mut AnyConnection| {
-            async move { apply(conn, dialect, &change).await }.boxed()
-        })
-        .await
-    }
-
-    async fn finish_xa(&self, branch: &BranchInfo) -> Result<Outcome<()>, OrderError> {
-        Ok(dtmcli::xa::phase_two(&self.data.pool, branch).await?)
-    }
-
     async fn get(&self, id: &str) -> Result<Option<Order>, OrderError> {
         let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = ?");
-        let row = sqlx::query(&self.data.dialect.sql(&sql))
+        let row = sqlx::query(&self.db.dialect.sql(&sql))
             .bind(id)
-            .fetch_optional(&self.data.pool)
+            .fetch_optional(&self.db.pool)
             .await?;
         row.as_ref().map(order_of).transpose()
     }
@@ -75,7 +61,7 @@ impl OrderRepo for SqlOrderRepo {
             sql.push_str(" AND (create_time < ? OR (create_time = ? AND id < ?))");
         }
         sql.push_str(" ORDER BY create_time DESC, id DESC LIMIT ?");
-        let sql = self.data.dialect.sql(&sql);
+        let sql = self.db.dialect.sql(&sql);
         let mut q = sqlx::query(&sql);
         if let Some(u) = user_id {
             q = q.bind(u);
@@ -83,12 +69,8 @@ impl OrderRepo for SqlOrderRepo {
         if let Some((t, id)) = after {
             q = q.bind(t.0).bind(t.0).bind(id);
         }
-        let rows = q.bind(i64::from(limit)).fetch_all(&self.data.pool).await?;
+        let rows = q.bind(i64::from(limit)).fetch_all(&self.db.pool).await?;
         rows.iter().map(order_of).collect()
-    }
-
-    async fn query_prepared(&self, branch: &BranchInfo) -> Result<(), OrderError> {
-        Ok(dtmcli::barrier::query_prepared(&self.data.pool, branch).await?)
     }
 }
 

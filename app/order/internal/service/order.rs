@@ -6,7 +6,7 @@ use api::order::v1::{
     ListOrdersRequest, Mode as ApiMode, OrderInfo, OrderRef, OrderRequest,
     OrderStatus as ApiStatus, PlaceOrderReply, PlaceOrderRequest, Transport as ApiTransport,
 };
-use dtmcli::{BarrierMetrics, BranchError, BranchInfo, refuse};
+use dtmcli::{BranchInfo, refuse};
 use kit::time::UnixMs;
 use tonic::{Request, Response, Status};
 
@@ -18,13 +18,12 @@ use crate::biz::{
 /// The order service: reads the DTM context, calls the use case, maps its errors.
 pub struct OrderService<R, T> {
     uc: OrderUsecase<R, T>,
-    barrier: BarrierMetrics,
 }
 
 impl<R: OrderRepo, T: Transactions> OrderService<R, T> {
-    /// A service over the use case, counting its barrier outcomes in `barrier`.
-    pub fn new(uc: OrderUsecase<R, T>, barrier: BarrierMetrics) -> Self {
-        OrderService { uc, barrier }
+    /// A service over the use case.
+    pub fn new(uc: OrderUsecase<R, T>) -> Self {
+        OrderService { uc }
     }
 
     /// TransIn, TransInTry and TransInXa: record the order.
@@ -41,12 +40,10 @@ impl<R: OrderRepo, T: Transactions> OrderService<R, T> {
             sku: r.sku,
             quantity: r.quantity,
         };
-        let outcome = self
-            .uc
+        self.uc
             .record(&info, branch, order)
             .await
             .map_err(|e| to_status(e, Some(&info)))?;
-        self.barrier.observe(info.op, &outcome);
         Ok(Response::new(()))
     }
 
@@ -58,12 +55,10 @@ impl<R: OrderRepo, T: Transactions> OrderService<R, T> {
         branch: Branch,
     ) -> Result<Response<()>, Status> {
         let info = info?;
-        let outcome = self
-            .uc
+        self.uc
             .transition(&info, branch, id)
             .await
             .map_err(|e| to_status(e, Some(&info)))?;
-        self.barrier.observe(info.op, &outcome);
         Ok(Response::new(()))
     }
 }
@@ -246,12 +241,7 @@ fn to_status(e: OrderError, info: Option<&BranchInfo>) -> Status {
         // A well-formed request whose values the business refuses: FAILURE to an action, a 400
         // to a user.
         OrderError::Invalid(_) => refuse(info, ErrorReason::InvalidOrder.error(message)),
-        OrderError::NotCommitted => BranchError::Failure {
-            message,
-            cause: "NOT_COMMITTED".into(),
-        }
-        .into(),
-        OrderError::Xa(e) => e.into(),
+        OrderError::Dtm(e) => e.into(),
         OrderError::Coordinator(_) => kit::Error::new(503, "DTM_UNAVAILABLE", message),
         OrderError::Storage(cause) => kit::Error::internal(&kit::errors::chain(&*cause)),
     };

@@ -2,8 +2,7 @@
 
 use std::future::Future;
 
-use dtmcli::xa::XaError;
-use dtmcli::{BranchInfo, Outcome};
+use dtmcli::{BranchDbError, BranchInfo, Outcome};
 
 /// The counters of one SKU.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,48 +94,31 @@ pub enum StockError {
     /// A counter would pass [`MAX_COUNTER`].
     #[error("the stock of {0} would pass {MAX_COUNTER}")]
     Overflow(String),
-    /// A msg check-back: the local transaction never committed (and now never will).
-    #[error("the local transaction of this msg did not commit")]
-    NotCommitted,
-    /// An XA branch could not prepare or finish (no XA in this database, a bad call, the
-    /// coordinator refused the registration).
+    /// The SDK could not run the branch's local transaction (its barrier, an XA prepare or
+    /// phase two); it says what to answer.
     #[error(transparent)]
-    Xa(#[from] XaError),
+    Dtm(#[from] BranchDbError),
     /// The database failed; the operation may be retried. The driver's error is kept as the
     /// source, so that the log shows the whole chain.
     #[error("storage: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// What the stock domain needs from storage. Every branch write runs inside the DTM barrier
-/// of `branch`, in one local transaction with the barrier rows.
+/// What the stock domain needs from storage: one write, for every kind of branch, and the reads.
 pub trait StockRepo: Send + Sync + 'static {
-    /// Applies `m` behind the barrier of `branch`.
+    /// Applies `m` as the branch call `branch` — behind the barrier, or as an XA prepare or
+    /// phase two, as `dtmcli::BranchDb::run` decides from `branch`. `m` is the input as the use
+    /// case checked it: a refused one may still be an answer (nothing to undo), and an XA phase
+    /// two reads none.
     fn apply(
         &self,
         branch: &BranchInfo,
-        m: &Movement,
-    ) -> impl Future<Output = Result<Outcome<()>, StockError>> + Send;
-    /// Applies `m` in the XA local transaction of `branch`, left prepared for phase two.
-    fn apply_xa(
-        &self,
-        branch: &BranchInfo,
-        m: &Movement,
-    ) -> impl Future<Output = Result<Outcome<()>, StockError>> + Send;
-    /// XA phase two of `branch` (op `commit` or `rollback`).
-    fn finish_xa(
-        &self,
-        branch: &BranchInfo,
+        m: Result<Movement, StockError>,
     ) -> impl Future<Output = Result<Outcome<()>, StockError>> + Send;
     /// Reads one SKU.
     fn get(&self, sku: &str) -> impl Future<Output = Result<Option<Stock>, StockError>> + Send;
     /// Creates the SKUs that do not exist yet.
     fn seed(&self, stock: &[Stock]) -> impl Future<Output = Result<(), StockError>> + Send;
-    /// The msg check-back: `Ok` if the msg's local transaction committed.
-    fn query_prepared(
-        &self,
-        branch: &BranchInfo,
-    ) -> impl Future<Output = Result<(), StockError>> + Send;
 }
 
 /// The stock use cases.
@@ -158,28 +140,16 @@ impl<R: StockRepo> StockUsecase<R> {
         sku: &str,
         quantity: i64,
     ) -> Result<Outcome<()>, StockError> {
-        let xa = branch == Branch::TransOutXa;
-        if xa && dtmcli::xa::is_phase_two(info) {
-            // XA phase two has no body: the prepared transaction holds the movement.
-            let outcome = self.repo.finish_xa(info).await?;
-            tracing::info!(gid = %info.gid, ?branch, op = %info.op, outcome = outcome.as_str(), "stock branch");
-            return Ok(outcome);
-        }
-        if let Some(nothing) = dtmcli::result::nothing_to_undo(info, validate(sku, quantity))? {
-            return Ok(nothing);
-        }
-        let (available, frozen) = branch.deltas();
-        let m = Movement {
-            sku: sku.to_owned(),
-            available: available * quantity,
-            frozen: frozen * quantity,
-        };
-        let outcome = if xa {
-            self.repo.apply_xa(info, &m).await?
-        } else {
-            self.repo.apply(info, &m).await?
-        };
-        tracing::info!(gid = %info.gid, ?branch, sku, quantity, outcome = outcome.as_str(), "stock branch");
+        let m = validate(sku, quantity).map(|()| {
+            let (available, frozen) = branch.deltas();
+            Movement {
+                sku: sku.to_owned(),
+                available: available * quantity,
+                frozen: frozen * quantity,
+            }
+        });
+        let outcome = self.repo.apply(info, m).await?;
+        tracing::info!(gid = %info.gid, ?branch, op = %info.op, sku, quantity, outcome = outcome.as_str(), "stock branch");
         Ok(outcome)
     }
 
@@ -205,11 +175,6 @@ impl<R: StockRepo> StockUsecase<R> {
             }
         }
         self.repo.seed(stock).await
-    }
-
-    /// The msg check-back.
-    pub async fn query_prepared(&self, info: &BranchInfo) -> Result<(), StockError> {
-        self.repo.query_prepared(info).await
     }
 }
 

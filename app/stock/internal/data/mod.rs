@@ -1,48 +1,21 @@
-//! Storage: the database pool and migrations, and the repository of [`crate::biz`].
+//! Storage: the database and the repository of [`crate::biz`].
 
 mod stock;
 
+use dtmcli::BranchDb;
 use dtmcli::dialect::OpenError;
-use dtmcli::{BarrierError, Dialect};
-use sqlx::AnyPool;
 
 pub use stock::SqlStockRepo;
 
 use crate::biz::StockError;
 
-/// The database, shared by the repositories.
-#[derive(Debug, Clone)]
-pub struct Data {
-    /// Connection pool (SQLite, PostgreSQL or MySQL behind `sqlx::Any`).
-    pub pool: AnyPool,
-    /// Which of the three.
-    pub dialect: Dialect,
-}
-
-impl Data {
-    /// Connects and runs the migrations (the barrier table, then this app's tables).
-    pub async fn new(conf: &kit::DatabaseConf) -> Result<Data, OpenError> {
-        let (pool, dialect) = dtmcli::dialect::open(conf, |d| match d {
-            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
-            Dialect::MySql => sqlx::migrate!("./migrations/mysql"),
-        })
-        .await?;
-        Ok(Data { pool, dialect })
-    }
+/// Opens the database and runs the migrations (the barrier table, then `migrations/`).
+pub async fn open(conf: &kit::DatabaseConf) -> Result<BranchDb, OpenError> {
+    BranchDb::open(conf, dtmcli::migrations!()).await
 }
 
 impl From<sqlx::Error> for StockError {
     fn from(e: sqlx::Error) -> Self {
         StockError::Storage(Box::new(e))
-    }
-}
-
-impl From<BarrierError> for StockError {
-    fn from(e: BarrierError) -> Self {
-        match e {
-            BarrierError::RolledBack => StockError::NotCommitted,
-            other => StockError::Storage(Box::new(other)),
-        }
     }
 }

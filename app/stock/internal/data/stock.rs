@@ -1,53 +1,43 @@
 //! The stock repository: guarded counter updates behind the barrier.
 
-use dtmcli::{BranchBarrier, BranchInfo, Dialect, Outcome};
+use dtmcli::{BranchDb, BranchInfo, Dialect, Outcome};
 use futures_util::FutureExt;
 use sqlx::{AnyConnection, Row};
 
-use super::Data;
 use crate::biz::{MAX_COUNTER, Movement, Stock, StockError, StockRepo};
 
 /// [`StockRepo`] over the app's database.
 #[derive(Debug, Clone)]
 pub struct SqlStockRepo {
-    data: Data,
+    db: BranchDb,
 }
 
 impl SqlStockRepo {
-    /// A repository on `data`.
-    pub fn new(data: Data) -> Self {
-        SqlStockRepo { data }
+    /// A repository on `db`.
+    pub fn new(db: BranchDb) -> Self {
+        SqlStockRepo { db }
     }
 }
 
 impl StockRepo for SqlStockRepo {
-    async fn apply(&self, branch: &BranchInfo, m: &Movement) -> Result<Outcome<()>, StockError> {
-        let tx = self.data.pool.begin().await?;
-        let (dialect, m) = (self.data.dialect, m.clone());
-        BranchBarrier::new(branch.clone())
-            .call(tx, move |conn: &mut AnyConnection| {
+    async fn apply(
+        &self,
+        branch: &BranchInfo,
+        m: Result<Movement, StockError>,
+    ) -> Result<Outcome<()>, StockError> {
+        let dialect = self.db.dialect;
+        self.db
+            .run(branch, m, move |conn: &mut AnyConnection, m| {
                 async move { move_stock(conn, dialect, &m).await }.boxed()
             })
             .await
     }
 
-    async fn apply_xa(&self, branch: &BranchInfo, m: &Movement) -> Result<Outcome<()>, StockError> {
-        let (dialect, m) = (self.data.dialect, m.clone());
-        dtmcli::xa::local_transaction(&self.data.pool, branch, move |conn: &mut AnyConnection| {
-            async move { move_stock(conn, dialect, &m).await }.boxed()
-        })
-        .await
-    }
-
-    async fn finish_xa(&self, branch: &BranchInfo) -> Result<Outcome<()>, StockError> {
-        Ok(dtmcli::xa::phase_two(&self.data.pool, branch).await?)
-    }
-
     async fn get(&self, sku: &str) -> Result<Option<Stock>, StockError> {
         let sql = "SELECT sku, available, frozen FROM stock WHERE sku = ?";
-        let row = sqlx::query(&self.data.dialect.sql(sql))
+        let row = sqlx::query(&self.db.dialect.sql(sql))
             .bind(sku)
-            .fetch_optional(&self.data.pool)
+            .fetch_optional(&self.db.pool)
             .await?;
         Ok(match row {
             Some(r) => Some(Stock {
@@ -60,7 +50,7 @@ impl StockRepo for SqlStockRepo {
     }
 
     async fn seed(&self, stock: &[Stock]) -> Result<(), StockError> {
-        let d = self.data.dialect;
+        let d = self.db.dialect;
         let sql = d.insert_ignore("stock", "sku, available, frozen", "stock_pkey");
         for s in stock {
             // Read first: a prepared XA branch may hold the row until its phase two, and an
@@ -73,14 +63,10 @@ impl StockRepo for SqlStockRepo {
                 .bind(&s.sku)
                 .bind(s.available)
                 .bind(s.frozen)
-                .execute(&self.data.pool)
+                .execute(&self.db.pool)
                 .await?;
         }
         Ok(())
-    }
-
-    async fn query_prepared(&self, branch: &BranchInfo) -> Result<(), StockError> {
-        Ok(dtmcli::barrier::query_prepared(&self.data.pool, branch).await?)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use api::stock::v1::stock_server::Stock as StockApi;
 use api::stock::v1::{ErrorReason, GetStockRequest, StockLevel, StockRequest};
-use dtmcli::{BarrierMetrics, BranchError, BranchInfo, refuse};
+use dtmcli::{BranchInfo, refuse};
 use tonic::{Request, Response, Status};
 
 use crate::biz::{Branch, StockError, StockRepo, StockUsecase};
@@ -10,13 +10,12 @@ use crate::biz::{Branch, StockError, StockRepo, StockUsecase};
 /// The stock service: reads the DTM context, calls the use case, maps its errors.
 pub struct StockService<R> {
     uc: StockUsecase<R>,
-    barrier: BarrierMetrics,
 }
 
 impl<R: StockRepo> StockService<R> {
-    /// A service over the use case, counting its barrier outcomes in `barrier`.
-    pub fn new(uc: StockUsecase<R>, barrier: BarrierMetrics) -> Self {
-        StockService { uc, barrier }
+    /// A service over the use case.
+    pub fn new(uc: StockUsecase<R>) -> Self {
+        StockService { uc }
     }
 
     /// Every branch method is this: context, request, use case, result.
@@ -27,12 +26,10 @@ impl<R: StockRepo> StockService<R> {
     ) -> Result<Response<()>, Status> {
         let info = BranchInfo::from_metadata(req.metadata())?;
         let StockRequest { sku, quantity } = req.into_inner();
-        let outcome = self
-            .uc
+        self.uc
             .branch(&info, branch, &sku, quantity)
             .await
             .map_err(|e| to_status(e, Some(&info)))?;
-        self.barrier.observe(info.op, &outcome);
         Ok(Response::new(()))
     }
 }
@@ -71,15 +68,6 @@ impl<R: StockRepo> StockApi for StockService<R> {
         self.branch(req, Branch::TransOutXa).await
     }
 
-    async fn query_prepared(&self, req: Request<()>) -> Result<Response<()>, Status> {
-        let info = BranchInfo::from_metadata(req.metadata())?;
-        self.uc
-            .query_prepared(&info)
-            .await
-            .map_err(|e| to_status(e, Some(&info)))?;
-        Ok(Response::new(()))
-    }
-
     async fn get_stock(
         &self,
         req: Request<GetStockRequest>,
@@ -112,12 +100,7 @@ fn to_status(e: StockError, info: Option<&BranchInfo>) -> Status {
         }
         StockError::NotFound(_) => refuse(info, ErrorReason::SkuNotFound.error(message)),
         StockError::Overflow(_) => refuse(info, ErrorReason::InvalidQuantity.error(message)),
-        StockError::NotCommitted => BranchError::Failure {
-            message,
-            cause: "NOT_COMMITTED".into(),
-        }
-        .into(),
-        StockError::Xa(e) => e.into(),
+        StockError::Dtm(e) => e.into(),
         StockError::Storage(cause) => kit::Error::internal(&kit::errors::chain(&*cause)),
     };
     err.into()

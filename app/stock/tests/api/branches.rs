@@ -1,12 +1,10 @@
 //! Every stock branch over both transports, with the barrier's guarantees.
 
 use api::stock::v1::{
-    HTTP_QUERY_PREPARED, HTTP_TRANS_IN, HTTP_TRANS_OUT, HTTP_TRANS_OUT_CANCEL,
-    HTTP_TRANS_OUT_COMPENSATE, HTTP_TRANS_OUT_CONFIRM, HTTP_TRANS_OUT_TRY, StockRequest,
+    HTTP_TRANS_IN, HTTP_TRANS_OUT, HTTP_TRANS_OUT_CANCEL, HTTP_TRANS_OUT_COMPENSATE,
+    HTTP_TRANS_OUT_CONFIRM, HTTP_TRANS_OUT_TRY, StockRequest,
 };
 use dtmcli::BranchInfo;
-
-use dtmtest::assert_query_prepared;
 
 use crate::helpers::{BOTH, INITIAL, SKU, branch, spawn_app, with_op};
 
@@ -170,12 +168,6 @@ async fn tcc_cancel_before_try_is_a_no_op() {
         );
         assert_eq!(app.stock(SKU).await, (INITIAL, 0), "{t:?}");
     }
-}
-
-#[tokio::test]
-async fn query_prepared_is_failure_unless_the_local_transaction_committed() {
-    let app = spawn_app().await;
-    assert_query_prepared(app.target(), &HTTP_QUERY_PREPARED, &app.db.pool).await;
 }
 
 /// The Go DTM server calls branches with the content type `application/grpc+dtm_raw`.
