@@ -24,15 +24,17 @@ api:
 build:
 	$(CARGO) build --workspace --all-targets
 
+# The apps: deploy/apps.txt, the one list (`cargo xtask new-service` adds to it).
+APPS := $(shell grep -v '^[[:space:]]*\#' deploy/apps.txt | awk 'NF { print $$1 }')
 # The binaries are always built together: cargo unifies dependency features per selection, so
 # building one package alone would rebuild the shared crates between `make demo` and `make run`.
-BINS := -p coordinator -p stock -p order -p e2e --bins
+BINS := $(foreach app,$(APPS),-p $(app)) -p e2e --bins
 TARGET_DIR = $(shell $(CARGO) metadata -q --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
 
-# run: run one app with its shipped config (APP=coordinator|stock|order), its SQLite files in data/
+# run: run one app of deploy/apps.txt with its shipped config (APP=coordinator|stock|order|…), its SQLite files in data/
 .PHONY: run
 run:
-	$(CARGO) build -q $(BINS) $(if $(filter coordinator stock order,$(APP)),,-p $(APP))
+	$(CARGO) build -q $(BINS) $(if $(filter $(APPS),$(APP)),,-p $(APP))
 	$(TARGET_DIR)/debug/$(APP)
 
 # clean-data: delete data/, the SQLite files of `make run` (the apps create them afresh)
@@ -43,7 +45,7 @@ clean-data:
 # demo: start coordinator, stock and order (SQLite under target/demo) and run five transactions (KEEP=1: leave them running)
 .PHONY: demo
 demo:
-	@echo "building coordinator, stock, order and the demo driver (debug; the first build takes a few minutes)"
+	@echo "building $(APPS) and the demo driver (debug; the first build takes a few minutes)"
 	$(CARGO) build -q $(BINS)
 	$(CARGO) run -q -p e2e --bin demo -- $(if $(KEEP),--keep)
 
@@ -112,10 +114,10 @@ COMPOSE_FILE := deploy/docker-compose/docker-compose.yaml
 # Base images: the official ones unless BUILDER_IMAGE / RUNTIME_IMAGE name others (offline builds).
 BASE_ARGS = $(if $(BUILDER_IMAGE),--build-arg BUILDER_IMAGE=$(BUILDER_IMAGE)) $(if $(RUNTIME_IMAGE),--build-arg RUNTIME_IMAGE=$(RUNTIME_IMAGE))
 
-# docker: build kratos-dtm-rs/{coordinator,stock,order}:latest from deploy/docker/Dockerfile
+# docker: build kratos-dtm-rs/<app>:latest from deploy/docker/Dockerfile for every app of deploy/apps.txt
 .PHONY: docker
 docker:
-	for app in coordinator stock order; do \
+	for app in $(APPS); do \
 	  docker build -f deploy/docker/Dockerfile --build-arg APP=$$app $(BASE_ARGS) -t kratos-dtm-rs/$$app:latest . || exit 1; \
 	done
 

@@ -65,7 +65,7 @@ healthy() {
   done
   log "$1 is $state after 120 s"; return 1
 }
-for s in coordinator stock order; do healthy "$s"; done
+for s in $(awk '!/^#/ && NF { print $1 }' deploy/apps.txt); do healthy "$s"; done
 
 # place TRANSPORT QUANTITY: a saga through the published order port; prints the reply.
 place() {

@@ -23,9 +23,9 @@ pub enum WireError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Data(#[from] dtmcli::dialect::OpenError),
-    /// The coordinator's address is unusable.
+    /// The coordinator's address, or a service's, is unusable.
     #[error("dtm: {0}")]
-    Dtm(#[from] dtmcli::ClientError),
+    Dtm(#[from] data::DtmError),
     /// The registry configuration is unusable.
     #[error("registry: {0}")]
     Registry(#[from] registry::Error),

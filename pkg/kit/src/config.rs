@@ -49,9 +49,14 @@ pub enum ConfigError {
     /// A directory without any `.yaml`/`.yml` file.
     #[error("no .yaml or .yml file in {0}")]
     Empty(PathBuf),
-    /// The merged document does not fit the schema.
-    #[error("config: {0}")]
-    Schema(#[from] serde_json::Error),
+    /// The merged document does not fit the schema at `key` (dotted: `dtm.services.stock`).
+    #[error("config: {key}: {source}")]
+    Schema {
+        /// Where: the dotted path of the key.
+        key: String,
+        /// What is wrong there.
+        source: serde_json::Error,
+    },
 }
 
 /// Loads `path` (a file, or a directory of YAML files) into `T`, with placeholders resolved from
@@ -78,7 +83,10 @@ pub fn load_with<T: DeserializeOwned>(
         merge(&mut merged, doc);
     }
     resolve(&mut merged, &env);
-    Ok(serde_json::from_value(merged)?)
+    serde_path_to_error::deserialize(merged).map_err(|e| ConfigError::Schema {
+        key: e.path().to_string(),
+        source: e.into_inner(),
+    })
 }
 
 /// The YAML files `path` names, in the order they are merged.
@@ -272,13 +280,25 @@ mod tests {
         ));
         std::fs::write(
             &file,
-            "addr: a\nport: 1\non: true\ntimeout: soon\nnested: {a: x, b: y}\n",
+            "addr: a\nport: 1\non: true\ntimeout: soon\nnested: {a: x, b: z}\n",
         )
         .unwrap();
-        assert!(matches!(
-            load_with::<Conf>(&file, env),
-            Err(ConfigError::Schema(_))
-        ));
+        let bad = load_with::<Conf>(&file, env);
+        assert!(
+            matches!(&bad, Err(ConfigError::Schema { key, .. }) if key == "timeout"),
+            "{bad:?}"
+        );
+        // A key deeper down is named by its whole path.
+        std::fs::write(
+            &file,
+            "addr: a\nport: 1\non: true\ntimeout: 1s\nnested: {a: x, b: [z]}\n",
+        )
+        .unwrap();
+        let bad = load_with::<Conf>(&file, env);
+        assert!(
+            matches!(&bad, Err(e) if e.to_string().starts_with("config: nested.b: ")),
+            "{bad:?}"
+        );
         std::fs::remove_file(&file).unwrap();
     }
 }

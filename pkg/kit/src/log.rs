@@ -40,20 +40,6 @@ pub fn init(json: bool, service: &str) {
     };
 }
 
-/// For tests: trace context always (propagation is under test too); log lines only when
-/// `TEST_LOG` is set, then as text to the test's output.
-pub fn init_for_tests() {
-    let verbose = std::env::var_os("TEST_LOG").is_some();
-    let default = if verbose { "debug" } else { "info" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let fmt = verbose.then(|| tracing_subscriber::fmt::layer().with_test_writer());
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(crate::trace::layer("test"))
-        .with(fmt)
-        .try_init();
-}
-
 /// Tower layer writing the access log of a server (`transport` is `http` or `grpc`) and
 /// counting each request in the app's [`Metrics`].
 #[derive(Clone)]

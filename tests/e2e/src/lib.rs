@@ -4,6 +4,8 @@
 
 #![warn(missing_docs)]
 
+pub mod apps;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,27 +41,17 @@ async fn backend(var: &str) -> Backend {
     }
 }
 
-/// The coordinator's config of every stack: `store`, both APIs on `127.0.0.1:0`, the poller
-/// every 10 ms, no registry.
+/// The coordinator's config of every stack: the shipped one on `store`, both APIs on
+/// `127.0.0.1:0`, the poller every 10 ms, bodies up to 64 KiB.
 pub fn coordinator_conf(store: coordinator::conf::Store) -> coordinator::conf::Bootstrap {
-    coordinator::conf::Bootstrap {
-        store,
-        trans_cron_interval: Duration::from_millis(10),
-        timeout_to_fail: TIMEOUT_TO_FAIL,
-        retry_interval: RETRY_INTERVAL,
-        retry_max_interval: Duration::from_secs(300),
-        request_timeout: Duration::from_secs(3),
-        branch_concurrency: 64,
-        http_port: 0,
-        grpc_port: 0,
-        listen_ip: "127.0.0.1".into(),
-        server_timeout: Duration::from_secs(30),
-        max_body_bytes: 64 * 1024,
-        idle_timeout: Duration::from_secs(30),
-        max_connections: 512,
-        hardening: Default::default(),
-        micro_service: Default::default(),
-    }
+    let mut conf: coordinator::conf::Bootstrap =
+        dtmtest::shipped_config(apps::app_dir("coordinator"));
+    conf.store = store;
+    (conf.http_port, conf.grpc_port, conf.listen_ip) = (0, 0, "127.0.0.1".into());
+    conf.trans_cron_interval = Duration::from_millis(10);
+    (conf.timeout_to_fail, conf.retry_interval) = (TIMEOUT_TO_FAIL, RETRY_INTERVAL);
+    conf.max_body_bytes = 64 * 1024;
+    conf
 }
 
 /// The stock service on `db`, seeded with [`SEED`], bound on `127.0.0.1:0` ([`stock::wire`]),
@@ -68,22 +60,16 @@ pub async fn stock_app(
     db: &kit::DatabaseConf,
     registrar: Option<Arc<dyn kit::registry::Registrar>>,
 ) -> (kit::App, AnyPool) {
-    let conf = stock::conf::Bootstrap {
-        server: dtmtest::servers_conf_with_body(64 * 1024),
-        data: stock::conf::Data {
-            database: db.clone(),
-        },
-        stock: stock::conf::Stock {
-            seed: SEED
-                .iter()
-                .map(|(sku, n)| stock::conf::Seed {
-                    sku: (*sku).into(),
-                    available: *n,
-                })
-                .collect(),
-        },
-        registry: Default::default(),
-    };
+    let mut conf: stock::conf::Bootstrap = dtmtest::shipped_config(apps::app_dir("stock"));
+    conf.server = dtmtest::servers_conf_with_body(64 * 1024);
+    conf.data.database = db.clone();
+    conf.stock.seed = SEED
+        .iter()
+        .map(|(sku, n)| stock::conf::Seed {
+            sku: (*sku).into(),
+            available: *n,
+        })
+        .collect();
     let app = stock::wire(&conf)
         .await
         .expect("stock wiring")
@@ -151,6 +137,9 @@ pub struct Stack {
     pub client: reqwest::Client,
     /// The order service's database (for msg scenarios that play the application's part).
     pub order_data: dtmcli::BranchDb,
+    /// The services of `deploy/apps.txt` beyond stock and order, as processes: name, process,
+    /// database URL.
+    pub added: Vec<(String, dtmtest::Process, String)>,
     stock_pool: AnyPool,
     /// The services' SQL dialect (placeholders of the checks below).
     dialect: Dialect,
@@ -163,7 +152,7 @@ impl Stack {
     /// `redis`) and `E2E_DB` (the services' databases: `sqlite`, `postgres` or `mysql`) —
     /// `make test-matrix` runs every scenario on each.
     pub async fn start() -> Stack {
-        kit::log::init_for_tests();
+        dtmtest::init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let services = backend("E2E_DB").await;
 
@@ -200,27 +189,29 @@ impl Stack {
             source: services.source(&dir, "order").await,
             max_connections: 4,
         };
-        let endpoints = |(http, grpc): &(String, String)| order::conf::Endpoints {
-            http: http.clone(),
-            grpc: grpc.clone(),
+        // Every other service of deploy/apps.txt, as a process.
+        let mut added = Vec::new();
+        for app in apps::added_services() {
+            let source = services.source(&dir, &app.name).await;
+            let process = apps::start_added(&app, services.0.driver(), &source, SEED, dir.path());
+            added.push((app.name, process, source));
+        }
+        let endpoints = |http: &str, grpc: &str| order::conf::Endpoints {
+            http: http.to_owned(),
+            grpc: grpc.trim_start_matches("http://").to_owned(),
         };
-        let order_conf = order::conf::Bootstrap {
-            server: servers.clone(),
-            data: order::conf::Data {
-                database: order_db.clone(),
-            },
-            order: order::conf::Order {
-                max_quantity: MAX_QUANTITY,
-            },
-            dtm: order::conf::Dtm {
-                http: dtm_http.clone(),
-                grpc: dtm_grpc.clone(),
-                timeout: Duration::from_secs(30),
-                stock: endpoints(&stock),
-                order: endpoints(&order),
-            },
-            registry: Default::default(),
-        };
+        let mut order_conf: order::conf::Bootstrap =
+            dtmtest::shipped_config(apps::app_dir("order"));
+        order_conf.server = servers.clone();
+        order_conf.data.database = order_db.clone();
+        order_conf.order.max_quantity = MAX_QUANTITY;
+        (order_conf.dtm.http, order_conf.dtm.grpc) = (dtm_http.clone(), dtm_grpc.clone());
+        let services_conf = &mut order_conf.dtm.services;
+        services_conf.insert("stock".into(), endpoints(&stock.0, &stock.1));
+        services_conf.insert("order".into(), endpoints(&order.0, &order.1));
+        for (name, p, _) in &added {
+            services_conf.insert(name.clone(), endpoints(&p.http, &p.grpc));
+        }
         let app = order::wire(&order_conf)
             .await
             .expect("order wiring")
@@ -240,6 +231,7 @@ impl Stack {
             script: ScriptServer::start().await,
             client: reqwest::Client::new(),
             order_data,
+            added,
             stock_pool,
             dialect: services.0,
             _dir: dir,
@@ -404,6 +396,18 @@ impl Stack {
             .await
             .expect("stock row");
         (row.get(0), row.get(1))
+    }
+
+    /// A pool on the database of `name`, a service of deploy/apps.txt beyond stock and order.
+    pub async fn added_db(&self, name: &str) -> AnyPool {
+        let (_, _, source) = self
+            .added
+            .iter()
+            .find(|(n, ..)| n == name)
+            .unwrap_or_else(|| panic!("{name} is not in deploy/apps.txt"));
+        dtmcli::dialect::connect(source, 2)
+            .await
+            .expect("the service's database")
     }
 
     /// The services' database (the stack's `E2E_DB`).

@@ -63,7 +63,7 @@ async fn two_coordinators(driver: &str, source: &str, prefix: &str) {
         println!("two_coordinators on {driver} runs in the plain run, not E2E_STORE={store}");
         return;
     }
-    kit::log::init_for_tests();
+    dtmtest::init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let stock_db = kit::DatabaseConf {
         driver: "sqlite".into(),

@@ -125,7 +125,7 @@ fn order_manifest_matches_its_config() -> Result<()> {
     })?;
     // Branch URLs name the cluster Services, not localhost.
     assert_eq!(conf.dtm.http, "http://coordinator:36789/api/dtmsvr");
-    assert_eq!(conf.dtm.stock.grpc, "stock:9001");
+    assert_eq!(conf.dtm.services["stock"].grpc, "stock:9001");
     Ok(())
 }
 

@@ -43,7 +43,7 @@ async fn get_json(url: &str) -> Value {
 #[tokio::test]
 async fn sagas_reach_branches_and_the_coordinator_through_etcd() {
     let Some((list, etcd)) = etcd() else { return };
-    kit::log::init_for_tests();
+    dtmtest::init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let unique = uuid::Uuid::new_v4().simple().to_string();
 

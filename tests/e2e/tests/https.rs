@@ -75,7 +75,7 @@ async fn coordinator(dir: &tempfile::TempDir, name: &str, ca_file: &str) -> Dtm 
 
 #[tokio::test]
 async fn https_branches_are_called_with_the_configured_ca_and_refused_without_it() {
-    kit::log::init_for_tests();
+    dtmtest::init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let calls = Arc::new(Mutex::new(Vec::new()));
     let (url, cert_pem) = tls_branch(calls.clone()).await;

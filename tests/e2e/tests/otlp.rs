@@ -36,7 +36,7 @@ impl TraceService for Collector {
 // Multi-threaded: the collector must answer while this test waits for the process to exit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_coordinator_exports_its_spans_in_the_callers_trace() {
-    kit::log::init_for_tests();
+    dtmtest::init_logs();
     let collector = Collector::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

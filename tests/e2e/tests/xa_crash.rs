@@ -39,7 +39,7 @@ async fn crash_after_prepare(dialect: Dialect, t: Transport, commit: bool) {
     let Some(db) = dtmtest::database(dialect).await else {
         return;
     };
-    kit::log::init_for_tests();
+    dtmtest::init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = Clock::default();
     let store = coordinator::conf::Store::new(

@@ -151,27 +151,18 @@ impl Drop for Tmpfs {
     }
 }
 
-/// A coordinator config on the SQLite store at `url`: both APIs on `127.0.0.1:0`, production
-/// timing scaled down, no registry, no hardening.
+/// The shipped config on the SQLite store at `url`: both APIs on `127.0.0.1:0`, its timing
+/// scaled down (the poller every 10 ms, retries after 1 s, back-off capped at 10 s, TCC and XA
+/// failing after 30 s).
 pub fn bootstrap(url: &str) -> Bootstrap {
-    Bootstrap {
-        store: Store::new("sqlite", url),
-        trans_cron_interval: Duration::from_millis(10),
-        timeout_to_fail: Duration::from_secs(30),
-        retry_interval: Duration::from_secs(1),
-        retry_max_interval: Duration::from_secs(10),
-        request_timeout: Duration::from_secs(3),
-        branch_concurrency: 64,
-        http_port: 0,
-        grpc_port: 0,
-        listen_ip: "127.0.0.1".into(),
-        server_timeout: Duration::from_secs(30),
-        max_body_bytes: 1 << 20,
-        idle_timeout: Duration::from_secs(30),
-        max_connections: 512,
-        hardening: Default::default(),
-        micro_service: Default::default(),
-    }
+    let mut conf: Bootstrap = dtmtest::shipped_config(env!("CARGO_MANIFEST_DIR"));
+    conf.store = Store::new("sqlite", url);
+    (conf.http_port, conf.grpc_port, conf.listen_ip) = (0, 0, "127.0.0.1".into());
+    conf.trans_cron_interval = Duration::from_millis(10);
+    conf.retry_interval = Duration::from_secs(1);
+    conf.retry_max_interval = Duration::from_secs(10);
+    conf.timeout_to_fail = Duration::from_secs(30);
+    conf
 }
 
 /// A store on a fresh SQLite file (kept while the directory lives).

@@ -58,7 +58,7 @@ pub struct Order {
 }
 
 /// The payload of the TransIn branches.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewOrder {
     /// Order id.
     pub id: String,

@@ -1,5 +1,7 @@
 //! The config schema (kratos-layout's `Bootstrap`), read from `configs/config.yaml`.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// The whole config file.
@@ -46,10 +48,9 @@ pub struct Dtm {
     /// How long a global transaction may take before PlaceOrder answers (it waits for the result).
     #[serde(deserialize_with = "kit::config::duration")]
     pub timeout: std::time::Duration,
-    /// The stock service, as the coordinator reaches it.
-    pub stock: Endpoints,
-    /// This service, as the coordinator reaches it.
-    pub order: Endpoints,
+    /// The services whose branches the transactions call, by name (this one included), as the
+    /// coordinator reaches them: a new step of PlaceOrder adds its service here.
+    pub services: BTreeMap<String, Endpoints>,
 }
 
 /// A service's addresses as seen from the coordinator.

@@ -1,6 +1,9 @@
-//! [`Transactions`] through a DTM coordinator with `dtmcli`'s client builders: the branch URLs
-//! of the stock and order services, and payloads as each transport wants them — one proto
-//! message, sent as protobuf bytes to gRPC branches and as its proto3 JSON to HTTP branches.
+//! [`Transactions`] through a DTM coordinator with `dtmcli`'s client builders: PlaceOrder's
+//! steps ([`steps`]) turned into branch URLs at the services of `dtm.services`, and payloads as
+//! each transport wants them — one proto message, sent as protobuf bytes to gRPC branches and as
+//! its proto3 JSON to HTTP branches.
+
+use std::collections::BTreeMap;
 
 use api::order::v1 as order_api;
 use api::stock::v1 as stock_api;
@@ -10,6 +13,7 @@ use dtmcli::{
 use kit::transcode::HttpRule;
 use prost::Message;
 
+use super::steps::{self, Step};
 use crate::biz::{GlobalOutcome, Mode, NewOrder, Order, OrderError, Transactions, Transport};
 use crate::conf;
 
@@ -19,19 +23,48 @@ use crate::conf;
 pub struct DtmTransactions {
     http: Dtm,
     grpc: Dtm,
-    conf: conf::Dtm,
+    services: BTreeMap<String, conf::Endpoints>,
     db: BranchDb,
+}
+
+/// Why the coordinator's side could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum DtmError {
+    /// The coordinator's address is unusable.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A service a transaction calls has no endpoints in the config.
+    #[error(
+        "dtm.services.{0}: missing — the HTTP and gRPC addresses the coordinator reaches {0} at"
+    )]
+    MissingService(String),
+}
+
+/// A step over one transport: its branch URLs and its body.
+struct Resolved {
+    saga: [String; 2],
+    tcc: [String; 3],
+    xa: String,
+    body: Vec<u8>,
 }
 
 impl DtmTransactions {
     /// Clients of the coordinator at `conf.http` / `conf.grpc` (connected lazily); TCC try
     /// branches at `discovery:///…` URLs are looked up with `resolver`; CancelOrder's local
-    /// transactions run in `db`.
+    /// transactions run in `db`. Every service PlaceOrder or CancelOrder calls must be in
+    /// `conf.services`.
     pub fn new(
         conf: &conf::Dtm,
         resolver: registry::Resolver,
         db: BranchDb,
-    ) -> Result<DtmTransactions, ClientError> {
+    ) -> Result<DtmTransactions, DtmError> {
+        // PlaceOrder's services (the steps of any order name the same ones), and CancelOrder's:
+        // stock's TransIn and this service's check-back.
+        let placing = steps::place_order(&NewOrder::default());
+        let called = placing.iter().map(|s| s.service).chain(["stock", "order"]);
+        if let Some(missing) = called.into_iter().find(|s| !conf.services.contains_key(*s)) {
+            return Err(DtmError::MissingService(missing.to_owned()));
+        }
         Ok(DtmTransactions {
             http: Dtm::http(&conf.http)
                 .with_timeout(conf.timeout)
@@ -39,7 +72,7 @@ impl DtmTransactions {
             grpc: Dtm::grpc(&conf.grpc)?
                 .with_timeout(conf.timeout)
                 .with_resolver(resolver),
-            conf: conf.clone(),
+            services: conf.services.clone(),
             db,
         })
     }
@@ -51,21 +84,30 @@ impl DtmTransactions {
         }
     }
 
-    /// The URL DTM calls for `rule` of a service at `endpoints`: the HTTP path, or
+    /// The URL DTM calls for `rule` of `service`: its HTTP base and the path, or
     /// `<grpc>/pkg.Svc/Method` (`host:port`, `discovery:///name` or `etcd://hosts/key`).
-    fn url(t: Transport, endpoints: &conf::Endpoints, rule: &HttpRule) -> String {
-        match t {
+    fn url(&self, t: Transport, service: &str, rule: &HttpRule) -> Result<String, OrderError> {
+        let endpoints = self
+            .services
+            .get(service)
+            .ok_or_else(|| OrderError::Invalid(format!("dtm.services.{service}: missing")))?;
+        Ok(match t {
             Transport::Http => format!("{}{}", endpoints.http.trim_end_matches('/'), rule.path),
             Transport::Grpc => format!("{}{}", endpoints.grpc, rule.operation),
-        }
+        })
     }
 
-    fn stock(&self, t: Transport, rule: &HttpRule) -> String {
-        Self::url(t, &self.conf.stock, rule)
-    }
-
-    fn order(&self, t: Transport, rule: &HttpRule) -> String {
-        Self::url(t, &self.conf.order, rule)
+    /// `step` over `t`.
+    fn resolve(&self, t: Transport, step: Step) -> Result<Resolved, OrderError> {
+        let url = |rule| self.url(t, step.service, rule);
+        let [action, compensate] = step.saga;
+        let [try_, confirm, cancel] = step.tcc;
+        Ok(Resolved {
+            saga: [url(action)?, url(compensate)?],
+            tcc: [url(try_)?, url(confirm)?, url(cancel)?],
+            xa: url(step.xa)?,
+            body: payload(t, action, step.request)?,
+        })
     }
 }
 
@@ -78,69 +120,43 @@ impl Transactions for DtmTransactions {
     ) -> Result<GlobalOutcome, OrderError> {
         let dtm = self.dtm(t);
         let gid = dtm.new_gid().await.map_err(unavailable)?;
-        let stock = stock_api::StockRequest {
-            sku: o.sku.clone(),
-            quantity: o.quantity,
-        };
-        // Every stock branch takes a StockRequest, every order branch an OrderRequest: one
-        // body per service serves all of its branches.
-        let stock = payload(t, &stock_api::HTTP_TRANS_OUT, &stock)?;
-        let order = order_api::OrderRequest {
-            order_id: o.id.clone(),
-            user_id: o.user_id,
-            sku: o.sku.clone(),
-            quantity: o.quantity,
-        };
-        let order = payload(t, &order_api::HTTP_TRANS_IN, &order)?;
+        // Each step's URLs and body over `t`: what the builders below take.
+        let steps = steps::place_order(o)
+            .into_iter()
+            .map(|s| self.resolve(t, s))
+            .collect::<Result<Vec<_>, _>>()?;
         let result = match mode {
+            // The actions in order; a FAILURE compensates what ran, last first.
             Mode::Saga => {
-                Saga::new(dtm, &gid)
-                    .add(
-                        &self.stock(t, &stock_api::HTTP_TRANS_OUT),
-                        &self.stock(t, &stock_api::HTTP_TRANS_OUT_COMPENSATE),
-                        stock,
-                    )
-                    .add(
-                        &self.order(t, &order_api::HTTP_TRANS_IN),
-                        &self.order(t, &order_api::HTTP_TRANS_IN_COMPENSATE),
-                        order,
-                    )
-                    .wait_result(true)
-                    .submit()
-                    .await
+                let mut saga = Saga::new(dtm, &gid);
+                for s in &steps {
+                    saga = saga.add(&s.saga[0], &s.saga[1], s.body.clone());
+                }
+                saga.wait_result(true).submit().await
             }
+            // Every try succeeds → confirm all; one fails → cancel what was registered.
             Mode::Tcc => {
-                let stock_urls = [
-                    self.stock(t, &stock_api::HTTP_TRANS_OUT_TRY),
-                    self.stock(t, &stock_api::HTTP_TRANS_OUT_CONFIRM),
-                    self.stock(t, &stock_api::HTTP_TRANS_OUT_CANCEL),
-                ];
-                let order_urls = [
-                    self.order(t, &order_api::HTTP_TRANS_IN_TRY),
-                    self.order(t, &order_api::HTTP_TRANS_IN_CONFIRM),
-                    self.order(t, &order_api::HTTP_TRANS_IN_CANCEL),
-                ];
-                // Both tries succeed → confirm both; either fails → cancel what was registered.
                 Tcc::new(dtm, &gid)
                     .wait_result(true)
                     .run(async |tcc| {
-                        let [try_, confirm, cancel] = &stock_urls;
-                        tcc.call_branch(&stock, try_, confirm, cancel).await?;
-                        let [try_, confirm, cancel] = &order_urls;
-                        tcc.call_branch(&order, try_, confirm, cancel).await
+                        for s in &steps {
+                            let [try_, confirm, cancel] = &s.tcc;
+                            tcc.call_branch(&s.body, try_, confirm, cancel).await?;
+                        }
+                        Ok(())
                     })
                     .await
             }
+            // Each branch prepares its local transaction; all prepared → commit all, one
+            // fails → roll back what was prepared.
             Mode::Xa => {
-                let stock_url = self.stock(t, &stock_api::HTTP_TRANS_OUT_XA);
-                let order_url = self.order(t, &order_api::HTTP_TRANS_IN_XA);
-                // Each branch prepares its local transaction; both prepared → commit both,
-                // either fails → roll back what was prepared.
                 Xa::new(dtm, &gid)
                     .wait_result(true)
                     .run(async |xa| {
-                        xa.call_branch(&stock, &stock_url).await?;
-                        xa.call_branch(&order, &order_url).await
+                        for s in &steps {
+                            xa.call_branch(&s.body, &s.xa).await?;
+                        }
+                        Ok(())
                     })
                     .await
             }
@@ -160,15 +176,18 @@ impl Transactions for DtmTransactions {
     {
         let dtm = self.dtm(t);
         let gid = dtm.new_gid().await.map_err(unavailable)?;
+        let rule = &stock_api::HTTP_TRANS_IN;
         let stock = stock_api::StockRequest {
             sku: o.sku.clone(),
             quantity: o.quantity,
         };
-        let stock = payload(t, &stock_api::HTTP_TRANS_IN, &stock)?;
         let msg = Msg::new(dtm, &gid)
-            .add(&self.stock(t, &stock_api::HTTP_TRANS_IN), stock)
+            .add(
+                &self.url(t, "stock", rule)?,
+                payload(t, rule, stock.encode_to_vec())?,
+            )
             .wait_result(true);
-        let query_prepared = self.order(t, &order_api::HTTP_QUERY_PREPARED);
+        let query_prepared = self.url(t, "order", &order_api::HTTP_QUERY_PREPARED)?;
         match msg.do_and_submit(&query_prepared, local).await {
             Ok(_) => Ok(GlobalOutcome {
                 gid,
@@ -184,10 +203,10 @@ impl Transactions for DtmTransactions {
     }
 }
 
-/// The body of a branch that `rule` routes: protobuf for gRPC; for HTTP the same message as
-/// proto3 JSON (`rule.input` names its type), so no payload is written twice.
-fn payload(t: Transport, rule: &HttpRule, msg: &impl Message) -> Result<Vec<u8>, OrderError> {
-    let bytes = msg.encode_to_vec();
+/// The body of a branch that `rule` routes, from its protobuf `bytes`: as they are for gRPC; for
+/// HTTP the same message as proto3 JSON (`rule.input` names its type), so no payload is written
+/// twice.
+fn payload(t: Transport, rule: &HttpRule, bytes: Vec<u8>) -> Result<Vec<u8>, OrderError> {
     match t {
         Transport::Grpc => Ok(bytes),
         Transport::Http => kit::transcode::to_json(api::descriptor_pool(), rule.input, &bytes)

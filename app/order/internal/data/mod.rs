@@ -3,11 +3,12 @@
 
 mod dtm;
 mod order;
+mod steps;
 
 use dtmcli::BranchDb;
 use dtmcli::dialect::OpenError;
 
-pub use dtm::DtmTransactions;
+pub use dtm::{DtmError, DtmTransactions};
 pub use order::SqlOrderRepo;
 
 use crate::biz::OrderError;

@@ -4,9 +4,9 @@ use api::order::v1::order_client::OrderClient;
 use api::order::v1::{GetOrderRequest, OrderRef, OrderRequest};
 use dtmcli::BranchInfo;
 pub use dtmtest::{Answer, BOTH, Transport, branch, with_op};
-use dtmtest::{Target, TestDb, call, serve, servers_conf, sqlite};
+use dtmtest::{Target, TestDb, call, serve, servers_conf, shipped_config, sqlite};
 use kit::transcode::HttpRule;
-use order::conf::{self, Bootstrap};
+use order::conf::Bootstrap;
 use tonic::transport::Channel;
 
 /// The per-order quantity limit of every test app.
@@ -21,30 +21,9 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    kit::log::init_for_tests();
+    dtmtest::init_logs();
     let db = sqlite().await;
-    // No coordinator runs here (tests/e2e has one): port 1 refuses, so PlaceOrder answers 503.
-    let nowhere = conf::Endpoints {
-        http: "http://127.0.0.1:1".into(),
-        grpc: "127.0.0.1:1".into(),
-    };
-    let conf = Bootstrap {
-        server: servers_conf(),
-        data: conf::Data {
-            database: db.conf(),
-        },
-        order: conf::Order {
-            max_quantity: MAX_QUANTITY,
-        },
-        dtm: conf::Dtm {
-            http: "http://127.0.0.1:1/api/dtmsvr".into(),
-            grpc: "127.0.0.1:1".into(),
-            timeout: std::time::Duration::from_secs(5),
-            stock: nowhere.clone(),
-            order: nowhere,
-        },
-        registry: Default::default(),
-    };
+    let conf = for_tests(&db);
     let app = order::wire(&conf).await.expect("wire");
     let (http, grpc) = serve(app, &conf.server).await;
     TestApp {
@@ -53,6 +32,18 @@ pub async fn spawn_app() -> TestApp {
         client: reqwest::Client::new(),
         db,
     }
+}
+
+/// The shipped config on `db`, both servers on `127.0.0.1:0`, the limit [`MAX_QUANTITY`]. No
+/// coordinator runs here (tests/e2e has one): port 1 refuses, so PlaceOrder answers 503.
+pub fn for_tests(db: &TestDb) -> Bootstrap {
+    let mut conf: Bootstrap = shipped_config(env!("CARGO_MANIFEST_DIR"));
+    conf.server = servers_conf();
+    conf.data.database = db.conf();
+    conf.order.max_quantity = MAX_QUANTITY;
+    (conf.dtm.http, conf.dtm.grpc) = ("http://127.0.0.1:1/api/dtmsvr".into(), "127.0.0.1:1".into());
+    conf.dtm.timeout = std::time::Duration::from_secs(5);
+    conf
 }
 
 /// A TransIn payload.

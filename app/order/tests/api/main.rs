@@ -2,5 +2,6 @@
 //! database, driven over both transports.
 
 mod branches;
+mod config;
 mod helpers;
 mod queries;

@@ -3,7 +3,7 @@
 use api::stock::v1::{GetStockRequest, StockRequest, stock_client::StockClient};
 use dtmcli::BranchInfo;
 pub use dtmtest::{Answer, BOTH, Transport, branch, with_op};
-use dtmtest::{Target, TestDb, call, serve, servers_conf, sqlite};
+use dtmtest::{Target, TestDb, call, serve, servers_conf, shipped_config, sqlite};
 use kit::transcode::HttpRule;
 use serde_json::Value;
 use stock::conf::{self, Bootstrap};
@@ -22,9 +22,9 @@ pub const SKU: &str = "SKU-TEST";
 pub const INITIAL: i64 = 10;
 
 pub async fn spawn_app() -> TestApp {
-    kit::log::init_for_tests();
+    dtmtest::init_logs();
     let db = sqlite().await;
-    let conf = bootstrap(&db);
+    let conf = for_tests(&db);
     let app = stock::wire(&conf).await.expect("wire");
     let (http, grpc) = serve(app, &conf.server).await;
     TestApp {
@@ -35,21 +35,16 @@ pub async fn spawn_app() -> TestApp {
     }
 }
 
-/// The app's config on `db`, both servers on `127.0.0.1:0`, [`SKU`] seeded.
-pub fn bootstrap(db: &TestDb) -> Bootstrap {
-    Bootstrap {
-        server: servers_conf(),
-        data: conf::Data {
-            database: db.conf(),
-        },
-        stock: conf::Stock {
-            seed: vec![conf::Seed {
-                sku: SKU.into(),
-                available: INITIAL,
-            }],
-        },
-        registry: Default::default(),
-    }
+/// The shipped config on `db`, both servers on `127.0.0.1:0`, [`SKU`] seeded.
+pub fn for_tests(db: &TestDb) -> Bootstrap {
+    let mut conf: Bootstrap = shipped_config(env!("CARGO_MANIFEST_DIR"));
+    conf.server = servers_conf();
+    conf.data.database = db.conf();
+    conf.stock.seed = vec![conf::Seed {
+        sku: SKU.into(),
+        available: INITIAL,
+    }];
+    conf
 }
 
 impl TestApp {

@@ -148,7 +148,7 @@ async fn malformed_protobuf_over_grpc_is_invalid_argument() {
 async fn floods_of_connections_do_not_lock_fresh_clients_out() {
     use dtmtest::flood;
     let db = dtmtest::sqlite().await;
-    let conf = crate::helpers::bootstrap(&db);
+    let conf = crate::helpers::for_tests(&db);
     let app = stock::wire(&conf)
         .await
         .expect("wire")

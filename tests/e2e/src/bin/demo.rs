@@ -1,5 +1,5 @@
-//! `make demo`: the three apps as separate processes with their shipped configs, five global
-//! transactions through them, and what the coordinator recorded about each.
+//! `make demo`: the apps of deploy/apps.txt as separate processes with their shipped configs,
+//! five global transactions through them, and what the coordinator recorded about each.
 //!
 //! Everything lives under a fresh directory (default `target/demo`): the processes run there, so
 //! the shipped `sqlite://data/*.db` sources land in `target/demo/data/`, and their logs in
@@ -28,24 +28,14 @@ struct Flags {
     /// The demo directory; emptied first.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/demo"))]
     dir: PathBuf,
-    /// Leave the three apps running at the end, until Ctrl-C (`make demo KEEP=1`).
+    /// Leave the apps running at the end, until Ctrl-C (`make demo KEEP=1`).
     #[arg(long)]
     keep: bool,
 }
 
-/// The shipped configs' ports (app/*/configs/config.yaml).
-const COORDINATOR: App = App {
-    name: "coordinator",
-    ports: [36789, 36790],
-};
-const STOCK: App = App {
-    name: "stock",
-    ports: [8001, 9001],
-};
-const ORDER: App = App {
-    name: "order",
-    ports: [8002, 9002],
-};
+/// One app of the demo and the ports its shipped config listens on (HTTP, gRPC): every app of
+/// deploy/apps.txt.
+type App = e2e::apps::AppEntry;
 const DTM: &str = "http://127.0.0.1:36789/api/dtmsvr";
 
 /// One PlaceOrder of the demo and the outcome it must have.
@@ -117,19 +107,22 @@ async fn main() -> Result<()> {
     };
     if outcome.is_ok() {
         step("Look around");
-        println!(
-            "  the admin page: http://127.0.0.1:{}/admin",
-            COORDINATOR.ports[0]
-        );
-        println!(
-            "  metrics: http://127.0.0.1:{}/api/metrics, http://127.0.0.1:{}/metrics, http://127.0.0.1:{}/metrics",
-            COORDINATOR.ports[0], STOCK.ports[0], ORDER.ports[0]
-        );
+        let apps = e2e::apps::apps();
+        let coordinator = apps[0].ports[0];
+        println!("  the admin page: http://127.0.0.1:{coordinator}/admin");
+        let services = apps[1..]
+            .iter()
+            .map(|a| format!("http://127.0.0.1:{}/metrics", a.ports[0]));
+        let all: Vec<String> =
+            std::iter::once(format!("http://127.0.0.1:{coordinator}/api/metrics"))
+                .chain(services)
+                .collect();
+        println!("  metrics: {}", all.join(", "));
         if flags.keep {
-            println!("  the three apps keep running; Ctrl-C stops them");
+            println!("  the apps keep running; Ctrl-C stops them");
             let _ = tokio::signal::ctrl_c().await;
         } else {
-            println!("  (make demo KEEP=1 leaves the three apps running to open them)");
+            println!("  (make demo KEEP=1 leaves the apps running to open them)");
         }
     }
     procs.stop().await;
@@ -158,9 +151,9 @@ struct Verdict {
 
 /// The whole demo: start, transact, show.
 async fn demo(bin_dir: &Path, dir: &Path, procs: &mut Processes) -> Result<Verdict> {
-    let apps = [COORDINATOR, STOCK, ORDER];
+    let apps = e2e::apps::apps();
     for app in &apps {
-        app.check_ports_free()?;
+        check_ports_free(app)?;
     }
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))?;
@@ -168,8 +161,10 @@ async fn demo(bin_dir: &Path, dir: &Path, procs: &mut Processes) -> Result<Verdi
     std::fs::create_dir_all(dir)?;
     let dir = dir.canonicalize()?;
 
+    let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
     step(&format!(
-        "Starting coordinator, stock and order in {}",
+        "Starting {} in {}",
+        names.join(", "),
         dir.display()
     ));
     for app in &apps {
@@ -240,41 +235,30 @@ async fn demo(bin_dir: &Path, dir: &Path, procs: &mut Processes) -> Result<Verdi
     Ok(checks.verdict())
 }
 
-/// One app of the demo and the ports its shipped config listens on (HTTP, gRPC).
-struct App {
-    name: &'static str,
-    ports: [u16; 2],
-}
-
-impl App {
-    /// A clear error instead of a confusing one when something already listens there.
-    fn check_ports_free(&self) -> Result<()> {
-        for port in self.ports {
-            std::net::TcpListener::bind(("0.0.0.0", port)).with_context(|| {
-                format!(
-                    "port {port} ({}) is taken: is a {} (or the compose demo) already running?",
-                    self.name, self.name
-                )
-            })?;
-        }
-        Ok(())
+/// A clear error instead of a confusing one when something already listens on `app`'s ports.
+fn check_ports_free(app: &App) -> Result<()> {
+    for port in app.ports {
+        std::net::TcpListener::bind(("0.0.0.0", port)).with_context(|| {
+            format!(
+                "port {port} ({}) is taken: is a {} (or the compose demo) already running?",
+                app.name, app.name
+            )
+        })?;
     }
+    Ok(())
 }
 
 /// The processes the demo started; each is killed if dropped before [`Processes::stop`].
 #[derive(Default)]
 struct Processes {
-    running: Vec<(&'static str, Child, PathBuf)>,
+    running: Vec<(String, Child, PathBuf)>,
 }
 
 impl Processes {
     /// `bin_dir/<app> --conf app/<app>/configs`, run in `dir`, logging to `dir/<app>.log`.
     fn start(&mut self, app: &App, bin_dir: &Path, dir: &Path) -> Result<()> {
-        let exe = bin_dir.join(app.name);
-        let conf = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../app")
-            .join(app.name)
-            .join("configs");
+        let exe = bin_dir.join(&app.name);
+        let conf = e2e::apps::app_dir(&app.name).join("configs");
         let log_path = dir.join(format!("{}.log", app.name));
         let log = std::fs::File::create(&log_path)?;
         let child = Command::new(&exe)
@@ -289,7 +273,7 @@ impl Processes {
             .with_context(|| {
                 format!("starting {} (built? `make demo` builds it)", exe.display())
             })?;
-        self.running.push((app.name, child, log_path));
+        self.running.push((app.name.clone(), child, log_path));
         Ok(())
     }
 
@@ -324,7 +308,7 @@ impl Processes {
         if self.running.is_empty() {
             return;
         }
-        step("Stopping coordinator, stock and order");
+        step("Stopping the apps");
         for (_, child, _) in self.running.iter().rev() {
             if let Some(pid) = child.id() {
                 let _ = Command::new("kill")

@@ -100,10 +100,10 @@ async fn main() -> Result<()> {
 
 /// The run; returns how many violations it found.
 async fn run(flags: &Flags, cluster: &mut Cluster, dir: &Path) -> Result<usize> {
-    for app in APPS {
+    for app in apps() {
         cluster.start(app)?;
     }
-    for app in APPS {
+    for app in apps() {
         cluster.wait_healthy(app).await?;
     }
     let place = format!(
@@ -175,7 +175,7 @@ async fn run(flags: &Flags, cluster: &mut Cluster, dir: &Path) -> Result<usize> 
     for w in workers {
         w.await?;
     }
-    for app in APPS {
+    for app in apps() {
         cluster.wait_healthy(app).await?;
     }
     // Everything else is in; the hanging actions answer FAILURE from now on.
@@ -374,8 +374,19 @@ impl Rng {
     }
 }
 
-/// The apps, in start order.
-const APPS: [&str; 3] = ["coordinator", "stock", "order"];
+/// The apps of deploy/apps.txt, in start order. Leaked once: the cluster keys by name for the
+/// whole run.
+fn apps() -> Vec<&'static str> {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            e2e::apps::apps()
+                .into_iter()
+                .map(|a| &*a.name.leak())
+                .collect()
+        })
+        .clone()
+}
 
 /// The three processes on free loopback ports, restartable.
 struct Cluster {
@@ -389,16 +400,21 @@ struct Cluster {
 impl Cluster {
     fn new(bin_dir: &Path, dir: &Path) -> Result<Cluster> {
         let mut ports = HashMap::new();
-        for app in APPS {
+        for app in apps() {
             ports.insert(app, [free_port()?, free_port()?]);
         }
-        // stock's seed for this run: the shipped config with more apples and pears.
-        let shipped =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../app/stock/configs/config.yaml");
-        let text = std::fs::read_to_string(shipped)?
-            .replace("available: 100 }", "available: 100000 }")
-            .replace("available: 50 }", "available: 100000 }");
-        std::fs::write(dir.join("stock.yaml"), text)?;
+        // The seed of stock (and of services made from it) for this run: the shipped config
+        // with more apples and pears.
+        for app in apps() {
+            if matches!(app, "coordinator" | "order") {
+                continue;
+            }
+            let shipped = e2e::apps::app_dir(app).join("configs/config.yaml");
+            let text = std::fs::read_to_string(shipped)?
+                .replace("available: 100 }", "available: 100000 }")
+                .replace("available: 50 }", "available: 100000 }");
+            std::fs::write(dir.join(format!("{app}.yaml")), text)?;
+        }
         Ok(Cluster {
             bin_dir: bin_dir.to_owned(),
             dir: dir.to_owned(),
@@ -415,17 +431,12 @@ impl Cluster {
     fn start(&mut self, app: &'static str) -> Result<()> {
         let [http, grpc] = self.ports[app];
         let [dtm_http, dtm_grpc] = self.ports["coordinator"];
-        let [stock_http, stock_grpc] = self.ports["stock"];
-        let [order_http, order_grpc] = self.ports["order"];
         let conf = match app {
-            "stock" => self.dir.join("stock.yaml"),
-            _ => Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../app")
-                .join(app)
-                .join("configs"),
+            "coordinator" | "order" => e2e::apps::app_dir(app).join("configs"),
+            _ => self.dir.join(format!("{app}.yaml")),
         };
-        let env: Vec<(&str, String)> = match app {
-            "coordinator" => vec![
+        let env: Vec<(String, String)> = match app {
+            "coordinator" => [
                 ("HTTP_PORT", http.to_string()),
                 ("GRPC_PORT", grpc.to_string()),
                 ("LISTEN_IP", "127.0.0.1".into()),
@@ -434,21 +445,29 @@ impl Cluster {
                 ("RETRY_MAX_INTERVAL", "4".into()),
                 ("TIMEOUT_TO_FAIL", "3".into()),
                 ("REQUEST_TIMEOUT", "3".into()),
-            ],
-            _ => vec![
-                ("HTTP_ADDR", format!("127.0.0.1:{http}")),
-                ("GRPC_ADDR", format!("127.0.0.1:{grpc}")),
-                (
-                    "DTM_HTTP",
-                    format!("http://127.0.0.1:{dtm_http}/api/dtmsvr"),
-                ),
-                ("DTM_GRPC", format!("127.0.0.1:{dtm_grpc}")),
-                ("STOCK_HTTP", format!("http://127.0.0.1:{stock_http}")),
-                ("STOCK_GRPC", format!("127.0.0.1:{stock_grpc}")),
-                ("ORDER_HTTP", format!("http://127.0.0.1:{order_http}")),
-                ("ORDER_GRPC", format!("127.0.0.1:{order_grpc}")),
-                ("ORDER_MAX_QUANTITY", MAX_QUANTITY.to_string()),
-            ],
+            ]
+            .map(|(k, v)| (k.to_owned(), v))
+            .into(),
+            _ => {
+                let mut env = vec![
+                    ("HTTP_ADDR".to_owned(), format!("127.0.0.1:{http}")),
+                    ("GRPC_ADDR".to_owned(), format!("127.0.0.1:{grpc}")),
+                    (
+                        "DTM_HTTP".to_owned(),
+                        format!("http://127.0.0.1:{dtm_http}/api/dtmsvr"),
+                    ),
+                    ("DTM_GRPC".to_owned(), format!("127.0.0.1:{dtm_grpc}")),
+                    ("ORDER_MAX_QUANTITY".to_owned(), MAX_QUANTITY.to_string()),
+                ];
+                // Where order reaches every branch service: `<NAME>_HTTP`, `<NAME>_GRPC`.
+                for service in apps().into_iter().filter(|a| *a != "coordinator") {
+                    let [h, g] = self.ports[service];
+                    let name = service.to_ascii_uppercase();
+                    env.push((format!("{name}_HTTP"), format!("http://127.0.0.1:{h}")));
+                    env.push((format!("{name}_GRPC"), format!("127.0.0.1:{g}")));
+                }
+                env
+            }
         };
         let log = std::fs::OpenOptions::new()
             .create(true)
