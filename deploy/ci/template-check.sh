@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Keeps docs/template.md true: in a scratch clone of HEAD, runs every ```sh block of it in order
 # (generate `payment`, test it, add it to PlaceOrder, its e2e scenario, `make demo` with it), then
-# fmt and clippy, and shows what changed. Shares this checkout's target/ (or $CARGO_TARGET_DIR) so
-# dependencies are reused; run it after the checks that use target/debug's binaries.
+# fmt and clippy, and checks what changed. Its build directory is its own, target/template-check
+# (kept between runs): cargo names a workspace's artifacts by paths relative to the workspace, so
+# a clone sharing this checkout's target/ would overwrite its crates (api with payment's proto,
+# order with payment's step) with the clone's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+export CARGO_TARGET_DIR="$root/target/template-check"
 
 git clone -q "$root" "$scratch/repo"
 python3 - "$root/docs/template.md" >"$scratch/steps.sh" <<'PY'
