@@ -197,6 +197,54 @@ pub fn servers_conf_with_body(max_body_bytes: usize) -> ServersConf {
     }
 }
 
+/// A service app running in-process for a test, and clients for it.
+pub struct TestApp {
+    /// HTTP base URL, `http://127.0.0.1:port`.
+    pub http: String,
+    /// gRPC channel.
+    pub grpc: Channel,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// Its database.
+    pub db: TestDb,
+    pool: &'static DescriptorPool,
+}
+
+impl TestApp {
+    /// Builds `app` on `servers` (`127.0.0.1:0`), runs it in the background and connects to it;
+    /// `db` is its database, `pool` the descriptors of its protos (`api::descriptor_pool()`).
+    pub async fn spawn(
+        app: kit::AppBuilder,
+        servers: &ServersConf,
+        db: TestDb,
+        pool: &'static DescriptorPool,
+    ) -> TestApp {
+        let app = app.build(servers).await.expect("build app");
+        let http = format!("http://{}", app.http_addr());
+        let grpc = Channel::from_shared(format!("http://{}", app.grpc_addr()))
+            .expect("uri")
+            .connect_lazy();
+        tokio::spawn(app.run_until(std::future::pending()));
+        TestApp {
+            http,
+            grpc,
+            client: reqwest::Client::new(),
+            db,
+            pool,
+        }
+    }
+
+    /// Where the app listens, for [`call`].
+    pub fn target(&self) -> Target<'_> {
+        Target {
+            client: &self.client,
+            http: &self.http,
+            grpc: &self.grpc,
+            pool: self.pool,
+        }
+    }
+}
+
 /// Where a branch service listens, for [`call`].
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
@@ -255,18 +303,6 @@ where
             Answer::Grpc(grpc.unary(req, path, codec).await.map(|_| ()))
         }
     }
-}
-
-/// Builds `app` on `servers` and runs it in the background for the rest of the test: its HTTP
-/// base URL and a gRPC channel to it (connected on first use).
-pub async fn serve(app: kit::AppBuilder, servers: &ServersConf) -> (String, Channel) {
-    let app = app.build(servers).await.expect("build app");
-    let http = format!("http://{}", app.http_addr());
-    let grpc = Channel::from_shared(format!("http://{}", app.grpc_addr()))
-        .expect("uri")
-        .connect_lazy();
-    tokio::spawn(app.run_until(std::future::pending()));
-    (http, grpc)
 }
 
 /// gRPC health of `service` (`""` for the server as a whole).

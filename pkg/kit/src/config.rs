@@ -10,6 +10,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+/// `data` of a service's config (kratos-layout's `Data`): where it keeps its state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConf {
+    /// The database.
+    pub database: DatabaseConf,
+}
+
 /// `data.database` of an app's config: which database, where.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,7 +73,7 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
     load_with(path, |key| std::env::var(key).ok())
 }
 
-/// [`load`] with an explicit environment lookup (for tests).
+/// [`load`] with an explicit environment lookup (`|_| None`: every placeholder at its default).
 pub fn load_with<T: DeserializeOwned>(
     path: &Path,
     env: impl Fn(&str) -> Option<String>,

@@ -39,5 +39,5 @@ pub mod trace;
 pub mod transcode;
 
 pub use app::{App, AppBuilder, AppError, ServerConf, ServersConf};
-pub use config::DatabaseConf;
+pub use config::{DataConf, DatabaseConf};
 pub use errors::Error;

@@ -11,7 +11,7 @@ pub struct Bootstrap {
     /// HTTP and gRPC servers.
     pub server: kit::ServersConf,
     /// Where orders and barrier rows are kept.
-    pub data: Data,
+    pub data: kit::DataConf,
     /// Domain settings.
     pub order: Order,
     /// The coordinator and the branch endpoints it calls.
@@ -19,14 +19,6 @@ pub struct Bootstrap {
     /// Registration in etcd (kratos layout), when `registry.etcd` is set.
     #[serde(default)]
     pub registry: registry::Conf,
-}
-
-/// `data`: where the service keeps its state.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Data {
-    /// The database.
-    pub database: kit::DatabaseConf,
 }
 
 /// `order`: domain settings.

@@ -4,20 +4,21 @@ use api::order::v1::order_client::OrderClient;
 use api::order::v1::{GetOrderRequest, OrderRef, OrderRequest};
 use dtmcli::BranchInfo;
 pub use dtmtest::{Answer, BOTH, Transport, branch, with_op};
-use dtmtest::{Target, TestDb, call, serve, servers_conf, shipped_config, sqlite};
+use dtmtest::{TestDb, call, servers_conf, shipped_config, sqlite};
 use kit::transcode::HttpRule;
 use order::conf::Bootstrap;
-use tonic::transport::Channel;
 
 /// The per-order quantity limit of every test app.
 pub const MAX_QUANTITY: i64 = 5;
 
-/// A running order app and clients for it.
-pub struct TestApp {
-    pub http: String,
-    pub grpc: Channel,
-    pub client: reqwest::Client,
-    pub db: TestDb,
+/// A running order app and clients for it: dtmtest's, with order's typed calls.
+pub struct TestApp(dtmtest::TestApp);
+
+impl std::ops::Deref for TestApp {
+    type Target = dtmtest::TestApp;
+    fn deref(&self) -> &dtmtest::TestApp {
+        &self.0
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -25,21 +26,14 @@ pub async fn spawn_app() -> TestApp {
     let db = sqlite().await;
     let conf = for_tests(&db);
     let app = order::wire(&conf).await.expect("wire");
-    let (http, grpc) = serve(app, &conf.server).await;
-    TestApp {
-        http,
-        grpc,
-        client: reqwest::Client::new(),
-        db,
-    }
+    TestApp(dtmtest::TestApp::spawn(app, &conf.server, db, api::descriptor_pool()).await)
 }
 
 /// The shipped config on `db`, both servers on `127.0.0.1:0`, the limit [`MAX_QUANTITY`]. No
 /// coordinator runs here (tests/e2e has one): port 1 refuses, so PlaceOrder answers 503.
 pub fn for_tests(db: &TestDb) -> Bootstrap {
     let mut conf: Bootstrap = shipped_config(env!("CARGO_MANIFEST_DIR"));
-    conf.server = servers_conf();
-    conf.data.database = db.conf();
+    (conf.server, conf.data.database) = (servers_conf(), db.conf());
     conf.order.max_quantity = MAX_QUANTITY;
     (conf.dtm.http, conf.dtm.grpc) = ("http://127.0.0.1:1/api/dtmsvr".into(), "127.0.0.1:1".into());
     conf.dtm.timeout = std::time::Duration::from_secs(5);
@@ -57,16 +51,6 @@ pub fn new_order(id: &str, quantity: i64) -> OrderRequest {
 }
 
 impl TestApp {
-    /// Where the app listens, for `dtmtest::call`.
-    pub fn target(&self) -> Target<'_> {
-        Target {
-            client: &self.client,
-            http: &self.http,
-            grpc: &self.grpc,
-            pool: api::descriptor_pool(),
-        }
-    }
-
     /// Calls a TransIn-family branch (payload: the order).
     pub async fn call_in(
         &self,

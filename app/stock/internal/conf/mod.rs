@@ -9,21 +9,13 @@ pub struct Bootstrap {
     /// HTTP and gRPC servers.
     pub server: kit::ServersConf,
     /// Where stock levels and barrier rows are kept.
-    pub data: Data,
+    pub data: kit::DataConf,
     /// Domain settings.
     #[serde(default)]
     pub stock: Stock,
     /// Registration in etcd (kratos layout), when `registry.etcd` is set.
     #[serde(default)]
     pub registry: registry::Conf,
-}
-
-/// `data`: where the service keeps its state.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Data {
-    /// The database.
-    pub database: kit::DatabaseConf,
 }
 
 /// `stock`: domain settings.

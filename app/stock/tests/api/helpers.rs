@@ -3,18 +3,19 @@
 use api::stock::v1::{GetStockRequest, StockRequest, stock_client::StockClient};
 use dtmcli::BranchInfo;
 pub use dtmtest::{Answer, BOTH, Transport, branch, with_op};
-use dtmtest::{Target, TestDb, call, serve, servers_conf, shipped_config, sqlite};
+use dtmtest::{TestDb, call, servers_conf, shipped_config, sqlite};
 use kit::transcode::HttpRule;
 use serde_json::Value;
 use stock::conf::{self, Bootstrap};
-use tonic::transport::Channel;
 
-/// A running stock app and clients for it.
-pub struct TestApp {
-    pub http: String,
-    pub grpc: Channel,
-    pub client: reqwest::Client,
-    pub db: TestDb,
+/// A running stock app and clients for it: dtmtest's, with stock's typed calls.
+pub struct TestApp(dtmtest::TestApp);
+
+impl std::ops::Deref for TestApp {
+    type Target = dtmtest::TestApp;
+    fn deref(&self) -> &dtmtest::TestApp {
+        &self.0
+    }
 }
 
 /// Seeded in every test app.
@@ -26,20 +27,13 @@ pub async fn spawn_app() -> TestApp {
     let db = sqlite().await;
     let conf = for_tests(&db);
     let app = stock::wire(&conf).await.expect("wire");
-    let (http, grpc) = serve(app, &conf.server).await;
-    TestApp {
-        http,
-        grpc,
-        client: reqwest::Client::new(),
-        db,
-    }
+    TestApp(dtmtest::TestApp::spawn(app, &conf.server, db, api::descriptor_pool()).await)
 }
 
 /// The shipped config on `db`, both servers on `127.0.0.1:0`, [`SKU`] seeded.
 pub fn for_tests(db: &TestDb) -> Bootstrap {
     let mut conf: Bootstrap = shipped_config(env!("CARGO_MANIFEST_DIR"));
-    conf.server = servers_conf();
-    conf.data.database = db.conf();
+    (conf.server, conf.data.database) = (servers_conf(), db.conf());
     conf.stock.seed = vec![conf::Seed {
         sku: SKU.into(),
         available: INITIAL,
@@ -48,16 +42,6 @@ pub fn for_tests(db: &TestDb) -> Bootstrap {
 }
 
 impl TestApp {
-    /// Where the app listens, for `dtmtest::call`.
-    pub fn target(&self) -> Target<'_> {
-        Target {
-            client: &self.client,
-            http: &self.http,
-            grpc: &self.grpc,
-            pool: api::descriptor_pool(),
-        }
-    }
-
     /// Calls the stock branch `rule` as the coordinator would, over `t`.
     pub async fn call(
         &self,
