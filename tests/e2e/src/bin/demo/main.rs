@@ -7,22 +7,25 @@
 //! The exit code is 0 only if every transaction ended as expected and the tables agree.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+
+mod processes;
+mod tables;
+
+use processes::{Processes, check_ports_free};
+use tables::Tables;
 
 /// Flags of the demo.
 #[derive(Debug, Parser)]
 #[command(
     name = "demo",
-    about = "Run coordinator, stock and order and place orders through them"
+    about = "Run the apps of deploy/apps.txt and place orders through them"
 )]
 struct Flags {
-    /// Where the coordinator, stock and order binaries are (default: beside this one).
+    /// Where the apps' binaries are (default: beside this one).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
     /// The demo directory; emptied first.
@@ -235,100 +238,6 @@ async fn demo(bin_dir: &Path, dir: &Path, procs: &mut Processes) -> Result<Verdi
     Ok(checks.verdict())
 }
 
-/// A clear error instead of a confusing one when something already listens on `app`'s ports.
-fn check_ports_free(app: &App) -> Result<()> {
-    for port in app.ports {
-        std::net::TcpListener::bind(("0.0.0.0", port)).with_context(|| {
-            format!(
-                "port {port} ({}) is taken: is a {} (or the compose demo) already running?",
-                app.name, app.name
-            )
-        })?;
-    }
-    Ok(())
-}
-
-/// The processes the demo started; each is killed if dropped before [`Processes::stop`].
-#[derive(Default)]
-struct Processes {
-    running: Vec<(String, Child, PathBuf)>,
-}
-
-impl Processes {
-    /// `bin_dir/<app> --conf app/<app>/configs`, run in `dir`, logging to `dir/<app>.log`.
-    fn start(&mut self, app: &App, bin_dir: &Path, dir: &Path) -> Result<()> {
-        let exe = bin_dir.join(&app.name);
-        let conf = e2e::apps::app_dir(&app.name).join("configs");
-        let log_path = dir.join(format!("{}.log", app.name));
-        let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(&exe)
-            .arg("--conf")
-            .arg(&conf)
-            .current_dir(dir)
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| {
-                format!("starting {} (built? `make demo` builds it)", exe.display())
-            })?;
-        self.running.push((app.name.clone(), child, log_path));
-        Ok(())
-    }
-
-    /// Polls the app's `/healthz` until it answers 200; fails early if the process exits.
-    async fn wait_healthy(&mut self, app: &App) -> Result<()> {
-        let url = format!("http://127.0.0.1:{}/healthz", app.ports[0]);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let (_, child, log) = self
-            .running
-            .iter_mut()
-            .find(|(name, ..)| *name == app.name)
-            .context("not started")?;
-        loop {
-            if kit::probe::probe(&url, Duration::from_secs(1))
-                .await
-                .is_ok()
-            {
-                return Ok(());
-            }
-            if let Some(status) = child.try_wait()? {
-                bail!("{} exited ({status}); see {}", app.name, log.display());
-            }
-            if Instant::now() > deadline {
-                bail!("{} not healthy after 30 s; see {}", app.name, log.display());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGTERM to each (a graceful stop), then waits; SIGKILL after 15 s.
-    async fn stop(&mut self) {
-        if self.running.is_empty() {
-            return;
-        }
-        step("Stopping the apps");
-        for (_, child, _) in self.running.iter().rev() {
-            if let Some(pid) = child.id() {
-                let _ = Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status()
-                    .await;
-            }
-        }
-        for (name, mut child, _) in self.running.drain(..).rev() {
-            match tokio::time::timeout(Duration::from_secs(15), child.wait()).await {
-                Ok(Ok(status)) => println!("  {name:<11} stopped ({status})"),
-                _ => {
-                    let _ = child.kill().await;
-                    println!("  {name:<11} killed after 15 s");
-                }
-            }
-        }
-    }
-}
-
 /// What PlaceOrder answered.
 struct Placed {
     order_id: String,
@@ -416,65 +325,6 @@ fn ms_of_day(rfc3339: &str) -> Option<i64> {
     let t = rfc3339.get(11..23)?; // 16:43:53.405
     let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
     Some(((n(0..2)? * 60 + n(3..5)?) * 60 + n(6..8)?) * 1000 + n(9..12)?)
-}
-
-/// The two services' tables, read straight from their SQLite files (read-only).
-struct Tables {
-    stock: sqlx::SqlitePool,
-    orders: sqlx::SqlitePool,
-}
-
-impl Tables {
-    async fn open(dir: &Path) -> Result<Tables> {
-        let open = |name: &str| {
-            let url = format!("sqlite://{}/data/{name}.db?mode=ro", dir.display());
-            async move { sqlx::SqlitePool::connect(&url).await.context(url) }
-        };
-        Ok(Tables {
-            stock: open("stock").await?,
-            orders: open("order").await?,
-        })
-    }
-
-    /// `sku available frozen` per row.
-    async fn stock(&self) -> Result<Vec<String>> {
-        let rows: Vec<(String, i64, i64)> =
-            sqlx::query_as("SELECT sku, available, frozen FROM stock ORDER BY sku")
-                .fetch_all(&self.stock)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(sku, a, f)| format!("{sku} {a} {f}"))
-            .collect())
-    }
-
-    /// `(id, "sku quantity status")` per order, oldest first.
-    async fn orders(&self) -> Result<Vec<(String, String)>> {
-        let rows: Vec<(String, String, i64, String)> =
-            sqlx::query_as("SELECT id, sku, quantity, status FROM orders ORDER BY create_time, id")
-                .fetch_all(&self.orders)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, sku, q, s)| (id, format!("{sku} {q} {s}")))
-            .collect())
-    }
-
-    async fn print(&self) -> Result<()> {
-        println!("  stock  (sku available frozen)");
-        for row in self.stock().await? {
-            println!("    {row}");
-        }
-        let orders = self.orders().await?;
-        println!(
-            "  orders (id sku quantity status){}",
-            if orders.is_empty() { ": none" } else { "" }
-        );
-        for (id, row) in orders {
-            println!("    {id} {row}");
-        }
-        Ok(())
-    }
 }
 
 /// Expected-vs-seen, printed as they are checked.
