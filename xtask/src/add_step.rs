@@ -11,24 +11,17 @@ use std::path::Path;
 
 use anyhow::{Context, Result, ensure};
 
-use crate::{Names, TEMPLATE, edit, fmt, listed_ports};
+use crate::{Likeness, TEMPLATE, copy_section, edit, fmt, listed_ports, ports_of};
 
 /// Adds `name` to PlaceOrder.
 pub fn run(root: &Path, name: &str) -> Result<()> {
     let list = std::fs::read_to_string(root.join("deploy/apps.txt"))?;
     let apps = listed_ports(&list)?;
-    let port_of = |n: &str| apps.iter().find(|(a, _)| a == n).map(|(_, p)| *p);
-    let [http, grpc] = port_of(name).with_context(|| {
+    let [http, grpc] = ports_of(&apps, name).with_context(|| {
         format!("{name} is not in deploy/apps.txt: `cargo xtask new-service {name}` first")
     })?;
-    let [t_http, t_grpc] = port_of(TEMPLATE).context("the template is in deploy/apps.txt")?;
-    let names = Names::of(name);
-    let copy = |text: &str| {
-        names
-            .rename(text)
-            .replace(&t_http.to_string(), &http.to_string())
-            .replace(&t_grpc.to_string(), &grpc.to_string())
-    };
+    let like = Likeness::new(name, &apps, [http, grpc])?;
+    let copy = |text: &str| like.copy(text);
 
     let order = root.join("app/order");
     edit(&order.join("internal/data/steps.rs"), |t| {
@@ -54,8 +47,7 @@ pub fn run(root: &Path, name: &str) -> Result<()> {
         Ok(out)
     })?;
     edit(&order.join("configs/config.yaml"), |t| {
-        let entry = section(t, &format!("    {TEMPLATE}:"))?;
-        Ok(t.replacen(entry, &format!("{entry}{}", copy(entry)), 1))
+        copy_section(t, &format!("    {TEMPLATE}:"), "", copy)
     })?;
     // Deployments: every line of order's settings that names the template, copied after itself.
     edit(
@@ -83,22 +75,6 @@ fn block<'t>(text: &'t str, start: &str, end: &str) -> Result<&'t str> {
         .find(end)
         .with_context(|| format!("no {end:?} after {start:?}"))?;
     Ok(&text[from..from + to + end.len()])
-}
-
-/// The line `header` and the more-indented lines after it, newlines included.
-fn section<'t>(text: &'t str, header: &str) -> Result<&'t str> {
-    let from = text
-        .find(&format!("{header}\n"))
-        .with_context(|| format!("{header:?} not found"))?;
-    let indent = header.len() - header.trim_start().len();
-    let mut to = from + header.len() + 1;
-    for line in text[to..].split_inclusive('\n') {
-        if line.len() - line.trim_start().len() <= indent {
-            break;
-        }
-        to += line.len();
-    }
-    Ok(&text[from..to])
 }
 
 /// `text` with each line naming the template, inside the section that starts at the line

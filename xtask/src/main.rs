@@ -29,21 +29,23 @@ fn main() -> Result<()> {
     }
 }
 
-/// The workspace root: the parent of this crate's folder.
+/// The workspace root: the parent of this crate's folder. Read at run time (`cargo run` sets
+/// it), so that a binary built for another clone sharing the build directory edits this one.
 fn root() -> Result<PathBuf> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let here = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     Ok(here.parent().context("xtask/ has a parent")?.to_owned())
 }
 
 /// The three spellings of a name in code: `payment`, `Payment`, `PAYMENT`.
-pub(crate) struct Names {
-    pub(crate) lower: String,
-    pub(crate) pascal: String,
-    pub(crate) upper: String,
+struct Names {
+    lower: String,
+    pascal: String,
+    upper: String,
 }
 
 impl Names {
-    pub(crate) fn of(lower: &str) -> Names {
+    fn of(lower: &str) -> Names {
         let mut pascal = lower.to_owned();
         pascal[..1].make_ascii_uppercase();
         Names {
@@ -54,11 +56,44 @@ impl Names {
     }
 
     /// `text` with the template's name replaced by this one, in every spelling.
-    pub(crate) fn rename(&self, text: &str) -> String {
+    fn rename(&self, text: &str) -> String {
         let t = Names::of(TEMPLATE);
         text.replace(&t.lower, &self.lower)
             .replace(&t.pascal, &self.pascal)
             .replace(&t.upper, &self.upper)
+    }
+}
+
+/// How the template's text becomes a service's: its name in every spelling and its ports.
+pub(crate) struct Likeness {
+    names: Names,
+    from: [u16; 2],
+    to: [u16; 2],
+}
+
+impl Likeness {
+    /// For service `name` on `ports`, the template's ports read from the list `apps`.
+    pub(crate) fn new(name: &str, apps: &[(String, [u16; 2])], ports: [u16; 2]) -> Result<Self> {
+        let from = ports_of(apps, TEMPLATE).context("the template is in deploy/apps.txt")?;
+        Ok(Likeness {
+            names: Names::of(name),
+            from,
+            to: ports,
+        })
+    }
+
+    /// `text` with the template's name replaced (file contents and names of the crate).
+    pub(crate) fn rename(&self, text: &str) -> String {
+        self.names.rename(text)
+    }
+
+    /// `text` with the template's name and ports replaced (configs, deployments, steps).
+    pub(crate) fn copy(&self, text: &str) -> String {
+        let mut out = self.rename(text);
+        for (from, to) in self.from.iter().zip(self.to) {
+            out = out.replace(&from.to_string(), &to.to_string());
+        }
+        out
     }
 }
 
@@ -72,6 +107,39 @@ pub(crate) fn listed_ports(apps: &str) -> Result<Vec<(String, [u16; 2])>> {
             _ => bail!("deploy/apps.txt: expected `name http-port grpc-port`, got {l:?}"),
         })
         .collect()
+}
+
+/// The HTTP and gRPC ports of `name` in the list `apps`.
+pub(crate) fn ports_of(apps: &[(String, [u16; 2])], name: &str) -> Option<[u16; 2]> {
+    apps.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
+}
+
+/// `text` with the section that starts at the line `header` (that line and the more-indented
+/// lines after it) followed by `between` and its copy through `copy`.
+pub(crate) fn copy_section(
+    text: &str,
+    header: &str,
+    between: &str,
+    copy: impl Fn(&str) -> String,
+) -> Result<String> {
+    let from = format!("\n{text}")
+        .find(&format!("\n{header}\n"))
+        .with_context(|| format!("no line {header:?}"))?;
+    let indent = header.len() - header.trim_start().len();
+    let mut to = from + header.len() + 1;
+    for line in text[to..].split_inclusive('\n') {
+        if line.len() - line.trim_start().len() <= indent {
+            break;
+        }
+        to += line.len();
+    }
+    let section = &text[from..to];
+    Ok(format!(
+        "{}{between}{}{}",
+        &text[..to],
+        copy(section),
+        &text[to..]
+    ))
 }
 
 /// Rewrites a file through `f`.

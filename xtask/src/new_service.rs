@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, ensure};
 
-use crate::{Names, TEMPLATE, edit, fmt, listed_ports};
+use crate::{Likeness, TEMPLATE, copy_section, edit, fmt, listed_ports};
 
 /// Creates the service `name`.
 pub fn run(root: &Path, name: &str) -> Result<()> {
@@ -30,32 +30,23 @@ pub fn run(root: &Path, name: &str) -> Result<()> {
         !ports.iter().any(|(n, _)| n == name) && !root.join("app").join(name).exists(),
         "{name} exists already (app/{name}, deploy/apps.txt)"
     );
-    let names = Names::of(name);
     let [http, grpc] = next_ports(&ports);
-    let [t_http, t_grpc] = ports
-        .iter()
-        .find(|(n, _)| n == TEMPLATE)
-        .map(|(_, p)| *p)
-        .context("the template is in deploy/apps.txt")?;
-    let ports = |text: &str| {
-        text.replace(&t_http.to_string(), &http.to_string())
-            .replace(&t_grpc.to_string(), &grpc.to_string())
-    };
+    let like = Likeness::new(name, &ports, [http, grpc])?;
 
     // The crate and its proto, renamed; the shipped config on the new ports.
     copy_tree(
         &root.join("app").join(TEMPLATE),
         &root.join("app").join(name),
-        &names,
+        &like,
     )?;
     copy_tree(
         &root.join("api").join(TEMPLATE),
         &root.join("api").join(name),
-        &names,
+        &like,
     )?;
     edit(
         &root.join("app").join(name).join("configs/config.yaml"),
-        |t| Ok(ports(t)),
+        |t| Ok(like.copy(t)),
     )?;
 
     // The one list of the apps.
@@ -64,23 +55,18 @@ pub fn run(root: &Path, name: &str) -> Result<()> {
     // Kubernetes: a manifest of its own, listed in the kustomization.
     let k8s = root.join("deploy/kubernetes");
     let manifest = std::fs::read_to_string(k8s.join(format!("{TEMPLATE}.yaml")))?;
-    std::fs::write(
-        k8s.join(format!("{name}.yaml")),
-        ports(&names.rename(&manifest)),
-    )?;
+    std::fs::write(k8s.join(format!("{name}.yaml")), like.copy(&manifest))?;
     edit(&k8s.join("kustomization.yaml"), |t| {
-        let line = format!("  - {TEMPLATE}.yaml\n");
-        ensure!(
-            t.contains(&line),
-            "kustomization.yaml lists {TEMPLATE}.yaml"
-        );
-        Ok(t.replacen(&line, &format!("{line}  - {name}.yaml\n"), 1))
+        copy_section(t, &format!("  - {TEMPLATE}.yaml"), "", |s| like.copy(s))
     })?;
 
-    // docker-compose: the template's service and volume, copied.
+    // docker-compose: the template's service (a blank line before it) and volume, copied.
     edit(
         &root.join("deploy/docker-compose/docker-compose.yaml"),
-        |t| add_compose_service(t, &names, &ports),
+        |t| {
+            let t = copy_section(t, &format!("  {TEMPLATE}:"), "\n", |s| like.copy(s))?;
+            copy_section(&t, &format!("  {TEMPLATE}-data:"), "", |s| like.copy(s))
+        },
     )?;
 
     fmt(root, name)?;
@@ -100,51 +86,20 @@ fn next_ports(apps: &[(String, [u16; 2])]) -> [u16; 2] {
 }
 
 /// Copies `from` into `to` (which must not exist), renaming file names and text.
-fn copy_tree(from: &Path, to: &Path, names: &Names) -> Result<()> {
+fn copy_tree(from: &Path, to: &Path, like: &Likeness) -> Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let entry = entry?;
-        let target = to.join(names.rename(&entry.file_name().to_string_lossy()));
+        let target = to.join(like.rename(&entry.file_name().to_string_lossy()));
         if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target, names)?;
+            copy_tree(&entry.path(), &target, like)?;
         } else {
             let bytes = std::fs::read(entry.path())?;
             match String::from_utf8(bytes) {
-                Ok(text) => std::fs::write(&target, names.rename(&text))?,
+                Ok(text) => std::fs::write(&target, like.rename(&text))?,
                 Err(e) => std::fs::write(&target, e.into_bytes())?,
             }
         }
     }
     Ok(())
-}
-
-/// The compose file with the template's service block and volume copied for `names`: a block
-/// is a line `  <name>:` under `services:` and the more-indented lines after it.
-fn add_compose_service(
-    text: &str,
-    names: &Names,
-    ports: &impl Fn(&str) -> String,
-) -> Result<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines
-        .iter()
-        .position(|l| *l == format!("  {TEMPLATE}:"))
-        .context("the compose file has a service for the template")?;
-    let end = (start + 1..lines.len())
-        .find(|&i| {
-            let l = lines[i];
-            !l.is_empty() && !l.starts_with("   ") && !l.starts_with("  #")
-        })
-        .unwrap_or(lines.len());
-    let block = ports(&names.rename(&lines[start..end].join("\n")));
-    let mut out: Vec<String> = lines[..end].iter().map(|l| l.to_string()).collect();
-    out.push(block);
-    out.extend(lines[end..].iter().map(|l| l.to_string()));
-    let volume = format!("  {TEMPLATE}-data:");
-    let at = out
-        .iter()
-        .position(|l| *l == volume)
-        .context("the compose file has the template's volume")?;
-    out.insert(at + 1, format!("  {}-data:", names.lower));
-    Ok(out.join("\n") + "\n")
 }

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Go's SDK splits this between `BranchBarrier.Call` and `XaLocalTransaction`; a service here
-//! calls [`BranchDb::run`] for every branch and keeps one write method.
+//! calls [`BranchDb::run`] for every branch and keeps one write method. [`crate::xa`] does the
+//! XA statements, [`crate::barrier`] the barrier rows.
 
 use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool};
@@ -138,7 +139,7 @@ impl BranchDb {
                     Box::pin(async move { write(conn, v).await.map_err(Wrapped::Busi) })
                 });
                 let done = if info.trans_type == TransType::Xa {
-                    xa::local_transaction(&self.pool, info, busi).await
+                    xa::prepare(&self.pool, info, busi).await
                 } else {
                     match self.pool.begin().await {
                         Ok(tx) => BranchBarrier::new(info.clone()).call(tx, busi).await,

@@ -83,29 +83,6 @@ impl From<XaError> for kit::Error {
 /// The most bytes of an xid MySQL takes (its `gtrid` part); PostgreSQL takes 200.
 const MAX_XID: usize = 64;
 
-/// Runs one XA branch call, whatever its op — Go's `XaLocalTransaction`. `busi` gets the
-/// connection of the local transaction (op `action` only); an `Err` from it rolls everything
-/// back and is returned.
-///
-/// `Applied` when the action prepared or phase two committed / rolled back; `Duplicate` when
-/// this call had been done already; `Hanging` for an action arriving after its rollback (its
-/// business does not run); `NullCompensation` for a rollback of an action that never prepared.
-pub async fn local_transaction<E, F>(
-    pool: &AnyPool,
-    info: &BranchInfo,
-    busi: F,
-) -> Result<Outcome<()>, E>
-where
-    E: From<XaError>,
-    F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), E>>,
-{
-    match info.op {
-        _ if is_phase_two(info) => Ok(phase_two(pool, info).await?),
-        Op::Action => prepare(pool, info, busi).await,
-        op => Err(XaError::Context(format!("op {op} (action, commit or rollback)")).into()),
-    }
-}
-
 /// Whether this call is an XA branch's phase two (op `commit` or `rollback`): it carries no
 /// body, its prepared transaction holds the work.
 pub(crate) fn is_phase_two(info: &BranchInfo) -> bool {
@@ -158,12 +135,24 @@ pub async fn phase_two(pool: &AnyPool, info: &BranchInfo) -> Result<Outcome<()>,
     })
 }
 
-/// Op `action`: the local transaction, prepared, and the branch registered.
-async fn prepare<E, F>(pool: &AnyPool, info: &BranchInfo, busi: F) -> Result<Outcome<()>, E>
+/// Op `action` (the only op with a business; [`crate::BranchDb::run`] sends phase two to
+/// [`phase_two`]): the local transaction, prepared, and the branch registered. `Applied` when it
+/// prepared; `Duplicate` when it had been done already; `Hanging` for an action arriving after
+/// its rollback (its business does not run). An `Err` from `busi` rolls everything back and is
+/// returned.
+pub(crate) async fn prepare<E, F>(
+    pool: &AnyPool,
+    info: &BranchInfo,
+    busi: F,
+) -> Result<Outcome<()>, E>
 where
     E: From<XaError>,
     F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), E>>,
 {
+    if info.op != Op::Action {
+        let op = info.op;
+        return Err(XaError::Context(format!("op {op} (action, commit or rollback)")).into());
+    }
     let xid = xid(info)?;
     if info.dtm.is_empty() || info.phase2_url.is_empty() {
         return Err(XaError::Context(

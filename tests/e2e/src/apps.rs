@@ -85,7 +85,11 @@ pub fn start_added(
     let shipped = app_dir(&app.name).join("configs");
     let conf = dir.join(format!("{}-configs", app.name));
     std::fs::create_dir_all(&conf).expect("config dir");
-    std::fs::copy(shipped.join("config.yaml"), conf.join("config.yaml")).expect("config copy");
+    for file in std::fs::read_dir(&shipped).expect("the shipped configs") {
+        let file = file.expect("a config file").path();
+        let name = file.file_name().expect("a file name");
+        std::fs::copy(&file, conf.join(name)).expect("config copy");
+    }
     let values: serde_json::Value =
         kit::config::load_with(&shipped, |_| None).expect("the shipped config");
     if values[&app.name]["seed"].is_array() {

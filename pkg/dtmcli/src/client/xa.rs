@@ -15,7 +15,7 @@ use crate::{BranchInfo, Op, TransType};
 /// rolls back) when it returns `Err` or panics.
 ///
 /// Each branch does its work in an XA local transaction, prepares it and registers itself
-/// with the coordinator ([`crate::xa::local_transaction`]); the coordinator then calls the same
+/// with the coordinator ([`crate::BranchDb::run`]); the coordinator then calls the same
 /// URL with op `commit` or `rollback` (docs/dtm-protocol.md, XA).
 #[must_use = "an XA transaction does nothing until it is run"]
 #[derive(Clone)]

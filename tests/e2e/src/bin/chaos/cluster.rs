@@ -11,18 +11,12 @@ use tokio::process::{Child, Command};
 
 use crate::MAX_QUANTITY;
 
-/// The apps of deploy/apps.txt, in start order. Leaked once: the cluster keys by name for the
-/// whole run.
-pub fn apps() -> Vec<&'static str> {
-    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    NAMES
-        .get_or_init(|| {
-            e2e::apps::apps()
-                .into_iter()
-                .map(|a| &*a.name.leak())
-                .collect()
-        })
-        .clone()
+/// The apps of deploy/apps.txt, in start order (read once; the cluster keys by name for the
+/// whole run).
+pub fn apps() -> impl Iterator<Item = &'static str> {
+    static APPS: std::sync::LazyLock<Vec<e2e::apps::AppEntry>> =
+        std::sync::LazyLock::new(e2e::apps::apps);
+    APPS.iter().map(|a| a.name.as_str())
 }
 
 /// The apps as processes on free loopback ports, restartable.
@@ -97,7 +91,7 @@ impl Cluster {
                     ("ORDER_MAX_QUANTITY".to_owned(), MAX_QUANTITY.to_string()),
                 ];
                 // Where order reaches every branch service: `<NAME>_HTTP`, `<NAME>_GRPC`.
-                for service in apps().into_iter().filter(|a| *a != "coordinator") {
+                for service in apps().filter(|a| *a != "coordinator") {
                     let [h, g] = self.ports[service];
                     let name = service.to_ascii_uppercase();
                     env.push((format!("{name}_HTTP"), format!("http://127.0.0.1:{h}")));
