@@ -1,6 +1,7 @@
-//! Compiles DTM's gRPC contract, `proto/dtmgimp.proto`, with `protox` (no system `protoc`): the
-//! SDK's client and the coordinator's server are generated from it, so dtmcli needs no other
-//! crate's protos.
+//! Compiles DTM's gRPC contracts with `protox` (no system `protoc`): `proto/dtmgimp.proto`, the
+//! coordinator's API (the SDK's client and the coordinator's server), and `proto/wf.proto`, the
+//! workflow resume service (the SDK's server and the coordinator's resume call), so dtmcli needs
+//! no other crate's protos.
 
 use std::path::PathBuf;
 
@@ -11,12 +12,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut compiler = protox::Compiler::new(["proto"])?;
     compiler.include_imports(true).include_source_info(true);
     compiler.open_files(["dtmgimp.proto"])?;
+    // The coordinator's reflection describes what it serves: dtmgimp alone.
     std::fs::write(
         out_dir.join("dtmgimp.bin"),
         compiler.encode_file_descriptor_set(),
     )?;
+    compiler.open_files(["wf.proto"])?;
     let mut fds = compiler.file_descriptor_set();
-    fds.file.retain(|f| f.name() == "dtmgimp.proto");
+    fds.file
+        .retain(|f| matches!(f.name(), "dtmgimp.proto" | "wf.proto"));
     tonic_prost_build::configure()
         .emit_rerun_if_changed(false)
         .codec_path("::kit::codec::ProstCodec")

@@ -244,6 +244,7 @@ async fn a_round_whose_transaction_was_stopped_meanwhile_writes_no_result() {
         from: Status::Submitted,
         to: Status::Failed,
         rollback_reason: Some("stopped by hand"),
+        result: None,
         now: clock.now(),
     };
     assert!(store.change_status("stopped", &stop).await.expect("stop"));

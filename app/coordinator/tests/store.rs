@@ -5,45 +5,20 @@
 //! databases, so tests run in parallel without seeing each other's transactions.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use coordinator::biz::{
     Backlog, Branch, BranchStatus, Created, Global, Op, Options, Progress, ScanQuery, Status,
-    StatusChange, StoreError, Subscriber, Topic, TransStore, TransType,
+    StatusChange, StoreError, Subscriber, Topic, TransType,
 };
 use coordinator::conf::Store;
 use coordinator::data::open_store;
-use dtmtest::TestDb;
 use kit::time::UnixMs;
 
 mod support;
 
-/// A store on a fresh database of every available backend, named by its driver (the database is
-/// kept alive beside it).
-async fn stores() -> Result<Vec<(&'static str, Arc<dyn TransStore>, Option<TestDb>)>> {
-    // The in-memory store of the state-machine tests (tests/machines.rs) must keep this
-    // contract too.
-    let memory: Arc<dyn TransStore> = Arc::new(support::memory::MemoryStore::default());
-    let mut out = vec![("memory", memory, None)];
-    for db in dtmtest::databases().await {
-        let driver = db.dialect.driver();
-        out.push((
-            driver,
-            open_store(&Store::new(driver, &db.url), Default::default()).await?,
-            Some(db),
-        ));
-    }
-    if let Some(redis) = dtmtest::redis() {
-        let conf = Store {
-            redis_prefix: redis.prefix,
-            ..Store::new("redis", &redis.url)
-        };
-        out.push(("redis", open_store(&conf, Default::default()).await?, None));
-    }
-    Ok(out)
-}
+use support::stores;
 
 /// A transaction in `status`, created at `now`, due at `due`.
 fn global(gid: &str, trans_type: TransType, status: Status, now: i64, due: i64) -> Global {
@@ -57,6 +32,7 @@ fn global(gid: &str, trans_type: TransType, status: Status, now: i64, due: i64) 
         custom_data: String::new(),
         options: Options::default(),
         rollback_reason: String::new(),
+        result: String::new(),
         create_time: UnixMs(now),
         update_time: UnixMs(now),
         finish_time: None,
@@ -93,6 +69,7 @@ fn change(from: Status, to: Status, reason: Option<&str>, now: i64) -> StatusCha
         from,
         to,
         rollback_reason: reason,
+        result: None,
         now: UnixMs(now),
     }
 }

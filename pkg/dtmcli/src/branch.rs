@@ -72,11 +72,14 @@ pub enum Op {
     Rollback,
     /// The msg check-back (`query_prepared`, branch `00`).
     Msg,
+    /// A workflow's XA step, recorded as prepared before its phase two (a replayed `business`
+    /// record without its `commit` or `rollback` means the local transaction's fate is unknown).
+    Business,
 }
 
 impl Op {
     /// Every op.
-    pub const ALL: [Op; 8] = [
+    pub const ALL: [Op; 9] = [
         Op::Action,
         Op::Compensate,
         Op::Try,
@@ -85,6 +88,7 @@ impl Op {
         Op::Commit,
         Op::Rollback,
         Op::Msg,
+        Op::Business,
     ];
 
     /// DTM's spelling.
@@ -98,6 +102,7 @@ impl Op {
             Op::Commit => "commit",
             Op::Rollback => "rollback",
             Op::Msg => "msg",
+            Op::Business => "business",
         }
     }
 

@@ -32,6 +32,7 @@ pub mod client;
 pub mod dialect;
 pub mod http_client;
 pub mod result;
+pub mod workflow;
 pub mod xa;
 
 /// DTM's gRPC contract, `dtmgimp` (`proto/dtmgimp.proto`, DTM's package and field numbers).
@@ -41,6 +42,13 @@ pub mod proto {
 
     /// The encoded `FileDescriptorSet` of `dtmgimp.proto` and its imports, for gRPC reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dtmgimp.bin"));
+
+    /// The workflow resume service, `workflow.Workflow` (`proto/wf.proto`, DTM's package): a
+    /// workflow's client serves it, the coordinator calls it.
+    pub mod workflow {
+        #![allow(missing_docs)]
+        tonic::include_proto!("workflow");
+    }
 }
 
 pub use barrier::{BarrierError, BarrierMetrics, BranchBarrier, Outcome};

@@ -34,6 +34,7 @@ fn request<'a>(
         info,
         headers,
         timeout,
+        op_name: None,
     }
 }
 

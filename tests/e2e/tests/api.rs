@@ -177,7 +177,7 @@ async fn bad_input_is_a_clear_4xx_and_stores_nothing() {
         ("{not json".to_owned(), 400, "invalid request body"),
         (r#"{"gid":"g1","trans_type":"saga","wait_result":"yes"}"#.to_owned(), 400, "invalid request body"),
         (r#"{"gid":"g1","trans_type":"sagas"}"#.to_owned(), 400, "unknown trans_type"),
-        (r#"{"gid":"g1","trans_type":"workflow"}"#.to_owned(), 400, "not supported yet"),
+        (r#"{"gid":"g1","trans_type":"workflow"}"#.to_owned(), 400, "req_extra.status"),
         (format!(r#"{{"gid":"{}","trans_type":"saga"}}"#, "x".repeat(129)), 400, "longer than 128"),
         (r#"{"trans_type":"saga"}"#.to_owned(), 400, "gid"),
         (r#"{"gid":"g1","trans_type":"saga","steps":[{"action":"ftp://x"}],"payloads":["{}"]}"#.to_owned(), 400, "http://"),

@@ -299,6 +299,7 @@ async fn call_grpc(
         info: &info,
         headers: &headers,
         timeout,
+        op_name: None,
     };
     caller.call(&request).await
 }

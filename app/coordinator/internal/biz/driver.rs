@@ -54,6 +54,7 @@ impl Driver {
             from: g.status,
             to,
             rollback_reason,
+            result: None,
             now: self.clock.now(),
         };
         let changed = self.store.change_status(&g.gid, &change).await?;

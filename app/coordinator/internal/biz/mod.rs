@@ -30,7 +30,7 @@ pub use store::{
 pub use topics::TopicUsecase;
 pub use trans::{
     Branch, BranchStatus, Clock, CustomData, Global, MsgData, Op, Options, SagaData, Status,
-    TransType, new_gid,
+    TransType, WorkflowData, new_gid,
 };
-pub use trans_type::WORKFLOW_UNSUPPORTED;
+pub use trans_type::workflow::{STEP_OPS, WorkflowEnd, WorkflowStep};
 pub use usecase::TransUsecase;

@@ -180,6 +180,7 @@ impl<'a> Round<'a> {
             from: t.global.status,
             to,
             rollback_reason,
+            result: None,
             now,
         });
         let progress = Progress {
@@ -218,6 +219,19 @@ impl<'a> Round<'a> {
         branch_id: &str,
         op: Op,
     ) -> Result<Reply, CallError> {
+        self.call_with(url, body, branch_id, op, None).await
+    }
+
+    /// [`Round::call_url`], with `op_name` sent as the op when given (a workflow's resume sends
+    /// the workflow's name).
+    pub(crate) async fn call_with(
+        &self,
+        url: &str,
+        body: &[u8],
+        branch_id: &str,
+        op: Op,
+        op_name: Option<&str>,
+    ) -> Result<Reply, CallError> {
         let g = &self.t.global;
         let info = BranchInfo {
             gid: g.gid.clone(),
@@ -242,9 +256,15 @@ impl<'a> Round<'a> {
                 info: &info,
                 headers: &g.options.branch_headers,
                 timeout,
+                op_name,
             })
             .await;
-        let op = op.as_str();
+        // A resume's op is a name the client chose: the metrics label it `resume`.
+        let op = if op_name.is_some() {
+            "resume"
+        } else {
+            op.as_str()
+        };
         match &result {
             Ok(r) => {
                 tracing::debug!(gid = %g.gid, branch_id, op, url, result = r.result.as_str(), "branch")

@@ -38,6 +38,8 @@ pub struct StatusChange<'a> {
     pub to: Status,
     /// Sets `rollback_reason` when given.
     pub rollback_reason: Option<&'a str>,
+    /// Sets `result` when given (a workflow's submit).
+    pub result: Option<&'a str>,
     /// Now (update time; finish or rollback time as `to` says).
     pub now: UnixMs,
 }
@@ -50,6 +52,9 @@ impl StatusChange<'_> {
         g.update_time = self.now;
         if let Some(reason) = self.rollback_reason {
             g.rollback_reason = reason.to_owned();
+        }
+        if let Some(result) = self.result {
+            g.result = result.to_owned();
         }
         if self.to.is_final() {
             g.finish_time = Some(self.now);

@@ -115,6 +115,8 @@ pub struct Global {
     pub options: Options,
     /// Why it rolled back.
     pub rollback_reason: String,
+    /// What a workflow returned, as its client submitted it (base64 text); empty otherwise.
+    pub result: String,
     /// When it was created.
     pub create_time: UnixMs,
     /// When it last changed.
@@ -139,6 +141,8 @@ pub enum CustomData {
     Saga(SagaData),
     /// A msg's delay.
     Msg(MsgData),
+    /// A workflow's name and input.
+    Workflow(WorkflowData),
     /// Nothing to read (tcc, xa).
     None,
 }
@@ -159,7 +163,17 @@ pub struct MsgData {
     pub delay: i64,
 }
 
-/// A branch row: one call the coordinator makes.
+/// A workflow's `custom_data`: `{"name":"<workflow>","data":"<input, base64>"}`, what its resume
+/// sends back to the client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkflowData {
+    /// The workflow's name, the resume's `op`.
+    pub name: String,
+    /// Its input, the resume's body.
+    pub data: Vec<u8>,
+}
+
+/// A branch row: one call the coordinator makes (or, in a workflow, one step its client made).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Branch {
     /// Store id (insertion order, which processing relies on).

@@ -36,6 +36,7 @@ pub(super) fn global_fields(g: &Global) -> Result<Vec<(&'static str, String)>, S
             serde_json::to_string(&g.options).map_err(backend)?,
         ),
         ("rollback_reason", g.rollback_reason.clone()),
+        ("result", g.result.clone()),
         ("create_time", g.create_time.0.to_string()),
         ("update_time", g.update_time.0.to_string()),
         (
@@ -80,6 +81,7 @@ pub(super) fn parse_global(map: &HashMap<String, String>) -> Result<Global, Stor
         custom_data: text("custom_data"),
         options: super::stored_options(&text("gid"), &text("options"))?,
         rollback_reason: text("rollback_reason"),
+        result: text("result"),
         create_time: UnixMs(int("create_time")?),
         update_time: UnixMs(int("update_time")?),
         finish_time: opt("finish_time")?.map(UnixMs),

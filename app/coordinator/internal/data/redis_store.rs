@@ -235,8 +235,18 @@ impl TransStore for RedisStore {
                 .arg(flag(c.rollback_reason.is_some()))
                 .arg(c.rollback_reason.unwrap_or_default())
                 .arg(flag(matches!(c.to, Status::Aborting | Status::Failed)))
-                .arg(self.expire_if_final(c.to)),
-            None => inv.arg("").arg("").arg("").arg("").arg("").arg(""),
+                .arg(self.expire_if_final(c.to))
+                .arg(flag(c.result.is_some()))
+                .arg(c.result.unwrap_or_default()),
+            None => inv
+                .arg("")
+                .arg("")
+                .arg("")
+                .arg("")
+                .arg("")
+                .arg("")
+                .arg("")
+                .arg(""),
         };
         Ok(self.run::<i64>(&inv).await? == 1)
     }

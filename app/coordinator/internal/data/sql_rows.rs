@@ -39,6 +39,7 @@ pub(super) fn global(r: &AnyRow) -> Result<Global, StoreError> {
         next_cron_interval: Duration::from_millis(u64::try_from(int(13)?).unwrap_or(0)),
         next_cron_time: UnixMs(int(14)?),
         owner: text(15)?,
+        result: text(16)?,
     })
 }
 
@@ -90,13 +91,14 @@ pub(super) fn status_change(gid: &str, c: &StatusChange<'_>) -> (&'static str, V
     let rollback = matches!(c.to, Status::Aborting | Status::Failed).then_some(c.now.0);
     (
         "UPDATE trans_global SET status = ?, update_time = ?, \
-         rollback_reason = COALESCE(?, rollback_reason), \
+         rollback_reason = COALESCE(?, rollback_reason), result = COALESCE(?, result), \
          finish_time = COALESCE(?, finish_time), rollback_time = COALESCE(rollback_time, ?) \
          WHERE gid = ? AND status = ?",
         vec![
             Arg::Text(c.to.as_str().to_owned()),
             Arg::Int(c.now.0),
             Arg::OptText(c.rollback_reason.map(str::to_owned)),
+            Arg::OptText(c.result.map(str::to_owned)),
             Arg::OptInt(finish),
             Arg::OptInt(rollback),
             Arg::Text(gid.to_owned()),

@@ -28,7 +28,7 @@ pub struct SqlStore {
 /// The columns [`global`] reads, in its order.
 pub(super) const GLOBAL_COLUMNS: &str = "id, gid, trans_type, status, protocol, query_prepared, \
      custom_data, options, rollback_reason, create_time, update_time, finish_time, rollback_time, \
-     next_cron_interval, next_cron_time, owner";
+     next_cron_interval, next_cron_time, owner, COALESCE(result, '')";
 
 /// The columns [`branch`] reads, in its order.
 const BRANCH_COLUMNS: &str =
@@ -107,14 +107,14 @@ impl SqlStore {
     /// Multi-row inserts of `branches` (a few hundred rows per statement, well within every
     /// database's limit on placeholders).
     fn insert_branches(&self, branches: &[Branch]) -> Vec<Stmt> {
-        const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
+        const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
         branches
             .chunks(256)
             .map(|chunk| {
                 let rows = vec![ROW; chunk.len()].join(", ");
                 let sql = format!(
                     "INSERT INTO trans_branch_op (gid, url, bin_data, branch_id, op, status, \
-                     create_time, update_time) VALUES {rows}"
+                     create_time, update_time, finish_time) VALUES {rows}"
                 );
                 let args = chunk
                     .iter()
@@ -128,6 +128,7 @@ impl SqlStore {
                             Arg::Text(b.status.as_str().to_owned()),
                             Arg::Int(b.create_time.0),
                             Arg::Int(b.update_time.0),
+                            Arg::OptInt(b.finish_time.map(|t| t.0)),
                         ]
                     })
                     .collect();

@@ -1,6 +1,6 @@
 //! DTM's JSON-RPC 2.0 API, `POST /api/json-rpc`: the methods `newGid`, `prepare`, `submit`,
-//! `abort` and `registerBranch`, their params the bodies of the HTTP API's routes of the same
-//! names (docs/coordinator.md, JSON-RPC).
+//! `abort`, `registerBranch` and `prepareWorkflow`, their params the bodies of the HTTP API's
+//! routes of the same names (docs/coordinator.md, JSON-RPC).
 //!
 //! JSON-RPC answers HTTP 200 with either `result` or `error` (DTM's SDKs read it so): `-32700`
 //! unparsable JSON, `-32600` not a JSON-RPC 2.0 request (or no `id`), `-32601` unknown method,
@@ -58,6 +58,7 @@ pub async fn json_rpc(
         "submit" => run(params, |t| svc.submit(t, Payloads::Json)).await,
         "abort" => run(params, |t| svc.abort(t, Payloads::Json)).await,
         "registerBranch" => register_branch(&svc, params).await,
+        "prepareWorkflow" => prepare_workflow(&svc, params).await,
         other => Err((
             -32601,
             format!("Method not found: {}", clip(other, MAX_ECHO)),
@@ -82,6 +83,12 @@ where
     let body = serde_json::to_vec(params).unwrap_or_default();
     let t = TransRequest::from_json(&body).map_err(|e| (-32602, e.to_string()))?;
     method(t).await.map(|()| Value::Null).map_err(rpc_error)
+}
+
+async fn prepare_workflow(svc: &DtmService, params: &Value) -> Result<Value, RpcError> {
+    let body = serde_json::to_vec(params).unwrap_or_default();
+    let t = TransRequest::from_json(&body).map_err(|e| (-32602, e.to_string()))?;
+    svc.prepare_workflow_json(t).await.map_err(rpc_error)
 }
 
 async fn register_branch(svc: &DtmService, params: &Value) -> Result<Value, RpcError> {

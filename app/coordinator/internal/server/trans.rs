@@ -1,4 +1,5 @@
-//! The transaction routes: a new gid, prepare, submit, abort and branch registration.
+//! The transaction routes: a new gid, prepare, submit, abort, prepareWorkflow and branch
+//! registration.
 
 use std::sync::Arc;
 
@@ -15,14 +16,15 @@ use crate::server::envelope::{bytes, done, reply, trans_request};
 use crate::service::body::register_branch_from_json;
 use crate::service::{DtmService, Payloads};
 
-/// `/newGid`, `/prepare`, `/submit`, `/abort`, `/registerBranch` (and its legacy aliases),
-/// `/version`.
+/// `/newGid`, `/prepare`, `/submit`, `/abort`, `/prepareWorkflow`, `/registerBranch` (and its
+/// legacy aliases), `/version`.
 pub(super) fn router() -> Router<Arc<DtmService>> {
     Router::new()
         .route("/newGid", get(new_gid))
         .route("/prepare", post(prepare))
         .route("/submit", post(submit))
         .route("/abort", post(abort))
+        .route("/prepareWorkflow", post(prepare_workflow))
         .route("/registerBranch", post(register_branch))
         // Legacy aliases used by older SDKs (Node, PHP, DTM < 1.10).
         .route("/registerTccBranch", post(register_branch))
@@ -51,6 +53,13 @@ async fn submit(State(svc): Svc, body: Result<Bytes, BytesRejection>) -> Respons
 async fn abort(State(svc): Svc, body: Result<Bytes, BytesRejection>) -> Response {
     match trans_request(body) {
         Ok(t) => done(svc.abort(t, Payloads::Json).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn prepare_workflow(State(svc): Svc, body: Result<Bytes, BytesRejection>) -> Response {
+    match trans_request(body) {
+        Ok(t) => reply(svc.prepare_workflow_json(t).await),
         Err(e) => e.into_response(),
     }
 }

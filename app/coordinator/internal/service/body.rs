@@ -17,9 +17,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::biz::{
-    MAX_REQUEST_TIMEOUT_SECS, MAX_RETRY_LIMIT, MAX_TIMEOUT_SECS, TransType, WORKFLOW_UNSUPPORTED,
-};
+use crate::biz::{MAX_REQUEST_TIMEOUT_SECS, MAX_RETRY_LIMIT, MAX_TIMEOUT_SECS, TransType};
 
 /// The longest gid the stores take (DTM's `varchar(128)`).
 pub const MAX_GID_LEN: usize = 128;
@@ -31,7 +29,7 @@ pub struct TransRequest {
     /// Global transaction id.
     #[serde(deserialize_with = "kit::gojson::null_default")]
     pub gid: String,
-    /// `saga`, `msg`, `tcc`, `xa` (`workflow` is recognised and refused: not supported yet).
+    /// `saga`, `msg`, `tcc`, `xa` or `workflow`.
     #[serde(deserialize_with = "kit::gojson::null_default")]
     pub trans_type: String,
     /// Saga: `{"action","compensate"}` per step; msg: `{"action"}`.
@@ -73,6 +71,9 @@ pub struct TransRequest {
     /// Abort: why.
     #[serde(deserialize_with = "kit::gojson::null_default")]
     pub rollback_reason: String,
+    /// A workflow's submit: `status` (`succeed` or `failed`), `rollback_reason`, `result`.
+    #[serde(deserialize_with = "kit::gojson::null_default")]
+    pub req_extra: BTreeMap<String, String>,
 }
 
 /// A request the coordinator refuses: 400 with this message.
@@ -109,15 +110,9 @@ impl TransRequest {
     pub fn validate(&self) -> Result<(), BodyError> {
         validate_new_gid(&self.gid)?;
         match TransType::parse(&self.trans_type) {
-            Some(TransType::Workflow) => {
-                return Err(field("trans_type", WORKFLOW_UNSUPPORTED.into()));
-            }
             Some(_) => {}
             None => {
-                let known: Vec<&str> = (TransType::ALL.iter())
-                    .filter(|t| **t != TransType::Workflow)
-                    .map(|t| t.as_str())
-                    .collect();
+                let known: Vec<&str> = TransType::ALL.iter().map(|t| t.as_str()).collect();
                 let message = format!(
                     "unknown trans_type {:?} ({})",
                     self.trans_type,
@@ -314,7 +309,6 @@ mod tests {
             .contains("longer than 128")
         );
         assert!(err(r#"{"gid":"g","trans_type":"sagas"}"#).contains("unknown trans_type"));
-        assert!(err(r#"{"gid":"g","trans_type":"workflow"}"#).contains("not supported yet"));
         assert!(
             err(r#"{"gid":"g","trans_type":"saga","steps":[{"action":"a"}],"payloads":["",""]}"#)
                 .contains("2 payloads for 1 steps")

@@ -45,6 +45,10 @@ impl Dtm for DtmService {
     ) -> Result<Response<()>, Status> {
         let r = req.into_inner();
         let mut fields: BTreeMap<String, String> = r.data.into_iter().collect();
+        // A workflow step's op travels in `Data` (Go's SDK); `Op` is read when it does not.
+        if !r.op.is_empty() {
+            fields.entry("op".into()).or_insert(r.op);
+        }
         fields.insert("gid".into(), r.gid);
         fields.insert("trans_type".into(), r.trans_type);
         fields.insert("branch_id".into(), r.branch_id);
@@ -56,9 +60,13 @@ impl Dtm for DtmService {
 
     async fn prepare_workflow(
         &self,
-        _: Request<DtmRequest>,
+        req: Request<DtmRequest>,
     ) -> Result<Response<DtmProgressesReply>, Status> {
-        Err(not_yet("workflow"))
+        let (t, p) = from_grpc(req.into_inner())?;
+        let progresses = DtmService::prepare_workflow(self, t, p)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(progresses.to_grpc()))
     }
 
     async fn subscribe(&self, req: Request<DtmTopicRequest>) -> Result<Response<()>, Status> {
@@ -116,14 +124,11 @@ fn from_grpc(r: DtmRequest) -> Result<(TransRequest, Payloads), Status> {
         concurrent: false,
         retry_limit: o.retry_limit,
         rollback_reason: r.rollback_reason,
+        req_extra: r.req_extra.into_iter().collect(),
     };
     Ok((t, Payloads::Binary(r.bin_payloads)))
 }
 
 fn status(e: TransError) -> Status {
     kit::Error::from(e).into()
-}
-
-fn not_yet(what: &str) -> Status {
-    kit::Error::new(501, "NOT_IMPLEMENTED", format!("{what}: not supported yet")).into()
 }

@@ -26,7 +26,7 @@ pub fn global_json(g: &Global, redact: bool) -> Value {
         "query_prepared": g.query_prepared,
         "custom_data": g.custom_data,
         "options": serde_json::to_string(&options).unwrap_or_default(),
-        "result": "",
+        "result": g.result,
         "rollback_reason": g.rollback_reason,
         "ext_data": "",
         "owner": g.owner,

@@ -4,6 +4,7 @@
 pub mod body;
 mod grpc;
 mod json;
+mod workflow;
 
 use std::collections::BTreeMap;
 
@@ -11,10 +12,11 @@ use body::{BodyError, TransRequest, validate_gid};
 
 use crate::biz::{
     NewTrans, Options, Phase2, Registration, ScanQuery, TopicUsecase, TransError, TransType,
-    TransUsecase, WORKFLOW_UNSUPPORTED,
+    TransUsecase,
 };
 
 pub use json::{branch_json, global_json};
+pub use workflow::Progresses;
 
 /// The coordinator service.
 #[derive(Clone)]
@@ -47,11 +49,19 @@ impl DtmService {
 
     /// `prepare`.
     pub async fn prepare(&self, t: TransRequest, payloads: Payloads) -> Result<(), TransError> {
+        if is_workflow(&t) {
+            return Err(TransError::BadRequest(
+                "trans_type: a workflow starts with prepareWorkflow".into(),
+            ));
+        }
         self.uc.prepare(new_trans(t, payloads)?).await
     }
 
-    /// `submit`.
+    /// `submit` (a workflow's end, with its `req_extra`, included).
     pub async fn submit(&self, t: TransRequest, payloads: Payloads) -> Result<(), TransError> {
+        if is_workflow(&t) {
+            return self.end_workflow(t).await;
+        }
         self.uc.submit(new_trans(t, payloads)?).await
     }
 
@@ -61,7 +71,7 @@ impl DtmService {
     }
 
     /// `registerBranch`: `fields` are the string fields of the body (HTTP) or the `Data` map plus
-    /// `gid, trans_type, branch_id` (gRPC); `data` the branch body.
+    /// `gid, trans_type, branch_id` (gRPC); `data` the branch body (a workflow step's answer).
     pub async fn register_branch(
         &self,
         fields: &BTreeMap<String, String>,
@@ -77,14 +87,12 @@ impl DtmService {
             },
             Some(TransType::Xa) => Phase2::Xa { url: get("url") },
             Some(TransType::Workflow) => {
-                return Err(TransError::BadRequest(format!(
-                    "trans_type: {WORKFLOW_UNSUPPORTED}"
-                )));
+                return self.record_workflow_step(gid, fields, data).await;
             }
             _ => {
                 let t = get("trans_type");
                 return Err(TransError::BadRequest(format!(
-                    "trans_type: branches can be registered for tcc and xa only, got {t:?}"
+                    "trans_type: branches can be registered for tcc, xa and workflow only, got {t:?}"
                 )));
             }
         };
@@ -180,6 +188,10 @@ pub enum Payloads {
     Json,
     /// gRPC: `BinPayloads`.
     Binary(Vec<Vec<u8>>),
+}
+
+fn is_workflow(t: &TransRequest) -> bool {
+    TransType::parse(&t.trans_type) == Some(TransType::Workflow)
 }
 
 /// A request body → the domain's new transaction, refusing what DTM's protocol does not allow.

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod crash;
 pub mod memory;
 
 use std::collections::HashMap;
@@ -10,10 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coordinator::biz::{BranchCaller, Policy, TransStore};
+use coordinator::biz::{BranchCaller, Policy, TransStore, TransUsecase};
 use coordinator::conf::{Bootstrap, Store};
 use dtmcli::DtmResult;
 use dtmcli::caller::{CallError, CallRequest, Reply};
+use futures_util::future::BoxFuture;
 
 /// Branches that answer by name (the URL's last segment): a fixed result, recorded in order. A
 /// dead process calls nothing.
@@ -25,7 +27,15 @@ pub struct Branches {
     pub dead: Arc<AtomicBool>,
     /// When set, every call of a branch named `slow…` waits for a permit here first.
     gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// A workflow's client: what a resume runs.
+    resume: Option<Resume>,
+    /// The coordinator a resumed workflow's client talks to.
+    coordinator: Arc<Mutex<Option<TransUsecase>>>,
 }
+
+/// A workflow's client, run by the coordinator's resume: the workflow `gid` again, on `uc`, its
+/// steps called through `branches`; answers as the client's resume route would.
+pub type Resume = fn(TransUsecase, String, Branches) -> BoxFuture<'static, DtmResult>;
 
 impl Branches {
     /// Branches answering `answers` by name, SUCCESS for any other name.
@@ -43,6 +53,19 @@ impl Branches {
             gate: Some(gate),
             ..self
         }
+    }
+
+    /// These branches, with a workflow's client answering resumes (a call with an op name).
+    pub fn resuming(self, resume: Resume) -> Branches {
+        Branches {
+            resume: Some(resume),
+            ..self
+        }
+    }
+
+    /// Resumed workflows talk to `uc` (the coordinator that calls these branches).
+    pub fn attach(&self, uc: &TransUsecase) {
+        *self.coordinator.lock().expect("coordinator") = Some(uc.clone());
     }
 
     /// The same branches and record, called by a new process (the dead flag cleared).
@@ -74,10 +97,25 @@ impl BranchCaller for Branches {
             });
         }
         let name = req.url.rsplit('/').next().unwrap_or_default().to_owned();
+        if let (Some(resume), Some(_)) = (self.resume, req.op_name) {
+            self.calls
+                .lock()
+                .expect("calls")
+                .push((name.clone(), req.op().to_owned()));
+            let uc = self.coordinator.lock().expect("coordinator").clone();
+            let Some(uc) = uc else {
+                return Err(CallError::Transport {
+                    url: req.url.into(),
+                    message: "no coordinator attached".into(),
+                });
+            };
+            let result = resume(uc, req.info.gid.clone(), self.clone()).await;
+            return Ok(Reply { result, body: name });
+        }
         self.calls
             .lock()
             .expect("calls")
-            .push((name.clone(), req.info.op.as_str().to_owned()));
+            .push((name.clone(), req.op().to_owned()));
         if let Some(gate) = self.gate.as_ref().filter(|_| name.starts_with("slow")) {
             drop(gate.acquire().await);
         }
@@ -88,6 +126,33 @@ impl BranchCaller for Branches {
             .unwrap_or(DtmResult::Success);
         Ok(Reply { result, body: name })
     }
+}
+
+/// A store on a fresh database of every available backend, named by its driver (the database is
+/// kept alive beside it).
+pub async fn stores()
+-> anyhow::Result<Vec<(&'static str, Arc<dyn TransStore>, Option<dtmtest::TestDb>)>> {
+    // The in-memory store of the state-machine tests (tests/machines*.rs) must keep the
+    // contract too.
+    let memory: Arc<dyn TransStore> = Arc::new(memory::MemoryStore::default());
+    let mut out = vec![("memory", memory, None)];
+    for db in dtmtest::databases().await {
+        let driver = db.dialect.driver();
+        out.push((
+            driver,
+            coordinator::data::open_store(&Store::new(driver, &db.url), Default::default()).await?,
+            Some(db),
+        ));
+    }
+    if let Some(redis) = dtmtest::redis() {
+        let conf = Store {
+            redis_prefix: redis.prefix,
+            ..Store::new("redis", &redis.url)
+        };
+        let store = coordinator::data::open_store(&conf, Default::default()).await?;
+        out.push(("redis", store, None));
+    }
+    Ok(out)
 }
 
 /// Production-like timing; long branch timeouts so that no lease renewal (a timer) writes while

@@ -35,6 +35,10 @@ impl Caller {
         request.set_timeout(req.timeout);
         let md = request.metadata_mut();
         req.info.to_metadata(md).map_err(|e| transport(e.message))?;
+        if let Some(name) = req.op_name {
+            let name = MetadataValue::try_from(name).map_err(|e| transport(e.to_string()))?;
+            md.insert("dtm-op", name);
+        }
         for (k, v) in req.headers {
             // Header names were checked when the transaction was submitted; skip what gRPC refuses.
             if let (Ok(k), Ok(v)) = (

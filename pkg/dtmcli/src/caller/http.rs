@@ -15,7 +15,7 @@ impl Caller {
         } else {
             self.http.post(url).body(req.body.to_vec())
         };
-        let query = req.info.to_query();
+        let query = req.query();
         let builder = builder
             .query(&query)
             .header(http::header::CONTENT_TYPE, "application/json");

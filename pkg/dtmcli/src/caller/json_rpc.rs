@@ -42,14 +42,14 @@ impl Caller {
             ("gid", info.gid.as_str()),
             ("trans_type", info.trans_type.as_str()),
             ("branch_id", info.branch_id.as_str()),
-            ("op", info.op.as_str()),
+            ("op", req.op()),
         ] {
             params.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
         }
         let body = serde_json::json!({
             "jsonrpc": "2.0",
             "method": method,
-            "id": format!("{}-{}-{}", info.gid, info.branch_id, info.op),
+            "id": format!("{}-{}-{}", info.gid, info.branch_id, req.op()),
             "params": params,
         });
         let (status, text) = self

@@ -54,6 +54,27 @@ pub struct CallRequest<'a> {
     pub headers: &'a BTreeMap<String, String>,
     /// How long the call may take.
     pub timeout: Duration,
+    /// The `op` sent instead of `info.op`, for a call whose op is not one of DTM's branch ops: a
+    /// workflow's resume carries the workflow's name.
+    pub op_name: Option<&'a str>,
+}
+
+impl CallRequest<'_> {
+    /// The `op` this call carries.
+    pub fn op(&self) -> &str {
+        self.op_name.unwrap_or(self.info.op.as_str())
+    }
+
+    /// The context as HTTP query parameters, with [`CallRequest::op`].
+    pub(crate) fn query(&self) -> Vec<(&'static str, &str)> {
+        let mut query = self.info.to_query();
+        for (name, value) in &mut query {
+            if *name == "op" {
+                *value = self.op();
+            }
+        }
+        query
+    }
 }
 
 /// A branch's DTM result and what it said (HTTP body or gRPC status message, truncated), for

@@ -148,6 +148,7 @@ impl Msg {
             },
             headers: &headers,
             timeout: self.dtm.timeout,
+            op_name: None,
         };
         self.dtm.caller.call(&request).await.ok().map(|r| r.result)
     }

@@ -31,6 +31,7 @@ impl Dtm {
                 info,
                 headers: &t.options.branch_headers,
                 timeout: self.timeout,
+                op_name: None,
             })
             .await?;
         match result.result {

@@ -1,11 +1,13 @@
 //! One module per [`TransType`], as DTM's `trans_type_*.go`: each owns the rows a new
 //! transaction of its type is stored with, its `custom_data` (parsed once, typed), whether it
-//! times out by default, and its step — what a round does in each status. The functions below
-//! only pick the module.
+//! times out by default, and its step — what a round does in each status (a workflow's module
+//! also holds the three operations only a workflow has). The functions below only pick the
+//! module.
 
 pub(crate) mod msg;
 pub(crate) mod saga;
 pub(crate) mod tcc;
+pub(crate) mod workflow;
 pub(crate) mod xa;
 
 use std::collections::BTreeMap;
@@ -16,10 +18,10 @@ use std::time::Duration;
 
 use crate::biz::driver::Driver;
 use crate::biz::policy::{NEVER, secs};
-use crate::biz::round::{Next, Round, Step, Trans};
+use crate::biz::round::{Round, Step, Trans};
 use crate::biz::{
     Branch, CustomData, Global, MsgData, NewTrans, Op, Options, Phase2, Policy, SagaData, Status,
-    TransError, TransType,
+    TransError, TransType, WorkflowData,
 };
 
 impl CustomData {
@@ -28,7 +30,8 @@ impl CustomData {
         Ok(match t {
             TransType::Saga => CustomData::Saga(SagaData::parse(text, steps)?),
             TransType::Msg => CustomData::Msg(MsgData::parse(text)?),
-            TransType::Tcc | TransType::Xa | TransType::Workflow => CustomData::None,
+            TransType::Workflow => CustomData::Workflow(WorkflowData::parse(text)?),
+            TransType::Tcc | TransType::Xa => CustomData::None,
         })
     }
 
@@ -41,9 +44,11 @@ impl CustomData {
 
 /// How long a transaction of type `t` may stay unfinished: its own `timeout_to_fail`, else the
 /// server's if its type times out by default (a saga does not; docs/dtm-protocol.md, Timing).
-/// `None`: no timeout.
+/// `None`: no timeout. A workflow never times out: its client decides.
 pub(crate) fn timeout(policy: &Policy, t: TransType, o: &Options) -> Option<Duration> {
-    if o.timeout_to_fail > 0 {
+    if t == TransType::Workflow {
+        None
+    } else if o.timeout_to_fail > 0 {
         Some(secs(o.timeout_to_fail))
     } else {
         times_out_by_default(t).then_some(policy.timeout_to_fail)
@@ -66,7 +71,7 @@ fn times_out_by_default(t: TransType) -> bool {
         TransType::Msg => msg::TIMES_OUT_BY_DEFAULT,
         TransType::Tcc => tcc::TIMES_OUT_BY_DEFAULT,
         TransType::Xa => xa::TIMES_OUT_BY_DEFAULT,
-        TransType::Workflow => true,
+        TransType::Workflow => workflow::TIMES_OUT_BY_DEFAULT,
     }
 }
 
@@ -89,16 +94,7 @@ pub(crate) fn new_trans(
     let mut options = t.options.clone();
     // The request's trace (the client's, when it sent one): rounds continue it.
     options.traceparent = kit::trace::traceparent();
-    let (owner, next_cron_time) = match status {
-        // Whoever creates it drives it: the lease keeps the poller away meanwhile.
-        Status::Submitted => (d.owner.clone(), now + d.policy.lease()),
-        // Nothing to do until it is submitted, aborted, or times out.
-        _ => {
-            let timeout = timeout(&d.policy, trans_type, &options);
-            (String::new(), timeout.map_or(NEVER, |d| now + d))
-        }
-    };
-    let global = Global {
+    let mut global = Global {
         id: 0,
         gid: t.gid.clone(),
         trans_type,
@@ -109,13 +105,29 @@ pub(crate) fn new_trans(
         next_cron_interval: d.policy.base_interval(&options),
         options,
         rollback_reason: String::new(),
+        result: String::new(),
         create_time: now,
         update_time: now,
         finish_time: None,
         rollback_time: None,
-        next_cron_time,
-        owner,
+        next_cron_time: NEVER,
+        owner: String::new(),
     };
+    match (status, trans_type) {
+        // Whoever creates it drives it: the lease keeps the poller away meanwhile.
+        (Status::Submitted, _) => {
+            global.owner = d.owner.clone();
+            global.next_cron_time = now + d.policy.lease();
+        }
+        // Its client runs it now; the poller resumes it if it is not submitted by then.
+        (_, TransType::Workflow) => global.next_cron_time = workflow::first_resume(d, &global),
+        // Nothing to do until it is submitted, aborted, or times out.
+        _ => {
+            if let Some(timeout) = timeout(&d.policy, trans_type, &global.options) {
+                global.next_cron_time = now + timeout;
+            }
+        }
+    }
     Ok(Trans::new(global, branches, custom))
 }
 
@@ -131,8 +143,8 @@ fn branches(
     match t {
         TransType::Saga => saga::branches(d, new, now),
         TransType::Msg => msg::branches(d, new, topics, now),
-        TransType::Tcc | TransType::Xa => Ok(Vec::new()),
-        TransType::Workflow => Err(unsupported()),
+        // A tcc's or xa's come with registerBranch, a workflow's as its client records its steps.
+        TransType::Tcc | TransType::Xa | TransType::Workflow => Ok(Vec::new()),
     }
 }
 
@@ -143,15 +155,6 @@ pub(crate) async fn step(r: &mut Round<'_>) -> Result<Step, TransError> {
         TransType::Msg => msg::step(r).await,
         TransType::Tcc => tcc::step(r).await,
         TransType::Xa => xa::step(r).await,
-        // Refused at the API; a row from elsewhere (a store shared with Go DTM) waits.
-        TransType::Workflow => Ok(Step::Stop(Next::Error(unsupported().to_string()))),
+        TransType::Workflow => workflow::step(r).await,
     }
-}
-
-/// Why a workflow is refused: the one transaction type this coordinator does not drive yet.
-pub const WORKFLOW_UNSUPPORTED: &str = "workflow is not supported yet";
-
-/// The refusal of a workflow, as a bad request naming the field.
-fn unsupported() -> TransError {
-    TransError::BadRequest(format!("trans_type: {WORKFLOW_UNSUPPORTED}"))
 }
