@@ -157,14 +157,16 @@ pub struct BranchInfo {
 
 impl BranchInfo {
     /// Whether this call may refuse, i.e. answer FAILURE and roll the global transaction back:
-    /// a saga or XA action, a TCC try, a msg check-back (op `msg`). Compensations, confirms,
-    /// cancels and msg actions must eventually succeed (docs/dtm-protocol.md, Results): a
-    /// FAILURE there is retried for ever, or would end a msg that cannot roll back.
+    /// a saga, XA or workflow action, a TCC try, a msg check-back (op `msg`). Compensations,
+    /// confirms, cancels and msg actions must eventually succeed (docs/dtm-protocol.md,
+    /// Results): a FAILURE there is retried for ever, or would end a msg that cannot roll back.
     pub fn may_refuse(&self) -> bool {
         matches!(
             (self.trans_type, self.op),
-            (TransType::Saga | TransType::Xa, Op::Action)
-                | (TransType::Tcc, Op::Try)
+            (
+                TransType::Saga | TransType::Xa | TransType::Workflow,
+                Op::Action
+            ) | (TransType::Tcc, Op::Try)
                 | (TransType::Msg, Op::Msg)
         )
     }

@@ -185,6 +185,7 @@ mod tests {
             ("tcc", "try"),
             ("msg", "msg"),
             ("xa", "action"),
+            ("workflow", "action"),
         ] {
             let e = refuse(Some(&call(trans_type, op)), no());
             assert_eq!(
@@ -205,6 +206,8 @@ mod tests {
             ("xa", "commit"),
             ("xa", "rollback"),
             ("msg", "action"),
+            ("workflow", "rollback"),
+            ("workflow", "commit"),
         ] {
             let e = refuse(Some(&call(trans_type, op)), no());
             assert_eq!(

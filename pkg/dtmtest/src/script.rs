@@ -57,7 +57,8 @@ struct Inner {
     calls: Vec<Call>,
 }
 
-/// A running script server.
+/// A running script server (clones share it).
+#[derive(Clone)]
 pub struct ScriptServer {
     /// The plan and the record.
     pub script: Script,

@@ -21,6 +21,7 @@ mod saga;
 mod tcc;
 mod trans;
 mod two_phase;
+mod workflow;
 mod xa;
 
 pub use error::ClientError;
@@ -28,6 +29,7 @@ pub use msg::{DoAndSubmitError, Msg};
 pub use options::Options;
 pub use saga::Saga;
 pub use tcc::Tcc;
+pub(crate) use workflow::Progress;
 pub use xa::Xa;
 
 use std::time::Duration;
@@ -225,6 +227,16 @@ impl Dtm {
         url: &str,
         body: &serde_json::Value,
     ) -> Result<(), ClientError> {
+        self.post_for(client, url, body).await.map(drop)
+    }
+
+    /// [`Dtm::post`], returning the reply's body.
+    async fn post_for(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<String, ClientError> {
         // The caller's trace goes on to the coordinator, and from there to the branches.
         let mut trace = http::HeaderMap::new();
         kit::trace::inject(&mut trace);
@@ -236,7 +248,7 @@ impl Dtm {
             .send()
             .await
             .map_err(|e| ClientError::call(format!("POST {url}"), e))?;
-        check_http(res).await.map(drop)
+        check_http(res).await
     }
 
     /// `registerBranch`: a TCC branch (`confirm`, `cancel` and the body they get) or an XA
