@@ -29,6 +29,9 @@ pub enum WireError {
     /// The registry configuration is unusable.
     #[error("registry: {0}")]
     Registry(#[from] registry::Error),
+    /// PlaceOrder's workflow could not be registered.
+    #[error("workflow: {0}")]
+    Workflow(#[from] biz::OrderError),
 }
 
 /// The app in kratos order — data → repo → usecase → service → servers — ready to build and
@@ -38,12 +41,18 @@ pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, WireError> 
     let db = data::open(&conf.data.database).await?.observed(&metrics);
     let repo = data::SqlOrderRepo::new(db.clone());
     let tx = data::DtmTransactions::new(&conf.dtm, conf.registry.resolver()?, db)?;
+    let workflows = tx.workflows_to_mount();
     let uc = biz::OrderUsecase::new(repo, tx, conf.order.max_quantity);
+    uc.register_workflows()?;
     let svc = Arc::new(service::OrderService::new(uc));
-    Ok(kit::App::builder("order")
+    let app = kit::App::builder("order")
         .metrics(metrics)
         .http(server::new_http_server(svc.clone()))
         .grpc(server::new_grpc_server(&conf.server, svc))
         .reflection(api::FILE_DESCRIPTOR_SET)
-        .registrar(conf.registry.registrar()?, conf.registry.host()))
+        .registrar(conf.registry.registrar()?, conf.registry.host());
+    // Where the coordinator resumes PlaceOrder's workflows, over each transport.
+    Ok(workflows
+        .iter()
+        .fold(app, |app, w| w.mount(app, data::RESUME_PATH)))
 }

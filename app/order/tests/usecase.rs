@@ -10,8 +10,8 @@ use dtmcli::{BranchInfo, Op, Outcome};
 use dtmtest::{MemoryBranches, branch, with_op};
 use kit::time::UnixMs;
 use order::biz::{
-    Branch, Change, GlobalOutcome, Mode, NewOrder, Order, OrderError, OrderRepo, OrderStatus,
-    OrderUsecase, Transactions, Transport,
+    Branch, Change, GlobalOutcome, LocalStep, Mode, NewOrder, Order, OrderError, OrderRepo,
+    OrderStatus, OrderUsecase, Transactions, Transport,
 };
 
 /// Orders in a map and the branch calls run, in order; clones share them. A transition
@@ -90,13 +90,18 @@ impl OrderRepo for MemoryRepo {
 }
 
 /// The coordinator's part: records what it was handed; a cancel runs its local transaction
-/// with a msg branch context, as the SDK's `do_and_submit` does.
+/// with a msg branch context, as the SDK's `do_and_submit` does; the workflow's local step is
+/// kept, for the tests to run as the workflow would.
 #[derive(Clone, Default)]
-struct Coordinator(Arc<Mutex<Vec<String>>>);
+struct Coordinator(Arc<Mutex<Vec<String>>>, Arc<Mutex<Option<LocalStep>>>);
 
 impl Coordinator {
     fn handed(&self) -> Vec<String> {
         self.0.lock().expect("handed").clone()
+    }
+
+    fn local(&self) -> LocalStep {
+        self.1.lock().expect("local").clone().expect("registered")
     }
 }
 
@@ -134,6 +139,11 @@ impl Transactions for Coordinator {
             gid: format!("g-cancel-{}", order.id),
             status: "succeed".into(),
         })
+    }
+
+    fn register_workflows(&self, local: LocalStep) -> Result<(), OrderError> {
+        *self.1.lock().expect("local") = Some(local);
+        Ok(())
     }
 
     async fn query_prepared(&self, _: &BranchInfo) -> Result<(), OrderError> {
@@ -307,4 +317,32 @@ async fn a_full_page_says_where_the_next_starts() {
     assert!(full.next.is_some());
     let last = uc.list(None, 5, None).await.expect("page");
     assert_eq!((last.orders.len(), last.next), (3, None));
+}
+
+#[tokio::test]
+async fn the_workflows_own_step_records_the_order_and_its_rollback_cancels_it() {
+    let (uc, repo, coordinator) = orders();
+    uc.register_workflows().expect("registered");
+    let local = coordinator.local();
+    // The action: TransIn's write and rules (the barrier is BranchDb's, tested with it).
+    let action = branch("workflow", "action");
+    local(action.clone(), new_order("w1", 2))
+        .await
+        .expect("recorded");
+    assert_eq!(repo.status("w1"), Some(OrderStatus::Created));
+    let over = local(
+        branch("workflow", "action"),
+        new_order("w2", MAX_QUANTITY + 1),
+    )
+    .await;
+    assert!(
+        matches!(over, Err(OrderError::QuantityLimit { .. })),
+        "{over:?}"
+    );
+    assert_eq!(repo.status("w2"), None);
+    // The rollback (op `rollback`, the same branch) cancels it.
+    local(with_op(&action, "rollback"), new_order("w1", 2))
+        .await
+        .expect("rolled back");
+    assert_eq!(repo.status("w1"), Some(OrderStatus::Cancelled));
 }

@@ -83,7 +83,7 @@ pub async fn stock_app(
 }
 
 /// The coordinator's store from `E2E_STORE`: a SQL backend, or `redis` (a key prefix of its own).
-async fn store_conf(dir: &tempfile::TempDir) -> coordinator::conf::Store {
+pub async fn store_conf(dir: &tempfile::TempDir) -> coordinator::conf::Store {
     if std::env::var("E2E_STORE").as_deref() == Ok("redis") {
         let redis = dtmtest::redis()
             .unwrap_or_else(|| panic!("redis asked for, but TEST_REDIS_URL is not set"));

@@ -6,5 +6,5 @@ mod transactions;
 mod usecase;
 
 pub use order::{Branch, Change, NewOrder, Order, OrderError, OrderRepo, OrderStatus, Page};
-pub use transactions::{GlobalOutcome, Mode, Transactions, Transport};
+pub use transactions::{GlobalOutcome, LocalStep, Mode, Transactions, Transport};
 pub use usecase::OrderUsecase;

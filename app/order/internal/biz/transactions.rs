@@ -1,8 +1,10 @@
 //! The global transactions of the order domain: what PlaceOrder and CancelOrder need from DTM.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use dtmcli::{BranchInfo, Outcome};
+use futures_util::future::BoxFuture;
 
 use super::{NewOrder, Order, OrderError};
 
@@ -15,7 +17,19 @@ pub enum Mode {
     Tcc,
     /// stock.TransOutXa + order.TransInXa, prepared, then committed or rolled back.
     Xa,
+    /// A workflow this service runs: stock.TransOut (compensated by TransOutCompensate), then
+    /// the order's own insert as a local step ([`LocalStep`]).
+    Workflow,
 }
+
+/// The order's own step in PlaceOrder's workflow, with the workflow's branch context: records
+/// the order (TransIn's rules, behind the barrier) or, called with op `rollback`, cancels it.
+/// The workflow runs it on PlaceOrder and again on every resume.
+pub type LocalStep = Arc<
+    dyn Fn(BranchInfo, NewOrder) -> BoxFuture<'static, Result<Outcome<()>, OrderError>>
+        + Send
+        + Sync,
+>;
 
 /// Which transport the coordinator and the branches are reached by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +45,8 @@ pub enum Transport {
 pub struct GlobalOutcome {
     /// Its gid.
     pub gid: String,
-    /// `succeed`, `failed`, or — when the coordinator is still at it — `submitted`.
+    /// `succeed`, `failed`, or — when the coordinator is still at it — `submitted` (a workflow:
+    /// `prepared`, resumed by the coordinator).
     pub status: String,
 }
 
@@ -56,6 +71,10 @@ pub trait Transactions: Send + Sync + 'static {
     where
         F: FnOnce(BranchInfo) -> Fut + Send,
         Fut: Future<Output = Result<Outcome<()>, OrderError>> + Send;
+
+    /// Registers PlaceOrder's workflow (at start-up: a resume may come before any PlaceOrder),
+    /// whose own step is `local`.
+    fn register_workflows(&self, local: LocalStep) -> Result<(), OrderError>;
 
     /// The check-back of CancelOrder's msg: `Ok` if its local transaction committed.
     fn query_prepared(

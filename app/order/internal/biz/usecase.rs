@@ -1,12 +1,15 @@
-//! The order use cases: the branches, PlaceOrder, CancelOrder and the reads.
+//! The order use cases: the branches, PlaceOrder (and its workflow's own step), CancelOrder and
+//! the reads.
+
+use std::sync::Arc;
 
 use dtmcli::{BranchInfo, Outcome};
 use kit::time::UnixMs;
 
 use super::order::{validate_id, validate_item};
 use super::{
-    Branch, Change, GlobalOutcome, Mode, NewOrder, Order, OrderError, OrderRepo, OrderStatus, Page,
-    Transactions, Transport,
+    Branch, Change, GlobalOutcome, LocalStep, Mode, NewOrder, Order, OrderError, OrderRepo,
+    OrderStatus, Page, Transactions, Transport,
 };
 
 /// The order use cases.
@@ -33,26 +36,7 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
         branch: Branch,
         o: NewOrder,
     ) -> Result<Outcome<()>, OrderError> {
-        let status = if branch == Branch::TransInTry {
-            OrderStatus::Pending
-        } else {
-            OrderStatus::Created
-        };
-        let change = self.check(&o).map(|()| {
-            let now = UnixMs::now();
-            Change::Insert(Order {
-                id: o.id,
-                user_id: o.user_id,
-                sku: o.sku,
-                quantity: o.quantity,
-                status,
-                create_time: now,
-                update_time: now,
-            })
-        });
-        let outcome = self.repo.apply(info, change).await?;
-        tracing::info!(gid = %info.gid, ?branch, op = %info.op, outcome = outcome.as_str(), "order branch");
-        Ok(outcome)
+        record(&self.repo, self.max_quantity, info, branch, o).await
     }
 
     /// Every branch that moves an existing order (compensations, TransOut, confirm, cancel).
@@ -62,17 +46,7 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
         branch: Branch,
         id: &str,
     ) -> Result<Outcome<()>, OrderError> {
-        let (from, to) = branch
-            .transition()
-            .ok_or_else(|| OrderError::Invalid(format!("{branch:?} creates orders")))?;
-        let change = validate_id(id).map(|()| Change::Transition {
-            id: id.to_owned(),
-            from,
-            to,
-        });
-        let outcome = self.repo.apply(info, change).await?;
-        tracing::info!(gid = %info.gid, ?branch, order_id = id, outcome = outcome.as_str(), "order branch");
-        Ok(outcome)
+        transition(&self.repo, info, branch, id).await
     }
 
     /// PlaceOrder: a new order id, then the global transaction, waited for. The per-order
@@ -160,17 +134,86 @@ impl<R: OrderRepo, T: Transactions> OrderUsecase<R, T> {
     pub async fn query_prepared(&self, info: &BranchInfo) -> Result<(), OrderError> {
         self.tx.query_prepared(info).await
     }
+}
 
-    /// A new order's rules: its id and item, and the per-order limit.
-    fn check(&self, o: &NewOrder) -> Result<(), OrderError> {
-        validate_id(&o.id)?;
-        validate_item(&o.sku, o.quantity)?;
-        if o.quantity > self.max_quantity {
-            return Err(OrderError::QuantityLimit {
-                quantity: o.quantity,
-                max: self.max_quantity,
-            });
-        }
-        Ok(())
+impl<R: OrderRepo + Clone, T: Transactions> OrderUsecase<R, T> {
+    /// Registers PlaceOrder's workflow, whose own step is TransIn's write (undone as
+    /// TransInCompensate's), behind the workflow's barrier. Called once at start-up.
+    pub fn register_workflows(&self) -> Result<(), OrderError> {
+        let (repo, max_quantity) = (self.repo.clone(), self.max_quantity);
+        let local: LocalStep = Arc::new(move |info, o| {
+            let repo = repo.clone();
+            Box::pin(async move {
+                if info.undoes() {
+                    transition(&repo, &info, Branch::TransInCompensate, &o.id).await
+                } else {
+                    record(&repo, max_quantity, &info, Branch::TransIn, o).await
+                }
+            })
+        });
+        self.tx.register_workflows(local)
     }
+}
+
+/// Records a new order as `branch` (CREATED, or PENDING for a TCC try) after the rules.
+async fn record<R: OrderRepo>(
+    repo: &R,
+    max_quantity: i64,
+    info: &BranchInfo,
+    branch: Branch,
+    o: NewOrder,
+) -> Result<Outcome<()>, OrderError> {
+    let status = if branch == Branch::TransInTry {
+        OrderStatus::Pending
+    } else {
+        OrderStatus::Created
+    };
+    let change = check(&o, max_quantity).map(|()| {
+        let now = UnixMs::now();
+        Change::Insert(Order {
+            id: o.id,
+            user_id: o.user_id,
+            sku: o.sku,
+            quantity: o.quantity,
+            status,
+            create_time: now,
+            update_time: now,
+        })
+    });
+    let outcome = repo.apply(info, change).await?;
+    tracing::info!(gid = %info.gid, ?branch, op = %info.op, outcome = outcome.as_str(), "order branch");
+    Ok(outcome)
+}
+
+/// Moves order `id` as `branch` does.
+async fn transition<R: OrderRepo>(
+    repo: &R,
+    info: &BranchInfo,
+    branch: Branch,
+    id: &str,
+) -> Result<Outcome<()>, OrderError> {
+    let (from, to) = branch
+        .transition()
+        .ok_or_else(|| OrderError::Invalid(format!("{branch:?} creates orders")))?;
+    let change = validate_id(id).map(|()| Change::Transition {
+        id: id.to_owned(),
+        from,
+        to,
+    });
+    let outcome = repo.apply(info, change).await?;
+    tracing::info!(gid = %info.gid, ?branch, order_id = id, outcome = outcome.as_str(), "order branch");
+    Ok(outcome)
+}
+
+/// A new order's rules: its id and item, and the per-order limit.
+fn check(o: &NewOrder, max_quantity: i64) -> Result<(), OrderError> {
+    validate_id(&o.id)?;
+    validate_item(&o.sku, o.quantity)?;
+    if o.quantity > max_quantity {
+        return Err(OrderError::QuantityLimit {
+            quantity: o.quantity,
+            max: max_quantity,
+        });
+    }
+    Ok(())
 }

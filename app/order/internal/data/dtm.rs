@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use api::order::v1 as order_api;
 use api::stock::v1 as stock_api;
+use dtmcli::caller::Caller;
+use dtmcli::workflow::{WorkflowError, Workflows};
 use dtmcli::{
     BranchDb, BranchInfo, ClientError, DoAndSubmitError, Dtm, Msg, Outcome, Saga, Tcc, Xa,
 };
@@ -14,17 +16,23 @@ use kit::transcode::HttpRule;
 use prost::Message;
 
 use super::steps::{self, Step};
-use crate::biz::{GlobalOutcome, Mode, NewOrder, Order, OrderError, Transactions, Transport};
+use super::workflow::{self, PLACE_ORDER};
+use crate::biz::{
+    GlobalOutcome, LocalStep, Mode, NewOrder, Order, OrderError, Transactions, Transport,
+};
 use crate::conf;
 
-/// The coordinator, over both of its APIs, where the branches live, and the database whose
-/// barrier table answers the msg check-back.
+/// The coordinator, over both of its APIs, where the branches live, the database whose barrier
+/// table answers the msg check-back, and PlaceOrder's workflow (which calls the branches itself,
+/// through `caller`).
 #[derive(Clone)]
 pub struct DtmTransactions {
     http: Dtm,
     grpc: Dtm,
     services: BTreeMap<String, conf::Endpoints>,
     db: BranchDb,
+    caller: Caller,
+    workflows: [Workflows; 2],
 }
 
 /// Why the coordinator's side could not be set up.
@@ -41,11 +49,11 @@ pub enum DtmError {
 }
 
 /// A step over one transport: its branch URLs and its body.
-struct Resolved {
-    saga: [String; 2],
-    tcc: [String; 3],
-    xa: String,
-    body: Vec<u8>,
+pub(super) struct Resolved {
+    pub(super) saga: [String; 2],
+    pub(super) tcc: [String; 3],
+    pub(super) xa: String,
+    pub(super) body: Vec<u8>,
 }
 
 impl DtmTransactions {
@@ -65,16 +73,42 @@ impl DtmTransactions {
         if let Some(missing) = called.into_iter().find(|s| !conf.services.contains_key(*s)) {
             return Err(DtmError::MissingService(missing.to_owned()));
         }
+        let http = Dtm::http(&conf.http)
+            .with_timeout(conf.timeout)
+            .with_resolver(resolver.clone());
+        let grpc = Dtm::grpc(&conf.grpc)?
+            .with_timeout(conf.timeout)
+            .with_resolver(resolver.clone());
+        let own =
+            (conf.services.get("order")).ok_or_else(|| DtmError::MissingService("order".into()))?;
+        let workflows = workflow::workflows(&http, &grpc, own);
         Ok(DtmTransactions {
-            http: Dtm::http(&conf.http)
-                .with_timeout(conf.timeout)
-                .with_resolver(resolver.clone()),
-            grpc: Dtm::grpc(&conf.grpc)?
-                .with_timeout(conf.timeout)
-                .with_resolver(resolver),
+            http,
+            grpc,
             services: conf.services.clone(),
             db,
+            caller: Caller::new().with_resolver(resolver),
+            workflows,
         })
+    }
+
+    /// PlaceOrder's workflows, one per transport: mount their resume entry points in the app
+    /// (`Workflows::mount`).
+    pub fn workflows_to_mount(&self) -> [Workflows; 2] {
+        self.workflows.clone()
+    }
+
+    /// The workflows whose coordinator is reached over `t`.
+    pub(super) fn workflows(&self, t: Transport) -> &Workflows {
+        match t {
+            Transport::Http => &self.workflows[0],
+            Transport::Grpc => &self.workflows[1],
+        }
+    }
+
+    /// How the workflow calls the branches.
+    pub(super) fn caller(&self) -> &Caller {
+        &self.caller
     }
 
     fn dtm(&self, t: Transport) -> &Dtm {
@@ -98,7 +132,7 @@ impl DtmTransactions {
     }
 
     /// `step` over `t`.
-    fn resolve(&self, t: Transport, step: Step) -> Result<Resolved, OrderError> {
+    pub(super) fn resolve(&self, t: Transport, step: Step) -> Result<Resolved, OrderError> {
         let url = |rule| self.url(t, step.service, rule);
         let [action, compensate] = step.saga;
         let [try_, confirm, cancel] = step.tcc;
@@ -146,6 +180,30 @@ impl Transactions for DtmTransactions {
                         Ok(())
                     })
                     .await
+            }
+            // This service runs it, step by step; a FAILURE rolls back what ran.
+            Mode::Workflow => {
+                let input = order_api::OrderRequest {
+                    order_id: o.id.clone(),
+                    user_id: o.user_id,
+                    sku: o.sku.clone(),
+                    quantity: o.quantity,
+                };
+                let input = input.encode_to_vec();
+                let run = self.workflows(t).execute(PLACE_ORDER, &gid, &input);
+                let status = match run.await {
+                    Ok(_) => "succeed",
+                    Err(WorkflowError::Failure(_)) => "failed",
+                    // Not decided yet: the coordinator resumes it.
+                    Err(e) => {
+                        tracing::warn!(%gid, error = %e, "place order workflow not finished");
+                        "prepared"
+                    }
+                };
+                return Ok(GlobalOutcome {
+                    gid,
+                    status: status.into(),
+                });
             }
             // Each branch prepares its local transaction; all prepared → commit all, one
             // fails → roll back what was prepared.
@@ -196,6 +254,10 @@ impl Transactions for DtmTransactions {
             Err(DoAndSubmitError::Busi(e)) => Err(e),
             Err(DoAndSubmitError::Dtm(e)) => outcome(gid, Err(e)),
         }
+    }
+
+    fn register_workflows(&self, local: LocalStep) -> Result<(), OrderError> {
+        workflow::register(self, local)
     }
 
     async fn query_prepared(&self, branch: &BranchInfo) -> Result<(), OrderError> {

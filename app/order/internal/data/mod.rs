@@ -1,15 +1,17 @@
 //! Storage: the database and the repository of [`crate::biz`], and the global transactions
-//! through the coordinator.
+//! through the coordinator (PlaceOrder's workflow among them).
 
 mod dtm;
 mod order;
 mod steps;
+mod workflow;
 
 use dtmcli::BranchDb;
 use dtmcli::dialect::OpenError;
 
 pub use dtm::{DtmError, DtmTransactions};
 pub use order::SqlOrderRepo;
+pub use workflow::{PLACE_ORDER, RESUME_PATH};
 
 use crate::biz::OrderError;
 

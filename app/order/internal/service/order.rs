@@ -121,6 +121,7 @@ impl<R: OrderRepo, T: Transactions> OrderApi for OrderService<R, T> {
             Ok(ApiMode::Unspecified | ApiMode::Saga) => Mode::Saga,
             Ok(ApiMode::Tcc) => Mode::Tcc,
             Ok(ApiMode::Xa) => Mode::Xa,
+            Ok(ApiMode::Workflow) => Mode::Workflow,
             Err(_) => return Err(ErrorReason::InvalidOrder.error("unknown mode").into()),
         };
         let transport = transport(r.transport)?;

@@ -132,7 +132,7 @@ impl Dtm {
     }
 
     /// The `protocol` of transactions started through this coordinator handle.
-    fn protocol(&self) -> &'static str {
+    pub(crate) fn protocol(&self) -> &'static str {
         match self.api {
             Api::Http { .. } => "http",
             Api::Grpc { .. } => "grpc",

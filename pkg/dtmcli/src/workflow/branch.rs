@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
+use crate::caller::{CallRequest, Caller};
 use crate::client::{Dtm, Progress};
 use crate::workflow::{WorkflowError, WorkflowOptions, panicked};
 use crate::{BranchInfo, DtmResult, Op, TransType};
@@ -290,6 +291,22 @@ impl Branch {
         self.wf.recorded(&self.id, Op::Action, run).await
     }
 
+    /// A step through the SDK's branch caller, as the coordinator would call it: `url` an HTTP
+    /// URL or a gRPC `host:port/pkg.Svc/Method` (a registry URL too, with the caller's
+    /// resolver), `body` JSON or protobuf bytes as `protocol` (`http` or `grpc`) says. SUCCESS
+    /// returns what the branch said.
+    pub async fn call(
+        self,
+        caller: &Caller,
+        protocol: &str,
+        url: &str,
+        body: &[u8],
+    ) -> Result<Vec<u8>, WorkflowError> {
+        let info = self.info();
+        let run = async move { definite(call(caller, &info, protocol, url, body).await) };
+        self.wf.recorded(&self.id, Op::Action, run).await
+    }
+
     /// A gRPC step: `call` sends `req` (with the branch's context as `dtm-*` metadata) through a
     /// generated client; OK is SUCCESS (the reply recorded as its protobuf bytes), `Aborted`
     /// FAILURE, `FailedPrecondition` ONGOING, anything else an error.
@@ -338,6 +355,20 @@ impl Phase2 {
         send_http(&self.info, req).await.map(drop)
     }
 
+    /// A call through the SDK's branch caller with this context (see [`Branch::call`]);
+    /// anything but SUCCESS is an error (retried on resume).
+    pub async fn call(
+        &self,
+        caller: &Caller,
+        protocol: &str,
+        url: &str,
+        body: &[u8],
+    ) -> Result<(), WorkflowError> {
+        call(caller, &self.info, protocol, url, body)
+            .await
+            .map(drop)
+    }
+
     /// A gRPC call with this context; anything but OK is an error (retried on resume).
     pub async fn grpc<Req, Reply, F, Fut>(&self, req: Req, call: F) -> Result<Reply, WorkflowError>
     where
@@ -354,6 +385,33 @@ fn definite(result: Result<Vec<u8>, WorkflowError>) -> Result<Step, WorkflowErro
         Ok(data) => Ok(Step::Succeed(data)),
         Err(WorkflowError::Failure(m)) => Ok(Step::Failed(m.into_bytes())),
         Err(e) => Err(e),
+    }
+}
+
+/// Calls a branch through `caller` with `info`, and reads its answer by DTM's table.
+async fn call(
+    caller: &Caller,
+    info: &BranchInfo,
+    protocol: &str,
+    url: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, WorkflowError> {
+    let req = CallRequest {
+        url,
+        protocol,
+        body,
+        info,
+        headers: &Default::default(),
+        timeout: crate::client::DEFAULT_TIMEOUT,
+        op_name: None,
+    };
+    match caller.call(&req).await {
+        Ok(r) => match r.result {
+            DtmResult::Success => Ok(r.body.into_bytes()),
+            DtmResult::Failure => Err(WorkflowError::Failure(r.body)),
+            DtmResult::Ongoing => Err(WorkflowError::Ongoing(r.body)),
+        },
+        Err(e) => Err(WorkflowError::Error(e.to_string())),
     }
 }
 

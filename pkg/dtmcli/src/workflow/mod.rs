@@ -127,6 +127,11 @@ impl Workflows {
         }
     }
 
+    /// Whether the coordinator is reached over gRPC (and resumes over gRPC).
+    pub(crate) fn over_grpc(&self) -> bool {
+        self.inner.dtm.protocol() == "grpc"
+    }
+
     /// The resume address of a gRPC server at `host_port`: its `workflow.Workflow/Execute`.
     pub fn grpc_resume(host_port: &str) -> String {
         format!("{host_port}/workflow.Workflow/Execute")

@@ -28,6 +28,17 @@ impl Workflows {
     pub fn grpc_service(&self) -> WorkflowServer<ResumeService> {
         WorkflowServer::new(ResumeService(self.clone()))
     }
+
+    /// Mounts the resume entry point the coordinator calls these workflows back at: the HTTP
+    /// route at `http_path` for a coordinator reached over HTTP, the gRPC service for one
+    /// reached over gRPC.
+    pub fn mount(&self, app: kit::AppBuilder, http_path: &str) -> kit::AppBuilder {
+        if self.over_grpc() {
+            app.grpc(self.grpc_service())
+        } else {
+            app.http(self.http_router(http_path))
+        }
+    }
 }
 
 async fn http_resume(
