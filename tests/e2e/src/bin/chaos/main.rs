@@ -1,7 +1,8 @@
 //! `make chaos`: coordinator, stock and order as separate processes (SQLite, loopback ports),
-//! PlaceOrder calls — saga and TCC, branches over HTTP and gRPC, some meant to fail — while the
-//! coordinator is SIGKILLed every few seconds and stock and order now and then. Then it restarts
-//! whatever is down, waits until no transaction is unfinished, and checks:
+//! PlaceOrder calls — saga, TCC and workflow, branches over HTTP and gRPC, some meant to fail —
+//! while the coordinator is SIGKILLed every few seconds and stock and order now and then. Then it
+//! restarts whatever is down, waits until no transaction is unfinished (a workflow cut short is
+//! resumed by the coordinator), and checks:
 //!
 //! - every transaction is final (`succeed` or `failed`);
 //! - each transaction agrees with its order row: `succeed` ⇔ the order is CREATED, `failed` ⇔ it
@@ -206,13 +207,14 @@ async fn run(flags: &Flags, cluster: &mut Cluster, dir: &Path) -> Result<usize> 
     let violations = report.violations.len() + usize::try_from(unfinished)?;
     println!(
         "chaos: {} PlaceOrder calls (succeed {}, failed {}, no answer {}), {} transactions \
-         (succeed {}, failed {}), {} hanging sagas ({} rolled back once released), \
+         ({} workflows; succeed {}, failed {}), {} hanging sagas ({} rolled back once released), \
          {} coordinator SIGKILLs, {} stock/order SIGKILLs, {} unfinished, {} violations",
         counts.total(),
         counts.get("succeed"),
         counts.get("failed"),
         counts.total() - counts.get("succeed") - counts.get("failed"),
         report.transactions,
+        report.workflows,
         report.succeed,
         report.failed,
         hanging::HANGING,
@@ -228,6 +230,7 @@ async fn run(flags: &Flags, cluster: &mut Cluster, dir: &Path) -> Result<usize> 
 /// What the stores say once everything is final.
 struct Report {
     transactions: usize,
+    workflows: usize,
     succeed: usize,
     failed: usize,
     violations: Vec<String>,
@@ -255,12 +258,27 @@ async fn check(
     )
     .fetch_all(dtm)
     .await?;
+    // A workflow's order is its input (`custom_data`): its steps' data are what they answered.
+    let workflows = sqlx::query(
+        "SELECT gid, status, custom_data FROM trans_global WHERE trans_type = 'workflow'",
+    )
+    .fetch_all(dtm)
+    .await?;
+    let placed = rows
+        .iter()
+        .map(|r| {
+            let (gid, status, protocol): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+            let order = order_of(&protocol, &r.get::<Vec<u8>, _>(3));
+            (gid, status, order)
+        })
+        .chain(workflows.iter().map(|r| {
+            let (gid, status, custom): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+            (gid, status, workflow_order(&custom))
+        }));
     let (mut succeed, mut failed) = (0, 0);
     let mut sold: HashMap<String, i64> = HashMap::new();
-    for r in &rows {
-        let (gid, status, protocol): (String, String, String) = (r.get(0), r.get(1), r.get(2));
-        let body: Vec<u8> = r.get(3);
-        let Some((id, sku, quantity)) = order_of(&protocol, &body) else {
+    for (gid, status, order) in placed {
+        let Some((id, sku, quantity)) = order else {
             violations.push(format!("{gid}: unreadable order payload"));
             continue;
         };
@@ -299,11 +317,23 @@ async fn check(
         }
     }
     Ok(Report {
-        transactions: rows.len(),
+        transactions: rows.len() + workflows.len(),
+        workflows: workflows.len(),
         succeed,
         failed,
         violations,
     })
+}
+
+/// (order id, sku, quantity) from a PlaceOrder workflow's `custom_data`: `{"name", "data"}`,
+/// the data an `OrderRequest`, base64.
+fn workflow_order(custom_data: &str) -> Option<(String, String, i64)> {
+    use base64::Engine;
+    let v: Value = serde_json::from_str(custom_data).ok()?;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(v["data"].as_str()?)
+        .ok()?;
+    order_of("grpc", &data)
 }
 
 /// (order id, sku, quantity) from an order branch's body.
@@ -362,7 +392,7 @@ impl Rng {
     /// A PlaceOrder body: mostly orders that can succeed, some over order's limit (TransIn
     /// fails after TransOut ran) and some short of stock (TransOut fails).
     fn order(&mut self) -> Value {
-        let mode = ["MODE_SAGA", "MODE_TCC"][(self.next() % 2) as usize];
+        let mode = ["MODE_SAGA", "MODE_TCC", "MODE_WORKFLOW"][(self.next() % 3) as usize];
         let transport = ["TRANSPORT_HTTP", "TRANSPORT_GRPC"][(self.next() % 2) as usize];
         let (sku, quantity) = match self.next() % 10 {
             0 | 1 => ("SKU-APPLE", MAX_QUANTITY + 1 + (self.next() % 3) as i64),
