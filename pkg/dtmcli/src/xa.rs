@@ -153,13 +153,29 @@ where
         let op = info.op;
         return Err(XaError::Context(format!("op {op} (action, commit or rollback)")).into());
     }
-    let xid = xid(info)?;
     if info.dtm.is_empty() || info.phase2_url.is_empty() {
         return Err(XaError::Context(
             "an XA action needs `dtm` and `phase2_url` (sent by an XA client)".into(),
         )
         .into());
     }
+    prepare_with(pool, info, register(info), busi).await
+}
+
+/// [`prepare`] with the registration of its caller's choosing, made after the business and
+/// before the prepare: an XA branch registers its phase-two URL, a workflow's XA step records
+/// that it reached the prepare (op `business`).
+pub(crate) async fn prepare_with<E, F>(
+    pool: &AnyPool,
+    info: &BranchInfo,
+    register: impl Future<Output = Result<(), ClientError>>,
+    busi: F,
+) -> Result<Outcome<()>, E>
+where
+    E: From<XaError>,
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), E>>,
+{
+    let xid = xid(info)?;
     // A connection of its own, closed at the end: a call dropped half-way (the client went
     // away) closes it, and the database rolls back what was not prepared — a pooled
     // connection would go back to the pool inside an XA transaction.
@@ -180,7 +196,7 @@ where
             Err(XaError::from(e).into())
         };
     }
-    let result = run(&mut conn, dialect, info, &xid, busi).await;
+    let result = run(&mut conn, dialect, info, &xid, register, busi).await;
     if !matches!(result, Ok(Outcome::Applied(()))) {
         if dialect == Dialect::MySql {
             // Fails harmlessly when the prepare's own XA END ran already.
@@ -207,6 +223,7 @@ async fn run<E, F>(
     dialect: Dialect,
     info: &BranchInfo,
     xid: &str,
+    register: impl Future<Output = Result<(), ClientError>>,
     busi: F,
 ) -> Result<Outcome<()>, E>
 where
@@ -234,7 +251,7 @@ where
         return Ok(outcome);
     }
     busi(conn).await?;
-    register(info).await.map_err(XaError::from)?;
+    register.await.map_err(XaError::from)?;
     let prepare = match dialect {
         Dialect::MySql => vec![format!("XA END '{xid}'"), format!("XA PREPARE '{xid}'")],
         _ => vec![format!("PREPARE TRANSACTION '{xid}'")],

@@ -5,6 +5,7 @@
 
 pub mod apps;
 pub mod stack;
+pub mod workflows;
 
 pub use stack::Stack;
 

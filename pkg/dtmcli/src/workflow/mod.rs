@@ -42,7 +42,9 @@
 //! workflow must be deterministic in the branches it opens: a resume replays them by number.
 
 mod branch;
+mod calls;
 mod resume;
+mod run;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -54,8 +56,10 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use prost::Message;
 
-pub use branch::{Branch, Phase2, Workflow};
+pub use branch::Branch;
+pub use calls::Phase2;
 pub use resume::ResumeService;
+pub use run::Workflow;
 
 use crate::ClientError;
 use crate::client::Dtm;
@@ -81,6 +85,16 @@ impl From<ClientError> for WorkflowError {
     /// The coordinator's answer never ends a workflow: whatever it said, it is resumed later.
     fn from(e: ClientError) -> Self {
         WorkflowError::Error(e.to_string())
+    }
+}
+
+impl From<crate::xa::XaError> for WorkflowError {
+    /// A database without XA can never run an XA step (FAILURE); the rest may pass (an error).
+    fn from(e: crate::xa::XaError) -> Self {
+        match e {
+            crate::xa::XaError::Unsupported(_) => WorkflowError::Failure(e.to_string()),
+            _ => WorkflowError::Error(e.to_string()),
+        }
     }
 }
 
