@@ -224,3 +224,43 @@ async fn a_bad_request_is_not_echoed_back_whole() {
         assert!(reply["error"]["code"].is_i64(), "{reply}");
     }
 }
+
+#[tokio::test]
+async fn a_workflow_is_prepared_recorded_and_ended_over_json_rpc() {
+    let s = Stack::start().await;
+    let g = gid("rpc-wf");
+    let rpc = |method: &str, params: Value| json!({"jsonrpc": "2.0", "id": format!("{method}-1"), "method": method, "params": params});
+    let prepare = rpc(
+        "prepareWorkflow",
+        json!({"gid": g, "trans_type": "workflow", "query_prepared": "http://127.0.0.1:1/resume",
+               "custom_data": "{\"name\":\"wf\",\"data\":\"\"}"}),
+    );
+    let reply = call(&s, prepare.clone()).await;
+    assert_eq!(
+        reply["result"]["transaction"]["status"], "prepared",
+        "{reply}"
+    );
+    assert_eq!(reply["result"]["progresses"], json!([]), "{reply}");
+    let step = rpc(
+        "registerBranch",
+        json!({"gid": g, "trans_type": "workflow", "branch_id": "01", "op": "action",
+               "status": "succeed", "data": "ok"}),
+    );
+    let reply = call(&s, step.clone()).await;
+    assert_eq!(reply["error"], Value::Null, "{reply}");
+    // The same step again is refused, as FAILURE.
+    assert_eq!(call(&s, step).await["error"]["code"], -32901);
+    let reply = call(&s, prepare).await;
+    assert_eq!(
+        reply["result"]["progresses"],
+        json!([{"branch_id": "01", "op": "action", "status": "succeed", "bin_data": "b2s="}]),
+        "{reply}"
+    );
+    let end = rpc(
+        "submit",
+        json!({"gid": g, "trans_type": "workflow",
+               "req_extra": {"status": "succeed", "rollback_reason": "", "result": ""}}),
+    );
+    assert_eq!(call(&s, end).await["error"], Value::Null);
+    assert_eq!(s.status(&g).await, "succeed");
+}
