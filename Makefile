@@ -14,10 +14,11 @@ help:
 init:
 	$(CARGO) fetch
 
-# api: regenerate the Rust, HTTP routes and descriptors from api/**/*.proto
+# api: regenerate the Rust, HTTP routes and descriptors from api/**/*.proto, and rewrite the
+# committed OpenAPI documents (api/<name>/<version>/openapi.yaml)
 .PHONY: api
 api:
-	$(CARGO) build -p api
+	UPDATE_OPENAPI=1 $(CARGO) test -q -p api --test openapi
 
 # build: build every crate and binary
 .PHONY: build

@@ -3,6 +3,8 @@
 //! - prost messages and tonic clients/servers (`<package>.rs`, by `tonic-prost-build`);
 //! - `<package>.kit.rs`: the HTTP routes of every `google.api.http` annotation (the equivalent of
 //!   kratos' `protoc-gen-go-http`) and, for kratos `errors.proto` enums, each reason's HTTP code;
+//! - `<package>.openapi.yaml`: the OpenAPI 3 document of its services (`build/openapi.rs`),
+//!   committed beside the proto by `make api`;
 //! - `descriptor.bin`: the encoded descriptor set, for gRPC reflection and the JSON transcoder;
 //! - `modules.rs`: one Rust module per proto file's directory (`stock/v1/stock.proto` →
 //!   `api::stock::v1`), so adding a service adds a proto file and edits nothing here.
@@ -17,6 +19,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use prost_reflect::{DescriptorPool, EnumDescriptor, MethodDescriptor, ServiceDescriptor, Value};
+
+#[path = "build/openapi.rs"]
+mod openapi;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
@@ -59,6 +64,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for reason in file.enums() {
             code.push_str(&error_reason(&pool, &reason));
         }
+        std::fs::write(
+            out_dir.join(format!("{}.openapi.yaml", file.package_name())),
+            openapi::document(&pool, &file)?,
+        )?;
     }
     for (package, code) in per_package {
         std::fs::write(out_dir.join(format!("{package}.kit.rs")), code)?;
@@ -86,6 +95,7 @@ fn find_protos(dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
 /// code; documented by package and services, as `missing_docs` wants.
 fn modules(pool: &DescriptorPool, protos: &[&str]) -> Result<String, String> {
     let mut tree: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut documents = Vec::new();
     for name in protos {
         let file = pool
             .get_file_by_name(name)
@@ -101,13 +111,22 @@ fn modules(pool: &DescriptorPool, protos: &[&str]) -> Result<String, String> {
         } else {
             format!("`{package}` ({name}): {}", services.join(", "))
         };
-        tree.entry(dir).or_default().push(format!(
+        tree.entry(dir.clone()).or_default().push(format!(
             "    #[doc = {doc:?}]\n    pub mod {version} {{\n        #![allow(missing_docs)]\n        \
              tonic::include_proto!({package:?});\n        \
-             include!(concat!(env!(\"OUT_DIR\"), \"/{package}.kit.rs\"));\n    }}\n"
+             include!(concat!(env!(\"OUT_DIR\"), \"/{package}.kit.rs\"));\n        \
+             /// The OpenAPI 3 document of this package's HTTP API (YAML).\n        \
+             pub const OPENAPI_YAML: &str = include_str!(concat!(env!(\"OUT_DIR\"), \"/{package}.openapi.yaml\"));\n    }}\n"
+        ));
+        documents.push(format!(
+            "    (\"{dir}/{version}/openapi.yaml\", {dir}::{version}::OPENAPI_YAML),\n"
         ));
     }
-    let mut out = String::new();
+    let mut out = format!(
+        "/// Every package's OpenAPI document, by where it is committed (relative to `api/`).\n\
+         pub const OPENAPI_DOCUMENTS: &[(&str, &str)] = &[\n{}];\n",
+        documents.concat()
+    );
     for (dir, versions) in tree {
         let doc = format!("The `{dir}` protos, one module per version.");
         writeln!(

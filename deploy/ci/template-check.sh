@@ -23,6 +23,9 @@ cd "$scratch/repo"
 bash "$scratch/steps.sh"
 cargo fmt --all --check
 cargo clippy -q -p payment -p order --all-targets -- -D warnings
+# Payment's OpenAPI document came with it, current (what the build generates) and valid.
+cargo test -q -p api --test openapi
+python3 -m openapi_spec_validator api/payment/v1/openapi.yaml >&2
 echo "template-check.sh: what docs/template.md changed (git status):" >&2
 git status --porcelain --untracked-files=normal | tee "$scratch/status" >&2
 # Exactly what docs/template.md's "Checked" says: the new folders, the list, order's step and

@@ -48,6 +48,8 @@ pub async fn wire(conf: &conf::Bootstrap) -> Result<kit::AppBuilder, WireError> 
     let app = kit::App::builder("order")
         .metrics(metrics)
         .http(server::new_http_server(svc.clone()))
+        // The API described: /q/openapi.yaml and the page /q/docs.
+        .http(kit::docs::router("Order API", api::order::v1::OPENAPI_YAML))
         .grpc(server::new_grpc_server(&conf.server, svc))
         .reflection(api::FILE_DESCRIPTOR_SET)
         .registrar(conf.registry.registrar()?, conf.registry.host());

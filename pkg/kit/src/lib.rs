@@ -23,6 +23,7 @@
 pub mod app;
 pub mod codec;
 pub mod config;
+pub mod docs;
 pub mod errors;
 pub mod flags;
 pub mod gojson;

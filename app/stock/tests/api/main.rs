@@ -2,5 +2,6 @@
 //! database, driven over both transports (zero2prod's `tests/api` shape).
 
 mod branches;
+mod docs;
 mod helpers;
 mod http_surface;

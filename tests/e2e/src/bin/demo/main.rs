@@ -130,6 +130,13 @@ async fn main() -> Result<()> {
                 .chain(services)
                 .collect();
         println!("  metrics: {}", all.join(", "));
+        let pages: Vec<String> = (apps[1..].iter())
+            .map(|a| format!("http://127.0.0.1:{}/q/docs", a.ports[0]))
+            .collect();
+        println!(
+            "  the services' APIs (Swagger UI; documents at /q/openapi.yaml): {}",
+            pages.join(", ")
+        );
         if flags.keep {
             println!("  the apps keep running; Ctrl-C stops them");
             let _ = tokio::signal::ctrl_c().await;
