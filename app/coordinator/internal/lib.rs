@@ -85,6 +85,8 @@ pub async fn wire(conf: &conf::Bootstrap, overrides: Overrides) -> Result<AppBui
         .http(server::new_http_server(svc.clone(), token))
         // DTM's path, beside kit's /metrics.
         .http(axum::Router::new().route("/api/metrics", kit::metrics::handler(metrics.clone())))
+        // The HTTP API described: /q/openapi.yaml and the page /q/docs.
+        .http(kit::docs::router("DTM coordinator API", OPENAPI_YAML))
         .metrics(metrics)
         .grpc(server::new_grpc_server(&conf.servers(), svc))
         .reflection(dtmcli::proto::FILE_DESCRIPTOR_SET)
@@ -116,6 +118,10 @@ fn policy(conf: &conf::Bootstrap) -> biz::Policy {
         trans_cron_interval: conf.trans_cron_interval,
     }
 }
+
+/// The OpenAPI document of the HTTP API (`openapi.yaml`, kept by hand; `tests/openapi.rs` keeps
+/// it true to the routers).
+pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
 
 /// How often the store's health probe writes.
 pub const STORE_PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
