@@ -130,9 +130,20 @@ fn operation(
                 "description": format!("DTM context: {what}"), "schema": {"type": "string"}}));
         }
     }
+    // `Example: <JSON>` lines of the method's comment: the request's example (the body with
+    // `body: "*"`, else the parameters by name); the rest is its description.
+    let (text, example) = split_example(method)?;
+    if let Some(example) = example.as_ref().filter(|_| b.body != "*") {
+        for p in &mut parameters {
+            let name = p["name"].as_str().unwrap_or_default().to_owned();
+            if let Some(v) = example.get(&name) {
+                p["example"] = v.clone();
+            }
+        }
+    }
     let mut op = Map::new();
     op.insert("tags".into(), json!([service.name()]));
-    let description = comment(&method_comments(method));
+    let description = comment(&text);
     if !description.is_empty() {
         op.insert("description".into(), json!(description));
     }
@@ -144,10 +155,13 @@ fn operation(
         op.insert("parameters".into(), Value::Array(parameters));
     }
     if b.body == "*" {
+        let mut content = json!({"schema": schemas.message(&input)});
+        if let Some(example) = example {
+            content["example"] = example;
+        }
         op.insert(
             "requestBody".into(),
-            json!({"required": true, "content":
-            {"application/json": {"schema": schemas.message(&input)}}}),
+            json!({"required": true, "content": {"application/json": content}}),
         );
     }
     let output = method.output();
@@ -175,6 +189,26 @@ fn operation(
     );
     op.insert("responses".into(), Value::Object(responses));
     Ok(Value::Object(op))
+}
+
+/// A method's comment without its `Example: <JSON>` line, and that JSON.
+fn split_example(method: &MethodDescriptor) -> Result<(String, Option<Value>), String> {
+    let mut text = String::new();
+    let mut example = None;
+    for line in method_comments(method).lines() {
+        match line.trim().strip_prefix("Example:") {
+            Some(json) => {
+                let v = serde_json::from_str(json.trim())
+                    .map_err(|e| format!("{}: Example: {e}", method.full_name()))?;
+                example = Some(v);
+            }
+            None => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    Ok((text, example))
 }
 
 /// Whether `method` carries `option (dtm.branch) = true`.

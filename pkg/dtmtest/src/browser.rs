@@ -230,3 +230,13 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+/// Where a test keeps a screenshot: `target/browser/<name>` (the workspace's target directory,
+/// or `CARGO_TARGET_DIR`).
+pub fn shot(name: &str) -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")),
+        std::path::PathBuf::from,
+    );
+    target.join("browser").join(name)
+}

@@ -17,6 +17,7 @@ pub mod browser;
 mod db;
 pub mod flood;
 mod memory;
+pub mod openapi;
 mod process;
 /// A scripted branch server.
 pub mod script;

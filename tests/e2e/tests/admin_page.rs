@@ -3,8 +3,6 @@
 //! its branch rows and statuses, and force-stopping an unfinished one turns it `failed`. A
 //! screenshot of each page is kept under `target/browser/`.
 
-use std::path::PathBuf;
-
 use dtmcli::Saga;
 use dtmtest::browser::Browser;
 use dtmtest::script::Reply;
@@ -59,7 +57,9 @@ async fn the_admin_page_lists_opens_and_force_stops_transactions() {
             t.contains("submitted")
         })
         .await;
-    browser.screenshot(&shot("list.png")).await;
+    browser
+        .screenshot(&dtmtest::browser::shot("list.png"))
+        .await;
 
     // Open the finished one from the list: its branch rows and statuses.
     browser.click(&row(&done)).await;
@@ -87,7 +87,9 @@ async fn the_admin_page_lists_opens_and_force_stops_transactions() {
             .unwrap_or_default()
             .contains("01 action → succeed")
     );
-    browser.screenshot(&shot("transaction.png")).await;
+    browser
+        .screenshot(&dtmtest::browser::shot("transaction.png"))
+        .await;
 
     // Back to the list, filtered by gid prefix: only the unfinished one is left; open it.
     browser.click(r##"a[href="#/"]"##).await;
@@ -112,16 +114,9 @@ async fn the_admin_page_lists_opens_and_force_stops_transactions() {
     browser
         .wait_text("#detail-status", "force-stopped", |t| t == "failed")
         .await;
-    browser.screenshot(&shot("force-stopped.png")).await;
+    browser
+        .screenshot(&dtmtest::browser::shot("force-stopped.png"))
+        .await;
     assert_eq!(s.status(&stuck).await, "failed");
     browser.quit().await;
-}
-
-/// `target/browser/<name>` (the workspace's target directory, or `CARGO_TARGET_DIR`).
-fn shot(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")),
-        PathBuf::from,
-    );
-    target.join("browser").join(name)
 }

@@ -3,5 +3,6 @@
 
 mod branches;
 mod config;
+mod docs;
 mod helpers;
 mod queries;

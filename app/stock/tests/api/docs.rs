@@ -1,9 +1,8 @@
-//! The API described: the OpenAPI document at `/q/openapi.yaml` is the committed one and every
-//! operation it documents is served; the Swagger UI page at `/q/docs` works offline and, in a
+//! The API described: the OpenAPI document at `/q/openapi.yaml` is the committed one, every
+//! operation it documents is served and every example in it answers as documented; the Swagger UI
+//! page at `/q/docs` works offline and, in a
 //! headless Chromium, "Try it out" on a read operation shows its 200 body (a screenshot is kept
 //! under `target/browser/`).
-
-use std::path::PathBuf;
 
 use dtmtest::browser::Browser;
 
@@ -47,21 +46,11 @@ async fn the_document_and_its_page_are_served() {
 }
 
 #[tokio::test]
-async fn every_documented_operation_is_served() {
+async fn every_documented_operation_is_served_and_every_example_answers_as_documented() {
     let app = spawn_app().await;
-    let operations = operations(DOCUMENT);
-    assert!(operations.len() >= 9, "{operations:?}");
-    for (verb, path) in operations {
-        let url = format!("{}{}", app.http, path.replace("{sku}", SKU));
-        let req = match verb.as_str() {
-            "get" => app.client.get(&url),
-            "post" => app.client.post(&url).body("{}"),
-            other => panic!("{other} {path}: a verb this test does not send"),
-        };
-        let status = req.send().await.expect("send").status().as_u16();
-        // Served: answered by its handler (a bad or context-less call is a 400 of its own).
-        assert!(![404, 405].contains(&status), "{verb} {path}: {status}");
-    }
+    dtmtest::openapi::assert_served(&app.client, &app.http, DOCUMENT, SKU).await;
+    let sent = dtmtest::openapi::send_examples(&app.client, &app.http, DOCUMENT).await;
+    assert!(sent >= 2, "{sent} examples");
 }
 
 #[tokio::test]
@@ -111,37 +100,8 @@ async fn try_it_out_on_the_page_shows_a_read() {
         .await
         .unwrap_or_default();
     assert!(status.contains("200"), "{status}");
-    browser.screenshot(&shot("stock-docs.png")).await;
+    browser
+        .screenshot(&dtmtest::browser::shot("stock-docs.png"))
+        .await;
     browser.quit().await;
-}
-
-/// `(verb, path)` of every operation in a document as `api/build.rs` writes it: paths two
-/// spaces in under `paths:`, verbs four.
-fn operations(yaml: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let (mut in_paths, mut path) = (false, String::new());
-    for line in yaml.lines() {
-        if !line.starts_with(' ') {
-            in_paths = line == "paths:";
-            continue;
-        }
-        if !in_paths {
-            continue;
-        }
-        if let Some(p) = line.strip_prefix("  ").filter(|l| !l.starts_with(' ')) {
-            path = p.trim_end_matches(':').trim_matches('"').to_owned();
-        } else if let Some(v) = line.strip_prefix("    ").filter(|l| !l.starts_with(' ')) {
-            out.push((v.trim_end_matches(':').to_owned(), path.clone()));
-        }
-    }
-    out
-}
-
-/// `target/browser/<name>` (the workspace's target directory, or `CARGO_TARGET_DIR`).
-fn shot(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")),
-        PathBuf::from,
-    );
-    target.join("browser").join(name)
 }
