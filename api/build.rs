@@ -20,8 +20,12 @@ use std::path::{Path, PathBuf};
 
 use prost_reflect::{DescriptorPool, EnumDescriptor, MethodDescriptor, ServiceDescriptor, Value};
 
+#[path = "build/comments.rs"]
+mod comments;
 #[path = "build/openapi.rs"]
 mod openapi;
+#[path = "build/yaml.rs"]
+mod yaml;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);

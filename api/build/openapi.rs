@@ -22,6 +22,10 @@ use prost_reflect::{
 };
 use serde_json::{Map, Value, json};
 
+use super::comments::{
+    comment, field_comments, message_comments, method_comments, service_comments,
+};
+use super::yaml;
 use super::{Binding, binding, path_params};
 
 /// The kratos error body's schema name.
@@ -79,7 +83,7 @@ pub fn document(pool: &DescriptorPool, file: &FileDescriptor) -> Result<String, 
         ("paths", json!(paths)),
         ("components", json!({"schemas": schemas.0})),
     ] {
-        yaml(&json!({ name: part }), 0, &mut out);
+        yaml::write(&json!({ name: part }), 0, &mut out);
     }
     Ok(out)
 }
@@ -363,138 +367,4 @@ fn error_schema() -> Value {
         "message": {"type": "string", "description": "Why, for people."},
         "metadata": {"type": "object", "additionalProperties": {"type": "string"}, "description": "More, as strings (for a DTM FAILURE: cause)."},
     }})
-}
-
-/// A comment as a description: its lines trimmed and joined, blank lines kept as paragraphs.
-fn comment(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join("\n")
-        .trim()
-        .replace("\n\n", "\u{0}")
-        .replace('\n', " ")
-        .replace('\u{0}', "\n\n")
-}
-
-fn service_comments(s: &ServiceDescriptor) -> String {
-    leading(s.parent_file(), s.path())
-}
-
-fn method_comments(m: &MethodDescriptor) -> String {
-    leading(m.parent_file(), m.path())
-}
-
-fn message_comments(m: &MessageDescriptor) -> String {
-    leading(m.parent_file(), m.path())
-}
-
-fn field_comments(f: &FieldDescriptor) -> String {
-    let mut text = leading(f.parent_file(), f.path());
-    if text.is_empty() {
-        text = trailing(f.parent_file(), f.path());
-    }
-    text
-}
-
-/// The leading comment of the element at `path` in `file`.
-fn leading(file: FileDescriptor, path: &[i32]) -> String {
-    location(&file, path)
-        .and_then(|l| l.leading_comments)
-        .unwrap_or_default()
-}
-
-fn trailing(file: FileDescriptor, path: &[i32]) -> String {
-    location(&file, path)
-        .and_then(|l| l.trailing_comments)
-        .unwrap_or_default()
-}
-
-fn location(
-    file: &FileDescriptor,
-    path: &[i32],
-) -> Option<prost_types::source_code_info::Location> {
-    let proto = file.file_descriptor_proto();
-    let info = proto.source_code_info.as_ref()?;
-    info.location.iter().find(|l| l.path == path).cloned()
-}
-
-/// Writes `v` as YAML: mappings and sequences in block style, every string double-quoted (JSON's
-/// escapes are YAML's), numbers and booleans bare — a small, exact subset that every YAML parser
-/// reads.
-fn yaml(v: &Value, indent: usize, out: &mut String) {
-    let pad = " ".repeat(indent);
-    match v {
-        Value::Object(map) if !map.is_empty() => {
-            for (k, value) in map {
-                out.push_str(&pad);
-                out.push_str(&key(k));
-                out.push(':');
-                block_or_inline(value, indent, out);
-            }
-        }
-        Value::Array(items) if !items.is_empty() => {
-            for item in items {
-                out.push_str(&pad);
-                out.push('-');
-                match item {
-                    Value::Object(m) if !m.is_empty() => {
-                        // The first key on the dash's line, the rest below it.
-                        let mut inner = String::new();
-                        yaml(item, indent + 2, &mut inner);
-                        out.push(' ');
-                        out.push_str(inner.trim_start());
-                    }
-                    _ => block_or_inline(item, indent, out),
-                }
-            }
-        }
-        other => {
-            out.push_str(&pad);
-            out.push_str(&scalar(other));
-            out.push('\n');
-        }
-    }
-}
-
-fn block_or_inline(value: &Value, indent: usize, out: &mut String) {
-    match value {
-        Value::Object(m) if !m.is_empty() => {
-            out.push('\n');
-            yaml(value, indent + 2, out);
-        }
-        Value::Array(a) if !a.is_empty() => {
-            out.push('\n');
-            yaml(value, indent + 2, out);
-        }
-        other => {
-            out.push(' ');
-            out.push_str(&scalar(other));
-            out.push('\n');
-        }
-    }
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::Object(_) => "{}".into(),
-        Value::Array(_) => "[]".into(),
-        other => other.to_string(),
-    }
-}
-
-/// A mapping key: bare when plainly safe, else double-quoted.
-fn key(k: &str) -> String {
-    let plain = !k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c))
-        && !k
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '.');
-    if plain {
-        k.to_owned()
-    } else {
-        Value::String(k.to_owned()).to_string()
-    }
 }

@@ -144,24 +144,15 @@ impl Branch {
         };
         let result = self.wf.recorded(&self.id, Op::Action, run).await;
         // Its phase two, whichever way the workflow ends (an unknown xid is done already).
-        for rollback in [false, true] {
-            let pool = db.pool.clone();
-            let f: Phase2Fn = Box::new(move |p| {
-                Box::pin(async move {
-                    xa::phase_two(&pool, &p.info)
-                        .await
-                        .map(drop)
-                        .map_err(|e| WorkflowError::Error(e.to_string()))
-                })
-            });
-            let mut state = self.wf.lock();
-            let ops = if rollback {
-                &mut state.on_rollback
-            } else {
-                &mut state.on_commit
-            };
-            ops.push((self.id.clone(), f));
-        }
+        let pool = db.pool.clone();
+        let _ = self.on_finish(move |p, _| {
+            let pool = pool.clone();
+            async move {
+                let done = xa::phase_two(&pool, p.info()).await;
+                done.map(drop)
+                    .map_err(|e| WorkflowError::Error(e.to_string()))
+            }
+        });
         result
     }
 
