@@ -69,6 +69,9 @@ test-skips:
 # test-matrix: the e2e scenarios with every app on PostgreSQL, on MariaDB, then the coordinator on Redis
 # Each entry is store:services:variable.
 MATRIX := postgres:postgres:TEST_PG_URL mysql:mysql:TEST_MYSQL_URL redis:sqlite:TEST_REDIS_URL
+# e2e's test targets picked by name from the whole workspace: `-p e2e` would resolve dependency
+# features differently from `make test`'s --workspace and build every shared crate a second time.
+E2E_TESTS := $(patsubst tests/e2e/tests/%.rs,--test %,$(wildcard tests/e2e/tests/*.rs))
 .PHONY: test-matrix
 test-matrix:
 	@set -e; for entry in $(MATRIX); do \
@@ -78,7 +81,7 @@ test-matrix:
 	    echo "$$line"; [ -z "$$TEST_SKIP_LOG" ] || echo "$$line" >> "$$TEST_SKIP_LOG"; continue; \
 	  fi; \
 	  echo "== e2e with E2E_STORE=$$store E2E_DB=$$db"; \
-	  E2E_STORE=$$store E2E_DB=$$db $(CARGO) test -p e2e --tests --no-fail-fast; \
+	  E2E_STORE=$$store E2E_DB=$$db $(CARGO) test --workspace $(E2E_TESTS) --no-fail-fast; \
 	done
 
 # chaos: PlaceOrder while coordinator, stock and order are SIGKILLed, then every invariant (CHAOS_ORDERS, CHAOS_DURATION)

@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use prost_reflect::{DescriptorPool, EnumDescriptor, MethodDescriptor, ServiceDescriptor, Value};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, EnumDescriptor, MethodDescriptor, ServiceDescriptor, Value,
+};
 
 #[path = "build/comments.rs"]
 mod comments;
@@ -156,14 +158,16 @@ fn http_router(pool: &DescriptorPool, service: &ServiceDescriptor) -> Result<Str
     let mut consts = String::new();
     let mut routes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for method in service.methods() {
-        let Some(b) = binding(pool, &method)? else {
-            continue;
-        };
-        let rule = format!("HTTP_{}", snake_case(method.name()).to_uppercase());
-        let params = path_params(&b.path);
-        writeln!(
+        for (i, b) in bindings(pool, &method)?.into_iter().enumerate() {
+            // The rule's own binding, then its additional_bindings as `_1`, `_2`, ….
+            let mut rule = format!("HTTP_{}", snake_case(method.name()).to_uppercase());
+            if i > 0 {
+                write!(rule, "_{i}").map_err(|e| e.to_string())?;
+            }
+            let params = path_params(&b.path);
+            writeln!(
             consts,
-            "/// The HTTP binding of `{op}`.\npub const {rule}: ::kit::transcode::HttpRule = ::kit::transcode::HttpRule {{\n    \
+            "/// An HTTP binding of `{op}`.\npub const {rule}: ::kit::transcode::HttpRule = ::kit::transcode::HttpRule {{\n    \
              operation: \"/{svc}/{m}\",\n    method: \"{verb}\",\n    path: \"{path}\",\n    input: \"{input}\",\n    \
              output: \"{output}\",\n    body: \"{body}\",\n    path_params: &[{params}],\n}};",
             op = method.full_name(),
@@ -177,12 +181,13 @@ fn http_router(pool: &DescriptorPool, service: &ServiceDescriptor) -> Result<Str
             params = params.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", "),
         )
         .map_err(|e| e.to_string())?;
-        routes.entry(b.path).or_default().push(format!(
+            routes.entry(b.path).or_default().push(format!(
             "::axum::routing::{verb}({{\n            let svc = svc.clone();\n            move |req: ::axum::extract::Request| async move {{\n                \
              ::kit::transcode::unary(crate::descriptor_pool(), &{rule}, req, |r| async move {{ svc.{m}(r).await }}).await\n            }}\n        }})",
             verb = b.verb,
             m = snake_case(method.name()),
         ));
+        }
     }
     if routes.is_empty() {
         return Ok(String::new());
@@ -210,14 +215,15 @@ fn http_router(pool: &DescriptorPool, service: &ServiceDescriptor) -> Result<Str
     Ok(out)
 }
 
-/// Reads the `google.api.http` option of a method; only the forms we can serve are accepted.
-fn binding(pool: &DescriptorPool, method: &MethodDescriptor) -> Result<Option<Binding>, String> {
+/// Reads the `google.api.http` option of a method: its rule, then each of its
+/// `additional_bindings`; only the forms we can serve are accepted.
+fn bindings(pool: &DescriptorPool, method: &MethodDescriptor) -> Result<Vec<Binding>, String> {
     let ext = pool
         .get_extension_by_name("google.api.http")
         .ok_or("google/api/annotations.proto is not imported")?;
     let options = method.options();
     if !options.has_extension(&ext) {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let rule = options.get_extension(&ext);
     let Value::Message(rule) = rule.as_ref() else {
@@ -226,6 +232,19 @@ fn binding(pool: &DescriptorPool, method: &MethodDescriptor) -> Result<Option<Bi
             method.full_name()
         ));
     };
+    let mut out = vec![rule_binding(method, rule)?];
+    if let Some(Value::List(more)) = rule.get_field_by_name("additional_bindings").as_deref() {
+        for more in more {
+            if let Value::Message(more) = more {
+                out.push(rule_binding(method, more)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One `google.api.HttpRule`: a verb with a `{field}` path template, body `*` or none.
+fn rule_binding(method: &MethodDescriptor, rule: &DynamicMessage) -> Result<Binding, String> {
     let text = |name: &str| match rule.get_field_by_name(name).as_deref() {
         Some(Value::String(s)) => s.clone(),
         _ => String::new(),
@@ -253,7 +272,7 @@ fn binding(pool: &DescriptorPool, method: &MethodDescriptor) -> Result<Option<Bi
             method.full_name()
         ));
     }
-    Ok(Some(Binding { verb, path, body }))
+    Ok(Binding { verb, path, body })
 }
 
 /// Generates `code()` and `error()` for a kratos-style error reason enum.

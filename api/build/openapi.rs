@@ -2,8 +2,10 @@
 //! routes — what gnostic's `protoc-gen-openapi` (kratos' `make api`) emits, corrected where
 //! this server's proto3 JSON differs:
 //!
-//! - one operation per `google.api.http` rule, `operationId` `Service_Method`, the method's
-//!   comment as its description, the service as its tag;
+//! - one operation per `google.api.http` rule and per `additional_bindings` entry,
+//!   `operationId` `Service_Method` (`Service_Method_1`, `_2`… for the additional ones: gnostic
+//!   repeats the id, which OpenAPI forbids), the method's comment as its description, the
+//!   service as its tag;
 //! - `{field}` path variables `in: path`, required; without `body: "*"`, the other fields as
 //!   query parameters (nested messages flattened as `a.b`, repeated and map fields left out);
 //! - the body schema and the reply schema (`google.protobuf.Empty`: no content); message schemas
@@ -26,7 +28,7 @@ use super::comments::{
     comment, field_comments, message_comments, method_comments, service_comments,
 };
 use super::yaml;
-use super::{Binding, binding, path_params};
+use super::{Binding, bindings, path_params};
 
 /// The kratos error body's schema name.
 const ERROR: &str = "kratos.Error";
@@ -39,15 +41,19 @@ pub fn document(pool: &DescriptorPool, file: &FileDescriptor) -> Result<String, 
     for service in file.services() {
         let mut any = false;
         for method in service.methods() {
-            let Some(b) = binding(pool, &method)? else {
-                continue;
-            };
-            any = true;
-            let op = operation(pool, &service, &method, &b, &mut schemas)?;
-            paths
-                .entry(b.path.clone())
-                .or_default()
-                .insert(b.verb.into(), op);
+            for (i, b) in bindings(pool, &method)?.iter().enumerate() {
+                any = true;
+                // operationIds must be unique: an additional binding's gets `_1`, `_2`, ….
+                let mut id = format!("{}_{}", service.name(), method.name());
+                if i > 0 {
+                    id = format!("{id}_{i}");
+                }
+                let op = operation(pool, &service, &method, b, id, &mut schemas)?;
+                let verbs = paths.entry(b.path.clone()).or_default();
+                if verbs.insert(b.verb.into(), op).is_some() {
+                    return Err(format!("{} {}: bound twice", b.verb, b.path));
+                }
+            }
         }
         if any {
             let tag = json!({"name": service.name()});
@@ -94,6 +100,7 @@ fn operation(
     service: &ServiceDescriptor,
     method: &MethodDescriptor,
     b: &Binding,
+    id: String,
     schemas: &mut Schemas,
 ) -> Result<Value, String> {
     let input = method.input();
@@ -151,10 +158,7 @@ fn operation(
     if !description.is_empty() {
         op.insert("description".into(), json!(description));
     }
-    op.insert(
-        "operationId".into(),
-        json!(format!("{}_{}", service.name(), method.name())),
-    );
+    op.insert("operationId".into(), json!(id));
     if !parameters.is_empty() {
         op.insert("parameters".into(), Value::Array(parameters));
     }

@@ -1,7 +1,7 @@
 //! The OpenAPI documents: committed beside their protos (`api/<name>/<version>/openapi.yaml`, as
 //! kratos-layout commits its `openapi.yaml`) and equal to what the build generates — `make api`
 //! rewrites them (`UPDATE_OPENAPI=1`), a stale one fails here; and every HTTP route of a proto is
-//! in its document, once.
+//! in its document, once (each `additional_bindings` entry too).
 
 use std::path::Path;
 
@@ -44,9 +44,30 @@ fn every_http_route_of_a_proto_is_one_operation_of_its_document() {
                 .methods()
                 .filter(|m| m.options().has_extension(&http))
             {
-                routes += 1;
-                let id = format!("operationId: \"{}_{}\"", service.name(), method.name());
-                assert_eq!(yaml.matches(&id).count(), 1, "{path}: {id}");
+                // The rule, then each additional binding (`_1`, `_2`, …).
+                let options = method.options();
+                let rule = options.get_extension(&http);
+                let more = match rule
+                    .as_message()
+                    .map(|r| r.get_field_by_name("additional_bindings"))
+                {
+                    Some(Some(list)) => list.as_list().map_or(0, <[_]>::len),
+                    _ => 0,
+                };
+                for i in 0..=more {
+                    routes += 1;
+                    let suffix = if i == 0 {
+                        String::new()
+                    } else {
+                        format!("_{i}")
+                    };
+                    let id = format!(
+                        "operationId: \"{}_{}{suffix}\"",
+                        service.name(),
+                        method.name()
+                    );
+                    assert_eq!(yaml.matches(&id).count(), 1, "{path}: {id}");
+                }
             }
         }
         assert!(routes > 0, "{path}: no route");

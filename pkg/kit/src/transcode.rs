@@ -162,18 +162,33 @@ pub fn to_json(pool: &DescriptorPool, name: &str, bytes: &[u8]) -> Result<Vec<u8
     Ok(out)
 }
 
-/// Sets a scalar field from a path variable or query parameter (by proto or JSON name).
+/// Sets a scalar field from a path variable or query parameter (by proto or JSON name); `a.b`
+/// names field `b` of the message in field `a`, as google.api.http's rules say.
 fn set_field(
     msg: &mut DynamicMessage,
     name: &str,
     text: &str,
     repeatable: bool,
 ) -> Result<(), Error> {
-    let desc = msg.descriptor();
-    let field = desc
-        .get_field_by_name(name)
-        .or_else(|| desc.get_field_by_json_name(name))
-        .ok_or_else(|| Error::bad_request("CODEC", format!("unknown parameter {name}")))?;
+    let unknown = || Error::bad_request("CODEC", format!("unknown parameter {name}"));
+    let by_name = |msg: &DynamicMessage, part: &str| {
+        let desc = msg.descriptor();
+        desc.get_field_by_name(part)
+            .or_else(|| desc.get_field_by_json_name(part))
+    };
+    let mut parts = name.split('.').peekable();
+    let mut msg = msg;
+    let field = loop {
+        let field = by_name(msg, parts.next().unwrap_or_default()).ok_or_else(unknown)?;
+        if parts.peek().is_none() {
+            break field;
+        }
+        // A message on the way: its field is set, created empty if absent.
+        match msg.get_field_mut(&field) {
+            Value::Message(inner) if !field.is_list() => msg = inner,
+            _ => return Err(unknown()),
+        }
+    };
     let value = parse_scalar(&field, text).ok_or_else(|| {
         Error::bad_request("CODEC", format!("parameter {name}: invalid value {text:?}"))
     })?;
@@ -220,4 +235,82 @@ fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, Error> {
     )
     .map(|q| q.0)
     .map_err(|e| Error::bad_request("CODEC", e.body_text()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_reflect::prost_types::field_descriptor_proto::{Label, Type};
+    use prost_reflect::prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto};
+
+    /// `t.Outer { Inner page = 1; string q = 2; repeated Inner all = 3; }` and
+    /// `t.Inner { int32 size = 1; string page_token = 2; }`.
+    fn outer() -> DynamicMessage {
+        let field = |name: &str, number, kind: Type, type_name: Option<&str>, label: Label| {
+            FieldDescriptorProto {
+                name: Some(name.into()),
+                json_name: Some(name.replace("_t", "T")),
+                number: Some(number),
+                r#type: Some(kind as i32),
+                type_name: type_name.map(Into::into),
+                label: Some(label as i32),
+                ..Default::default()
+            }
+        };
+        let message = |name: &str, fields| DescriptorProto {
+            name: Some(name.into()),
+            field: fields,
+            ..Default::default()
+        };
+        let one = Label::Optional;
+        let file = FileDescriptorProto {
+            name: Some("t.proto".into()),
+            package: Some("t".into()),
+            syntax: Some("proto3".into()),
+            message_type: vec![
+                message(
+                    "Outer",
+                    vec![
+                        field("page", 1, Type::Message, Some(".t.Inner"), one),
+                        field("q", 2, Type::String, None, one),
+                        field("all", 3, Type::Message, Some(".t.Inner"), Label::Repeated),
+                    ],
+                ),
+                message(
+                    "Inner",
+                    vec![
+                        field("size", 1, Type::Int32, None, one),
+                        field("page_token", 2, Type::String, None, one),
+                    ],
+                ),
+            ],
+            ..Default::default()
+        };
+        let mut pool = DescriptorPool::new();
+        pool.add_file_descriptor_proto(file)
+            .expect("valid descriptor");
+        DynamicMessage::new(pool.get_message_by_name("t.Outer").expect("t.Outer"))
+    }
+
+    #[test]
+    fn a_dotted_parameter_sets_the_field_of_a_nested_message() {
+        let mut msg = outer();
+        set_field(&mut msg, "q", "apples", true).expect("top level");
+        set_field(&mut msg, "page.size", "20", true).expect("nested, proto name");
+        set_field(&mut msg, "page.pageToken", "abc", true).expect("nested, JSON name");
+        let json = serde_json::to_value(&msg).expect("JSON");
+        assert_eq!(
+            json,
+            serde_json::json!({"page": {"size": 20, "pageToken": "abc"}, "q": "apples"})
+        );
+    }
+
+    #[test]
+    fn a_dotted_parameter_through_a_scalar_a_list_or_nothing_is_refused() {
+        let mut msg = outer();
+        for name in ["q.x", "all.size", "page.nope", "nope.size", "page"] {
+            let err = set_field(&mut msg, name, "1", true).expect_err(name);
+            assert_eq!(err.code, 400, "{name}");
+        }
+    }
 }

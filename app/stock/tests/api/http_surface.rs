@@ -96,6 +96,24 @@ async fn get_stock_of_an_unknown_sku_is_404_with_a_reason() {
     assert_eq!(body["reason"], "SKU_NOT_FOUND");
 }
 
+/// GetStock's rule and its additional binding: the SKU in the path or in the query, one answer.
+#[tokio::test]
+async fn get_stock_answers_by_path_and_by_query() {
+    let app = spawn_app().await;
+    let mut bodies = Vec::new();
+    for url in [
+        format!("{}/api/stock/v1/stocks/{SKU}", app.http),
+        format!("{}/api/stock/v1/stock?sku={SKU}", app.http),
+    ] {
+        let res = app.client.get(&url).send().await.expect("send");
+        assert_eq!(res.status().as_u16(), 200, "{url}");
+        bodies.push(res.json::<serde_json::Value>().await.expect("json"));
+    }
+    assert_eq!(bodies[0]["sku"], SKU, "{bodies:?}");
+    assert_eq!(bodies[0]["available"], INITIAL, "{bodies:?}");
+    assert_eq!(bodies[0], bodies[1]);
+}
+
 #[tokio::test]
 async fn healthz_answers_serving() {
     let app = spawn_app().await;
