@@ -11,8 +11,8 @@
 //! - the body schema and the reply schema (`google.protobuf.Empty`: no content); message schemas
 //!   named by their full name, field comments as descriptions;
 //! - proto3 JSON as the transcoder writes it: lowerCamel names (the proto names are accepted too,
-//!   said in each field's description), 64-bit integers as strings, enums as their names, bytes
-//!   as base64;
+//!   said in each field's description), 64-bit integers as numbers (strings are read too), enums
+//!   as their names, bytes as base64;
 //! - errors: the kratos body `{code, reason, message, metadata}`; a DTM branch (`dtm.branch`)
 //!   also takes the DTM context as query parameters and answers 409 (FAILURE) and 425 (ONGOING).
 
@@ -318,11 +318,12 @@ impl Schemas {
                 json!({"type": "integer", "format": "int32"})
             }
             Kind::Uint32 | Kind::Fixed32 => json!({"type": "integer", "format": "uint32"}),
-            // proto3 JSON writes 64-bit integers as strings (and reads both).
+            // The transcoder writes 64-bit integers as numbers (`kit::transcode::to_json`) and
+            // reads numbers or strings; gnostic says string, which is protojson's default.
             Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
-                json!({"type": "string", "format": "int64"})
+                json!({"type": "integer", "format": "int64"})
             }
-            Kind::Uint64 | Kind::Fixed64 => json!({"type": "string", "format": "uint64"}),
+            Kind::Uint64 | Kind::Fixed64 => json!({"type": "integer", "format": "uint64"}),
             Kind::Bool => json!({"type": "boolean"}),
             Kind::String => json!({"type": "string"}),
             Kind::Bytes => json!({"type": "string", "format": "byte"}),

@@ -39,10 +39,10 @@ pub async fn assert_served(client: &reqwest::Client, base: &str, yaml: &str, pat
 
 /// Sends every documented example (an operation's parameter examples and request body example)
 /// to the app at `base`; each must answer a status the operation documents (or its `default`),
-/// with a body of that response's schema. Returns how many were sent.
-pub async fn send_examples(client: &reqwest::Client, base: &str, yaml: &str) -> usize {
+/// with a body of that response's schema. Returns each example's operationId and status.
+pub async fn send_examples(client: &reqwest::Client, base: &str, yaml: &str) -> Vec<(String, u16)> {
     let doc = parse(yaml);
-    let mut sent = 0;
+    let mut sent = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (verb, op) in item.as_object().expect("path item") {
             let id = op["operationId"].as_str().unwrap_or(path);
@@ -76,7 +76,8 @@ pub async fn send_examples(client: &reqwest::Client, base: &str, yaml: &str) -> 
                 req = req.json(body);
             }
             let res = req.send().await.expect("send");
-            let status = res.status().as_u16().to_string();
+            let code = res.status().as_u16();
+            let status = code.to_string();
             let text = res.text().await.expect("body");
             // Its own status, or the `default` response every other status falls under.
             let listed = &op["responses"][&status];
@@ -97,7 +98,7 @@ pub async fn send_examples(client: &reqwest::Client, base: &str, yaml: &str) -> 
                     panic!("{id}: {status} {text}\ndoes not match its schema: {e}");
                 }
             }
-            sent += 1;
+            sent.push((id.to_owned(), code));
         }
     }
     sent

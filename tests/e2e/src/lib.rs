@@ -23,8 +23,9 @@ use serde_json::{Value, json};
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
 
-/// Seeded stock of every stack: plenty of one SKU, little of another.
-pub const SEED: &[(&str, i64)] = &[("SKU-A", 100), ("SKU-B", 5)];
+/// Seeded stock of every stack: plenty of one SKU, little of another, and the SKU the APIs'
+/// documented examples name.
+pub const SEED: &[(&str, i64)] = &[("SKU-A", 100), ("SKU-B", 5), ("SKU-APPLE", 100)];
 /// The per-order limit of the order service in every stack.
 pub const MAX_QUANTITY: i64 = 10;
 /// The coordinator's `RetryInterval` in every stack; scenarios move the clock past it.

@@ -49,7 +49,9 @@ async fn the_document_and_its_page_are_served() {
 async fn every_documented_operation_is_served_and_every_example_answers_as_documented() {
     let app = spawn_app().await;
     dtmtest::openapi::assert_served(&app.client, &app.http, DOCUMENT, SKU).await;
-    let sent = dtmtest::openapi::send_examples(&app.client, &app.http, DOCUMENT).await;
+    let sent = dtmtest::openapi::send_examples(&app.client, &app.http, DOCUMENT)
+        .await
+        .len();
     assert!(sent >= 2, "{sent} examples");
 }
 
