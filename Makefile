@@ -50,7 +50,7 @@ demo:
 	$(CARGO) build -q $(BINS)
 	$(CARGO) run -q -p e2e --bin demo -- $(if $(KEEP),--keep)
 
-# test: every test, then the e2e matrix; server suites need TEST_PG_URL, TEST_MYSQL_URL, TEST_REDIS_URL, TEST_ETCD_ENDPOINTS
+# test: every test, then the e2e matrix; server suites need TEST_PG_URL, TEST_MYSQL_URL, TEST_REDIS_URL, TEST_REDIS_CLUSTER_URL, TEST_ETCD_ENDPOINTS
 SKIPS := $(CURDIR)/target/test-skips.txt
 .PHONY: test
 test:
@@ -66,9 +66,10 @@ test-skips:
 	@if [ -s $(SKIPS) ]; then echo "$$(wc -l < $(SKIPS)) skips:"; sort $(SKIPS) | uniq -c | sort -rn; \
 	  else echo "0 skips"; fi
 
-# test-matrix: the e2e scenarios with every app on PostgreSQL, on MariaDB, then the coordinator on Redis
+# test-matrix: the e2e scenarios with every app on PostgreSQL, on MariaDB, then the coordinator on Redis and on a Redis Cluster
 # Each entry is store:services:variable.
-MATRIX := postgres:postgres:TEST_PG_URL mysql:mysql:TEST_MYSQL_URL redis:sqlite:TEST_REDIS_URL
+MATRIX := postgres:postgres:TEST_PG_URL mysql:mysql:TEST_MYSQL_URL redis:sqlite:TEST_REDIS_URL \
+  redis-cluster:sqlite:TEST_REDIS_CLUSTER_URL
 # e2e's test targets picked by name from the whole workspace: `-p e2e` would resolve dependency
 # features differently from `make test`'s --workspace and build every shared crate a second time.
 E2E_TESTS := $(patsubst tests/e2e/tests/%.rs,--test %,$(wildcard tests/e2e/tests/*.rs))

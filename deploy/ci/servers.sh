@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs (from Debian packages) and starts the servers the tests use, on 127.0.0.1:
-# PostgreSQL, MariaDB, Redis and etcd.
+# PostgreSQL, MariaDB, Redis (one node and a 6-node cluster) and etcd.
 # Idempotent and quick when everything already runs. Logs go to stderr; stdout is only the
 # `export TEST_…=…` lines, so callers do:  eval "$(bash deploy/ci/servers.sh)"
 set -euo pipefail
@@ -77,6 +77,25 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 fi
 wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping
 
+# A Redis Cluster: 3 masters and 3 replicas on 7001-7006 (cluster bus on 17001-17006), no
+# persistence; the replicas take over a master that dies.
+CLUSTER_PORTS=(7001 7002 7003 7004 7005 7006)
+cluster_ok() { redis-cli -p 7001 cluster info 2>/dev/null | grep -q '^cluster_state:ok'; }
+if ! cluster_ok; then
+  log "starting a Redis Cluster on ${CLUSTER_PORTS[*]}"
+  for port in "${CLUSTER_PORTS[@]}"; do
+    dir=/var/lib/redis-cluster-ci/$port
+    mkdir -p "$dir"
+    redis-cli -p "$port" ping >/dev/null 2>&1 || redis-server --bind 127.0.0.1 --port "$port" \
+      --dir "$dir" --cluster-enabled yes --cluster-config-file nodes.conf \
+      --cluster-node-timeout 2000 --save '' --appendonly no --daemonize yes >&2
+  done
+  for port in "${CLUSTER_PORTS[@]}"; do wait_for "Redis :$port" redis-cli -p "$port" ping; done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${CLUSTER_PORTS[@]}") \
+    --cluster-replicas 1 --cluster-yes >&2
+fi
+wait_for "Redis Cluster" cluster_ok
+
 # etcd: one member with its data under /var/lib/etcd-ci (the Debian unit is not used: no systemd
 # in containers). Tests use their own key prefixes.
 if ! etcdctl --endpoints=127.0.0.1:2379 endpoint health >/dev/null 2>&1; then
@@ -91,4 +110,5 @@ wait_for etcd etcdctl --endpoints=127.0.0.1:2379 endpoint health
 echo "export TEST_PG_URL=postgres://dtm:dtm@127.0.0.1:5432/postgres"
 echo "export TEST_MYSQL_URL=mysql://dtm:dtm@127.0.0.1:3306/mysql"
 echo "export TEST_REDIS_URL=redis://127.0.0.1:6379"
+echo "export TEST_REDIS_CLUSTER_URL=$(printf 'redis://127.0.0.1:%s,' "${CLUSTER_PORTS[@]:0:3}" | sed 's/,$//')"
 echo "export TEST_ETCD_ENDPOINTS=127.0.0.1:2379"

@@ -1,7 +1,7 @@
 //! The store conformance suite: what the coordinator relies on from any `TransStore`, run against
 //! every backend the environment offers — SQLite always, PostgreSQL with `TEST_PG_URL`, MySQL/
-//! MariaDB with `TEST_MYSQL_URL`, Redis with `TEST_REDIS_URL` (with `CI=true` a missing server
-//! fails). Each test gets fresh
+//! MariaDB with `TEST_MYSQL_URL`, Redis with `TEST_REDIS_URL`, a Redis Cluster with
+//! `TEST_REDIS_CLUSTER_URL` (with `CI=true` a missing server fails). Each test gets fresh
 //! databases, so tests run in parallel without seeing each other's transactions.
 
 use std::collections::HashSet;
@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use coordinator::biz::{
-    Backlog, Branch, BranchStatus, Created, Global, Op, Options, Progress, ScanQuery, Status,
-    StatusChange, StoreError, Subscriber, Topic, TransType,
+    Backlog, Branch, BranchStatus, Created, Op, Progress, ScanQuery, Status, StatusChange,
+    StoreError, Subscriber, Topic, TransType,
 };
 use coordinator::conf::Store;
 use coordinator::data::open_store;
@@ -18,52 +18,9 @@ use kit::time::UnixMs;
 
 mod support;
 
-use support::stores;
+use support::{global, saga_branches, stores};
 
 /// A transaction in `status`, created at `now`, due at `due`.
-fn global(gid: &str, trans_type: TransType, status: Status, now: i64, due: i64) -> Global {
-    Global {
-        id: 0,
-        gid: gid.into(),
-        trans_type,
-        status,
-        protocol: "http".into(),
-        query_prepared: String::new(),
-        custom_data: String::new(),
-        options: Options::default(),
-        rollback_reason: String::new(),
-        result: String::new(),
-        create_time: UnixMs(now),
-        update_time: UnixMs(now),
-        finish_time: None,
-        rollback_time: None,
-        next_cron_interval: Duration::from_secs(10),
-        next_cron_time: UnixMs(due),
-        owner: String::new(),
-    }
-}
-
-fn saga_branches(gid: &str, now: i64) -> Vec<Branch> {
-    vec![
-        Branch::new(
-            gid,
-            "01".into(),
-            Op::Compensate,
-            "http://s/c",
-            b"{}",
-            UnixMs(now),
-        ),
-        Branch::new(
-            gid,
-            "01".into(),
-            Op::Action,
-            "http://s/a",
-            &[0, 159, 255],
-            UnixMs(now),
-        ),
-    ]
-}
-
 fn change(from: Status, to: Status, reason: Option<&str>, now: i64) -> StatusChange<'_> {
     StatusChange {
         from,

@@ -58,9 +58,10 @@ pub async fn database(dialect: Dialect) -> Option<TestDb> {
 
 /// A Redis server for one test: its URL and a key prefix no other test uses.
 pub struct TestRedis {
-    /// `redis://…` from `TEST_REDIS_URL`.
+    /// `redis://…` from `TEST_REDIS_URL` (a cluster: seed nodes separated by commas).
     pub url: String,
-    /// `{t<uuid>}`: a hash tag, like DTM's default `{a}`, so the keys share one slot.
+    /// `{t<uuid>}`: a hash tag, like DTM's default `{a}`, so the keys share one slot (on a
+    /// cluster `t<uuid>`, from which each shard makes its own tag).
     pub prefix: String,
 }
 
@@ -69,6 +70,16 @@ pub fn redis() -> Option<TestRedis> {
     server_url("TEST_REDIS_URL").map(|url| TestRedis {
         url,
         prefix: format!("{{t{}}}", uuid::Uuid::new_v4().simple()),
+    })
+}
+
+/// The Redis Cluster from `TEST_REDIS_CLUSTER_URL` (seed nodes separated by commas), with a
+/// prefix `t<uuid>` that the store turns into one hash tag per shard; `None` (with a printed
+/// reason) when unset outside CI.
+pub fn redis_cluster() -> Option<TestRedis> {
+    server_url("TEST_REDIS_CLUSTER_URL").map(|url| TestRedis {
+        url,
+        prefix: format!("t{}", uuid::Uuid::new_v4().simple()),
     })
 }
 

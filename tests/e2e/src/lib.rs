@@ -84,15 +84,29 @@ pub async fn stock_app(
     (app, pool)
 }
 
-/// The coordinator's store from `E2E_STORE`: a SQL backend, or `redis` (a key prefix of its own).
+/// The coordinator's store from `E2E_STORE`: a SQL backend, `redis` or `redis-cluster` (a key
+/// prefix of its own).
 pub async fn store_conf(dir: &tempfile::TempDir) -> coordinator::conf::Store {
-    if std::env::var("E2E_STORE").as_deref() == Ok("redis") {
-        let redis = dtmtest::redis()
-            .unwrap_or_else(|| panic!("redis asked for, but TEST_REDIS_URL is not set"));
-        return coordinator::conf::Store {
-            redis_prefix: redis.prefix,
-            ..coordinator::conf::Store::new("redis", &redis.url)
-        };
+    match std::env::var("E2E_STORE").as_deref() {
+        Ok("redis") => {
+            let redis = dtmtest::redis()
+                .unwrap_or_else(|| panic!("redis asked for, but TEST_REDIS_URL is not set"));
+            return coordinator::conf::Store {
+                redis_prefix: redis.prefix,
+                ..coordinator::conf::Store::new("redis", &redis.url)
+            };
+        }
+        Ok("redis-cluster") => {
+            let cluster = dtmtest::redis_cluster().unwrap_or_else(|| {
+                panic!("redis-cluster asked for, but TEST_REDIS_CLUSTER_URL is not set")
+            });
+            return coordinator::conf::Store {
+                redis_prefix: cluster.prefix,
+                redis_cluster: true,
+                ..coordinator::conf::Store::new("redis", &cluster.url)
+            };
+        }
+        _ => {}
     }
     let store = backend("E2E_STORE").await;
     coordinator::conf::Store {

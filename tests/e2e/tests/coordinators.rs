@@ -1,5 +1,6 @@
 //! Two coordinator processes on one store (PostgreSQL with `TEST_PG_URL`, Redis with
-//! `TEST_REDIS_URL`; with `CI=true` a missing server fails): 1,000 sagas submitted to both, one
+//! `TEST_REDIS_URL`, a Redis Cluster with `TEST_REDIS_CLUSTER_URL`; with `CI=true` a missing
+//! server fails): 1,000 sagas submitted to both, one
 //! coordinator SIGKILLed while every transaction is still unfinished, and the other drives all
 //! of them — its own and the dead one's — to final states with the stock invariant intact.
 //!
@@ -18,8 +19,9 @@ use futures_util::StreamExt;
 const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../app/coordinator/configs");
 const SAGAS: usize = 1000;
 
-/// A coordinator process on the store `driver` at `source` (`prefix`: its Redis key prefix).
-fn coordinator(driver: &str, source: &str, prefix: &str) -> Process {
+/// A coordinator process on the store `driver` at `source` (`prefix`: its Redis key prefix;
+/// `cluster`: `true` for a Redis Cluster).
+fn coordinator(driver: &str, source: &str, prefix: &str, cluster: &str) -> Process {
     Process::start_with(
         env!("CARGO_BIN_EXE_e2e-coordinator"),
         CONF,
@@ -27,6 +29,7 @@ fn coordinator(driver: &str, source: &str, prefix: &str) -> Process {
             ("STORE_DRIVER", driver),
             ("STORE_SOURCE", source),
             ("STORE_REDIS_PREFIX", prefix),
+            ("STORE_REDIS_CLUSTER", cluster),
             ("STORE_MAX_OPEN_CONNS", "16"),
             ("HTTP_PORT", "0"),
             ("GRPC_PORT", "0"),
@@ -46,7 +49,7 @@ async fn two_coordinators_on_postgres_survive_a_sigkill() {
     let Some(db) = dtmtest::database(dtmcli::Dialect::Postgres).await else {
         return;
     };
-    two_coordinators("postgres", &db.url, "").await;
+    two_coordinators("postgres", &db.url, "", "false").await;
 }
 
 #[tokio::test]
@@ -54,10 +57,18 @@ async fn two_coordinators_on_redis_survive_a_sigkill() {
     let Some(redis) = dtmtest::redis() else {
         return;
     };
-    two_coordinators("redis", &redis.url, &redis.prefix).await;
+    two_coordinators("redis", &redis.url, &redis.prefix, "false").await;
 }
 
-async fn two_coordinators(driver: &str, source: &str, prefix: &str) {
+#[tokio::test]
+async fn two_coordinators_on_a_redis_cluster_survive_a_sigkill() {
+    let Some(cluster) = dtmtest::redis_cluster() else {
+        return;
+    };
+    two_coordinators("redis", &cluster.url, &cluster.prefix, "true").await;
+}
+
+async fn two_coordinators(driver: &str, source: &str, prefix: &str, cluster: &str) {
     if let Ok(store) = std::env::var("E2E_STORE") {
         // Not a matrix scenario: it picks its own stores and ran in the plain run already.
         println!("two_coordinators on {driver} runs in the plain run, not E2E_STORE={store}");
@@ -74,8 +85,8 @@ async fn two_coordinators(driver: &str, source: &str, prefix: &str) {
     let (stock, pool) = stock_app(&stock_db, None).await;
     let stock_http = format!("http://{}", stock.http_addr());
 
-    let mut a = coordinator(driver, source, prefix);
-    let b = coordinator(driver, source, prefix);
+    let mut a = coordinator(driver, source, prefix, cluster);
+    let b = coordinator(driver, source, prefix, cluster);
     let (dtm_a, dtm_b) = (
         Dtm::http(&format!("{}/api/dtmsvr", a.http)),
         Dtm::http(&format!("{}/api/dtmsvr", b.http)),

@@ -82,6 +82,23 @@ pub struct Store {
     /// slot, so one Lua script may touch any of them.
     #[serde(default = "default_redis_prefix")]
     pub redis_prefix: String,
+    /// Redis: `Source` is a Redis Cluster (`redis://host:port`, several seed nodes separated by
+    /// commas), reached through the redis crate's cluster client.
+    #[serde(default)]
+    pub redis_cluster: bool,
+    /// Redis: how many shards the transactions are spread over, each its own hash tag (0: one
+    /// on a single node, 16 on a cluster). Fixed for the life of the data.
+    #[serde(default)]
+    pub redis_shards: u32,
+    /// Redis: answer a write only once this many replicas hold it (`WAIT`; 0: do not wait).
+    #[serde(default)]
+    pub redis_wait_replicas: u32,
+    /// Redis: how long a write waits for `RedisWaitReplicas` before it fails.
+    #[serde(
+        default = "default_redis_wait_timeout",
+        deserialize_with = "kit::config::duration"
+    )]
+    pub redis_wait_timeout: Duration,
     /// How long Redis keeps a finished transaction (DTM: 1 day); SQL stores keep every row.
     #[serde(
         default = "default_finished_data_expire",
@@ -114,6 +131,10 @@ impl Store {
             source: source.into(),
             max_open_conns: default_max_open_conns(),
             redis_prefix: default_redis_prefix(),
+            redis_cluster: false,
+            redis_shards: 0,
+            redis_wait_replicas: 0,
+            redis_wait_timeout: default_redis_wait_timeout(),
             finished_data_expire: default_finished_data_expire(),
             synchronous: Synchronous::default(),
         }
@@ -224,6 +245,9 @@ fn default_max_open_conns() -> u32 {
 }
 fn default_redis_prefix() -> String {
     "{a}".into()
+}
+fn default_redis_wait_timeout() -> Duration {
+    Duration::from_secs(1)
 }
 fn default_finished_data_expire() -> Duration {
     Duration::from_secs(24 * 3600)

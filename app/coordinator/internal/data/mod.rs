@@ -2,8 +2,12 @@
 //! with its [`reach`].
 
 pub mod reach;
+mod redis_conn;
+mod redis_keys;
 mod redis_rows;
+mod redis_shards;
 mod redis_store;
+mod redis_topics;
 mod sql_rows;
 mod sql_scan;
 mod sql_store;
@@ -14,7 +18,8 @@ use std::sync::Arc;
 use dtmcli::Dialect;
 use dtmcli::caller::{CallError, CallRequest, Caller, Reply};
 
-pub use redis_store::RedisStore;
+pub use redis_conn::WaitReplicas;
+pub use redis_store::{RedisOptions, RedisStore};
 pub use sql_store::SqlStore;
 pub use writer::{
     Arg, DbError, PoolConn, SqliteConn, Stmt, Write, WriteConn, WriteOutcome, Writer,
@@ -62,9 +67,18 @@ pub async fn open_store(
                 url: conf.source.clone(),
             });
         }
-        let expire = conf.finished_data_expire.as_secs();
-        let store = RedisStore::connect(&conf.source, &conf.redis_prefix, expire).await?;
-        return Ok(Arc::new(store));
+        let options = RedisOptions {
+            source: conf.source.clone(),
+            cluster: conf.redis_cluster,
+            prefix: conf.redis_prefix.clone(),
+            shards: conf.redis_shards,
+            finished_expire_secs: conf.finished_data_expire.as_secs(),
+            wait: (conf.redis_wait_replicas > 0).then_some(WaitReplicas {
+                replicas: conf.redis_wait_replicas,
+                timeout: conf.redis_wait_timeout,
+            }),
+        };
+        return Ok(Arc::new(RedisStore::connect(&options).await?));
     }
     let dialect = Dialect::from_driver(&conf.driver)
         .ok_or_else(|| StoreOpenError::Driver(conf.driver.clone()))?;

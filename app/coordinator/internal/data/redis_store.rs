@@ -1,17 +1,18 @@
-//! [`TransStore`] over Redis, after DTM's layout (docs/dtm-protocol.md, Storage). Every key starts
-//! with the prefix (`{a}` by default: a hash tag, so all keys share one cluster slot and one Lua
-//! script may touch any of them). Every mutation is one Lua script (`lua/*.lua`), so each is atomic
-//! like the SQL stores' guarded UPDATEs.
+//! [`TransStore`] over Redis (one node or a Redis Cluster), after DTM's layout
+//! (docs/dtm-protocol.md, Storage). Every mutation is one Lua script (`lua/*.lua`), so each is
+//! atomic like the SQL stores' guarded UPDATEs; every script's keys share one hash tag, so one
+//! cluster slot. The keys, per shard `<s>` ([`Layout`]: `{a}` with one shard, `{a:0}`…
+//! `{a:15}` with 16):
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `<p>_g_<gid>` | hash | the global transaction, one field per column |
-//! | `<p>_b_<gid>` | list | its branches' fixed part (JSON), in insertion order |
-//! | `<p>_bs_<gid>` | hash | `<branch_id>/<op>` → `<status> <update_time> [finish_time]` |
-//! | `<p>_u` | sorted set | unfinished gids by `next_cron_time` (the poller's queue) |
-//! | `<p>_all` | sorted set | every gid by id (the `all` query, newest first) |
-//! | `<p>_f` | sorted set | finished gids by expiry time (to prune `<p>_all`) |
-//! | `<p>_id` | string | the id counter |
+//! | `<s>_g_<gid>` | hash | the global transaction, one field per column |
+//! | `<s>_b_<gid>` | list | its branches' fixed part (JSON), in insertion order |
+//! | `<s>_bs_<gid>` | hash | `<branch_id>/<op>` → `<status> <update_time> [finish_time]` |
+//! | `<s>_u` | sorted set | the shard's unfinished gids by `next_cron_time` (the poller's queue) |
+//! | `<s>_all` | sorted set | the shard's gids by id (the `all` query, newest first) |
+//! | `<s>_f` | sorted set | the shard's finished gids by expiry time (to prune `<s>_all`) |
+//! | `<s>_id` | string | the id counter (one shard; with several, `<p>_id` counts for all) |
 //! | `<p>_kv_topics` | hash | msg topics: name → subscribers and version (JSON) |
 //! | `<p>_probe` | string | the health probe's write, expiring after a minute |
 //!
@@ -19,13 +20,15 @@
 //! finish, as SQL rows do.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use kit::time::{UnixMs, millis};
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
-use serde::{Deserialize, Serialize};
+
+use super::redis_conn::{RedisConn, WaitReplicas, write, write_cmd};
+use super::redis_keys::Layout;
 
 use super::redis_rows::{
     backend, branch_record, branch_state, flag, global_fields, parse_branch, parse_global,
@@ -39,52 +42,68 @@ use crate::biz::{
 /// The Redis store.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
-    prefix: String,
+    pub(super) conn: RedisConn,
+    pub(super) keys: Layout,
     finished_expire_secs: u64,
+    pub(super) wait: Option<WaitReplicas>,
+    /// Where the next lease starts looking: the shards take turns.
+    next_shard: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("prefix", &self.prefix)
+            .field("keys", &self.keys)
             .finish()
     }
 }
 
-/// A KV entry as the Redis store keeps it (a field of `<p>_kv_<cat>`).
-#[derive(Serialize, Deserialize)]
-struct StoredKv {
-    v: String,
-    version: i64,
+/// How to reach and lay out a Redis store (the `Store.Redis*` settings).
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// A `redis://` URL; with `cluster`, seed nodes separated by commas.
+    pub source: String,
+    /// `source` is a Redis Cluster.
+    pub cluster: bool,
+    /// The key prefix (`{a}`).
+    pub prefix: String,
+    /// Shards (0: 1 on one node, 16 on a cluster).
+    pub shards: u32,
+    /// Seconds a finished transaction is kept.
+    pub finished_expire_secs: u64,
+    /// Replicas that must hold a write before it is answered (`WAIT`), if any.
+    pub wait: Option<WaitReplicas>,
 }
 
 /// How many finished gids one `create` prunes from `<p>_all` at most (keeps it bounded).
 const PRUNE_PER_CREATE: u32 = 10;
 
+/// The shards of a cluster when `Store.RedisShards` is 0: enough for any number of masters a
+/// coordinator group would use to get a share each.
+const CLUSTER_SHARDS: u32 = 16;
+
 impl RedisStore {
-    /// Connects to `url` (`redis://host:port/db`); keys start with `prefix`; finished
-    /// transactions expire after `finished_expire_secs`.
-    pub async fn connect(
-        url: &str,
-        prefix: &str,
-        finished_expire_secs: u64,
-    ) -> Result<RedisStore, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+    /// Connects as `options` say.
+    pub async fn connect(options: &RedisOptions) -> Result<RedisStore, redis::RedisError> {
+        let shards = match (options.shards, options.cluster) {
+            (0, true) => CLUSTER_SHARDS,
+            (0, false) => 1,
+            (n, _) => n,
+        };
+        let keys = Layout::new(&options.prefix, shards);
+        if options.cluster && !keys.tagged() {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "a Redis Cluster needs Store.RedisShards > 1 or a Store.RedisPrefix with a hash tag ({a})",
+            )));
+        }
         Ok(RedisStore {
-            conn,
-            prefix: prefix.into(),
-            finished_expire_secs: finished_expire_secs.max(1),
+            conn: RedisConn::connect(&options.source, options.cluster).await?,
+            keys,
+            finished_expire_secs: options.finished_expire_secs.max(1),
+            wait: options.wait,
+            next_shard: Arc::default(),
         })
-    }
-
-    fn key(&self, kind: &str, gid: &str) -> String {
-        format!("{}_{kind}_{gid}", self.prefix)
-    }
-
-    fn index(&self, name: &str) -> String {
-        format!("{}_{name}", self.prefix)
     }
 
     /// Seconds until a transaction in `status` expires: empty while it is unfinished.
@@ -96,15 +115,21 @@ impl RedisStore {
         }
     }
 
-    /// Runs a script, mapping failures to [`StoreError::Backend`].
-    async fn run<T: redis::FromRedisValue>(
+    /// Runs a script that writes what the API acknowledges (then waits for replicas if asked).
+    pub(super) async fn write<T: redis::FromRedisValue>(
         &self,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        invocation
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(backend)
+        write(&self.conn, invocation, self.wait).await
+    }
+
+    /// Runs a script of the poller's own bookkeeping (leases, schedules): a failover that loses
+    /// one only makes a transaction due again sooner, so no replica is waited for.
+    pub(super) async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        write(&self.conn, invocation, None).await
     }
 }
 
@@ -114,17 +139,30 @@ impl TransStore for RedisStore {
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/create.lua")));
         let fields = global_fields(g)?;
+        let shard = self.keys.shard_of(&g.gid);
+        // With several shards the ids come from one counter in the prefix's own slot (a script
+        // cannot reach it), so that they still order the transactions by creation.
+        let id = if self.keys.len() > 1 {
+            let mut incr = redis::cmd("INCR");
+            incr.arg(self.keys.global("id"));
+            write_cmd::<i64>(&self.conn, &incr, self.wait)
+                .await?
+                .to_string()
+        } else {
+            String::new()
+        };
         let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.key("g", &g.gid))
-            .key(self.key("b", &g.gid))
-            .key(self.key("bs", &g.gid))
-            .key(self.index("u"))
-            .key(self.index("all"))
-            .key(self.index("id"))
-            .key(self.index("f"))
+        inv.key(self.keys.key("g", &g.gid))
+            .key(self.keys.key("b", &g.gid))
+            .key(self.keys.key("bs", &g.gid))
+            .key(self.keys.index(shard, "u"))
+            .key(self.keys.index(shard, "all"))
+            .key(self.keys.index(shard, "id"))
+            .key(self.keys.index(shard, "f"))
             .arg(g.create_time.secs())
             .arg(&g.gid)
             .arg(PRUNE_PER_CREATE)
+            .arg(id)
             .arg(fields.len() * 2);
         for (name, value) in &fields {
             inv.arg(*name).arg(value);
@@ -135,7 +173,7 @@ impl TransStore for RedisStore {
                 .arg(branch_state(b.status, b.update_time, b.finish_time))
                 .arg(branch_record(b)?);
         }
-        if self.run::<i64>(&inv).await? == 1 {
+        if self.write::<i64>(&inv).await? == 1 {
             return Ok(Created::Inserted);
         }
         match self.find(&g.gid).await? {
@@ -150,7 +188,7 @@ impl TransStore for RedisStore {
         let map: HashMap<String, String> = self
             .conn
             .clone()
-            .hgetall(self.key("g", gid))
+            .hgetall(self.keys.key("g", gid))
             .await
             .map_err(backend)?;
         if map.is_empty() {
@@ -161,8 +199,8 @@ impl TransStore for RedisStore {
 
     async fn branches(&self, gid: &str) -> Result<Vec<Branch>, StoreError> {
         let (records, states): (Vec<String>, HashMap<String, String>) = redis::pipe()
-            .lrange(self.key("b", gid), 0, -1)
-            .hgetall(self.key("bs", gid))
+            .lrange(self.keys.key("b", gid), 0, -1)
+            .hgetall(self.keys.key("bs", gid))
             .query_async(&mut self.conn.clone())
             .await
             .map_err(backend)?;
@@ -193,16 +231,16 @@ impl TransStore for RedisStore {
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/add_branches.lua")));
         let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.key("g", gid))
-            .key(self.key("b", gid))
-            .key(self.key("bs", gid))
+        inv.key(self.keys.key("g", gid))
+            .key(self.keys.key("b", gid))
+            .key(self.keys.key("bs", gid))
             .arg(expected.as_str());
         for b in branches {
             inv.arg(state_field(&b.branch_id, b.op))
                 .arg(branch_state(b.status, b.update_time, b.finish_time))
                 .arg(branch_record(b)?);
         }
-        match self.run::<i64>(&inv).await? {
+        match self.write::<i64>(&inv).await? {
             1 => Ok(true),
             -1 => Err(StoreError::Duplicate),
             _ => Ok(false),
@@ -215,11 +253,12 @@ impl TransStore for RedisStore {
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/record.lua")));
         let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.key("g", p.gid))
-            .key(self.key("b", p.gid))
-            .key(self.key("bs", p.gid))
-            .key(self.index("u"))
-            .key(self.index("f"))
+        let shard = self.keys.shard_of(p.gid);
+        inv.key(self.keys.key("g", p.gid))
+            .key(self.keys.key("b", p.gid))
+            .key(self.keys.key("bs", p.gid))
+            .key(self.keys.index(shard, "u"))
+            .key(self.keys.index(shard, "f"))
             .arg(p.gid)
             .arg(p.global_status.as_str())
             .arg(p.now.0)
@@ -248,7 +287,7 @@ impl TransStore for RedisStore {
                 .arg("")
                 .arg(""),
         };
-        Ok(self.run::<i64>(&inv).await? == 1)
+        Ok(self.write::<i64>(&inv).await? == 1)
     }
 
     async fn lease_due(
@@ -259,16 +298,22 @@ impl TransStore for RedisStore {
     ) -> Result<Option<Global>, StoreError> {
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/lease_due.lua")));
-        let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.index("u"))
-            .arg(now.0)
-            .arg(lease_until.0)
-            .arg(owner)
-            .arg(&self.prefix);
-        match self.run::<Option<String>>(&inv).await? {
-            Some(gid) => self.find(&gid).await,
-            None => Ok(None),
+        // Every shard in turn, starting one further each time: no shard waits behind another.
+        let n = self.keys.len();
+        let start = self.next_shard.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            let shard = (start + i) % n;
+            let mut inv = SCRIPT.prepare_invoke();
+            inv.key(self.keys.index(shard, "u"))
+                .arg(now.0)
+                .arg(lease_until.0)
+                .arg(owner)
+                .arg(self.keys.shard_prefix(shard));
+            if let Some(gid) = self.run::<Option<String>>(&inv).await? {
+                return self.find(&gid).await;
+            }
         }
+        Ok(None)
     }
 
     async fn schedule(
@@ -282,8 +327,8 @@ impl TransStore for RedisStore {
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/schedule.lua")));
         let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.key("g", gid))
-            .key(self.index("u"))
+        inv.key(self.keys.key("g", gid))
+            .key(self.keys.index(self.keys.shard_of(gid), "u"))
             .arg(gid)
             .arg(owner)
             .arg(next_cron_time.0)
@@ -306,8 +351,8 @@ impl TransStore for RedisStore {
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/take_lease.lua")));
         let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.key("g", gid))
-            .key(self.index("u"))
+        inv.key(self.keys.key("g", gid))
+            .key(self.keys.index(self.keys.shard_of(gid), "u"))
             .arg(gid)
             .arg(owner)
             .arg(lease_until.0)
@@ -316,65 +361,7 @@ impl TransStore for RedisStore {
     }
 
     async fn scan(&self, q: &ScanQuery) -> Result<ScanPage, StoreError> {
-        let keep = |g: &Global| {
-            q.gid_prefix.as_deref().is_none_or(|p| g.gid.starts_with(p))
-                && q.status.as_deref().is_none_or(|s| s == g.status.as_str())
-                && q.trans_type
-                    .as_deref()
-                    .is_none_or(|t| t == g.trans_type.as_str())
-                && q.create_time_start.is_none_or(|t| g.create_time >= t)
-                && q.create_time_end.is_none_or(|t| g.create_time <= t)
-        };
-        if let Some(gid) = &q.gid {
-            let transactions = self.find(gid).await?.into_iter().filter(keep).collect();
-            return Ok(ScanPage {
-                transactions,
-                next_position: String::new(),
-            });
-        }
-        let limit = q.limit as usize;
-        let mut below = match q.position.as_deref().filter(|p| !p.is_empty()) {
-            Some(p) => format!(
-                "({}",
-                p.parse::<i64>()
-                    .map_err(|_| StoreError::Backend(format!("bad position {p:?}").into()))?
-            ),
-            None => "+inf".into(),
-        };
-        // Walk the id index newest first, in batches, until the page is full.
-        let mut transactions = Vec::new();
-        loop {
-            // gid → id pairs: the ids say where the next batch starts, with no extra query.
-            let batch: Vec<(String, i64)> = self
-                .conn
-                .clone()
-                .zrevrangebyscore_limit_withscores(self.index("all"), &below, "-inf", 0, 100)
-                .await
-                .map_err(backend)?;
-            let Some((_, last_id)) = batch.last() else {
-                break;
-            };
-            let mut pipe = redis::pipe();
-            for (gid, _) in &batch {
-                pipe.hgetall(self.key("g", gid));
-            }
-            let maps: Vec<HashMap<String, String>> = pipe
-                .query_async(&mut self.conn.clone())
-                .await
-                .map_err(backend)?;
-            // An expired transaction (empty map) is skipped; `create` prunes its index entry.
-            for map in maps.iter().filter(|m| !m.is_empty()) {
-                let g = parse_global(map)?;
-                if keep(&g) && transactions.len() < limit {
-                    transactions.push(g);
-                }
-            }
-            if transactions.len() == limit {
-                break;
-            }
-            below = format!("({last_id}");
-        }
-        Ok(ScanPage::new(transactions, q.limit))
+        self.scan_shards(q).await
     }
 
     async fn reset_cron_time(
@@ -383,98 +370,41 @@ impl TransStore for RedisStore {
         now: UnixMs,
         limit: u32,
     ) -> Result<(u64, bool), StoreError> {
-        static SCRIPT: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!("lua/reset_cron_time.lua")));
-        let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.index("u"))
-            .arg(after.0)
-            .arg(now.0)
-            .arg(limit)
-            .arg(&self.prefix);
-        let (count, more): (u64, i64) = self.run(&inv).await?;
-        Ok((count, more == 1))
+        self.reset_cron_time_shards(after, now, limit).await
     }
 
     async fn topic(&self, name: &str) -> Result<Option<Topic>, StoreError> {
-        let stored: Option<String> = self
-            .conn
-            .clone()
-            .hget(self.index("kv_topics"), name)
-            .await
-            .map_err(backend)?;
-        stored
-            .map(|json| {
-                let kv: StoredKv = serde_json::from_str(&json).map_err(backend)?;
-                Ok(Topic {
-                    name: name.to_owned(),
-                    subscribers: serde_json::from_str(&kv.v).map_err(backend)?,
-                    version: kv.version,
-                })
-            })
-            .transpose()
+        self.get_topic(name).await
     }
 
     async fn put_topic(&self, topic: &Topic) -> Result<bool, StoreError> {
-        static SCRIPT: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!("lua/put_kv.lua")));
-        let v = serde_json::to_string(&topic.subscribers).map_err(backend)?;
-        let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.index("kv_topics"))
-            .arg(&topic.name)
-            .arg(topic.version)
-            .arg(v);
-        Ok(self.run::<i64>(&inv).await? == 1)
+        self.write_topic(topic).await
     }
 
     async fn delete_topic(&self, name: &str) -> Result<bool, StoreError> {
-        let removed: i64 = self
-            .conn
-            .clone()
-            .hdel(self.index("kv_topics"), name)
-            .await
-            .map_err(backend)?;
-        Ok(removed > 0)
+        self.remove_topic(name).await
     }
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {
-        static SCRIPT: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!("lua/backlog.lua")));
-        let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.index("u")).arg(&self.prefix);
-        let reply: Vec<String> = self.run(&inv).await?;
-        let bad = || StoreError::Backend(format!("backlog reply {reply:?}").into());
-        let mut backlog = Backlog::default();
-        let mut fields = reply.iter();
-        if let Some(earliest) = fields.next().filter(|e| !e.is_empty()) {
-            // Sorted-set scores come back as doubles' text; the times stored are integers.
-            let ms: f64 = earliest.parse().map_err(|_| bad())?;
-            backlog.earliest_due = Some(UnixMs(ms as i64));
-        }
-        while let (Some(status), Some(count)) = (fields.next(), fields.next()) {
-            let status = Status::parse(status).ok_or_else(bad)?;
-            backlog
-                .unfinished
-                .push((status, count.parse().map_err(|_| bad())?));
-        }
-        Ok(backlog)
+        self.backlog_shards().await
     }
 
     async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError> {
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/reset_next_cron_time.lua")));
         let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.key("g", gid))
-            .key(self.index("u"))
+        inv.key(self.keys.key("g", gid))
+            .key(self.keys.index(self.keys.shard_of(gid), "u"))
             .arg(gid)
             .arg(now.0);
-        Ok(self.run::<i64>(&inv).await? == 1)
+        Ok(self.write::<i64>(&inv).await? == 1)
     }
 
     async fn probe(&self) -> Result<(), StoreError> {
         // A write that expires by itself: refused when Redis cannot write (maxmemory with
         // noeviction, a read-only replica, a failed RDB save with stop-writes-on-bgsave-error).
         let () = redis::cmd("SET")
-            .arg(self.index("probe"))
+            .arg(self.keys.global("probe"))
             .arg(UnixMs::now().0)
             .arg("PX")
             .arg(60_000)

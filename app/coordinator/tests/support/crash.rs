@@ -188,7 +188,25 @@ pub async fn every_crash_point_with(
     client: Client,
     check: impl Fn(&Run),
 ) -> usize {
-    let (store, _dir) = super::sqlite_store().await;
+    // SQLite, and the Redis Cluster where one runs: its scripts must hold at every position too.
+    let (sqlite, _dir) = super::sqlite_store().await;
+    let mut stores = vec![sqlite];
+    stores.extend(super::redis_cluster_store().await);
+    let mut runs = 0;
+    for store in stores {
+        runs += crash_points_on(store, name, &branches, &client, &check).await;
+    }
+    runs
+}
+
+/// [`every_crash_point_with`] on one store.
+async fn crash_points_on(
+    store: Arc<dyn TransStore>,
+    name: &str,
+    branches: &impl Fn() -> Branches,
+    client: &Client,
+    check: &impl Fn(&Run),
+) -> usize {
     let clock = Clock::default();
     let mut runs = 0;
     for fault in [Fault::Fail, Fault::Crash] {

@@ -11,11 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coordinator::biz::{BranchCaller, Policy, TransStore, TransUsecase};
+use coordinator::biz::{
+    Branch, BranchCaller, Global, Op, Options, Policy, Status, TransStore, TransType, TransUsecase,
+};
 use coordinator::conf::{Bootstrap, Store};
 use dtmcli::DtmResult;
 use dtmcli::caller::{CallError, CallRequest, Reply};
 use futures_util::future::BoxFuture;
+use kit::time::UnixMs;
 
 /// Branches that answer by name (the URL's last segment): a fixed result, recorded in order. A
 /// dead process calls nothing.
@@ -152,7 +155,23 @@ pub async fn stores()
         let store = coordinator::data::open_store(&conf, Default::default()).await?;
         out.push(("redis", store, None));
     }
+    if let Some(store) = redis_cluster_store().await {
+        out.push(("redis-cluster", store, None));
+    }
     Ok(out)
+}
+
+/// A store on the Redis Cluster of `TEST_REDIS_CLUSTER_URL` under a prefix of its own; `None`
+/// (with a printed reason) when unset outside CI.
+pub async fn redis_cluster_store() -> Option<Arc<dyn TransStore>> {
+    let cluster = dtmtest::redis_cluster()?;
+    let conf = Store {
+        redis_prefix: cluster.prefix,
+        redis_cluster: true,
+        ..Store::new("redis", &cluster.url)
+    };
+    let store = coordinator::data::open_store(&conf, Default::default()).await;
+    Some(store.expect("a store on the Redis Cluster"))
 }
 
 /// Production-like timing; long branch timeouts so that no lease renewal (a timer) writes while
@@ -248,4 +267,49 @@ pub async fn app(conf: &Bootstrap, overrides: coordinator::Overrides) -> kit::Ap
         .build(&conf.servers())
         .await
         .expect("build")
+}
+
+/// A transaction as a store test writes it: created at `now`, due at `due`.
+pub fn global(gid: &str, trans_type: TransType, status: Status, now: i64, due: i64) -> Global {
+    Global {
+        id: 0,
+        gid: gid.into(),
+        trans_type,
+        status,
+        protocol: "http".into(),
+        query_prepared: String::new(),
+        custom_data: String::new(),
+        options: Options::default(),
+        rollback_reason: String::new(),
+        result: String::new(),
+        create_time: UnixMs(now),
+        update_time: UnixMs(now),
+        finish_time: None,
+        rollback_time: None,
+        next_cron_interval: Duration::from_secs(10),
+        next_cron_time: UnixMs(due),
+        owner: String::new(),
+    }
+}
+
+/// A saga's one step: its compensation and its action, both prepared.
+pub fn saga_branches(gid: &str, now: i64) -> Vec<Branch> {
+    vec![
+        Branch::new(
+            gid,
+            "01".into(),
+            Op::Compensate,
+            "http://s/c",
+            b"{}",
+            UnixMs(now),
+        ),
+        Branch::new(
+            gid,
+            "01".into(),
+            Op::Action,
+            "http://s/a",
+            &[0, 159, 255],
+            UnixMs(now),
+        ),
+    ]
 }
