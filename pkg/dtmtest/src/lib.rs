@@ -2,7 +2,7 @@
 //! service. An app under test with its shipped config ([`TestApp`], [`shipped_config`]); calling
 //! a branch the way the coordinator does over either transport and reading its answer; scripted
 //! branches ([`script`]); a fresh database per test; a service's database in memory
-//! ([`MemoryBranches`]); child processes.
+//! ([`MemoryBranches`]); child processes; a Redis Cluster of a test's own ([`OwnCluster`]).
 //!
 //! Databases: a fresh, empty one per test on every backend the environment offers. SQLite always;
 //! PostgreSQL when `TEST_PG_URL` is set and MySQL/MariaDB when `TEST_MYSQL_URL` is set (URLs of a
@@ -19,6 +19,7 @@ pub mod flood;
 mod memory;
 pub mod openapi;
 mod process;
+mod redis_cluster;
 /// A scripted branch server.
 pub mod script;
 
@@ -29,6 +30,7 @@ pub use db::{
 };
 pub use memory::MemoryBranches;
 pub use process::Process;
+pub use redis_cluster::OwnCluster;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
