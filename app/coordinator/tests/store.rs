@@ -782,3 +782,17 @@ async fn topics_are_compare_and_set_on_their_version() -> Result<()> {
     }
     Ok(())
 }
+
+/// Closing lets go of every connection, on every backend: the coordinator's shutdown ends with
+/// it (PostgreSQL's and MySQL's writers hold pooled connections until they are stopped). The
+/// timeout only turns a hang into a failure.
+#[tokio::test]
+async fn close_returns_on_every_backend() -> Result<()> {
+    for (driver, store, _db) in stores().await? {
+        let g = global("g-close", TransType::Saga, Status::Submitted, 1_000, 1_000);
+        store.create(&g, &saga_branches(&g.gid, 1_000)).await?;
+        let closed = tokio::time::timeout(Duration::from_secs(30), store.close()).await;
+        assert!(matches!(closed, Ok(Ok(()))), "{driver}: {closed:?}");
+    }
+    Ok(())
+}

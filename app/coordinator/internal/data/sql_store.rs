@@ -475,6 +475,9 @@ impl TransStore for SqlStore {
                 .await
                 .map_err(backend)?;
         }
+        // The writers hold pooled connections (PostgreSQL, MySQL) until they stop; the pool
+        // closes once they are back.
+        self.writer.stop();
         self.pool.close().await;
         Ok(())
     }

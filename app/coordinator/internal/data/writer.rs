@@ -329,6 +329,9 @@ fn db_error(e: impl std::fmt::Display) -> DbError {
 #[derive(Debug, Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Pending>,
+    /// Set by [`Writer::stop`]: the writers finish what is queued and let go of their
+    /// connections (a pool closes only once every connection is back).
+    stop: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 type Pending = (Write, oneshot::Sender<Result<WriteOutcome, StoreError>>);
@@ -341,10 +344,14 @@ impl Writer {
     pub fn spawn_many(conns: Vec<impl WriteConn>, metrics: StoreMetrics) -> Writer {
         let (queue, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         for conn in conns {
-            tokio::spawn(run(conn, rx.clone(), metrics.clone()));
+            tokio::spawn(run(conn, rx.clone(), metrics.clone(), stopped.clone()));
         }
-        Writer { queue }
+        Writer {
+            queue,
+            stop: Arc::new(stop),
+        }
     }
 
     /// A writer on a thread of its own (SQLite: its statements run on the calling thread, so
@@ -356,11 +363,20 @@ impl Writer {
     ) -> std::io::Result<Writer> {
         let (queue, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let rt = tokio::runtime::Builder::new_current_thread().build()?;
         std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || rt.block_on(run(conn, rx, metrics)))?;
-        Ok(Writer { queue })
+            .spawn(move || rt.block_on(run(conn, rx, metrics, stopped)))?;
+        Ok(Writer {
+            queue,
+            stop: Arc::new(stop),
+        })
+    }
+
+    /// Stops the writers once the queue is empty; later writes fail. For shutdown.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
     }
 
     /// Hands `write` to the writer and waits until the transaction holding it has committed
@@ -382,10 +398,25 @@ async fn run(
     mut conn: impl WriteConn,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
     metrics: StoreMetrics,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        if rx.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
+        let taken = {
+            // Biased: while stopping, what is already queued is still written; then the writer
+            // ends (and drops its connection).
+            let mut rx = tokio::select! {
+                biased;
+                rx = rx.lock() => rx,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            tokio::select! {
+                biased;
+                n = rx.recv_many(&mut batch, MAX_BATCH) => n,
+                _ = stop.wait_for(|s| *s) => 0,
+            }
+        };
+        if taken == 0 {
             return;
         }
         let (writes, start) = (batch.len(), std::time::Instant::now());
