@@ -84,6 +84,16 @@ pub async fn stock_app(
     (app, pool)
 }
 
+/// [`stock_app`] on a SQLite file in `dir` (bound, not serving yet).
+pub async fn sqlite_stock_app(dir: &std::path::Path) -> (kit::App, AnyPool) {
+    let db = kit::DatabaseConf {
+        driver: "sqlite".into(),
+        source: format!("sqlite://{}/stock.db", dir.display()),
+        max_connections: 8,
+    };
+    stock_app(&db, None).await
+}
+
 /// The coordinator's store from `E2E_STORE`: a SQL backend, `redis` or `redis-cluster` (a key
 /// prefix of its own).
 pub async fn store_conf(dir: &tempfile::TempDir) -> coordinator::conf::Store {

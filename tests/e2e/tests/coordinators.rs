@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use dtmcli::{Dtm, Saga};
 use dtmtest::{Process, eventually_within};
-use e2e::{SEED, stock_app};
+use e2e::{SEED, sqlite_stock_app};
 use futures_util::StreamExt;
 
 const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../app/coordinator/configs");
@@ -76,13 +76,8 @@ async fn two_coordinators(driver: &str, source: &str, prefix: &str, cluster: &st
     }
     dtmtest::init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
-    let stock_db = kit::DatabaseConf {
-        driver: "sqlite".into(),
-        source: format!("sqlite://{}/stock.db", dir.path().display()),
-        max_connections: 8,
-    };
     // Bound, not serving yet: connections wait in the backlog and calls time out.
-    let (stock, pool) = stock_app(&stock_db, None).await;
+    let (stock, pool) = sqlite_stock_app(dir.path()).await;
     let stock_http = format!("http://{}", stock.http_addr());
 
     let mut a = coordinator(driver, source, prefix, cluster);

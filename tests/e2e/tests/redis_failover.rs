@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use dtmcli::{ClientError, Dtm, Saga};
 use dtmtest::{OwnCluster, Process, eventually_within};
-use e2e::{SEED, stock_app};
+use e2e::{SEED, sqlite_stock_app};
 use futures_util::StreamExt;
 
 const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../app/coordinator/configs");
@@ -47,12 +47,7 @@ async fn failover(wait: &str) -> Option<usize> {
     let mut cluster = OwnCluster::start().await?;
     dtmtest::init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
-    let stock_db = kit::DatabaseConf {
-        driver: "sqlite".into(),
-        source: format!("sqlite://{}/stock.db", dir.path().display()),
-        max_connections: 8,
-    };
-    let (stock, pool) = stock_app(&stock_db, None).await;
+    let (stock, pool) = sqlite_stock_app(dir.path()).await;
     let stock_http = format!("http://{}", stock.http_addr());
     tokio::spawn(stock.run_until(std::future::pending()));
     let coordinator = Process::start_with(
