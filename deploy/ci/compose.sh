@@ -27,7 +27,8 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { log "dockerd did not start"; tail -20 /tmp/dockerd.log >&2; exit 1; }
 fi
 
-eval "$(bash deploy/ci/base-images.sh)"
+images_env=$(bash deploy/ci/base-images.sh)
+eval "$images_env"
 export BUILDER_IMAGE RUNTIME_IMAGE
 if docker compose version >/dev/null 2>&1; then compose=(docker compose); else compose=(docker-compose); fi
 compose+=(-p kratos-dtm-ci -f deploy/docker-compose/docker-compose.yaml)

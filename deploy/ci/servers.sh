@@ -86,11 +86,24 @@ if ! cluster_ok; then
   for port in "${CLUSTER_PORTS[@]}"; do
     dir=/var/lib/redis-cluster-ci/$port
     mkdir -p "$dir"
-    redis-cli -p "$port" ping >/dev/null 2>&1 || redis-server --bind 127.0.0.1 --port "$port" \
-      --dir "$dir" --cluster-enabled yes --cluster-config-file nodes.conf \
-      --cluster-node-timeout 2000 --save '' --appendonly no --daemonize yes >&2
+    # A nodes.conf left by an earlier machine names a cluster whose data is gone (no
+    # persistence): start afresh rather than half-rejoin it.
+    redis-cli -p "$port" ping >/dev/null 2>&1 || { rm -f "$dir/nodes.conf"; redis-server \
+      --bind 127.0.0.1 --port "$port" --dir "$dir" --cluster-enabled yes \
+      --cluster-config-file nodes.conf --cluster-node-timeout 2000 --save '' --appendonly no \
+      --daemonize yes >&2; }
   done
   for port in "${CLUSTER_PORTS[@]}"; do wait_for "Redis :$port" redis-cli -p "$port" ping; done
+  # Nodes still running from a broken cluster: empty them (masters first flush, since a master
+  # holding keys refuses the reset) so that `--cluster create` accepts them.
+  for port in "${CLUSTER_PORTS[@]}"; do
+    if [ "$(redis-cli -p "$port" cluster info | grep -c '^cluster_known_nodes:1')" = 0 ] \
+      || [ "$(redis-cli -p "$port" dbsize)" != 0 ]; then
+      log "Redis :$port belongs to an old cluster: reset"
+      redis-cli -p "$port" flushall >/dev/null 2>&1 || true
+      redis-cli -p "$port" cluster reset hard >&2
+    fi
+  done
   redis-cli --cluster create $(printf '127.0.0.1:%s ' "${CLUSTER_PORTS[@]}") \
     --cluster-replicas 1 --cluster-yes >&2
 fi
