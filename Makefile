@@ -113,6 +113,14 @@ bench:
 	$(CARGO) build --release -q -p coordinator -p e2e --bins
 	$(CARGO) run --release -q -p e2e --bin bench -- --concurrency $(CONCURRENCY) --duration $(DURATION)
 
+# bench-drain: sagas/s of 1, 2 and 4 coordinators' pollers draining one backlog, their lost lease
+# races, and branch calls made twice (must be 0): DRAIN_STORE=sqlite|postgres|mysql|redis|redis-cluster
+DRAIN_STORE ?= sqlite
+DRAIN_SAGAS ?= 5000
+.PHONY: bench-drain
+bench-drain:
+	$(CARGO) run --release -q -p e2e --bin drain -- --store $(DRAIN_STORE) --sagas $(DRAIN_SAGAS)
+
 # Containers. `docker compose` (v2) when present, else docker-compose (v1, Debian's package).
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE_FILE := deploy/docker-compose/docker-compose.yaml

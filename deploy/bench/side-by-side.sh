@@ -17,7 +17,9 @@
 # dtmrs, once (about 4 minutes):
 #   cargo install dtmrs --version 0.13.0 --locked --features full --root "$HOME/.cache/dtmrs"
 # Each line: wrk's submit rate and latency, then completed sagas / (load + drain time), the
-# coordinators' CPU per completed saga and their peak RSS (summed). dtmrs ignores wait_result, so it runs
+# coordinators' CPU per completed saga and their peak RSS (summed); for this coordinator also the
+# branch calls beyond two per saga (rounds driven twice: 0 expected) and the poller's lost lease
+# races, from its metrics. dtmrs ignores wait_result, so it runs
 # with wait=0; this coordinator with wait=1 (the submit returns when the saga is final), and once
 # with wait=0. Figures move between runs on a shared machine: compare within one run.
 set -u
@@ -127,9 +129,19 @@ one() { # name dialect wait conns
   rm -f $W/wrk-*.txt
   local open=1 i=0
   while [ $i -lt 600 ]; do open=$(count open); [ "$open" = 0 ] && break; sleep 0.1; i=$((i+1)); done
-  local t1=$(date +%s.%N) c1=$(cpu "${PIDS[@]}") n=$(count succeed) rss=0 pid
+  local t1=$(date +%s.%N) c1=$(cpu "${PIDS[@]}") n=$(count succeed) rss=0 pid port extra=""
   for pid in "${PIDS[@]}"; do rss=$((rss + $(awk '/VmHWM/{print $2}' /proc/$pid/status))); done
-  awk -v name=$name -v w=$wait -v c=$c -v n=$n -v t0=$t0 -v t1=$t1 -v c0=$c0 -v c1=$c1 -v open=$open -v rss=$rss -v line="$line" 'BEGIN{e=t1-t0; printf "%-6s wait=%s c=%-4s | %s | completed %d in %.1fs = %.0f/s, open %s, cpu %.3f ms/saga, peak RSS %d MB\n", name, w, c, line, n, e, n/e, open, (c1-c0)*10/(n>0?n:1), rss/1024}'
+  if [ $name = ours ]; then
+    # Each saga calls its two actions once: calls beyond that were rounds driven twice. And the
+    # poller's lost lease races.
+    local calls=0 raced=0
+    for port in "${PORTS[@]}"; do
+      calls=$((calls + $(curl -s 127.0.0.1:$port/api/metrics | awk '/^dtm_branch_process_total/ {s += $2} END {print s + 0}')))
+      raced=$((raced + $(curl -s 127.0.0.1:$port/api/metrics | awk '/^dtm_poller_leases_total\{result="raced"\}/ {s += $2} END {print s + 0}')))
+    done
+    extra=", calls beyond 2/saga $((calls - 2 * n)), leases raced $raced"
+  fi
+  awk -v name=$name -v w=$wait -v c=$c -v n=$n -v t0=$t0 -v t1=$t1 -v c0=$c0 -v c1=$c1 -v open=$open -v rss=$rss -v line="$line" -v extra="$extra" 'BEGIN{e=t1-t0; printf "%-6s wait=%s c=%-4s | %s | completed %d in %.1fs = %.0f/s, open %s, cpu %.3f ms/saga, peak RSS %d MB%s\n", name, w, c, line, n, e, n/e, open, (c1-c0)*10/(n>0?n:1), rss/1024, extra}'
   kill "${PIDS[@]}"; wait "${PIDS[@]}" 2>/dev/null
 }
 for c in ${CONNS:-16 64 256}; do

@@ -14,6 +14,9 @@
 //! Ours:
 //! - `dtm_unfinished_transactions{status}` and `dtm_poller_lag_seconds` (now − the earliest
 //!   `next_cron_time` of an unfinished transaction), read from the store at each scrape;
+//! - `dtm_poller_leases_total{result}`: the poller's requests for a due transaction (`taken`,
+//!   `raced`: another instance took the one chosen, `empty`: none due) — contention between
+//!   instances shows as `raced`;
 //! - `dtm_store_write_seconds` and `dtm_store_batch_writes`: the SQL stores' group commits.
 
 use std::sync::atomic::AtomicU64;
@@ -38,6 +41,7 @@ pub struct DtmMetrics {
     branch_process: Family<BranchLabels, Counter>,
     unfinished: Family<StatusLabels, Gauge>,
     poller_lag: Gauge<f64, AtomicU64>,
+    poller_leases: Family<ResultLabels, Counter>,
     /// The store's group commits.
     pub store: StoreMetrics,
 }
@@ -82,6 +86,11 @@ struct BranchLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     status: &'static str,
 }
@@ -102,6 +111,7 @@ impl Default for DtmMetrics {
             branch_process: Family::default(),
             unfinished: Family::default(),
             poller_lag: Gauge::default(),
+            poller_leases: Family::default(),
             store: StoreMetrics::default(),
         }
     }
@@ -163,6 +173,11 @@ impl DtmMetrics {
             "dtm_poller_lag_seconds",
             "Now minus the earliest next_cron_time of an unfinished transaction (0 when none is overdue)",
             m.poller_lag.clone(),
+        );
+        metrics.register(
+            "dtm_poller_leases",
+            "The poller's requests for a due transaction, by result (taken, raced, empty)",
+            m.poller_leases.clone(),
         );
         metrics.register(
             "dtm_store_write_seconds",
@@ -230,6 +245,12 @@ impl RoundObserver for DtmMetrics {
                 branchtype: op.to_owned(),
                 status: ok_or_fail(ok),
             })
+            .inc();
+    }
+
+    fn poller_leased(&self, result: &'static str) {
+        self.poller_leases
+            .get_or_create(&ResultLabels { result })
             .inc();
     }
 

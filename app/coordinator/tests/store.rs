@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use coordinator::biz::{
-    Backlog, Branch, BranchStatus, Created, Op, Progress, ScanQuery, Status, StatusChange,
+    Backlog, Branch, BranchStatus, Created, Leased, Op, Progress, ScanQuery, Status, StatusChange,
     StoreError, Subscriber, Topic, TransType,
 };
 use coordinator::conf::Store;
@@ -383,9 +383,18 @@ async fn leases_go_to_one_owner_at_a_time() -> Result<()> {
             };
             tokio::spawn(async move {
                 let mut won = Vec::new();
-                while let Some(g) = store.lease_due(UnixMs(2_000), UnixMs(9_000), owner).await? {
-                    assert_eq!((g.owner.as_str(), g.next_cron_time), (owner, UnixMs(9_000)));
-                    won.push(g.gid);
+                loop {
+                    match store.lease_due(UnixMs(2_000), UnixMs(9_000), owner).await? {
+                        Leased::Taken(g) => {
+                            assert_eq!(
+                                (g.owner.as_str(), g.next_cron_time),
+                                (owner, UnixMs(9_000))
+                            );
+                            won.push(g.gid);
+                        }
+                        Leased::Raced => {}
+                        Leased::NothingDue => break,
+                    }
                 }
                 Ok::<_, StoreError>(won)
             })
@@ -403,6 +412,7 @@ async fn leases_go_to_one_owner_at_a_time() -> Result<()> {
             store
                 .lease_due(UnixMs(8_999), UnixMs(20_000), "c")
                 .await?
+                .taken()
                 .is_none(),
             "{driver}"
         );
@@ -410,6 +420,7 @@ async fn leases_go_to_one_owner_at_a_time() -> Result<()> {
             store
                 .lease_due(UnixMs(9_000), UnixMs(20_000), "c")
                 .await?
+                .taken()
                 .is_some(),
             "{driver}"
         );
@@ -425,6 +436,7 @@ async fn only_the_lease_holder_schedules_and_a_take_over_moves_the_lease() -> Re
         let leased = store
             .lease_due(UnixMs(1_000), UnixMs(5_000), "a")
             .await?
+            .taken()
             .expect("due");
         assert_eq!(leased.gid, g.gid, "{driver}");
         assert!(

@@ -36,6 +36,13 @@ async fn one_saga_shows_in_dtm_families_and_in_the_services_requests() {
         has_lines(&dtm, &[&line]);
     }
     assert!(dtm.contains("dtm_server_info{version="), "{dtm}");
+    // The poller counts its lease requests (nothing was left due: it finds none).
+    dtmtest::eventually("the poller's lease requests are counted", async || {
+        scrape(&s, &dtm_metrics(&s))
+            .await
+            .contains(r#"dtm_poller_leases_total{result="empty"}"#)
+    })
+    .await;
     // kit's path serves the same registry.
     let plain = scrape(
         &s,

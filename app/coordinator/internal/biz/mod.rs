@@ -24,8 +24,8 @@ pub use policy::{MAX_REQUEST_TIMEOUT_SECS, MAX_RETRY_LIMIT, MAX_TIMEOUT_SECS, Po
 pub use poller::{POLLER_CONCURRENCY, POLLER_OVERFLOW, Poller, SLOW_ROUND};
 pub use request::{NewTrans, Phase2, Registration};
 pub use store::{
-    Backlog, Created, Progress, ScanPage, ScanQuery, StatusChange, StoreError, Subscriber, Topic,
-    TransStore,
+    Backlog, Created, Leased, Progress, ScanPage, ScanQuery, StatusChange, StoreError, Subscriber,
+    Topic, TransStore,
 };
 pub use topics::TopicUsecase;
 pub use trans::{

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::biz::TransError;
 use crate::biz::drive::drive;
 use crate::biz::driver::Driver;
+use crate::biz::{Leased, TransError};
 
 /// How many transactions the poller drives at once.
 pub const POLLER_CONCURRENCY: usize = 64;
@@ -55,7 +55,8 @@ impl Poller {
                     return;
                 };
                 match uc.lease_one().await {
-                    Ok(Some(gid)) => {
+                    Ok(Leased::Taken(g)) => {
+                        let gid = g.gid;
                         let d = uc.driver.clone();
                         let overflow = overflow.clone();
                         tokio::spawn(async move {
@@ -80,7 +81,11 @@ impl Poller {
                             }
                         });
                     }
-                    Ok(None) => tokio::time::sleep(uc.driver.policy.trans_cron_interval).await,
+                    // Another instance took the one this poller chose: others may be due.
+                    Ok(Leased::Raced) => {}
+                    Ok(Leased::NothingDue) => {
+                        tokio::time::sleep(uc.driver.policy.trans_cron_interval).await
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "poller");
                         tokio::time::sleep(uc.driver.policy.trans_cron_interval).await;
@@ -96,28 +101,36 @@ impl Poller {
         tokio::spawn(self.run())
     }
 
-    /// One poller step: leases one due transaction and drives it; `false` if none was due.
+    /// One poller step: leases one due transaction and drives it; `false` if none was due
+    /// (`true` also when another instance took the one due first).
     pub async fn once(&self) -> Result<bool, TransError> {
         match self.lease_one().await? {
-            Some(gid) => {
-                drive(&self.driver, &gid).await?;
+            Leased::Taken(g) => {
+                drive(&self.driver, &g.gid).await?;
                 Ok(true)
             }
-            None => Ok(false),
+            Leased::Raced => Ok(true),
+            Leased::NothingDue => Ok(false),
         }
     }
 
-    /// Leases one due transaction to this instance; its gid.
-    async fn lease_one(&self) -> Result<Option<String>, TransError> {
+    /// Leases one due transaction to this instance, and counts how that went.
+    async fn lease_one(&self) -> Result<Leased, TransError> {
         let d = &self.driver;
         let now = d.clock.now();
         let leased = d
             .store
             .lease_due(now, now + d.policy.lease(), &d.owner)
             .await?;
-        Ok(leased.map(|g| {
-            tracing::debug!(gid = %g.gid, status = g.status.as_str(), "poller took");
-            g.gid
-        }))
+        let outcome = match &leased {
+            Leased::Taken(g) => {
+                tracing::debug!(gid = %g.gid, status = g.status.as_str(), "poller took");
+                "taken"
+            }
+            Leased::Raced => "raced",
+            Leased::NothingDue => "empty",
+        };
+        d.observer.poller_leased(outcome);
+        Ok(leased)
     }
 }

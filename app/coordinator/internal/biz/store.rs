@@ -29,6 +29,27 @@ pub enum Created {
     Exists(Box<Global>),
 }
 
+/// What [`TransStore::lease_due`] found.
+#[derive(Debug)]
+pub enum Leased {
+    /// This transaction, now leased to the caller (boxed: a row is large, the others empty).
+    Taken(Box<Global>),
+    /// One was due, but another instance leased it first: more may be due, look again at once.
+    Raced,
+    /// Nothing is due.
+    NothingDue,
+}
+
+impl Leased {
+    /// The leased transaction, if one was taken.
+    pub fn taken(self) -> Option<Global> {
+        match self {
+            Leased::Taken(g) => Some(*g),
+            Leased::Raced | Leased::NothingDue => None,
+        }
+    }
+}
+
 /// A status change, applied only if the transaction is still in the expected status.
 #[derive(Debug, Clone)]
 pub struct StatusChange<'a> {
@@ -187,13 +208,16 @@ pub trait TransStore: Send + Sync + 'static {
     async fn record(&self, p: &Progress<'_>) -> Result<bool, StoreError>;
 
     /// Leases one unfinished transaction whose `next_cron_time <= now` to `owner` until
-    /// `lease_until`, or `None` if nothing is due.
+    /// `lease_until`, the earliest due first (or one of the earliest few, so that instances
+    /// leasing at once choose different ones). Each due transaction goes to exactly one
+    /// instance; a store that skips what another is leasing (PostgreSQL: `SKIP LOCKED`; Redis:
+    /// one script) does not answer `Raced`.
     async fn lease_due(
         &self,
         now: UnixMs,
         lease_until: UnixMs,
         owner: &str,
-    ) -> Result<Option<Global>, StoreError>;
+    ) -> Result<Leased, StoreError>;
 
     /// Sets when the transaction is due next (renewing a lease, or scheduling the next visit)
     /// and, if given, its retry interval, while `owner` holds it and it is unfinished; `false`

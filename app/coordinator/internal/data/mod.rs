@@ -8,9 +8,11 @@ mod redis_rows;
 mod redis_shards;
 mod redis_store;
 mod redis_topics;
+mod sql_lease;
 mod sql_rows;
 mod sql_scan;
 mod sql_store;
+mod sql_topics;
 mod writer;
 
 use std::sync::Arc;

@@ -35,7 +35,7 @@ use super::redis_rows::{
     state_field,
 };
 use crate::biz::{
-    Backlog, Branch, Created, Global, Progress, ScanPage, ScanQuery, Status, StatusChange,
+    Backlog, Branch, Created, Global, Leased, Progress, ScanPage, ScanQuery, Status, StatusChange,
     StoreError, Topic, TransStore,
 };
 
@@ -295,7 +295,8 @@ impl TransStore for RedisStore {
         now: UnixMs,
         lease_until: UnixMs,
         owner: &str,
-    ) -> Result<Option<Global>, StoreError> {
+    ) -> Result<Leased, StoreError> {
+        // The script picks and takes in one step: two coordinators never race for one gid.
         static SCRIPT: LazyLock<Script> =
             LazyLock::new(|| Script::new(include_str!("lua/lease_due.lua")));
         // Every shard in turn, starting one further each time: no shard waits behind another.
@@ -310,10 +311,14 @@ impl TransStore for RedisStore {
                 .arg(owner)
                 .arg(self.keys.shard_prefix(shard));
             if let Some(gid) = self.run::<Option<String>>(&inv).await? {
-                return self.find(&gid).await;
+                return Ok(match self.find(&gid).await? {
+                    Some(g) => Leased::Taken(Box::new(g)),
+                    // Pruned meanwhile (its keys expire once final): look again.
+                    None => Leased::Raced,
+                });
             }
         }
-        Ok(None)
+        Ok(Leased::NothingDue)
     }
 
     async fn schedule(

@@ -9,8 +9,8 @@ use sqlx::{AnyPool, Row};
 use super::sql_rows::{backend, branch, global, status_change, text};
 use super::writer::{Arg, PoolConn, Stmt, Write, WriteOutcome, Writer};
 use crate::biz::{
-    Backlog, Branch, BranchStatus, Created, Global, Op, Progress, ScanPage, ScanQuery, Status,
-    StatusChange, StoreError, Topic, TransStore,
+    Backlog, Branch, BranchStatus, Created, Global, Leased, Op, Progress, ScanPage, ScanQuery,
+    Status, StatusChange, StoreError, Topic, TransStore,
 };
 use crate::metrics::StoreMetrics;
 use dtmcli::Dialect;
@@ -21,8 +21,8 @@ use kit::time::{UnixMs, millis};
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pub(super) pool: AnyPool,
-    dialect: Dialect,
-    writer: Writer,
+    pub(super) dialect: Dialect,
+    pub(super) writer: Writer,
 }
 
 /// The columns [`global`] reads, in its order.
@@ -37,11 +37,8 @@ const BRANCH_COLUMNS: &str =
 /// The probe's row size: more than a page, so that it must allocate.
 const PROBE_PAD: usize = 8 * 1024;
 
-/// The KV category of msg topics (DTM's).
-const TOPICS: &str = "topics";
-
 /// The statuses the poller drives.
-const UNFINISHED: &str = "status IN ('prepared', 'submitted', 'aborting')";
+pub(super) const UNFINISHED: &str = "status IN ('prepared', 'submitted', 'aborting')";
 
 impl SqlStore {
     /// A store over an open pool whose migrations have run; its writers take up to half the
@@ -73,7 +70,7 @@ impl SqlStore {
     }
 
     /// A statement in this store's dialect.
-    fn stmt(&self, sql: &str, args: Vec<Arg>) -> Stmt {
+    pub(super) fn stmt(&self, sql: &str, args: Vec<Arg>) -> Stmt {
         Stmt {
             sql: self.q(sql).into_owned(),
             args,
@@ -90,7 +87,7 @@ impl SqlStore {
     }
 
     /// One guarded statement as a write: `true` if it changed its row.
-    async fn cas(&self, sql: &str, args: Vec<Arg>) -> Result<bool, StoreError> {
+    pub(super) async fn cas(&self, sql: &str, args: Vec<Arg>) -> Result<bool, StoreError> {
         self.guarded(vec![self.guard(sql, args)]).await
     }
 
@@ -305,43 +302,8 @@ impl TransStore for SqlStore {
         now: UnixMs,
         lease_until: UnixMs,
         owner: &str,
-    ) -> Result<Option<Global>, StoreError> {
-        // Pick a candidate, then take it with a guarded UPDATE: of several instances racing
-        // for it, exactly one sees one affected row.
-        let sql = format!(
-            "SELECT id FROM trans_global WHERE {UNFINISHED} AND next_cron_time <= ? \
-             ORDER BY next_cron_time LIMIT 1"
-        );
-        let Some(row) = sqlx::query(&self.q(&sql))
-            .bind(now.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-        else {
-            return Ok(None);
-        };
-        let id: i64 = row.try_get(0).map_err(backend)?;
-        let sql = format!(
-            "UPDATE trans_global SET owner = ?, next_cron_time = ?, update_time = ? \
-             WHERE id = ? AND {UNFINISHED} AND next_cron_time <= ?"
-        );
-        let args = vec![
-            Arg::Text(owner.to_owned()),
-            Arg::Int(lease_until.0),
-            Arg::Int(now.0),
-            Arg::Int(id),
-            Arg::Int(now.0),
-        ];
-        if !self.cas(&sql, args).await? {
-            return Ok(None);
-        }
-        let sql = format!("SELECT {GLOBAL_COLUMNS} FROM trans_global WHERE id = ?");
-        let row = sqlx::query(&self.q(&sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.map(|r| global(&r)).transpose()
+    ) -> Result<Leased, StoreError> {
+        self.lease(now, lease_until, owner).await
     }
 
     async fn schedule(
@@ -352,19 +314,8 @@ impl TransStore for SqlStore {
         next_cron_interval: Option<Duration>,
         now: UnixMs,
     ) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE trans_global SET next_cron_time = ?, \
-             next_cron_interval = COALESCE(?, next_cron_interval), update_time = ? \
-             WHERE gid = ? AND owner = ? AND {UNFINISHED}"
-        );
-        let args = vec![
-            Arg::Int(next_cron_time.0),
-            Arg::OptInt(next_cron_interval.map(millis)),
-            Arg::Int(now.0),
-            Arg::Text(gid.to_owned()),
-            Arg::Text(owner.to_owned()),
-        ];
-        self.cas(&sql, args).await
+        self.schedule_next(gid, owner, next_cron_time, next_cron_interval, now)
+            .await
     }
 
     async fn take_lease(
@@ -374,17 +325,7 @@ impl TransStore for SqlStore {
         lease_until: UnixMs,
         now: UnixMs,
     ) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE trans_global SET owner = ?, next_cron_time = ?, update_time = ? \
-             WHERE gid = ? AND {UNFINISHED}"
-        );
-        let args = vec![
-            Arg::Text(owner.to_owned()),
-            Arg::Int(lease_until.0),
-            Arg::Int(now.0),
-            Arg::Text(gid.to_owned()),
-        ];
-        self.cas(&sql, args).await
+        self.take_over(gid, owner, lease_until, now).await
     }
 
     async fn scan(&self, q: &ScanQuery) -> Result<ScanPage, StoreError> {
@@ -397,50 +338,7 @@ impl TransStore for SqlStore {
         now: UnixMs,
         limit: u32,
     ) -> Result<(u64, bool), StoreError> {
-        let pick = format!(
-            "SELECT id FROM trans_global WHERE {UNFINISHED} AND next_cron_time > ? \
-             ORDER BY id LIMIT ?"
-        );
-        let ids: Vec<i64> = sqlx::query(&self.q(&pick))
-            .bind(after.0)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(|r| r.try_get::<i64, _>(0))
-            .collect::<Result<_, _>>()
-            .map_err(backend)?;
-        let has_remaining = ids.len() > limit as usize;
-        let sql = format!(
-            "UPDATE trans_global SET next_cron_time = ?, update_time = ? \
-             WHERE id = ? AND {UNFINISHED} AND next_cron_time > ?"
-        );
-        let stmts = ids
-            .iter()
-            .take(limit as usize)
-            .map(|&id| {
-                let args = vec![
-                    Arg::Int(now.0),
-                    Arg::Int(now.0),
-                    Arg::Int(id),
-                    Arg::Int(after.0),
-                ];
-                self.stmt(&sql, args)
-            })
-            .collect();
-        let count = match self
-            .writer
-            .write(Write {
-                stmts,
-                isolated: false,
-            })
-            .await?
-        {
-            WriteOutcome::Applied(n) => n,
-            WriteOutcome::Unmatched => 0,
-        };
-        Ok((count, has_remaining))
+        self.reset_due(after, now, limit).await
     }
 
     async fn probe(&self) -> Result<(), StoreError> {
@@ -483,60 +381,15 @@ impl TransStore for SqlStore {
     }
 
     async fn topic(&self, name: &str) -> Result<Option<Topic>, StoreError> {
-        let row = sqlx::query(&self.q("SELECT v, version FROM kv WHERE cat = ? AND k = ?"))
-            .bind(TOPICS)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.map(|r| {
-            let v = text(&r, 0)?;
-            Ok(Topic {
-                name: name.to_owned(),
-                subscribers: serde_json::from_str(&v).map_err(backend)?,
-                version: r.try_get(1).map_err(backend)?,
-            })
-        })
-        .transpose()
+        self.read_topic(name).await
     }
 
     async fn put_topic(&self, topic: &Topic) -> Result<bool, StoreError> {
-        // Topics change seldom: straight on the pool, a compare-and-set on the version.
-        let v = serde_json::to_string(&topic.subscribers).map_err(backend)?;
-        let done = if topic.version == 0 {
-            sqlx::query(&self.q("INSERT INTO kv (cat, k, v, version) VALUES (?, ?, ?, 1)"))
-                .bind(TOPICS)
-                .bind(&topic.name)
-                .bind(&v)
-                .execute(&self.pool)
-                .await
-        } else {
-            let sql = "UPDATE kv SET v = ?, version = version + 1 \
-                       WHERE cat = ? AND k = ? AND version = ?";
-            sqlx::query(&self.q(sql))
-                .bind(&v)
-                .bind(TOPICS)
-                .bind(&topic.name)
-                .bind(topic.version)
-                .execute(&self.pool)
-                .await
-        };
-        match done {
-            Ok(r) => Ok(r.rows_affected() == 1),
-            // Created by someone else first.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(backend(e)),
-        }
+        self.write_topic(topic).await
     }
 
     async fn delete_topic(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.q("DELETE FROM kv WHERE cat = ? AND k = ?"))
-            .bind(TOPICS)
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        self.remove_topic(name).await
     }
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {
@@ -564,10 +417,6 @@ impl TransStore for SqlStore {
     }
 
     async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE trans_global SET next_cron_time = ?, update_time = ? WHERE gid = ? AND {UNFINISHED}"
-        );
-        let args = vec![Arg::Int(now.0), Arg::Int(now.0), Arg::Text(gid.to_owned())];
-        self.cas(&sql, args).await
+        self.reset_one_due(gid, now).await
     }
 }

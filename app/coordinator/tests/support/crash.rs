@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use coordinator::biz::{
-    Backlog, Branch, Clock, Created, Global, Progress, ScanPage, ScanQuery, Status, StatusChange,
-    StoreError, Topic, TransStore, TransUsecase, Unobserved,
+    Backlog, Branch, Clock, Created, Global, Leased, Progress, ScanPage, ScanQuery, Status,
+    StatusChange, StoreError, Topic, TransStore, TransUsecase, Unobserved,
 };
 use dtmcli::DtmResult;
 use kit::time::UnixMs;
@@ -89,7 +89,7 @@ impl TransStore for FaultStore {
         now: UnixMs,
         until: UnixMs,
         owner: &str,
-    ) -> Result<Option<Global>, StoreError> {
+    ) -> Result<Leased, StoreError> {
         self.write()?;
         self.inner.lease_due(now, until, owner).await
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use kit::time::UnixMs;
 
 use coordinator::biz::{
-    Backlog, Branch, Created, Global, Progress, ScanPage, ScanQuery, Status, StatusChange,
+    Backlog, Branch, Created, Global, Leased, Progress, ScanPage, ScanQuery, Status, StatusChange,
     StoreError, Topic, TransStore,
 };
 
@@ -143,22 +143,24 @@ impl TransStore for MemoryStore {
         now: UnixMs,
         lease_until: UnixMs,
         owner: &str,
-    ) -> Result<Option<Global>, StoreError> {
+    ) -> Result<Leased, StoreError> {
         assert!(
             !self.lease_panics.load(std::sync::atomic::Ordering::SeqCst),
             "lease_due panics, as told"
         );
-        Ok(self.with(|s| {
-            let (g, _) = s
-                .trans
-                .values_mut()
-                .filter(|(g, _)| unfinished(g) && g.next_cron_time <= now)
-                .min_by_key(|(g, _)| (g.next_cron_time, g.id))?;
-            g.owner = owner.to_owned();
-            g.next_cron_time = lease_until;
-            g.update_time = now;
-            Some(g.clone())
-        }))
+        Ok(self
+            .with(|s| {
+                let (g, _) = s
+                    .trans
+                    .values_mut()
+                    .filter(|(g, _)| unfinished(g) && g.next_cron_time <= now)
+                    .min_by_key(|(g, _)| (g.next_cron_time, g.id))?;
+                g.owner = owner.to_owned();
+                g.next_cron_time = lease_until;
+                g.update_time = now;
+                Some(g.clone())
+            })
+            .map_or(Leased::NothingDue, |g| Leased::Taken(Box::new(g))))
     }
 
     async fn schedule(

@@ -26,6 +26,8 @@ use kit::time::UnixMs;
 pub struct Branches {
     answers: HashMap<String, DtmResult>,
     calls: Arc<Mutex<Vec<(String, String)>>>,
+    /// How often each (gid, branch name, op) was called.
+    per_gid: Arc<Mutex<CallCounts>>,
     /// Set when the "process" died: it calls nothing any more.
     pub dead: Arc<AtomicBool>,
     /// When set, every call of a branch named `slow…` waits for a permit here first.
@@ -35,6 +37,9 @@ pub struct Branches {
     /// The coordinator a resumed workflow's client talks to.
     coordinator: Arc<Mutex<Option<TransUsecase>>>,
 }
+
+/// How often each (gid, branch name, op) was called.
+pub type CallCounts = HashMap<(String, String, String), usize>;
 
 /// A workflow's client, run by the coordinator's resume: the workflow `gid` again, on `uc`, its
 /// steps called through `branches`; answers as the client's resume route would.
@@ -84,6 +89,11 @@ impl Branches {
         self.calls.lock().expect("calls").clone()
     }
 
+    /// How often each (gid, branch name, op) was called.
+    pub fn times_called(&self) -> CallCounts {
+        self.per_gid.lock().expect("calls").clone()
+    }
+
     /// Whether `name` was called.
     pub fn called(&self, name: &str) -> bool {
         self.calls().iter().any(|(n, _)| n == name)
@@ -119,6 +129,12 @@ impl BranchCaller for Branches {
             .lock()
             .expect("calls")
             .push((name.clone(), req.op().to_owned()));
+        *self
+            .per_gid
+            .lock()
+            .expect("calls")
+            .entry((req.info.gid.clone(), name.clone(), req.op().to_owned()))
+            .or_default() += 1;
         if let Some(gate) = self.gate.as_ref().filter(|_| name.starts_with("slow")) {
             drop(gate.acquire().await);
         }
