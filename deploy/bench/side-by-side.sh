@@ -19,7 +19,8 @@
 # Each line: wrk's submit rate and latency, then completed sagas / (load + drain time), the
 # coordinators' CPU per completed saga and their peak RSS (summed); for this coordinator also the
 # branch calls beyond two per saga (rounds driven twice: 0 expected) and the poller's lost lease
-# races, from its metrics. dtmrs ignores wait_result, so it runs
+# races, from its metrics; on Redis the CPU per saga of the Redis node or the cluster's masters
+# (summed). dtmrs ignores wait_result, so it runs
 # with wait=0; this coordinator with wait=1 (the submit returns when the saga is final), and once
 # with wait=0. Figures move between runs on a shared machine: compare within one run.
 set -u
@@ -40,6 +41,16 @@ wrk -t2 -c64 -d5s -s $D/ceiling.lua http://127.0.0.1:18081 | grep ceiling
 cpu() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $t; }
 # The cluster's masters' ports (a test may have failed one over).
 masters() { redis-cli -p ${TEST_REDIS_CLUSTER_URL##*:} cluster nodes | awk '$3 ~ /master/ && $3 !~ /fail/ && NF > 8 {split($2, a, "[:@]"); print a[2]}'; }
+
+# The Redis servers holding the data (the node, or the cluster's masters), to count their CPU.
+store_pids() {
+  local port ports=()
+  case $STORE in
+    redis) ports=(${TEST_REDIS_URL##*:}) ;;
+    redis-cluster) ports=($(masters)) ;;
+  esac
+  for port in "${ports[@]}"; do pgrep -f "redis-server 127.0.0.1:$port( |\$)"; done
+}
 
 # A fresh store per run: URL for this coordinator, URL for dtmrs, and how to count statuses.
 fresh() {
@@ -116,6 +127,8 @@ start() {
 one() { # name dialect wait conns
   local name=$1 dialect=$2 wait=$3 c=$4
   start $name
+  local spids=($(store_pids)) s0=0 s1=0
+  [ ${#spids[@]} -gt 0 ] && s0=$(cpu "${spids[@]}")
   local c0=$(cpu "${PIDS[@]}") t0=$(date +%s.%N) k per=$(( (c + ${#PORTS[@]} - 1) / ${#PORTS[@]} ))
   local wrks=()
   for k in "${!PORTS[@]}"; do
@@ -140,6 +153,10 @@ one() { # name dialect wait conns
       raced=$((raced + $(curl -s 127.0.0.1:$port/api/metrics | awk '/^dtm_poller_leases_total\{result="raced"\}/ {s += $2} END {print s + 0}')))
     done
     extra=", calls beyond 2/saga $((calls - 2 * n)), leases raced $raced"
+  fi
+  if [ ${#spids[@]} -gt 0 ]; then
+    s1=$(cpu "${spids[@]}")
+    extra="$extra$(awk -v d=$((s1 - s0)) -v n=$n -v m=${#spids[@]} 'BEGIN {printf ", Redis CPU %.3f ms/saga over %d server(s)", d * 10 / (n > 0 ? n : 1), m}')"
   fi
   awk -v name=$name -v w=$wait -v c=$c -v n=$n -v t0=$t0 -v t1=$t1 -v c0=$c0 -v c1=$c1 -v open=$open -v rss=$rss -v line="$line" -v extra="$extra" 'BEGIN{e=t1-t0; printf "%-6s wait=%s c=%-4s | %s | completed %d in %.1fs = %.0f/s, open %s, cpu %.3f ms/saga, peak RSS %d MB%s\n", name, w, c, line, n, e, n/e, open, (c1-c0)*10/(n>0?n:1), rss/1024, extra}'
   kill "${PIDS[@]}"; wait "${PIDS[@]}" 2>/dev/null
