@@ -4,6 +4,8 @@
 #   local/debian:bookworm-slim  debootstrap --variant=minbase bookworm, imported
 #   local/rust:1.95-bookworm    that + gcc + this machine's Rust toolchain (rustc, cargo, std)
 #                               + this machine's CA bundle (crates.io may sit behind a TLS proxy)
+#   local/redis:bookworm        that + Debian's redis-server and redis-cli, for the compose
+#                               profile redis-cluster (REDIS_IMAGE; redis:7.4 otherwise)
 # Idempotent: an image that exists is kept. Prints the build args on stdout:
 #   eval "$(bash deploy/ci/base-images.sh)"
 set -euo pipefail
@@ -11,6 +13,7 @@ set -euo pipefail
 log() { echo "base-images.sh: $*" >&2; }
 RUNTIME=local/debian:bookworm-slim
 BUILDER=local/rust:1.95-bookworm
+REDIS=local/redis:bookworm
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -46,4 +49,12 @@ DOCKERFILE
   DOCKER_BUILDKIT=0 docker build -q -t "$BUILDER" "$work/ctx" >&2
 fi
 
-echo "export BUILDER_IMAGE=$BUILDER RUNTIME_IMAGE=$RUNTIME"
+if ! docker image inspect "$REDIS" >/dev/null 2>&1; then
+  log "$RUNTIME + redis-server → $REDIS"
+  printf '%s\n' "FROM $RUNTIME" \
+    "RUN apt-get update && apt-get install -y --no-install-recommends redis-server redis-tools \\" \
+    " && rm -rf /var/lib/apt/lists/*" >"$work/Dockerfile.redis"
+  DOCKER_BUILDKIT=0 docker build -q -t "$REDIS" -f "$work/Dockerfile.redis" "$work" >&2
+fi
+
+echo "export BUILDER_IMAGE=$BUILDER RUNTIME_IMAGE=$RUNTIME REDIS_IMAGE=$REDIS"

@@ -29,7 +29,7 @@ fi
 
 images_env=$(bash deploy/ci/base-images.sh)
 eval "$images_env"
-export BUILDER_IMAGE RUNTIME_IMAGE
+export BUILDER_IMAGE RUNTIME_IMAGE REDIS_IMAGE
 if docker compose version >/dev/null 2>&1; then compose=(docker compose); else compose=(docker-compose); fi
 compose+=(-p kratos-dtm-ci -f deploy/docker-compose/docker-compose.yaml)
 
@@ -41,9 +41,9 @@ down() {
 }
 trap down EXIT
 
-# The optional profiles use public images that cannot be pulled here: check that their config
-# resolves (services, env files, mounts).
-for profile in backends observability; do
+# Two optional profiles use public images that cannot be pulled here: check that their config
+# resolves (services, env files, mounts). The third, redis-cluster, runs below on a local image.
+for profile in backends observability redis-cluster; do
   "${compose[@]}" --env-file "deploy/docker-compose/$profile.env" config -q
   log "profile $profile: config ok"
 done
@@ -87,3 +87,35 @@ reply=$(place TRANSPORT_GRPC 3); log "saga over gRPC: $reply"
 expect "saga over gRPC" "$(json status <<<"$reply")" succeed
 expect "SKU-APPLE available" "$(curl -sS localhost:8001/api/stock/v1/stocks/SKU-APPLE | json available)" 95
 log "compose demo passed"
+
+# The profile redis-cluster: two coordinators on a 3-master cluster (REDIS_IMAGE, built locally).
+log "profile redis-cluster: starting"
+"${compose[@]}" down -v --remove-orphans >/dev/null 2>&1
+compose+=(--env-file deploy/docker-compose/redis-cluster.env)
+"${compose[@]}" up -d
+for s in $(awk '!/^#/ && NF { print $1 }' deploy/apps.txt); do healthy "$s"; done
+# Writes wait for a replica (STORE_REDIS_WAIT_REPLICAS=1): until each master of the new cluster
+# has its replica online, they fail with a 5xx, as they should. Wait for that, and for
+# coordinator-2.
+replicated() {
+  "${compose[@]}" exec -T redis-1 sh -c \
+    'for n in 1 2 3 4 5 6; do redis-cli -h redis-$n info replication; done' | tr -d '\r' |
+    awk '/^role:master/ {m++} /^slave[0-9]+:.*state=online/ {o++} END {exit !(m == 3 && o == 3)}'
+}
+for _ in $(seq 1 240); do
+  replicated && curl -sf localhost:36791/api/dtmsvr/newGid >/dev/null && break
+  sleep 0.5
+done
+replicated || { log "the cluster's replicas did not come online"; exit 1; }
+log "3 masters, each with its replica online"
+reply=$(place TRANSPORT_HTTP 2); log "saga over HTTP: $reply"
+expect "saga over HTTP on the cluster" "$(json status <<<"$reply")" succeed
+gid=$(json gid <<<"$reply")
+# The second coordinator reads the same store.
+expect "coordinator-2's record of $gid" \
+  "$(curl -sS "localhost:36791/api/dtmsvr/query?gid=$gid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["transaction"]["status"])')" succeed
+reply=$(place TRANSPORT_GRPC 3); log "saga over gRPC: $reply"
+expect "saga over gRPC on the cluster" "$(json status <<<"$reply")" succeed
+expect "the cluster's state" \
+  "$("${compose[@]}" exec -T redis-1 redis-cli cluster info | tr -d '\r' | awk -F: '/^cluster_state/ {print $2}')" ok
+log "profile redis-cluster passed"
