@@ -24,7 +24,8 @@ use kit::time::{UnixMs, millis};
 const PICK_AMONG: usize = 8;
 
 impl SqlStore {
-    /// `lease_due`: the earliest due transaction, leased to `owner` until `lease_until`.
+    /// `lease_due`: a due transaction (the earliest; on MySQL and SQLite one of the earliest
+    /// few), leased to `owner` until `lease_until`.
     pub(super) async fn lease(
         &self,
         now: UnixMs,
