@@ -13,6 +13,7 @@ mod sql_rows;
 mod sql_scan;
 mod sql_store;
 mod sql_topics;
+mod write_conn;
 mod writer;
 
 use std::sync::Arc;
@@ -23,9 +24,8 @@ use dtmcli::caller::{CallError, CallRequest, Caller, Reply};
 pub use redis_conn::WaitReplicas;
 pub use redis_store::{RedisOptions, RedisStore};
 pub use sql_store::SqlStore;
-pub use writer::{
-    Arg, DbError, PoolConn, SqliteConn, Stmt, Write, WriteConn, WriteOutcome, Writer,
-};
+pub use write_conn::{DbError, PoolConn, SqliteConn, WriteConn};
+pub use writer::{Arg, Stmt, Write, WriteOutcome, Writer};
 
 use crate::biz::{BranchCaller, TransStore};
 use crate::conf::{MicroService, Store, Synchronous};

@@ -7,7 +7,8 @@ use std::time::Duration;
 use sqlx::{AnyPool, Row};
 
 use super::sql_rows::{backend, branch, global, status_change, text};
-use super::writer::{Arg, PoolConn, Stmt, Write, WriteOutcome, Writer};
+use super::write_conn::PoolConn;
+use super::writer::{Arg, Stmt, Write, WriteOutcome, Writer};
 use crate::biz::{
     Backlog, Branch, BranchStatus, Created, Global, Leased, Op, Progress, ScanPage, ScanQuery,
     Status, StatusChange, StoreError, Topic, TransStore,
