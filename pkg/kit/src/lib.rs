@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+mod app_builder;
 pub mod codec;
 pub mod config;
 pub mod docs;
