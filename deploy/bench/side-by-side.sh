@@ -147,10 +147,11 @@ one() { # name dialect wait conns
   if [ $name = ours ]; then
     # Each saga calls its two actions once: calls beyond that were rounds driven twice. And the
     # poller's lost lease races.
-    local calls=0 raced=0
+    local calls=0 raced=0 c r
     for port in "${PORTS[@]}"; do
-      calls=$((calls + $(curl -s 127.0.0.1:$port/api/metrics | awk '/^dtm_branch_process_total/ {s += $2} END {print s + 0}')))
-      raced=$((raced + $(curl -s 127.0.0.1:$port/api/metrics | awk '/^dtm_poller_leases_total\{result="raced"\}/ {s += $2} END {print s + 0}')))
+      read -r c r < <(curl -s 127.0.0.1:$port/api/metrics | awk '/^dtm_branch_process_total/ {c += $2}
+        /^dtm_poller_leases_total\{result="raced"\}/ {r += $2} END {print c + 0, r + 0}')
+      calls=$((calls + c)); raced=$((raced + r))
     done
     extra=", calls beyond 2/saga $((calls - 2 * n)), leases raced $raced"
   fi

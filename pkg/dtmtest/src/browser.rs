@@ -26,14 +26,10 @@ impl Browser {
     pub async fn start() -> Option<Browser> {
         let driver_path = match std::env::var("CHROMEDRIVER") {
             Ok(path) if !path.is_empty() => path,
-            _ if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("CHROMEDRIVER is not set but CI=true: deploy/ci/browser.sh installs it")
-            }
             _ => {
-                crate::skip(
+                return crate::missing(
                     "a browser test: CHROMEDRIVER is not set (deploy/ci/browser.sh installs chromium)",
                 );
-                return None;
             }
         };
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());

@@ -103,16 +103,23 @@ pub async fn sqlite() -> TestDb {
 pub fn server_url(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{var} is not set but CI=true: start the servers with deploy/ci/servers.sh")
-        }
-        _ => {
-            skip(format_args!(
-                "the {var} backend: {var} is not set (deploy/ci/servers.sh starts one)"
-            ));
-            None
-        }
+        _ => missing(format_args!(
+            "the {var} backend: {var} is not set (deploy/ci/servers.sh starts one)"
+        )),
     }
+}
+
+/// A part a test needs is not here: with `CI=true` a failure (CI must run every test, never skip
+/// one silently), elsewhere a printed [`skip`] of `what`; `None` for the caller to return.
+///
+/// # Panics
+/// When `CI=true`.
+pub fn missing<T>(what: impl std::fmt::Display) -> Option<T> {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true, but it would skip {what}");
+    }
+    skip(what);
+    None
 }
 
 /// Says that a test skips `what`: on stderr, and as a line of the file `TEST_SKIP_LOG` names

@@ -25,8 +25,8 @@ pub mod script;
 
 pub use app::{TestApp, init_logs, servers_conf, servers_conf_with_body, shipped_config};
 pub use db::{
-    TestDb, TestRedis, database, databases, prepared_xids, redis, redis_cluster, server_url, skip,
-    sqlite,
+    TestDb, TestRedis, database, databases, missing, prepared_xids, redis, redis_cluster,
+    server_url, skip, sqlite,
 };
 pub use memory::MemoryBranches;
 pub use process::Process;

@@ -122,14 +122,10 @@ async fn failover(wait: &str) -> Option<usize> {
     };
     let (sagas, ()) = tokio::join!(load, kill);
 
-    let acked: Vec<String> = (sagas.iter())
-        .filter(|(_, a)| *a)
-        .map(|(g, _)| g.clone())
-        .collect();
     let every: Vec<String> = sagas.iter().map(|(g, _)| g.clone()).collect();
     println!(
         "wait={wait}: {} of {SAGAS} sagas answered across the failover",
-        acked.len()
+        sagas.iter().filter(|(_, acked)| *acked).count()
     );
     // Every saga the store holds reaches a final state: none is stuck.
     let mut last = Vec::new();
@@ -143,15 +139,12 @@ async fn failover(wait: &str) -> Option<usize> {
         },
     )
     .await;
-    let status = |gid: &str| {
-        let i = every
-            .iter()
-            .position(|g| g == gid)
-            .expect("a gid of the load");
-        last[i].clone()
-    };
-    let lost = acked.iter().filter(|g| status(g).is_empty()).count();
-    let missing: Vec<&String> = acked.iter().filter(|g| status(g).is_empty()).collect();
+    // `last` follows `every`, the order of `sagas`.
+    let missing: Vec<&String> = (sagas.iter().zip(&last))
+        .filter(|((_, acked), status)| *acked && status.is_empty())
+        .map(|((gid, _), _)| gid)
+        .collect();
+    let lost = missing.len();
     if !missing.is_empty() {
         println!("wait={wait}: answered but not in the store: {missing:?}");
     }

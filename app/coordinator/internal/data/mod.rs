@@ -4,6 +4,7 @@
 pub mod reach;
 mod redis_conn;
 mod redis_keys;
+mod redis_lease;
 mod redis_rows;
 mod redis_shards;
 mod redis_store;

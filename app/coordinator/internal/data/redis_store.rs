@@ -20,11 +20,11 @@
 //! finish, as SQL rows do.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use kit::time::{UnixMs, millis};
+use kit::time::UnixMs;
 use redis::{AsyncCommands, Script};
 
 use super::redis_conn::{RedisConn, WaitReplicas, write, write_cmd};
@@ -47,7 +47,7 @@ pub struct RedisStore {
     finished_expire_secs: u64,
     pub(super) wait: Option<WaitReplicas>,
     /// Where the next lease starts looking: the shards take turns.
-    next_shard: Arc<AtomicUsize>,
+    pub(super) next_shard: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -296,29 +296,7 @@ impl TransStore for RedisStore {
         lease_until: UnixMs,
         owner: &str,
     ) -> Result<Leased, StoreError> {
-        // The script picks and takes in one step: two coordinators never race for one gid.
-        static SCRIPT: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!("lua/lease_due.lua")));
-        // Every shard in turn, starting one further each time: no shard waits behind another.
-        let n = self.keys.len();
-        let start = self.next_shard.fetch_add(1, Ordering::Relaxed);
-        for i in 0..n {
-            let shard = (start + i) % n;
-            let mut inv = SCRIPT.prepare_invoke();
-            inv.key(self.keys.index(shard, "u"))
-                .arg(now.0)
-                .arg(lease_until.0)
-                .arg(owner)
-                .arg(self.keys.shard_prefix(shard));
-            if let Some(gid) = self.run::<Option<String>>(&inv).await? {
-                return Ok(match self.find(&gid).await? {
-                    Some(g) => Leased::Taken(Box::new(g)),
-                    // Pruned meanwhile (its keys expire once final): look again.
-                    None => Leased::Raced,
-                });
-            }
-        }
-        Ok(Leased::NothingDue)
+        self.lease(now, lease_until, owner).await
     }
 
     async fn schedule(
@@ -329,21 +307,8 @@ impl TransStore for RedisStore {
         next_cron_interval: Option<Duration>,
         now: UnixMs,
     ) -> Result<bool, StoreError> {
-        static SCRIPT: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!("lua/schedule.lua")));
-        let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.keys.key("g", gid))
-            .key(self.keys.index(self.keys.shard_of(gid), "u"))
-            .arg(gid)
-            .arg(owner)
-            .arg(next_cron_time.0)
-            .arg(
-                next_cron_interval
-                    .map(|i| millis(i).to_string())
-                    .unwrap_or_default(),
-            )
-            .arg(now.0);
-        Ok(self.run::<i64>(&inv).await? == 1)
+        self.schedule_next(gid, owner, next_cron_time, next_cron_interval, now)
+            .await
     }
 
     async fn take_lease(
@@ -353,16 +318,7 @@ impl TransStore for RedisStore {
         lease_until: UnixMs,
         now: UnixMs,
     ) -> Result<bool, StoreError> {
-        static SCRIPT: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!("lua/take_lease.lua")));
-        let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.keys.key("g", gid))
-            .key(self.keys.index(self.keys.shard_of(gid), "u"))
-            .arg(gid)
-            .arg(owner)
-            .arg(lease_until.0)
-            .arg(now.0);
-        Ok(self.run::<i64>(&inv).await? == 1)
+        self.take_over(gid, owner, lease_until, now).await
     }
 
     async fn scan(&self, q: &ScanQuery) -> Result<ScanPage, StoreError> {
@@ -395,14 +351,7 @@ impl TransStore for RedisStore {
     }
 
     async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError> {
-        static SCRIPT: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!("lua/reset_next_cron_time.lua")));
-        let mut inv = SCRIPT.prepare_invoke();
-        inv.key(self.keys.key("g", gid))
-            .key(self.keys.index(self.keys.shard_of(gid), "u"))
-            .arg(gid)
-            .arg(now.0);
-        Ok(self.write::<i64>(&inv).await? == 1)
+        self.reset_one_due(gid, now).await
     }
 
     async fn probe(&self) -> Result<(), StoreError> {

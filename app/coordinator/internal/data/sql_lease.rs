@@ -231,12 +231,9 @@ impl SqlStore {
     }
 }
 
-/// A random index below `n` (0 when `n` is 0), from the hasher seed std draws per call: no
-/// random-number crate for one choice.
+/// A random index below `n` (0 when `n` is 0), from a v4 UUID's random bits: the coordinator
+/// makes its owner ids that way already, so no random-number crate for one choice.
 fn random_below(n: usize) -> usize {
-    use std::hash::{BuildHasher, Hasher};
-    let r = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    usize::try_from(r % n.max(1) as u64).unwrap_or(0)
+    let r = uuid::Uuid::new_v4().as_u128() % n.max(1) as u128;
+    usize::try_from(r).unwrap_or(0)
 }

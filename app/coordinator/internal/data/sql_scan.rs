@@ -1,8 +1,12 @@
-//! `all` over SQL: a page of transactions by the filters given, newest first.
+//! The SQL store's reads over many rows: a page of `all` by the filters given, newest first, and
+//! the backlog the metrics show.
 
-use super::sql_rows::{backend, global};
-use super::sql_store::{GLOBAL_COLUMNS, SqlStore};
-use crate::biz::{ScanPage, ScanQuery, StoreError};
+use kit::time::UnixMs;
+use sqlx::Row;
+
+use super::sql_rows::{backend, global, text};
+use super::sql_store::{GLOBAL_COLUMNS, SqlStore, UNFINISHED};
+use crate::biz::{Backlog, ScanPage, ScanQuery, Status, StoreError};
 
 impl SqlStore {
     /// A page of `all`: the filters as SQL, newest first, `position` the last id seen.
@@ -65,5 +69,30 @@ impl SqlStore {
         let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
         let transactions = rows.iter().map(global).collect::<Result<Vec<_>, _>>()?;
         Ok(ScanPage::new(transactions, q.limit))
+    }
+
+    /// `backlog`: unfinished transactions by status, and the earliest due among them.
+    pub(super) async fn count_backlog(&self) -> Result<Backlog, StoreError> {
+        let sql = format!(
+            "SELECT status, COUNT(*), MIN(next_cron_time) FROM trans_global \
+             WHERE {UNFINISHED} GROUP BY status"
+        );
+        let rows = sqlx::query(&self.q(&sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut backlog = Backlog::default();
+        for r in &rows {
+            let status = text(r, 0)?;
+            let status = Status::parse(&status)
+                .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}").into()))?;
+            let count: i64 = r.try_get(1).map_err(backend)?;
+            let earliest = UnixMs(r.try_get(2).map_err(backend)?);
+            backlog
+                .unfinished
+                .push((status, u64::try_from(count).unwrap_or(0)));
+            backlog.earliest_due = Some(backlog.earliest_due.map_or(earliest, |e| e.min(earliest)));
+        }
+        Ok(backlog)
     }
 }

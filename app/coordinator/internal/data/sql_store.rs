@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
-use super::sql_rows::{backend, branch, global, status_change, text};
+use super::sql_rows::{backend, branch, global, status_change};
 use super::write_conn::PoolConn;
 use super::writer::{Arg, Stmt, Write, WriteOutcome, Writer};
 use crate::biz::{
@@ -394,27 +394,7 @@ impl TransStore for SqlStore {
     }
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {
-        let sql = format!(
-            "SELECT status, COUNT(*), MIN(next_cron_time) FROM trans_global \
-             WHERE {UNFINISHED} GROUP BY status"
-        );
-        let rows = sqlx::query(&self.q(&sql))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        let mut backlog = Backlog::default();
-        for r in &rows {
-            let status = text(r, 0)?;
-            let status = Status::parse(&status)
-                .ok_or_else(|| StoreError::Backend(format!("unknown status {status:?}").into()))?;
-            let count: i64 = r.try_get(1).map_err(backend)?;
-            let earliest = UnixMs(r.try_get(2).map_err(backend)?);
-            backlog
-                .unfinished
-                .push((status, u64::try_from(count).unwrap_or(0)));
-            backlog.earliest_due = Some(backlog.earliest_due.map_or(earliest, |e| e.min(earliest)));
-        }
-        Ok(backlog)
+        self.count_backlog().await
     }
 
     async fn reset_next_cron_time(&self, gid: &str, now: UnixMs) -> Result<bool, StoreError> {

@@ -87,22 +87,20 @@ pub struct Writer {
 
 type Pending = (Write, oneshot::Sender<Result<WriteOutcome, StoreError>>);
 
+/// The queue's receiving end, shared by the writers (each holds it while taking a batch).
+type Queue = Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>;
+
 impl Writer {
     /// Several writers, one connection each, taking batches from one queue: while one waits
     /// for its commit (a server's fsync), the next takes the writes that arrived meanwhile, and
     /// the server flushes their commits together. Only for servers: SQLite has one writer at a
     /// time anyway.
     pub fn spawn_many(conns: Vec<impl WriteConn>, metrics: StoreMetrics) -> Writer {
-        let (queue, rx) = mpsc::channel(QUEUE);
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (writer, rx, stopped) = Writer::new();
         for conn in conns {
             tokio::spawn(run(conn, rx.clone(), metrics.clone(), stopped.clone()));
         }
-        Writer {
-            queue,
-            stop: Arc::new(stop),
-        }
+        writer
     }
 
     /// A writer on a thread of its own (SQLite: its statements run on the calling thread, so
@@ -112,17 +110,23 @@ impl Writer {
         conn: impl WriteConn,
         metrics: StoreMetrics,
     ) -> std::io::Result<Writer> {
-        let (queue, rx) = mpsc::channel(QUEUE);
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (writer, rx, stopped) = Writer::new();
         let rt = tokio::runtime::Builder::new_current_thread().build()?;
         std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || rt.block_on(run(conn, rx, metrics, stopped)))?;
-        Ok(Writer {
+        Ok(writer)
+    }
+
+    /// A handle, and what its writers read: the queue and the stop flag.
+    fn new() -> (Writer, Queue, tokio::sync::watch::Receiver<bool>) {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let writer = Writer {
             queue,
             stop: Arc::new(stop),
-        })
+        };
+        (writer, Arc::new(tokio::sync::Mutex::new(rx)), stopped)
     }
 
     /// Stops the writers once the queue is empty; later writes fail. For shutdown.
@@ -147,7 +151,7 @@ impl Writer {
 /// writers may share the queue; each holds it only while taking a batch.
 async fn run(
     mut conn: impl WriteConn,
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
+    rx: Queue,
     metrics: StoreMetrics,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
