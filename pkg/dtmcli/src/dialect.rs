@@ -89,6 +89,19 @@ impl Dialect {
         self.sql(&sql).into_owned()
     }
 
+    /// Whether `e`, met while connecting, says the server is not reachable yet (down, starting,
+    /// its name not resolvable yet): worth waiting for at start-up. A SQLite file is never waited
+    /// for: what fails there (permissions, a full disk) does not pass by itself.
+    pub fn unreachable(self, e: &sqlx::Error) -> bool {
+        match e {
+            _ if self == Dialect::Sqlite => false,
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+            // PostgreSQL's "the database system is starting up".
+            sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+            _ => false,
+        }
+    }
+
     /// Where the barrier table is: DTM's `dtm_barrier.barrier` on PostgreSQL (schema) and MySQL
     /// (database); SQLite has no schemas, so a `dtm_barrier` table in the business database.
     pub fn barrier_table(self) -> &'static str {
@@ -120,7 +133,8 @@ pub enum OpenError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// Opens an app's database (`data.database`) and runs the barrier's migration, then the app's
+/// Opens an app's database (`data.database`), waiting up to `connect_timeout` for a server that
+/// is not reachable yet, and runs the barrier's migration, then the app's
 /// own (`migrations(dialect)`, usually `sqlx::migrate!` of one directory per dialect).
 pub async fn open(
     conf: &kit::DatabaseConf,
@@ -133,7 +147,13 @@ pub async fn open(
             driver: driver.to_owned(),
             url: source.to_owned(),
         })?;
-    let pool = connect(source, conf.max_connections).await?;
+    let pool = kit::startup::wait_for(
+        "database",
+        conf.connect_timeout,
+        |e| dialect.unreachable(e),
+        || connect(source, conf.max_connections),
+    )
+    .await?;
     crate::barrier::migrate(&pool).await?;
     let mut migrator = migrations(dialect);
     // The barrier's migration shares the `_sqlx_migrations` table.

@@ -20,9 +20,8 @@ impl TestDb {
     /// The database as an app's `data.database` config.
     pub fn conf(&self) -> kit::DatabaseConf {
         kit::DatabaseConf {
-            driver: self.dialect.driver().into(),
-            source: self.url.clone(),
             max_connections: 4,
+            ..kit::DatabaseConf::new(self.dialect.driver(), self.url.clone())
         }
     }
 }

@@ -2,7 +2,8 @@
 //! service. An app under test with its shipped config ([`TestApp`], [`shipped_config`]); calling
 //! a branch the way the coordinator does over either transport and reading its answer; scripted
 //! branches ([`script`]); a fresh database per test; a service's database in memory
-//! ([`MemoryBranches`]); child processes; a Redis Cluster of a test's own ([`OwnCluster`]).
+//! ([`MemoryBranches`]); child processes; a Redis Cluster of a test's own ([`OwnCluster`]); a
+//! server that comes up late ([`LateServer`]).
 //!
 //! Databases: a fresh, empty one per test on every backend the environment offers. SQLite always;
 //! PostgreSQL when `TEST_PG_URL` is set and MySQL/MariaDB when `TEST_MYSQL_URL` is set (URLs of a
@@ -16,6 +17,7 @@ mod app;
 pub mod browser;
 mod db;
 pub mod flood;
+mod late_server;
 mod memory;
 pub mod openapi;
 mod process;
@@ -28,6 +30,7 @@ pub use db::{
     TestDb, TestRedis, database, databases, missing, prepared_xids, redis, redis_cluster,
     server_url, skip, sqlite,
 };
+pub use late_server::LateServer;
 pub use memory::MemoryBranches;
 pub use process::Process;
 pub use redis_cluster::OwnCluster;

@@ -29,10 +29,30 @@ pub struct DatabaseConf {
     /// Pool size.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// How long start-up waits for the database to accept connections (see [`crate::startup`]);
+    /// 0 tries once.
+    #[serde(default = "default_connect_timeout", deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+}
+
+impl DatabaseConf {
+    /// `driver` at `source`, with the defaults a config file gets for the rest.
+    pub fn new(driver: impl Into<String>, source: impl Into<String>) -> DatabaseConf {
+        DatabaseConf {
+            driver: driver.into(),
+            source: source.into(),
+            max_connections: default_max_connections(),
+            connect_timeout: default_connect_timeout(),
+        }
+    }
 }
 
 fn default_max_connections() -> u32 {
     8
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// Why a configuration could not be loaded.

@@ -16,7 +16,8 @@
 //! - [`probe`]: `--probe <url>`, the healthcheck a container runs without curl;
 //! - [`metrics`]: one Prometheus registry per app, kratos' request families, `GET /metrics`;
 //! - [`trace`]: W3C trace context across requests, OpenTelemetry export when configured;
-//! - [`time`]: Unix milliseconds stored, RFC 3339 UTC shown.
+//! - [`time`]: Unix milliseconds stored, RFC 3339 UTC shown;
+//! - [`startup`]: waiting at start-up for a database or store that comes up after the app.
 
 #![warn(missing_docs)]
 
@@ -35,6 +36,7 @@ pub mod probe;
 pub mod registry;
 mod serve;
 mod server_conf;
+pub mod startup;
 pub mod time;
 mod timeout;
 pub mod trace;

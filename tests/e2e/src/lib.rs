@@ -86,11 +86,7 @@ pub async fn stock_app(
 
 /// [`stock_app`] on a SQLite file in `dir` (bound, not serving yet).
 pub async fn sqlite_stock_app(dir: &std::path::Path) -> (kit::App, AnyPool) {
-    let db = kit::DatabaseConf {
-        driver: "sqlite".into(),
-        source: format!("sqlite://{}/stock.db", dir.display()),
-        max_connections: 8,
-    };
+    let db = kit::DatabaseConf::new("sqlite", format!("sqlite://{}/stock.db", dir.display()));
     stock_app(&db, None).await
 }
 

@@ -64,9 +64,8 @@ impl Stack {
         // Stock.
         let servers = dtmtest::servers_conf_with_body(64 * 1024);
         let stock_db = kit::DatabaseConf {
-            driver: services.0.driver().into(),
-            source: services.source(&dir, "stock").await,
             max_connections: 4,
+            ..kit::DatabaseConf::new(services.0.driver(), services.source(&dir, "stock").await)
         };
         let (app, stock_pool) = stock_app(&stock_db, None).await;
         let stock = (
@@ -82,9 +81,8 @@ impl Stack {
             grpc_l.local_addr().expect("addr").to_string(),
         );
         let order_db = kit::DatabaseConf {
-            driver: services.0.driver().into(),
-            source: services.source(&dir, "order").await,
             max_connections: 4,
+            ..kit::DatabaseConf::new(services.0.driver(), services.source(&dir, "order").await)
         };
         // Every other service of deploy/apps.txt, as a process.
         let mut added = Vec::new();

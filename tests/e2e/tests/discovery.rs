@@ -81,10 +81,10 @@ async fn sagas_reach_branches_and_the_coordinator_through_etcd() {
         ttl: Duration::from_secs(3),
         host: String::new(),
     };
+    let source = format!("sqlite://{}/stock.db", dir.path().display());
     let db = kit::DatabaseConf {
-        driver: "sqlite".into(),
-        source: format!("sqlite://{}/stock.db", dir.path().display()),
         max_connections: 4,
+        ..kit::DatabaseConf::new("sqlite", source)
     };
     let (app, _pool) = stock_app(&db, registry_conf.registrar().expect("registrar")).await;
     let instance = app.instance().expect("registered instance").clone();

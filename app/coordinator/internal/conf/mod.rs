@@ -78,6 +78,12 @@ pub struct Store {
     /// Pool size (SQL stores).
     #[serde(default = "default_max_open_conns")]
     pub max_open_conns: u32,
+    /// Ours: how long start-up waits for a store server that is not reachable yet (0: one try).
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "kit::config::duration"
+    )]
+    pub connect_timeout: Duration,
     /// Prefix of every Redis key. DTM's default `{a}` is a hash tag: all keys in one cluster
     /// slot, so one Lua script may touch any of them.
     #[serde(default = "default_redis_prefix")]
@@ -130,6 +136,7 @@ impl Store {
             driver: driver.into(),
             source: source.into(),
             max_open_conns: default_max_open_conns(),
+            connect_timeout: default_connect_timeout(),
             redis_prefix: default_redis_prefix(),
             redis_cluster: false,
             redis_shards: 0,
@@ -245,6 +252,9 @@ fn default_max_open_conns() -> u32 {
 }
 fn default_redis_prefix() -> String {
     "{a}".into()
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 fn default_redis_wait_timeout() -> Duration {
     Duration::from_secs(1)

@@ -57,8 +57,9 @@ pub enum StoreOpenError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// Opens the store `Store.Driver` names and runs its migration; the SQL writers count their
-/// batches in `metrics` (`StoreMetrics::default()` counts into a registry nobody reads).
+/// Opens the store `Store.Driver` names (waiting up to `Store.ConnectTimeout` for a server that
+/// is not reachable yet) and runs its migration; the SQL writers count their batches in
+/// `metrics` (`StoreMetrics::default()` counts into a registry nobody reads).
 pub async fn open_store(
     conf: &Store,
     metrics: StoreMetrics,
@@ -81,7 +82,12 @@ pub async fn open_store(
                 timeout: conf.redis_wait_timeout,
             }),
         };
-        return Ok(Arc::new(RedisStore::connect(&options).await?));
+        let store =
+            kit::startup::wait_for("store", conf.connect_timeout, redis_unreachable, || {
+                RedisStore::connect(&options)
+            })
+            .await?;
+        return Ok(Arc::new(store));
     }
     let dialect = Dialect::from_driver(&conf.driver)
         .ok_or_else(|| StoreOpenError::Driver(conf.driver.clone()))?;
@@ -91,7 +97,13 @@ pub async fn open_store(
             url: conf.source.clone(),
         });
     }
-    let pool = dtmcli::dialect::connect(&conf.source, conf.max_open_conns).await?;
+    let pool = kit::startup::wait_for(
+        "store",
+        conf.connect_timeout,
+        |e| dialect.unreachable(e),
+        || dtmcli::dialect::connect(&conf.source, conf.max_open_conns),
+    )
+    .await?;
     match dialect {
         Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
         Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
@@ -107,6 +119,14 @@ pub async fn open_store(
     let writer =
         Writer::thread("sqlite-writer", SqliteConn::new(path, full), metrics).map_err(io)?;
     Ok(Arc::new(SqlStore::with_writer(pool, dialect, writer)))
+}
+
+/// Whether a Redis error met while connecting says the server or cluster is not ready yet
+/// (down, loading its data, a cluster whose slots are not all served yet): worth waiting for.
+fn redis_unreachable(e: &::redis::RedisError) -> bool {
+    use ::redis::RetryMethod::{NoRetry, Reconnect};
+    // `Reconnect` also covers a refused password, which does not pass by itself.
+    e.is_io_error() || !matches!(e.retry_method(), NoRetry | Reconnect)
 }
 
 /// The registry `MicroService` names: with `default`, none (plain `host:port` targets only);
