@@ -99,6 +99,13 @@ log "compose demo passed"
 log "profile redis-cluster: starting"
 "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1
 compose+=(--env-file deploy/docker-compose/redis-cluster.env)
+# The coordinators first, the cluster after: start-up waits for its store (Store.ConnectTimeout)
+# instead of exiting, which Docker would count as unhealthy (order depends on it).
+"${compose[@]}" up -d coordinator coordinator-2
+waiting() { "${compose[@]}" logs --no-color coordinator 2>/dev/null | grep -q "not reachable yet"; }
+for _ in $(seq 1 60); do waiting && break; sleep 0.5; done
+waiting || { log "the coordinator does not wait for its store"; exit 1; }
+log "the coordinators wait for the cluster"
 "${compose[@]}" up -d
 for s in $(awk '!/^#/ && NF { print $1 }' deploy/apps.txt); do healthy "$s"; done
 # Writes wait for a replica (STORE_REDIS_WAIT_REPLICAS=1): until each master of the new cluster
