@@ -57,7 +57,8 @@ pub enum StartError {
 }
 
 /// Parses the process's flags (exiting on `--help`, `--version` or a bad flag, as clap does),
-/// answers `--probe` (`Ok(None)`: the binary exits 0), starts logging and loads the config.
+/// answers `--probe` (`Ok(None)`: the binary exits 0), starts logging, raises the open-file
+/// limit ([`crate::startup::raise_open_files`]) and loads the config.
 pub async fn start<C: DeserializeOwned>(binary: Binary) -> Result<Option<C>, StartError> {
     let command = Flags::command()
         .name(binary.name)
@@ -73,6 +74,10 @@ pub async fn start<C: DeserializeOwned>(binary: Binary) -> Result<Option<C>, Sta
         return Ok(None);
     }
     crate::log::init(flags.log_json, binary.name);
+    match crate::startup::raise_open_files() {
+        Ok(limit) => tracing::debug!(limit, "open files"),
+        Err(e) => tracing::warn!(error = %e, "raising the open-file limit failed"),
+    }
     crate::config::load(&flags.conf)
         .map(Some)
         .map_err(|source| StartError::Config {

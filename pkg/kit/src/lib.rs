@@ -17,7 +17,8 @@
 //! - [`metrics`]: one Prometheus registry per app, kratos' request families, `GET /metrics`;
 //! - [`trace`]: W3C trace context across requests, OpenTelemetry export when configured;
 //! - [`time`]: Unix milliseconds stored, RFC 3339 UTC shown;
-//! - [`startup`]: waiting at start-up for a database or store that comes up after the app.
+//! - [`startup`]: the open-file limit, and waiting for a database or store that comes up after
+//!   the app.
 
 #![warn(missing_docs)]
 

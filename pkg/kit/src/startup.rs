@@ -1,6 +1,7 @@
-//! Waiting at start-up for what the app needs (its database, the coordinator's store) when it
-//! comes up after the app: the usual order in docker-compose and Kubernetes, where every part
-//! starts at once.
+//! What an app does at start-up before it serves: take the open-file limit it is allowed
+//! ([`raise_open_files`]), and wait for what it needs (its database, the coordinator's store)
+//! when that comes up after the app ([`wait_for`]): the usual order in docker-compose and
+//! Kubernetes, where every part starts at once.
 //!
 //! Exiting instead and letting the orchestrator restart the app is not enough: Docker marks a
 //! container that exited `unhealthy`, and docker-compose then refuses to start whatever
@@ -48,6 +49,13 @@ where
         tokio::time::sleep(pause_now).await;
         pause = (pause * 2).min(MAX_PAUSE);
     }
+}
+
+/// Raises the soft limit of open files to the hard one, as Go's runtime does for every Go
+/// program (so DTM has it): each connection is a file, and a soft limit of 1024 (newer Docker's
+/// default) is below what the two listeners' `max_connections` allow. Answers the limit now.
+pub fn raise_open_files() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
 }
 
 #[cfg(test)]
