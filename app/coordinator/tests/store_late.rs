@@ -81,7 +81,8 @@ async fn a_store_that_never_comes_up_fails_start_up_after_its_patience() {
         "postgres",
         &format!("postgres://dtm:dtm@{}/dtm", late.addr()),
     );
-    let conf = conf(pg, Duration::from_millis(500));
+    // Long enough for a second try on a busy machine (the first pause is 100 ms).
+    let conf = conf(pg, Duration::from_secs(2));
     let Err(err) = coordinator::wire(&conf, Default::default()).await else {
         panic!("start-up succeeded with no store");
     };
