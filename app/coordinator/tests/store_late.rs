@@ -2,7 +2,6 @@
 //! once): start-up waits for it up to `Store.ConnectTimeout` instead of exiting, which Docker
 //! would count as unhealthy; past that, or for an error that does not pass by itself, it fails.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use coordinator::conf::Store;
@@ -37,11 +36,13 @@ async fn a_redis_cluster_that_comes_up_late_is_waited_for() {
     let Some(redis) = dtmtest::redis_cluster() else {
         return;
     };
-    let late = LateServer::start().await;
+    // In front of the first seed node; the cluster tells the client where the others are.
+    let first = redis.url.split(',').next().expect("a node");
+    let late = LateServer::start(first).await;
     let store = Store {
         redis_cluster: true,
         redis_prefix: redis.prefix.clone(),
-        ..Store::new("redis", &format!("redis://{}", late.addr()))
+        ..Store::new("redis", late.url())
     };
     let conf = conf(store, Duration::from_secs(60));
     let wiring = tokio::spawn(async move {
@@ -54,8 +55,7 @@ async fn a_redis_cluster_that_comes_up_late_is_waited_for() {
         "start-up gave up while the store was down"
     );
 
-    // The seed now answers; the cluster tells the client where its nodes are.
-    late.open_to(redis_addr(&redis.url));
+    late.open();
     let (app, conf) = wiring
         .await
         .expect("joined")
@@ -76,11 +76,9 @@ async fn a_redis_cluster_that_comes_up_late_is_waited_for() {
 
 #[tokio::test]
 async fn a_store_that_never_comes_up_fails_start_up_after_its_patience() {
-    let late = LateServer::start().await;
-    let pg = Store::new(
-        "postgres",
-        &format!("postgres://dtm:dtm@{}/dtm", late.addr()),
-    );
+    // Nothing listens behind it, and it is never opened.
+    let late = LateServer::start("postgres://dtm:dtm@127.0.0.1:9/dtm").await;
+    let pg = Store::new("postgres", late.url());
     // Long enough for a second try on a busy machine (the first pause is 100 ms).
     let conf = conf(pg, Duration::from_secs(2));
     let Err(err) = coordinator::wire(&conf, Default::default()).await else {
@@ -105,16 +103,4 @@ async fn an_error_that_does_not_pass_by_itself_fails_start_up_at_once() {
         panic!("start-up succeeded on a file that is not a database");
     };
     assert!(err.to_string().contains("not a database"), "{err}");
-}
-
-/// The `host:port` of the first node of a `redis://host:port/…,…` URL.
-fn redis_addr(url: &str) -> SocketAddr {
-    let first = url.split(',').next().expect("a node");
-    let rest = first.trim_start_matches("redis://");
-    let host_port = rest.split(['/', '?']).next().expect("host:port");
-    let host_port = host_port.rsplit('@').next().expect("host:port");
-    std::net::ToSocketAddrs::to_socket_addrs(host_port)
-        .expect("resolvable")
-        .next()
-        .expect("an address")
 }

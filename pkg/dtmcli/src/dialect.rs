@@ -2,6 +2,7 @@
 //! placeholders, "insert unless present", and where the barrier table lives.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Connection, Executor};
@@ -147,18 +148,27 @@ pub async fn open(
             driver: driver.to_owned(),
             url: source.to_owned(),
         })?;
-    let pool = kit::startup::wait_for(
-        "database",
-        conf.connect_timeout,
-        |e| dialect.unreachable(e),
-        || connect(source, conf.max_connections),
-    )
-    .await?;
+    let pool = connect_waiting(source, conf.max_connections, conf.connect_timeout).await?;
     crate::barrier::migrate(&pool).await?;
     let mut migrator = migrations(dialect);
     // The barrier's migration shares the `_sqlx_migrations` table.
     migrator.set_ignore_missing(true).run(&pool).await?;
     Ok((pool, dialect))
+}
+
+/// [`connect`], waiting up to `patience` for a server that is not reachable yet
+/// ([`Dialect::unreachable`]; a SQLite file is tried once).
+pub async fn connect_waiting(
+    source: &str,
+    max_connections: u32,
+    patience: Duration,
+) -> Result<AnyPool, sqlx::Error> {
+    let dialect = Dialect::from_url(source);
+    let unreachable = |e: &sqlx::Error| dialect.is_some_and(|d| d.unreachable(e));
+    kit::startup::wait_for("database", patience, unreachable, || {
+        connect(source, max_connections)
+    })
+    .await
 }
 
 /// Opens a pool on any of the three databases. For SQLite the file (and its directory) is

@@ -17,28 +17,12 @@ async fn servers() -> Vec<TestDb> {
     out
 }
 
-/// `db`'s config with its server's `host:port` replaced by `late`'s, waiting `patience`.
+/// `late`'s URL as a `db` config, waiting `patience`.
 fn through(db: &TestDb, late: &LateServer, patience: Duration) -> kit::DatabaseConf {
-    let (scheme, rest) = db.url.split_once("://").expect("a URL");
-    let (auth, after_auth) = rest.rsplit_once('@').expect("user@host");
-    let path = &after_auth[after_auth.find('/').expect("a database")..];
     kit::DatabaseConf {
         connect_timeout: patience,
-        ..kit::DatabaseConf::new(
-            db.dialect.driver(),
-            format!("{scheme}://{auth}@{}{path}", late.addr()),
-        )
+        ..kit::DatabaseConf::new(db.dialect.driver(), late.url())
     }
-}
-
-/// The real server's address.
-fn server_addr(db: &TestDb) -> std::net::SocketAddr {
-    let host_port = db.url.rsplit_once('@').expect("user@host").1;
-    let host_port = host_port.split('/').next().expect("host:port");
-    std::net::ToSocketAddrs::to_socket_addrs(host_port)
-        .expect("resolvable")
-        .next()
-        .expect("an address")
 }
 
 fn no_migrations(_: Dialect) -> sqlx::migrate::Migrator {
@@ -48,7 +32,7 @@ fn no_migrations(_: Dialect) -> sqlx::migrate::Migrator {
 #[tokio::test]
 async fn a_database_that_comes_up_late_is_waited_for() {
     for db in servers().await {
-        let late = LateServer::start().await;
+        let late = LateServer::start(&db.url).await;
         let conf = through(&db, &late, Duration::from_secs(60));
         let opening = tokio::spawn(async move { BranchDb::open(&conf, no_migrations).await });
         dtmtest::eventually_within(
@@ -63,7 +47,7 @@ async fn a_database_that_comes_up_late_is_waited_for() {
             db.dialect
         );
 
-        late.open_to(server_addr(&db));
+        late.open();
         let branch_db = opening
             .await
             .expect("joined")
@@ -78,7 +62,7 @@ async fn a_database_that_comes_up_late_is_waited_for() {
 #[tokio::test]
 async fn a_database_that_never_comes_up_fails_open_after_its_patience() {
     for db in servers().await {
-        let late = LateServer::start().await;
+        let late = LateServer::start(&db.url).await;
         // Long enough for a second try on a busy machine (the first pause is 100 ms).
         let conf = through(&db, &late, Duration::from_secs(2));
         let Err(err) = BranchDb::open(&conf, no_migrations).await else {

@@ -97,13 +97,9 @@ pub async fn open_store(
             url: conf.source.clone(),
         });
     }
-    let pool = kit::startup::wait_for(
-        "store",
-        conf.connect_timeout,
-        |e| dialect.unreachable(e),
-        || dtmcli::dialect::connect(&conf.source, conf.max_open_conns),
-    )
-    .await?;
+    let pool =
+        dtmcli::dialect::connect_waiting(&conf.source, conf.max_open_conns, conf.connect_timeout)
+            .await?;
     match dialect {
         Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
         Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
@@ -121,8 +117,8 @@ pub async fn open_store(
     Ok(Arc::new(SqlStore::with_writer(pool, dialect, writer)))
 }
 
-/// Whether a Redis error met while connecting says the server or cluster is not ready yet
-/// (down, loading its data, a cluster whose slots are not all served yet): worth waiting for.
+/// Whether a Redis error met while connecting says the server is not ready yet (down, loading
+/// its data, a cluster answering CLUSTERDOWN or TRYAGAIN): worth waiting for.
 fn redis_unreachable(e: &::redis::RedisError) -> bool {
     use ::redis::RetryMethod::{NoRetry, Reconnect};
     // `Reconnect` also covers a refused password, which does not pass by itself.
