@@ -207,9 +207,12 @@ async fn coordinator(dir: &tempfile::TempDir) -> anyhow::Result<(String, tokio::
         .context("no directory")?
         .join("coordinator");
     let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../app/coordinator/configs");
-    let port = |l: std::net::TcpListener| l.local_addr().map(|a| a.port());
-    let http = port(std::net::TcpListener::bind("127.0.0.1:0")?)?;
-    let grpc = port(std::net::TcpListener::bind("127.0.0.1:0")?)?;
+    // Both held until both are read: released one at a time, the kernel may give one port twice.
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0");
+    let held = [bind()?, bind()?];
+    let port = |l: &std::net::TcpListener| l.local_addr().map(|a| a.port());
+    let (http, grpc) = (port(&held[0])?, port(&held[1])?);
+    drop(held);
     let child = tokio::process::Command::new(&exe)
         .arg("--conf")
         .arg(conf)

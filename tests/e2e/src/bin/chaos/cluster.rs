@@ -30,10 +30,18 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(bin_dir: &Path, dir: &Path) -> Result<Cluster> {
+        // Every port held until all are picked: released one by one, the kernel may hand the
+        // same port out twice (a CI run gave order the coordinator's HTTP port).
+        let bind = || std::net::TcpListener::bind("127.0.0.1:0");
+        let mut held = Vec::new();
         let mut ports = HashMap::new();
         for app in apps() {
-            ports.insert(app, [free_port()?, free_port()?]);
+            let pair = [bind()?, bind()?];
+            let port = |l: &std::net::TcpListener| l.local_addr().map(|a| a.port());
+            ports.insert(app, [port(&pair[0])?, port(&pair[1])?]);
+            held.extend(pair);
         }
+        drop(held);
         // The seed of stock (and of services made from it) for this run: the shipped config
         // with more apples and pears.
         for app in apps() {
@@ -170,11 +178,4 @@ impl Cluster {
             }
         }
     }
-}
-
-/// A free loopback port (bound and released at once).
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
