@@ -50,7 +50,7 @@ fn deployment_ports(docs: &[Value]) -> (u16, u16, Vec<String>) {
             .and_then(|p| u16::try_from(p).ok())
             .unwrap_or_else(|| panic!("container port {name}"))
     };
-    let probes = ["readinessProbe", "livenessProbe"]
+    let probes = ["startupProbe", "readinessProbe", "livenessProbe"]
         .map(|p| {
             format!(
                 "{} {}",
@@ -68,7 +68,7 @@ fn port_of(addr: &str) -> u16 {
         .unwrap_or_else(|| panic!("no port in {addr}"))
 }
 
-const PROBES: [&str; 2] = ["\"/healthz\" \"http\"", "\"/healthz\" \"http\""];
+const PROBES: [&str; 3] = ["\"/healthz\" \"http\""; 3];
 
 /// Loads `<app>.yaml`'s ConfigMap as `T` and checks the Deployment's ports against `ports(conf)`
 /// and its probes against `/healthz` on the `http` port.
